@@ -1,0 +1,249 @@
+"""The one place where async becomes blocking.
+
+Backends write each contract method once, as ``async_<name>``; this module generates the
+blocking ``<name>`` from it. There are three ways to write the async method, and the adapter
+picks the cheapest correct blocking form for each:
+
+* ``@inline`` on a plain ``def``: the body never waits (the in-memory backend). The async form
+  is a coroutine wrapper; the blocking form *is* the function, so it costs what a dict costs.
+* ``@threaded`` on a plain ``def``: the body does blocking local I/O (the disk backend). The async
+  form runs it in a worker thread so the event loop never blocks; the blocking form calls it
+  directly, without a thread hop.
+* a real ``async def`` (network backends): the blocking form runs the coroutine on one
+  long-lived, process-wide event-loop thread and waits for it. Clients and connection pools made
+  there belong to that loop and are reused by every blocking call, from any thread, including
+  threads whose own event loop is running (a sync helper called from async code, Jupyter).
+
+Calling a blocking method on that loop thread itself would deadlock; it raises
+``RuntimeError`` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import os
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+__all__ = ["blocking", "install_blocking_methods", "inline", "run_sync", "threaded"]
+
+S = TypeVar("S")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_CORE = "__aiocache_llm_core__"
+
+
+def _forwarding_coroutine(fn: Callable[..., Any], template: str, env: dict[str, Any]) -> Any:
+    """Compile ``async def <name>(<fn's parameters>)`` whose body is ``template`` around a call.
+
+    Forwarding with the exact parameter list instead of ``*args, **kwargs`` halves the cost of
+    an awaited in-memory get.
+    """
+    sig = inspect.signature(fn)
+    namespace: dict[str, Any] = {**env, "__fn": fn}
+    params, call = [], []
+    for i, p in enumerate(sig.parameters.values()):
+        if p.default is not p.empty:
+            namespace[f"__d{i}"] = p.default
+            p = p.replace(default=_Name(f"__d{i}"))
+        params.append(p.replace(annotation=p.empty))
+        if p.kind is p.VAR_POSITIONAL:
+            call.append(f"*{p.name}")
+        elif p.kind is p.VAR_KEYWORD:
+            call.append(f"**{p.name}")
+        elif p.kind is p.KEYWORD_ONLY:
+            call.append(f"{p.name}={p.name}")
+        else:
+            call.append(p.name)
+    signature = sig.replace(parameters=params, return_annotation=sig.empty)
+    source = f"async def {fn.__name__}{signature}:\n    " + template.format(call=", ".join(call))
+    exec(compile(source, f"<aiocache_llm {fn.__qualname__}>", "exec"), namespace)
+    method = functools.wraps(fn)(namespace[fn.__name__])
+    setattr(method, _CORE, fn)
+    return method
+
+
+class _Name:
+    """Renders as a bare name inside a compiled signature (for default values)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def inline(
+    fn: Callable[Concatenate[S, P], R],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, R]]:
+    """Make an async contract method from a body that never waits on anything."""
+    return _forwarding_coroutine(fn, "return __fn({call})", {})  # type: ignore[no-any-return]
+
+
+def threaded(
+    fn: Callable[Concatenate[S, P], R],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, R]]:
+    """Make an async contract method from a body that blocks on local I/O.
+
+    The async form runs the body in the library's I/O worker threads, so the event loop never
+    blocks; the blocking form calls it in the caller's thread.
+    """
+    return _forwarding_coroutine(  # type: ignore[no-any-return]
+        fn, "return await __offload(__fn, {call})", {"__offload": _offload}
+    )
+
+
+async def _offload(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    loop = asyncio.get_running_loop()
+    if kwargs:
+        return await loop.run_in_executor(_io_executor(), functools.partial(fn, *args, **kwargs))
+    return await loop.run_in_executor(_io_executor(), fn, *args)
+
+
+class blocking(Generic[S, P, R]):  # noqa: N801 - used like a decorator
+    """Declare the blocking twin of an async method: ``get_cache = blocking(async_get_cache)``.
+
+    The declaration carries the type; :func:`install_blocking_methods` puts the concrete function
+    on every subclass, resolved against that subclass's own ``async_`` method.
+    """
+
+    def __init__(self, async_method: Callable[Concatenate[S, P], Awaitable[R]]) -> None:
+        self.async_name = async_method.__name__
+        self.__doc__ = f"Blocking form of :meth:`{self.async_name}`."
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> blocking[S, P, R]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> Callable[P, R]: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        fn = _blocking_function(type(obj), self.async_name)
+        return fn.__get__(obj, owner)
+
+
+def _blocking_function(cls: type, async_name: str) -> Callable[..., Any]:
+    async_method = getattr(cls, async_name)
+    core = getattr(async_method, _CORE, None)
+    if core is not None:
+        return core  # type: ignore[no-any-return]
+
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return run_sync(getattr(self, async_name)(*args, **kwargs))
+
+    method.__name__ = async_name.removeprefix("async_")
+    method.__qualname__ = f"{cls.__qualname__}.{method.__name__}"
+    method.__doc__ = f"Blocking form of :meth:`{async_name}`."
+    return method
+
+
+def install_blocking_methods(cls: type) -> None:
+    """Give ``cls`` a concrete blocking method for each ``async_`` method it has.
+
+    Names come from the :class:`blocking` declarations (``increment_cache`` for
+    ``async_increment``); any other ``async_<name>`` gets ``<name>``. A blocking method the class
+    defines itself is left alone.
+    """
+    declared: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        for name, attr in vars(klass).items():
+            if isinstance(attr, blocking):
+                declared[attr.async_name] = name
+    for async_name in dir(cls):
+        if not async_name.startswith("async_") or not callable(getattr(cls, async_name)):
+            continue
+        sync_name = declared.get(async_name, async_name.removeprefix("async_"))
+        own = cls.__dict__.get(sync_name)
+        if own is not None and not isinstance(own, blocking):
+            continue
+        setattr(cls, sync_name, _blocking_function(cls, async_name))
+
+
+class _LoopThread:
+    """A daemon thread running one event loop for all blocking calls of the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread_id: int | None = None
+        self._pid = 0
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is not None and self._pid == os.getpid():
+            return loop
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():  # first use, or a forked child
+                self._start()
+            assert self._loop is not None
+            return self._loop
+
+    def _start(self) -> None:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            self._thread_id = threading.get_ident()
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        threading.Thread(target=run, name="aiocache_llm-loop", daemon=True).start()
+        ready.wait()
+        self._pid = os.getpid()
+        self._loop = loop
+
+    def run(self, coro: Coroutine[Any, Any, R]) -> R:
+        loop = self.loop()
+        if threading.get_ident() == self._thread_id:
+            coro.close()
+            raise RuntimeError(
+                "a blocking aiocache_llm method was called on the library's own event-loop thread,"
+                " which would deadlock; await the async_ method instead"
+            )
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+
+_loop_thread = _LoopThread()
+
+
+def run_sync(coro: Coroutine[Any, Any, R]) -> R:
+    """Run ``coro`` to completion on the process-wide loop thread and return its result."""
+    return _loop_thread.run(coro)
+
+
+def loop_thread_loop() -> asyncio.AbstractEventLoop:
+    """The event loop that serves blocking calls (started on first use)."""
+    return _loop_thread.loop()
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_pid = 0
+_executor_lock = threading.Lock()
+
+
+def _io_executor() -> ThreadPoolExecutor:
+    global _executor, _executor_pid
+    executor = _executor
+    if executor is not None and _executor_pid == os.getpid():
+        return executor
+    with _executor_lock:
+        if _executor is None or _executor_pid != os.getpid():
+            _executor = ThreadPoolExecutor(
+                max_workers=min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="aiocache_llm-io"
+            )
+            _executor_pid = os.getpid()
+        return _executor

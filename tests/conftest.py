@@ -1,0 +1,12 @@
+"""Shared fixtures. Real servers come from tests/harness/ (every module there is a plugin) and
+are started at most once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+pytest_plugins = sorted(
+    f"tests.harness.{path.stem}"
+    for path in (Path(__file__).parent / "harness").glob("*.py")
+    if not path.stem.startswith("_") and path.stem != "process"
+)

@@ -1,0 +1,138 @@
+"""Start a server process on loopback for the test session, wait until it answers, stop it.
+
+Server output goes to a log file, never to the test's own pipes. With ``CI=true`` a missing
+server binary fails the run instead of skipping the tests that need it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+LOOPBACK = "127.0.0.1"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require(thing: str | None, what: str) -> str:
+    """Return ``thing`` (a path or command); skip the test without it, or fail under CI."""
+    if thing:
+        return thing
+    message = f"{what} is not available on this machine"
+    if in_ci():
+        pytest.fail(message + " (CI=true: a missing server is a failure)", pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int, host: str = LOOPBACK) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+        return True
+    return False
+
+
+@dataclass
+class ServerProcess:
+    """A started server: its process, the port it listens on, and its log file."""
+
+    name: str
+    argv: Sequence[str]
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] = field(repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): it keeps its sockets but answers nothing."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the server by its PID: SIGTERM, then SIGKILL after ``timeout``."""
+        if self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGCONT)
+            os.kill(self.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self.process.wait(timeout)
+
+
+def start_server(
+    name: str,
+    argv: Sequence[str],
+    *,
+    port: int,
+    log_dir: Path,
+    ready: Callable[[], bool] | None = None,
+    timeout: float = 20.0,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> ServerProcess:
+    """Start ``argv`` and wait (bounded) until ``ready()`` (default: the port accepts)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}-{port}.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+        )
+    server = ServerProcess(name, argv, port, log_path, process)
+    check = ready or (lambda: port_open(port))
+    deadline = time.monotonic() + timeout
+    try:
+        while not check():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{server.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not answer in {timeout}s:\n{server.log_tail()}")
+            time.sleep(0.05)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@contextlib.contextmanager
+def running_server(name: str, argv: Sequence[str], **kwargs: object) -> Iterator[ServerProcess]:
+    """:func:`start_server` as a context manager that always stops the server."""
+    server = start_server(name, argv, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,211 @@
+"""The run_sync adapter: blocking methods generated from async ones, for every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from aiocache_llm import BaseCache, DiskCache, InMemoryCache
+from aiocache_llm._sync import inline, loop_thread_loop, run_sync, threaded
+from aiocache_llm.backends.base import USE_DEFAULT, TTLArg
+from tests.harness.redis import RedisServer
+
+
+class LoopBoundCache(BaseCache):
+    """A minimal network backend whose clients belong to the event loop that made them."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self.clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
+
+    def _client(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        client = self.clients.get(loop)
+        if client is None:
+            client = self.clients[loop] = aioredis.Redis.from_url(self.url)
+        return client
+
+    async def async_get_cache(self, key: str) -> Any:
+        raw = await self._client().get(f"sync-test:{key}")
+        return None if raw is None else orjson.loads(raw)
+
+    async def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
+        await self._client().set(f"sync-test:{key}", orjson.dumps(value))
+
+    async def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
+        return float(await self._client().incrbyfloat(f"sync-test:{key}", value))
+
+    async def async_delete_cache(self, key: str) -> None:
+        await self._client().delete(f"sync-test:{key}")
+
+    async def async_flush_cache(self) -> None:
+        keys = [k async for k in self._client().scan_iter("sync-test:*")]
+        if keys:
+            await self._client().delete(*keys)
+
+    async def async_get_ttl(self, key: str) -> float | None:
+        return None
+
+    async def async_disconnect(self) -> None:
+        client = self.clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    async def async_extra_operation(self, x: int) -> int:
+        return x * 2
+
+
+@pytest.fixture
+def network_cache(redis_server: RedisServer) -> Iterator[LoopBoundCache]:
+    cache = LoopBoundCache(redis_server.url)
+    yield cache
+    cache.flush_cache()
+    cache.disconnect()  # the client the blocking calls made on the library's loop
+
+
+def test_every_contract_method_has_a_generated_blocking_twin() -> None:
+    for name in (
+        "get_cache",
+        "set_cache",
+        "batch_get_cache",
+        "set_cache_pipeline",
+        "increment_cache",
+        "increment_pipeline",
+        "delete_cache",
+        "flush_cache",
+        "get_ttl",
+        "ping",
+        "test_connection",
+        "disconnect",
+    ):
+        for cls in (InMemoryCache, DiskCache, LoopBoundCache):
+            assert callable(getattr(cls, name)), (cls, name)
+
+
+def test_backend_specific_async_methods_get_blocking_twins_too(
+    network_cache: LoopBoundCache,
+) -> None:
+    assert network_cache.extra_operation(21) == 42  # type: ignore[attr-defined]
+    assert InMemoryCache().get_oldest_n_keys(3) == []  # type: ignore[attr-defined]
+
+
+def test_a_blocking_method_the_class_defines_itself_is_kept() -> None:
+    class Custom(InMemoryCache):
+        def get_cache(self, key: str) -> Any:  # type: ignore[override]
+            return "custom"
+
+    assert Custom().get_cache("k") == "custom"
+
+
+def test_blocking_network_calls_work_in_a_plain_script(network_cache: LoopBoundCache) -> None:
+    network_cache.set_cache("script", {"a": 1})
+    assert network_cache.get_cache("script") == {"a": 1}
+    assert network_cache.increment_cache("n", 2) == 2.0
+
+
+async def test_blocking_calls_from_a_thread_whose_loop_is_running_do_not_deadlock(
+    network_cache: LoopBoundCache,
+) -> None:
+    network_cache.set_cache("inside-loop", "v")  # called directly on the running loop's thread
+    assert network_cache.get_cache("inside-loop") == "v"
+    assert await network_cache.async_get_cache("inside-loop") == "v"
+    await network_cache.async_flush_cache()
+    await network_cache.async_disconnect()
+
+
+def test_blocking_calls_from_many_threads_at_once(network_cache: LoopBoundCache) -> None:
+    def work(i: int) -> float:
+        for _ in range(20):
+            network_cache.increment_cache("shared", 1)
+        network_cache.set_cache(f"t{i}", i)
+        return float(network_cache.get_cache(f"t{i}"))
+
+    with ThreadPoolExecutor(16) as pool:
+        assert sorted(pool.map(work, range(16))) == [float(i) for i in range(16)]
+    assert network_cache.get_cache("shared") == 320
+
+
+def test_network_clients_belong_to_one_loop_and_are_reused(network_cache: LoopBoundCache) -> None:
+    for i in range(50):
+        network_cache.set_cache("reuse", i)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: network_cache.get_cache("reuse"), range(40)))
+    assert list(network_cache.clients) == [loop_thread_loop()]
+
+    async def from_a_user_loop() -> Any:
+        try:
+            return await network_cache.async_get_cache("reuse")
+        finally:
+            await network_cache.async_disconnect()
+
+    assert asyncio.run(from_a_user_loop()) == 49
+    assert list(network_cache.clients) == [loop_thread_loop()]
+
+
+def test_a_blocking_call_on_the_library_loop_thread_raises_instead_of_deadlocking() -> None:
+    cache = LoopBoundCache("redis://127.0.0.1:1")
+
+    async def nested() -> None:
+        cache.get_cache("k")
+
+    with pytest.raises(RuntimeError, match="deadlock"):
+        run_sync(nested())
+
+
+class Probe(BaseCache):
+    """Records the thread each method body ran in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[int] = []
+
+    @inline
+    def async_get_cache(self, key: str) -> Any:
+        self.threads.append(threading.get_ident())
+
+    @threaded
+    def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
+        self.threads.append(threading.get_ident())
+
+    async def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
+        return 0.0
+
+    async def async_delete_cache(self, key: str) -> None: ...
+    async def async_flush_cache(self) -> None: ...
+    async def async_get_ttl(self, key: str) -> float | None: ...
+
+
+def test_inline_and_threaded_bodies_run_in_the_callers_thread_when_blocking() -> None:
+    probe = Probe()
+    probe.get_cache("k")
+    probe.set_cache("k", 1, ttl=None)
+    assert probe.threads == [threading.get_ident()] * 2
+
+
+async def test_threaded_bodies_run_off_the_event_loop_thread_when_awaited() -> None:
+    probe = Probe()
+    await probe.async_get_cache("k")
+    await probe.async_set_cache("k", 1, ttl=5)
+    assert probe.threads[0] == threading.get_ident()
+    assert probe.threads[1] != threading.get_ident()
+
+
+def test_generated_async_forms_keep_signatures_and_defaults(tmp_path: Path) -> None:
+    import inspect
+
+    params = inspect.signature(DiskCache.async_set_cache).parameters
+    assert list(params) == ["self", "key", "value", "ttl"]
+    assert params["ttl"].default is USE_DEFAULT
+    assert inspect.iscoroutinefunction(DiskCache.async_set_cache)
+    cache = DiskCache(tmp_path)
+    cache.set_cache(key="kw", value=1, ttl=None)
+    assert cache.get_cache(key="kw") == 1
