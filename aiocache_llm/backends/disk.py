@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-import itertools
 import logging
 import os
-import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -38,23 +35,38 @@ __all__ = ["DiskCache"]
 
 logger = logging.getLogger("aiocache_llm.disk")
 
-_HEADER_SIZE = 24
-_STALE_TMP_SECONDS = 3600.0
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    key     TEXT PRIMARY KEY,
+    value   BLOB NOT NULL,
+    expires REAL,
+    size    INTEGER NOT NULL,
+    stored  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_expires ON entries (expires) WHERE expires IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_stored ON entries (stored);
+"""
+_GET = "SELECT value FROM entries WHERE key = ?"
+_PUT = "INSERT OR REPLACE INTO entries (key, value, expires, size, stored) VALUES (?, ?, ?, ?, ?)"
+_DROP_IF_EXPIRED = "DELETE FROM entries WHERE key = ? AND expires <= ?"
 
 
 class DiskCache(BaseCache):
-    """A cache of one file per key under ``disk_cache_dir`` (default ``./.aiocache_llm``).
+    """A persistent cache in ``disk_cache_dir`` (default ``./.aiocache_llm``).
 
-    * **Atomic writes.** A value is written to a temporary file and renamed over the old one, so
-      a reader sees the old value or the new one, never a torn one, even if the writing process
-      is killed mid-write. Every entry also carries a checksum; anything unreadable is a miss.
+    Entries live in an SQLite database in write-ahead-log mode, one row per key, each value in
+    the library's checksummed envelope.
+
+    * **Atomic writes.** Every write is one transaction: a reader sees the old value or the new
+      one, never a torn one, even if the writing process is killed mid-write.
     * **Many processes.** Any number of processes may read and write one directory; counters
-      take a per-shard ``flock`` and are atomic across processes.
-    * **Never blocks the event loop.** The async methods do their file I/O in worker threads;
-      the blocking methods do it in the caller's thread with no hop.
-    * **Bounded.** When the files exceed ``size_limit`` bytes, expired entries are removed first,
-      then the least recently written, down to 90% of the limit.
-    * ``fsync=True`` also survives power loss, at the cost of a disk flush per write.
+      run in an immediate transaction and are atomic across processes.
+    * **Never blocks the event loop.** The async methods run in worker threads; the blocking
+      methods run in the caller's thread with no hop. Each thread has its own connection.
+    * **Bounded.** When the entries exceed ``size_limit`` bytes, expired entries are removed
+      first, then the least recently written, down to 90% of the limit.
+    * ``fsync=True`` makes every write durable against power loss too (synchronous=FULL); by
+      default a write survives the process, not necessarily the machine.
     """
 
     backend_name = "disk"
@@ -67,64 +79,83 @@ class DiskCache(BaseCache):
         size_limit: int = 1 << 30,
         fsync: bool = False,
         compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
+        timeout: float = 10.0,
     ) -> None:
         super().__init__(default_ttl=default_ttl)
         if isinstance(size_limit, bool) or not isinstance(size_limit, int) or size_limit < 1:
             raise InvalidArgumentError("size_limit must be a positive int (bytes)")
-        self.directory = Path(disk_cache_dir if disk_cache_dir is not None else ".aiocache_llm")
-        self.directory = self.directory.resolve()
+        directory = Path(disk_cache_dir if disk_cache_dir is not None else ".aiocache_llm")
+        self.directory = directory.resolve()
         self.size_limit = size_limit
         self.fsync = fsync
         self.compress_threshold = compress_threshold
-        self._data = self.directory / "data"
-        self._tmp = self.directory / "tmp"
-        self._locks = self.directory / "locks"
-        try:
-            for folder in (self._data, self._tmp, self._locks):
-                folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise BackendUnavailable(f"cannot use {self.directory}: {exc}") from exc
-        self._counter = itertools.count()
+        self.timeout = timeout
+        self._db_path = self.directory / "cache.sqlite3"
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._generation = 0
         self._written = 0
         self._cull_lock = threading.Lock()
-
-    # -- paths and files ------------------------------------------------------------------
-    def _path(self, key: str) -> str:
-        digest = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
-        return f"{self._data}/{digest[:2]}/{digest[2:]}"
-
-    def _read(self, path: str, now: float) -> Entry | None:
         try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise BackendUnavailable(f"disk cache read failed: {exc}") from exc
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with contextlib.closing(self._connect()) as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise BackendUnavailable(f"cannot use {self.directory}: {exc}") from exc
+
+    # -- connections -----------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self._db_path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
+        db.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'NORMAL'}")
+        return db
+
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection (a forked child or a disconnect makes a new one)."""
+        local = self._local
+        db: sqlite3.Connection | None = getattr(local, "db", None)
+        if db is not None and local.generation == self._generation and local.pid == os.getpid():
+            return db
+        db = self._connect()
+        with self._connections_lock:
+            self._connections.append(db)
+        local.db, local.generation, local.pid = db, self._generation, os.getpid()
+        return db
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
         try:
-            entry = decode(data)
+            yield
+        except sqlite3.Error as exc:
+            raise BackendUnavailable(f"disk cache failed: {exc}") from exc
+
+    # -- entries -----------------------------------------------------------------------------
+    def _decode(self, key: str, blob: bytes, now: float, db: sqlite3.Connection) -> Entry | None:
+        try:
+            entry = decode(blob)
         except CorruptEntryError:
             self.stats.corrupt_reads += 1
-            logger.warning("removing an unreadable entry at %s", path)
-            self._unlink(path)
+            logger.warning("removing an unreadable disk cache entry")
+            db.execute("DELETE FROM entries WHERE key = ? AND value = ?", (key, blob))
             return None
         if entry.expires_at is not None and entry.expires_at <= now:
             self.stats.expirations += 1
-            self._unlink(path)
+            db.execute(_DROP_IF_EXPIRED, (key, now))
             return None
         return entry
 
-    @staticmethod
-    def _unlink(path: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    def _read(self, key: str, now: float) -> Entry | None:
+        db = self._db()
+        with self._errors():
+            row = db.execute(_GET, (key,)).fetchone()
+            return None if row is None else self._decode(key, row[0], now, db)
 
     def _encode(self, value: Any, expires_at: float | None, now: float) -> bytes:
         data = encode(
-            value,
-            expires_at=expires_at,
-            created_at=now,
-            compress_threshold=self.compress_threshold,
+            value, expires_at=expires_at, created_at=now, compress_threshold=self.compress_threshold
         )
         if len(data) > self.size_limit:
             raise ValueTooLargeError(
@@ -132,109 +163,79 @@ class DiskCache(BaseCache):
             )
         return data
 
-    def _write(self, path: str, data: bytes) -> None:
-        tmp = f"{self._tmp}/{os.getpid()}.{threading.get_ident()}.{next(self._counter)}"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                if self.fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
-                os.replace(tmp, path)
-            except FileNotFoundError:  # first entry of this shard
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                os.replace(tmp, path)
-        except OSError as exc:
-            self._unlink(tmp)
-            raise BackendUnavailable(f"disk cache write failed: {exc}") from exc
-        self._written += len(data)
+    def _row(self, key: str, data: bytes, expires_at: float | None, now: float) -> tuple[Any, ...]:
+        return (key, data, expires_at, len(data), now)
+
+    def _after_write(self, written: int) -> None:
+        self._written += written
         if self._written > self.size_limit // 10:
             self._written = 0
             self._cull()
 
-    @contextlib.contextmanager
-    def _shard_lock(self, path: str) -> Iterator[None]:
-        shard = os.path.basename(os.path.dirname(path))
-        fd = os.open(f"{self._locks}/{shard}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
-
-    # -- size bound -------------------------------------------------------------------------
-    def _scan(self) -> list[tuple[float, int, str]]:
-        files: list[tuple[float, int, str]] = []
-        for shard in os.scandir(self._data):
-            if not shard.is_dir():
-                continue
-            for item in os.scandir(shard.path):
-                with contextlib.suppress(FileNotFoundError):
-                    st = item.stat()
-                    files.append((st.st_mtime, st.st_size, item.path))
-        return files
-
+    # -- size bound ----------------------------------------------------------------------------
     def _cull(self) -> None:
-        """Bring the directory under ``size_limit``: expired entries first, then oldest."""
+        """Bring the entries under ``size_limit``: expired entries first, then oldest."""
         if not self._cull_lock.acquire(blocking=False):
             return
         try:
-            now = time.time()
-            for item in os.scandir(self._tmp):  # leftovers of killed writers
-                with contextlib.suppress(FileNotFoundError):
-                    if item.stat().st_mtime < now - _STALE_TMP_SECONDS:
-                        os.unlink(item.path)
-            files = self._scan()
-            total = sum(size for _, size, _ in files)
+            db = self._db()
+            (total,) = db.execute("SELECT total(size) FROM entries").fetchone()
             if total <= self.size_limit:
                 return
-            kept = []
-            for mtime, size, path in files:
-                if self._read(path, now) is None:
-                    total -= size
-                else:
-                    kept.append((mtime, size, path))
-            kept.sort()
+            expired = db.execute(
+                "DELETE FROM entries WHERE expires <= ? RETURNING size", (time.time(),)
+            ).fetchall()
+            self.stats.expirations += len(expired)
+            total -= sum(size for (size,) in expired)
             target = self.size_limit * 9 // 10
-            for _, size, path in kept:
-                if total <= target:
+            while total > target:
+                batch = db.execute(
+                    "DELETE FROM entries WHERE key IN"
+                    " (SELECT key FROM entries ORDER BY stored LIMIT 64) RETURNING size"
+                ).fetchall()
+                if not batch:
                     break
-                self._unlink(path)
-                total -= size
-                self.stats.evictions += 1
+                self.stats.evictions += len(batch)
+                total -= sum(size for (size,) in batch)
         finally:
             self._cull_lock.release()
 
-    # -- contract ---------------------------------------------------------------------------
+    # -- contract ------------------------------------------------------------------------------
     @threaded
     def async_get_cache(self, key: str) -> Any:
-        entry = self._read(self._path(check_key(key)), time.time())
+        entry = self._read(check_key(key), time.time())
         return None if entry is None else entry.value
 
     @threaded
     def async_get_entry(self, key: str) -> Entry | None:
         """The whole entry (value, creation and expiry times) under ``key``, or ``None``."""
-        return self._read(self._path(check_key(key)), time.time())
+        return self._read(check_key(key), time.time())
 
     @threaded
     def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
-        now = time.time()
-        out = []
-        for key in keys:
-            entry = self._read(self._path(check_key(key)), now)
-            out.append(None if entry is None else entry.value)
-        return out
+        checked = [check_key(key) for key in keys]
+        now, db, found = time.time(), self._db(), {}
+        with self._errors():
+            for start in range(0, len(checked), 500):
+                chunk = checked[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, blob in db.execute(
+                    f"SELECT key, value FROM entries WHERE key IN ({marks})", chunk
+                ):
+                    entry = self._decode(key, blob, now, db)
+                    if entry is not None:
+                        found[key] = entry.value
+        return [found.get(key) for key in checked]
 
     @threaded
     def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
-        path = self._path(check_key(key))
+        key = check_key(key)
         now = time.time()
-        self._write(path, self._encode(value, self.expires_at(ttl, now), now))
+        expires_at = self.expires_at(ttl, now)
+        data = self._encode(value, expires_at, now)
+        with self._errors():
+            self._db().execute(_PUT, self._row(key, data, expires_at, now))
+        self._after_write(len(data))
 
     @threaded
     def async_set_cache_pipeline(
@@ -242,61 +243,94 @@ class DiskCache(BaseCache):
     ) -> None:
         now = time.time()
         expires_at = self.expires_at(ttl, now)
-        encoded = [(self._path(check_key(k)), self._encode(v, expires_at, now)) for k, v in items]
-        for path, data in encoded:
-            self._write(path, data)
+        rows = [
+            self._row(check_key(k), self._encode(v, expires_at, now), expires_at, now)
+            for k, v in items
+        ]
+        db = self._db()
+        with self._errors():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(_PUT, rows)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        self._after_write(sum(row[3] for row in rows))
 
-    def _increment(self, key: str, by: float, ttl: TTLArg) -> float:
-        path = self._path(key)
-        with self._shard_lock(path):
-            now = time.time()
-            entry = self._read(path, now)
-            if entry is None:
-                new, expires_at = by, self.expires_at(ttl, now)
-            else:
-                current = entry.value
-                if isinstance(current, bool) or not isinstance(current, (int, float)):
-                    raise InvalidArgumentError(f"the value at {key!r} is not a number")
-                new, expires_at = current + by, entry.expires_at
-            self._write(path, self._encode(new, expires_at, now))
-            return new
+    def _increments(self, ops: list[tuple[str, float, TTLArg]]) -> list[float]:
+        """Apply ``ops`` in one immediate transaction (atomic across processes)."""
+        db, results = self._db(), []
+        with self._errors():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time()
+                for key, by, ttl in ops:
+                    row = db.execute(_GET, (key,)).fetchone()
+                    entry = None if row is None else self._decode(key, row[0], now, db)
+                    if entry is None:
+                        new, expires_at = by, self.expires_at(ttl, now)
+                    else:
+                        current = entry.value
+                        if isinstance(current, bool) or not isinstance(current, (int, float)):
+                            raise InvalidArgumentError(f"the value at {key!r} is not a number")
+                        new, expires_at = current + by, entry.expires_at
+                    data = self._encode(new, expires_at, now)
+                    db.execute(_PUT, self._row(key, data, expires_at, now))
+                    results.append(new)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return results
 
     @threaded
     def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
         if ttl is not USE_DEFAULT:
             check_ttl(ttl)
-        return self._increment(check_key(key), check_number(value), ttl)
+        return self._increments([(check_key(key), check_number(value), ttl)])[0]
 
     @threaded
     def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
-        return [self._increment(k, by, ttl) for k, by, ttl in normalize_increments(ops)]
+        return self._increments(normalize_increments(ops))
 
     @threaded
     def async_delete_cache(self, key: str) -> None:
-        self._unlink(self._path(check_key(key)))
+        with self._errors():
+            self._db().execute("DELETE FROM entries WHERE key = ?", (check_key(key),))
 
     @threaded
     def async_flush_cache(self) -> None:
-        for shard in os.scandir(self._data):
-            if shard.is_dir():
-                shutil.rmtree(shard.path, ignore_errors=True)
+        with self._errors():
+            self._db().execute("DELETE FROM entries")
 
     @threaded
     def async_get_ttl(self, key: str) -> float | None:
         now = time.time()
-        entry = self._read(self._path(check_key(key)), now)
+        entry = self._read(check_key(key), now)
         if entry is None or entry.expires_at is None:
             return None
         return max(0.0, entry.expires_at - now)
 
     @threaded
     def async_ping(self) -> bool:
-        return os.access(self._data, os.W_OK)
+        with self._errors():
+            return bool(self._db().execute("SELECT 1").fetchone()[0] == 1)
 
     @threaded
     def async_volume(self) -> int:
-        """Bytes the entries take on disk."""
-        return sum(size for _, size, _ in self._scan())
+        """Bytes the entries' values take."""
+        with self._errors():
+            return int(self._db().execute("SELECT total(size) FROM entries").fetchone()[0])
+
+    @threaded
+    def async_disconnect(self) -> None:
+        """Close every connection this cache opened; later calls open new ones."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+            self._generation += 1
+        for db in connections:
+            db.close()
 
     async def async_test_connection(self) -> dict[str, Any]:
         report = await super().async_test_connection()

@@ -1,0 +1,225 @@
+"""Embedded backends against baselines measured in the same run.
+
+    python benchmarks/bench_local.py [--quick]
+
+* InMemoryCache get/set (async and blocking) against a plain dict with expiry.
+* DiskCache get/set against the ``diskcache`` package: async against ``diskcache`` driven
+  through a worker thread (``asyncio.to_thread``), blocking against ``diskcache`` called inline.
+* The event loop's worst lag while 16 tasks hammer DiskCache.
+
+Values are a 1.5 KB chat-completion dict. Each figure is the best of several repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiocache_llm import DiskCache, InMemoryCache
+
+VALUE: dict[str, Any] = {
+    "id": "chatcmpl-9abc",
+    "object": "chat.completion",
+    "created": 1_700_000_000,
+    "model": "gpt-4o-mini-2024-07-18",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "The capital of France is Paris. " * 40},
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 14, "completion_tokens": 280, "total_tokens": 294},
+}
+
+
+class DictWithExpiry:
+    """The baseline: a dict of (value, expiry) and nothing else."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, tuple[Any, float | None]] = {}
+
+    def get(self, key: str) -> Any:
+        entry = self.data.get(key)
+        if entry is None or (entry[1] is not None and entry[1] <= time.monotonic()):
+            return None
+        return entry[0]
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        self.data[key] = (value, None if ttl is None else time.monotonic() + ttl)
+
+    async def aget(self, key: str) -> Any:
+        return self.get(key)
+
+    async def aset(self, key: str, value: Any, ttl: float | None = None) -> None:
+        self.set(key, value, ttl)
+
+
+def rate(fn: Callable[[str], Any], keys: list[str], repeats: int) -> float:
+    best = 0.0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for key in keys:
+            fn(key)
+        best = max(best, len(keys) / (time.perf_counter() - started))
+    return best
+
+
+async def arate(fn: Callable[[str], Awaitable[Any]], keys: list[str], repeats: int) -> float:
+    best = 0.0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for key in keys:
+            await fn(key)
+        best = max(best, len(keys) / (time.perf_counter() - started))
+    return best
+
+
+async def loop_lag_during(work: Awaitable[Any]) -> tuple[float, float]:
+    """Worst and median lag (ms) of a 1 ms ticker while ``work`` runs."""
+    lags: list[float] = []
+    done = False
+
+    async def ticker() -> None:
+        while not done:
+            started = time.perf_counter()
+            await asyncio.sleep(0.001)
+            lags.append((time.perf_counter() - started - 0.001) * 1000)
+
+    task = asyncio.create_task(ticker())
+    await work
+    done = True
+    await task
+    return max(lags), statistics.median(lags)
+
+
+async def main(quick: bool) -> None:
+    n_mem = 100_000 if quick else 300_000
+    n_disk = 2_000 if quick else 5_000
+    repeats = 3 if quick else 5
+    rows: list[tuple[str, float, float, str]] = []
+
+    # -- in-memory -----------------------------------------------------------------------
+    baseline, memory = DictWithExpiry(), InMemoryCache(max_size_in_memory=1000)
+    keys = [f"k{i % 200}" for i in range(n_mem)]
+    for i in range(200):
+        baseline.set(f"k{i}", VALUE, ttl=3600)
+        memory.set_cache(f"k{i}", VALUE, ttl=3600)
+    rows.append(
+        (
+            "memory get, blocking  (vs dict)",
+            rate(baseline.get, keys, repeats),
+            rate(memory.get_cache, keys, repeats),
+            ">= 0.5x",
+        )
+    )
+    rows.append(
+        (
+            "memory get, async     (vs dict)",
+            await arate(baseline.aget, keys, repeats),
+            await arate(memory.async_get_cache, keys, repeats),
+            ">= 0.4x",
+        )
+    )
+    rows.append(
+        (
+            "memory set, blocking  (vs dict)",
+            rate(lambda k: baseline.set(k, VALUE, 3600), keys, repeats),
+            rate(lambda k: memory.set_cache(k, VALUE, ttl=3600), keys, repeats),
+            "",
+        )
+    )
+    rows.append(
+        (
+            "memory set, async     (vs dict)",
+            await arate(lambda k: baseline.aset(k, VALUE, 3600), keys, repeats),
+            await arate(lambda k: memory.async_set_cache(k, VALUE, ttl=3600), keys, repeats),
+            "",
+        )
+    )
+
+    # -- disk --------------------------------------------------------------------------------
+    import diskcache
+
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+        theirs, ours = diskcache.Cache(a), DiskCache(b)
+        dkeys = [f"d{i}" for i in range(n_disk)]
+
+        async def their_set(k: str) -> Any:
+            return await asyncio.to_thread(theirs.set, k, VALUE, 3600)
+
+        async def their_get(k: str) -> Any:
+            return await asyncio.to_thread(theirs.get, k)
+
+        rows.append(
+            (
+                "disk set, async   (vs diskcache in a thread)",
+                await arate(their_set, dkeys, repeats),
+                await arate(lambda k: ours.async_set_cache(k, VALUE, ttl=3600), dkeys, repeats),
+                ">= 1.0x",
+            )
+        )
+        rows.append(
+            (
+                "disk get, async   (vs diskcache in a thread)",
+                await arate(their_get, dkeys, repeats),
+                await arate(ours.async_get_cache, dkeys, repeats),
+                ">= 1.0x",
+            )
+        )
+        rows.append(
+            (
+                "disk set, blocking (vs diskcache inline)",
+                rate(lambda k: theirs.set(k, VALUE, 3600), dkeys, repeats),
+                rate(lambda k: ours.set_cache(k, VALUE, ttl=3600), dkeys, repeats),
+                "",
+            )
+        )
+        rows.append(
+            (
+                "disk get, blocking (vs diskcache inline)",
+                rate(theirs.get, dkeys, repeats),
+                rate(ours.get_cache, dkeys, repeats),
+                "",
+            )
+        )
+
+        async def hammer(
+            put: Callable[[str], Awaitable[Any]], get: Callable[[str], Awaitable[Any]]
+        ) -> None:
+            async def worker(w: int) -> None:
+                for i in range(n_disk // 16):
+                    await put(f"h{w}:{i}")
+                    await get(f"h{w}:{i}")
+
+            await asyncio.gather(*(worker(w) for w in range(16)))
+
+        idle = await loop_lag_during(asyncio.sleep(1.0))
+        lag_theirs = await loop_lag_during(hammer(their_set, their_get))
+        lag_ours = await loop_lag_during(
+            hammer(lambda k: ours.async_set_cache(k, VALUE, ttl=3600), ours.async_get_cache)
+        )
+        theirs.close()
+        await ours.async_disconnect()
+
+    print(f"{'operation':46} {'baseline/s':>12} {'ours/s':>12} {'ratio':>7}  bar")
+    for name, base, mine, bar in rows:
+        print(f"{name:46} {base:12,.0f} {mine:12,.0f} {mine / base:6.2f}x  {bar}")
+    print("event-loop lag (a 1 ms ticker) while 16 tasks set+get:     worst     median")
+    for name, (worst, median) in (
+        ("idle loop, nothing else running", idle),
+        ("diskcache through asyncio.to_thread", lag_theirs),
+        ("DiskCache (bar: worst <= 1 ms)", lag_ours),
+    ):
+        print(f"  {name:52} {worst:6.2f} ms {median:7.3f} ms")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    asyncio.run(main(parser.parse_args().quick))

@@ -1,0 +1,139 @@
+"""DiskCache: crash safety, several processes on one directory, the size bound, persistence."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from aiocache_llm import DiskCache
+
+VALUES = {f"v{i}": {"version": i, "body": chr(ord("a") + i) * 300_000} for i in range(4)}
+
+
+def _write_forever(directory: str) -> None:
+    cache = DiskCache(directory, compress_threshold=None)
+    i = 0
+    while True:
+        cache.set_cache("contended", VALUES[f"v{i % 4}"])
+        i += 1
+
+
+def _increment(directory: str, times: int) -> None:
+    cache = DiskCache(directory)
+    for _ in range(times):
+        cache.increment_cache("shared-counter", 1)
+
+
+def _write_own_keys(directory: str, worker: int) -> None:
+    cache = DiskCache(directory)
+    for i in range(200):
+        cache.set_cache(f"w{worker}:{i}", {"worker": worker, "i": i})
+        assert cache.get_cache(f"w{worker}:{i}") == {"worker": worker, "i": i}
+
+
+@pytest.fixture
+def spawn() -> multiprocessing.context.SpawnContext:
+    return multiprocessing.get_context("spawn")
+
+
+def test_a_writer_killed_mid_write_never_leaves_a_torn_value(
+    tmp_path: Path, spawn: multiprocessing.context.SpawnContext
+) -> None:
+    cache = DiskCache(tmp_path)
+    cache.set_cache("contended", VALUES["v0"])
+    for delay in (0.3, 0.45, 0.6, 0.75, 0.9):
+        child = spawn.Process(target=_write_forever, args=(str(tmp_path),))
+        child.start()
+        time.sleep(delay)
+        assert child.pid is not None
+        os.kill(child.pid, signal.SIGKILL)
+        child.join()
+        value = cache.get_cache("contended")
+        assert value in VALUES.values()
+    assert cache.stats.corrupt_reads == 0
+
+
+def test_processes_incrementing_one_counter_give_the_exact_total(
+    tmp_path: Path, spawn: multiprocessing.context.SpawnContext
+) -> None:
+    workers = [spawn.Process(target=_increment, args=(str(tmp_path), 100)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+        assert worker.exitcode == 0
+    assert DiskCache(tmp_path).get_cache("shared-counter") == 400
+
+
+def test_processes_writing_one_directory_see_their_own_and_each_others_values(
+    tmp_path: Path, spawn: multiprocessing.context.SpawnContext
+) -> None:
+    workers = [spawn.Process(target=_write_own_keys, args=(str(tmp_path), w)) for w in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+        assert worker.exitcode == 0
+    cache = DiskCache(tmp_path)
+    keys = [f"w{w}:{i}" for w in range(4) for i in range(200)]
+    assert cache.batch_get_cache(keys) == [
+        {"worker": w, "i": i} for w in range(4) for i in range(200)
+    ]
+
+
+def test_entries_persist_across_cache_objects(tmp_path: Path) -> None:
+    DiskCache(tmp_path).set_cache("k", {"a": 1}, ttl=100)
+    assert DiskCache(tmp_path).get_cache("k") == {"a": 1}
+
+
+def test_the_default_directory_is_under_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert DiskCache().directory == tmp_path / ".aiocache_llm"
+
+
+def test_the_size_bound_evicts_expired_then_oldest_entries(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path, size_limit=200_000, compress_threshold=None)
+    cache.set_cache("expiring", "e" * 10_000, ttl=0.05)
+    time.sleep(0.1)
+    for i in range(40):
+        cache.set_cache(f"k{i}", "x" * 10_000)
+        time.sleep(0.002)  # distinct modification times
+    assert cache.volume() <= 200_000  # type: ignore[attr-defined]
+    assert cache.stats.expirations >= 1
+    assert cache.get_cache("k0") is None  # the oldest went
+    assert cache.get_cache("k39") == "x" * 10_000  # the newest stayed
+
+
+def test_a_corrupt_entry_reads_as_a_miss_and_is_removed(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path)
+    cache.set_cache("k", "value")
+    with contextlib.closing(sqlite3.connect(tmp_path / "cache.sqlite3")) as db, db:
+        (blob,) = db.execute("SELECT value FROM entries WHERE key = 'k'").fetchone()
+        db.execute("UPDATE entries SET value = ? WHERE key = 'k'", (blob[:-3] + b"zzz",))
+    assert cache.get_cache("k") is None
+    assert cache.stats.corrupt_reads == 1
+    with contextlib.closing(sqlite3.connect(tmp_path / "cache.sqlite3")) as db:
+        assert db.execute("SELECT count(*) FROM entries").fetchone() == (0,)
+    cache.disconnect()
+
+
+def test_large_values_are_compressed_on_disk(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path)
+    cache.set_cache("big", {"text": "repetitive " * 100_000})
+    assert cache.volume() < 100_000  # type: ignore[attr-defined]
+    assert cache.get_cache("big") == {"text": "repetitive " * 100_000}
+
+
+def test_bytes_values_round_trip_raw(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path)
+    cache.set_cache("b", bytes(range(256)))
+    assert cache.get_cache("b") == bytes(range(256))
