@@ -2,6 +2,7 @@
 
 from . import errors
 from .backends import USE_DEFAULT, BaseCache, CacheStats, DiskCache, InMemoryCache
+from .cache import Cache, disable_cache, enable_cache, update_cache
 from .errors import (
     BackendError,
     BackendTimeout,
@@ -18,11 +19,28 @@ from .errors import (
     SerializationError,
     ValueTooLargeError,
 )
+from .events import CacheEvent, EventBus
+from .keys import make_key
+from .resilience import CircuitBreaker, GuardedCache
+from .responses import cache_info
+from .wrappers import cached, wrap_openai
 
 __version__ = "0.1.0"
 
 __all__ = [
     "USE_DEFAULT",
+    "Cache",
+    "CacheEvent",
+    "CircuitBreaker",
+    "EventBus",
+    "GuardedCache",
+    "cache_info",
+    "cached",
+    "disable_cache",
+    "enable_cache",
+    "make_key",
+    "update_cache",
+    "wrap_openai",
     "BackendError",
     "BackendTimeout",
     "BackendUnavailable",

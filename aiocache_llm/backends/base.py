@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any, Final, Literal, TypeAlias
 
 from .._sync import blocking, install_blocking_methods
+from ..codec import Entry
 from ..errors import InvalidArgumentError, InvalidKeyError, InvalidTTLError
 
 __all__ = [
@@ -47,7 +48,7 @@ class _UseDefault(enum.Enum):
 USE_DEFAULT: Final = _UseDefault.USE_DEFAULT
 
 TTLArg: TypeAlias = "float | Literal[_UseDefault.USE_DEFAULT] | None"
-IncrementOp: TypeAlias = "tuple[str, float] | tuple[str, float, float | None] | Mapping[str, Any]"
+IncrementOp: TypeAlias = "tuple[str, float] | tuple[str, float, TTLArg] | Mapping[str, Any]"
 
 
 def check_key(key: object) -> str:
@@ -175,6 +176,24 @@ class BaseCache(abc.ABC):
         """Seconds ``key`` has left, or ``None`` if it is missing or never expires."""
 
     # -- composites, overridden where the store does better -------------------------------
+    async def async_get_entry(self, key: str) -> Entry | None:
+        """The value under ``key`` with its wall-clock creation and expiry times, or ``None``.
+
+        Callers use it where the age (``s-maxage``) or the time left (filling a faster level)
+        matters. Backends whose stored envelope carries the times answer in one read; this
+        default asks twice and, not knowing the creation time, reports ``-inf`` (as old as can
+        be, so an age limit rejects it rather than serving something it cannot vouch for).
+        """
+        value = await self.async_get_cache(key)
+        if value is None:
+            return None
+        ttl = await self.async_get_ttl(key)
+        return Entry(value, -math.inf, None if ttl is None else time.time() + ttl)
+
+    async def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
+        """Entries for ``keys``, in order, ``None`` for each miss (see :meth:`async_get_entry`)."""
+        return list(await asyncio.gather(*(self.async_get_entry(k) for k in keys)))
+
     async def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
         """Values for ``keys``, in order, ``None`` for each miss."""
         return list(await asyncio.gather(*(self.async_get_cache(k) for k in keys)))
@@ -209,6 +228,8 @@ class BaseCache(abc.ABC):
 
     # -- blocking twins (generated per subclass by the adapter) ---------------------------
     get_cache = blocking(async_get_cache)
+    get_entry = blocking(async_get_entry)
+    batch_get_entries = blocking(async_batch_get_entries)
     set_cache = blocking(async_set_cache)
     increment_cache = blocking(async_increment)
     delete_cache = blocking(async_delete_cache)

@@ -208,11 +208,17 @@ class DiskCache(BaseCache):
 
     @threaded
     def async_get_entry(self, key: str) -> Entry | None:
-        """The whole entry (value, creation and expiry times) under ``key``, or ``None``."""
         return self._read(check_key(key), time.time())
 
     @threaded
     def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
+        return [None if e is None else e.value for e in self._entries(keys)]
+
+    @threaded
+    def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
+        return self._entries(keys)
+
+    def _entries(self, keys: Sequence[str]) -> list[Entry | None]:
         checked = [check_key(key) for key in keys]
         now, db, found = time.time(), self._db(), {}
         with self._errors():
@@ -222,9 +228,7 @@ class DiskCache(BaseCache):
                 for key, blob in db.execute(
                     f"SELECT key, value FROM entries WHERE key IN ({marks})", chunk
                 ):
-                    entry = self._decode(key, blob, now, db)
-                    if entry is not None:
-                        found[key] = entry.value
+                    found[key] = self._decode(key, blob, now, db)
         return [found.get(key) for key in checked]
 
     @threaded

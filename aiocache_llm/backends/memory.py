@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .._sync import inline
-from ..codec import dumps_json
+from ..codec import Entry, dumps_json
 from ..errors import InvalidArgumentError
 from .base import (
     USE_DEFAULT,
@@ -28,7 +28,8 @@ __all__ = ["InMemoryCache"]
 
 logger = logging.getLogger("aiocache_llm.memory")
 
-_Entry = tuple[Any, "float | None"]  # (value, expires_at on the cache's clock)
+# (value, expires_at, created_at), times on the cache's clock
+_Entry = tuple[Any, "float | None", float]
 
 
 class InMemoryCache(BaseCache):
@@ -113,7 +114,7 @@ class InMemoryCache(BaseCache):
     def _store(self, key: str, value: Any, expires: float | None) -> None:
         """Put an entry and keep the bounds (lock held)."""
         data = self._data
-        data[key] = (value, expires)
+        data[key] = (value, expires, self._clock())
         data.move_to_end(key)
         if expires is not None:
             heapq.heappush(self._heap, (expires, key))
@@ -186,6 +187,21 @@ class InMemoryCache(BaseCache):
         return entry[0]
 
     @inline
+    def async_get_entry(self, key: str) -> Entry | None:
+        with self._lock:
+            entry = self._live(key)
+        if entry is None:
+            return None
+        to_wall = time.time() - self._clock()
+        expires = None if entry[1] is None else entry[1] + to_wall
+        return Entry(entry[0], entry[2] + to_wall, expires)
+
+    @inline
+    def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
+        get = self.get_entry
+        return [get(key) for key in keys]
+
+    @inline
     def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
         get = self.get_cache
         return [get(key) for key in keys]
@@ -220,7 +236,7 @@ class InMemoryCache(BaseCache):
         if isinstance(current, bool) or not isinstance(current, (int, float)):
             raise InvalidArgumentError(f"the value at {key!r} is not a number")
         new = current + by
-        self._data[key] = (new, entry[1])
+        self._data[key] = (new, entry[1], entry[2])
         self._data.move_to_end(key)
         return new
 
@@ -296,7 +312,7 @@ class InMemoryCache(BaseCache):
         now = self._clock()
         with self._lock:
             out: list[str] = []
-            for key, (_, expires) in self._data.items():
+            for key, (_, expires, _) in self._data.items():
                 if len(out) >= n:
                     break
                 if expires is None or expires > now:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from typing import Any
 
 import pytest
@@ -187,3 +188,23 @@ async def test_concurrent_blocking_increments_from_threads_give_the_exact_total(
 
     await asyncio.gather(*(asyncio.to_thread(work) for _ in range(10)))
     assert await cache.async_get_cache("counter") == 1000
+
+
+async def test_get_entry_carries_the_creation_and_expiry_times(api: Api) -> None:
+    before = time.time()
+    await api.set_cache("k", {"a": 1}, ttl=100)
+    await api.set_cache("forever", "v", ttl=None)
+    entry = await api.get_entry("k")
+    after = time.time()
+    assert entry.value == {"a": 1}
+    assert before - 0.01 <= entry.created_at <= after + 0.01
+    assert before + 99.9 <= entry.expires_at <= after + 100.1
+    assert (await api.get_entry("forever")).expires_at is None
+    assert await api.get_entry("absent") is None
+
+
+async def test_batch_get_entries_returns_entries_in_order(api: Api) -> None:
+    await api.set_cache_pipeline([("a", 1), ("b", 2)], ttl=50)
+    a, missing, b = await api.batch_get_entries(["a", "missing", "b"])
+    assert (a.value, missing, b.value) == (1, None, 2)
+    assert a.expires_at is not None and a.expires_at > time.time() + 49

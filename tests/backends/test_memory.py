@@ -216,7 +216,7 @@ class InMemoryCacheModel(RuleBasedStateMachine):
     @invariant()
     def bounded_and_consistent(self) -> None:
         assert len(self.cache) <= self.capacity
-        for key, (value, _) in self.cache._data.items():
+        for key, (value, *_) in self.cache._data.items():
             assert key in self.model and self.model[key][0] == value
 
 

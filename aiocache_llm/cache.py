@@ -1,0 +1,317 @@
+"""The ``Cache`` facade: build a backend from ``type=...`` and put it in front of LLM calls.
+
+``Cache`` takes LiteLLM's parameter names, so switching is a change of import::
+
+    cache = Cache(type="redis", host="127.0.0.1", port=6379, ttl=600, namespace="prod")
+    acompletion = cache.cached(litellm.acompletion)
+    client = cache.wrap_openai(AsyncOpenAI())
+
+Backends are imported only when their type is asked for: a type whose module is not part of
+this version raises :class:`~aiocache_llm.errors.ConfigurationError`; a type whose client
+library is missing raises :class:`~aiocache_llm.errors.MissingDependencyError` naming the extra.
+
+:func:`enable_cache`, :func:`disable_cache` and :func:`update_cache` manage the process-wide
+default cache that :func:`~aiocache_llm.wrappers.cached` functions use when given none.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, Literal, TypeVar
+
+from ._sync import run_sync
+from .backends.base import BaseCache
+from .errors import ConfigurationError, MissingDependencyError
+from .events import EventBus, EventCallback
+from .handler import Handler
+
+__all__ = [
+    "CALL_TYPES",
+    "Cache",
+    "default_cache",
+    "disable_cache",
+    "enable_cache",
+    "update_cache",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Every call type a cache can serve (LiteLLM's names).
+CALL_TYPES: Final = (
+    "completion",
+    "acompletion",
+    "text_completion",
+    "atext_completion",
+    "embedding",
+    "aembedding",
+    "transcription",
+    "atranscription",
+    "rerank",
+    "arerank",
+)
+
+#: type -> (module under aiocache_llm.backends, class, extra that installs its client)
+BACKEND_TYPES: Final[dict[str, tuple[str, str, str | None]]] = {
+    "local": ("memory", "InMemoryCache", None),
+    "disk": ("disk", "DiskCache", None),
+    "redis": ("redis", "RedisCache", "redis"),
+    "redis-cluster": ("redis_cluster", "RedisClusterCache", "redis"),
+    "dual": ("dual", "DualCache", "redis"),
+    "s3": ("s3", "S3Cache", "s3"),
+    "gcs": ("gcs", "GCSCache", "gcs"),
+    "azure-blob": ("azure_blob", "AzureBlobCache", "azure"),
+    "redis-semantic": ("semantic.redis", "RedisSemanticCache", "redis"),
+    "qdrant-semantic": ("semantic.qdrant", "QdrantSemanticCache", "qdrant"),
+    "dual-semantic": ("semantic.dual", "DualSemanticCache", "redis"),
+}
+
+#: type -> the LiteLLM parameter that sets its default TTL (``ttl`` wins over it)
+_TYPE_TTL: Final = {"local": "default_in_memory_ttl", "redis": "default_in_redis_ttl"}
+
+
+def _value(obj: Any) -> Any:
+    """The ``.value`` of an enum (LiteLLM's ``LiteLLMCacheType``, ``CacheMode``), else obj."""
+    return getattr(obj, "value", obj)
+
+
+def backend_class(type_: str, params: Mapping[str, Any] = {}) -> type[BaseCache]:
+    """The backend class for a cache ``type`` (imported now)."""
+    if type_ == "redis" and (params.get("startup_nodes") or params.get("redis_startup_nodes")):
+        type_ = "redis-cluster"
+    if type_ not in BACKEND_TYPES:
+        raise ConfigurationError(
+            f"unknown cache type {type_!r}; choose one of {sorted(BACKEND_TYPES)}"
+        )
+    module_name, class_name, extra = BACKEND_TYPES[type_]
+    full_name = f"aiocache_llm.backends.{module_name}"
+    try:
+        module = importlib.import_module(full_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (full_name == exc.name or full_name.startswith(exc.name + ".")):
+            raise ConfigurationError(
+                f"cache type {type_!r} ({class_name}) is not available in this version"
+            ) from exc
+        raise MissingDependencyError(class_name, extra or "all") from exc
+    cls: type[BaseCache] = getattr(module, class_name)
+    return cls
+
+
+def build_backend(type_: str, ttl: float | None, params: Mapping[str, Any]) -> BaseCache:
+    """Construct the backend of ``type_`` from LiteLLM-named ``params`` (``None`` ones dropped)."""
+    given = {k: v for k, v in params.items() if v is not None}
+    if type_ == "redis" and "redis_startup_nodes" in given:
+        given.setdefault("startup_nodes", given.pop("redis_startup_nodes"))
+    cls = backend_class(type_, given)
+    for name in _TYPE_TTL.values():
+        typed_ttl = given.pop(name, None)
+        if name == _TYPE_TTL.get(type_) and ttl is None:
+            ttl = typed_ttl
+    if ttl is not None:
+        given["default_ttl"] = ttl
+    parameters = inspect.signature(cls).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    unknown = sorted(set(given) - set(parameters))
+    if unknown and not takes_any:
+        raise ConfigurationError(f"cache type {type_!r} does not take {', '.join(unknown)}")
+    return cls(**given)
+
+
+class Cache:
+    """An LLM response cache: a backend plus the rules for which calls use it and how.
+
+    * ``type``: ``"local"``, ``"disk"``, ``"redis"``, ``"dual"``, ``"s3"``, ``"gcs"``,
+      ``"azure-blob"``, ``"redis-semantic"``, ``"qdrant-semantic"``, ``"dual-semantic"``; or
+      pass a ready ``backend=``.
+    * ``ttl``: the default life of an entry (``default_in_memory_ttl`` /
+      ``default_in_redis_ttl`` for their types when ``ttl`` is not given).
+    * ``namespace``: prefix of every key; a call's ``cache={"namespace": ...}`` overrides it.
+    * ``supported_call_types``: the call types served (default: all of :data:`CALL_TYPES`).
+    * ``mode``: ``"default_on"`` caches every call; ``"default_off"`` only calls that pass
+      ``cache={"use-cache": True}`` or ``caching=True``.
+    * ``identity``: a function of the call's arguments returning a tenant or user id (or
+      ``None``); answers are then never shared across identities.
+    * ``lease_ttl``: cross-process single-flight. A miss first takes a lease of this many
+      seconds in the backend (an atomic increment); a process that finds the lease taken polls
+      the backend for the holder's answer for up to ``lease_wait`` seconds, then calls upstream
+      itself. Off by default; worth it on a shared backend (Redis, disk).
+    * ``get_cache_key(**kwargs) -> str`` replaces the key; ``get_cache(**kwargs, cache_key=...)``
+      and ``add_cache(entry, **kwargs, cache_key=...)`` (sync or async) replace the storage.
+      They can also be assigned as attributes later, as with LiteLLM.
+    * Every other keyword goes to the backend (``host``, ``port``, ``password``,
+      ``disk_cache_dir``, ``similarity_threshold``, ``s3_bucket_name``, ...).
+    """
+
+    def __init__(
+        self,
+        type: str = "local",
+        *,
+        namespace: str | None = None,
+        ttl: float | None = None,
+        supported_call_types: Iterable[str] | None = None,
+        mode: Literal["default_on", "default_off"] | Any = "default_on",
+        identity: Callable[[Mapping[str, Any]], str | None] | None = None,
+        get_cache_key: Callable[..., str] | None = None,
+        get_cache: Callable[..., Any] | None = None,
+        add_cache: Callable[..., Any] | None = None,
+        backend: BaseCache | None = None,
+        lease_ttl: float | None = None,
+        lease_wait: float = 10.0,
+        **backend_params: Any,
+    ) -> None:
+        self.type = str(_value(type))
+        mode = _value(mode)
+        if mode not in ("default_on", "default_off"):
+            raise ConfigurationError(f"mode must be 'default_on' or 'default_off', not {mode!r}")
+        self.mode: str = mode
+        if namespace is not None and (not isinstance(namespace, str) or not namespace):
+            raise ConfigurationError("namespace must be a non-empty str")
+        self.namespace = namespace
+        call_types = (
+            CALL_TYPES
+            if supported_call_types is None
+            else tuple(str(_value(t)) for t in supported_call_types)
+        )
+        unknown = sorted(set(call_types) - set(CALL_TYPES))
+        if unknown:
+            raise ConfigurationError(f"unknown call types {unknown}; known: {list(CALL_TYPES)}")
+        self.supported_call_types: tuple[str, ...] = call_types
+        self.identity = identity
+        for name, seconds in (("lease_ttl", lease_ttl), ("lease_wait", lease_wait)):
+            if seconds is not None and (
+                isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0
+            ):
+                raise ConfigurationError(f"{name} must be a positive number of seconds")
+        self.lease_ttl = lease_ttl
+        self.lease_wait = lease_wait
+        self.custom_get_cache_key = get_cache_key
+        self.custom_get_cache = get_cache
+        self.custom_add_cache = add_cache
+        self.backend: BaseCache = (
+            backend if backend is not None else build_backend(self.type, ttl, backend_params)
+        )
+        if backend is not None and backend_params:
+            raise ConfigurationError("pass either backend= or backend parameters, not both")
+        self.ttl = ttl
+        self.events = EventBus()
+        self._settings: dict[str, Any] = {
+            "type": self.type,
+            "namespace": namespace,
+            "ttl": ttl,
+            "supported_call_types": supported_call_types,
+            "mode": mode,
+            "identity": identity,
+            "get_cache_key": get_cache_key,
+            "get_cache": get_cache,
+            "add_cache": add_cache,
+            "backend": backend,
+            "lease_ttl": lease_ttl,
+            "lease_wait": lease_wait,
+            **backend_params,
+        }
+        self.handler = Handler(self)
+
+    # -- LiteLLM-style replacement hooks (assignable) --------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("get_cache_key", "get_cache", "add_cache"):
+            name = f"custom_{name}"
+        object.__setattr__(self, name, value)
+        if "handler" in self.__dict__ and name in _HANDLER_SETTINGS:
+            object.__setattr__(self, "handler", Handler(self))
+
+    # -- use -------------------------------------------------------------------------------
+    def cached(self, fn: F, *, call_type: str | None = None) -> F:
+        """``fn`` (an ``acompletion``-style function) with this cache in front of it."""
+        from .wrappers import cached
+
+        return cached(fn, cache=self, call_type=call_type)
+
+    def wrap_openai(self, client: Any) -> Any:
+        """An OpenAI SDK client (``AsyncOpenAI`` or ``OpenAI``) whose calls use this cache."""
+        from .wrappers import wrap_openai
+
+        return wrap_openai(client, cache=self)
+
+    def add_callback(self, callback: EventCallback) -> None:
+        """Call ``callback(event)`` for every cache event (see :mod:`aiocache_llm.events`)."""
+        self.events.add_callback(callback)
+
+    async def async_disconnect(self) -> None:
+        """Release the backend's connections (the cache can be used again afterwards)."""
+        await self.backend.async_disconnect()
+
+    def disconnect(self) -> None:
+        """Blocking form of :meth:`async_disconnect`."""
+        run_sync(self.async_disconnect())
+
+    def __repr__(self) -> str:
+        return f"Cache(type={self.type!r}, mode={self.mode!r}, backend={self.backend!r})"
+
+
+_HANDLER_SETTINGS: Final = frozenset(
+    {
+        "custom_get_cache_key",
+        "custom_get_cache",
+        "custom_add_cache",
+        "namespace",
+        "identity",
+        "mode",
+        "supported_call_types",
+        "backend",
+        "lease_ttl",
+        "lease_wait",
+    }
+)
+
+_default: Cache | None = None
+
+
+def default_cache() -> Cache | None:
+    """The process-wide default cache, or ``None`` when caching is disabled."""
+    return _default
+
+
+def enable_cache(type: str = "local", **params: Any) -> Cache:
+    """Make ``Cache(type, **params)`` the process-wide default cache and return it."""
+    global _default
+    _default = Cache(type, **params)
+    return _default
+
+
+def disable_cache() -> None:
+    """Stop caching by default (wrapped calls go straight upstream)."""
+    global _default
+    _default = None
+
+
+def update_cache(**params: Any) -> Cache:
+    """Rebuild the default cache with ``params`` changed (a local cache if none is enabled).
+
+    Changing only how calls use the cache (``namespace``, ``mode``, ``supported_call_types``,
+    hooks) keeps the backend and its entries.
+    """
+    if _default is None:
+        return enable_cache(**params)
+    settings = {**_default._settings, **params}
+    if _default._settings["backend"] is not None or not set(params) <= _USE_PARAMS:
+        return enable_cache(**settings)
+    kept = {k: v for k, v in settings.items() if k in _USE_PARAMS or k == "type"}
+    updated = enable_cache(**kept, backend=_default.backend)
+    updated._settings = settings  # what to rebuild from next time (backend params included)
+    return updated
+
+
+_USE_PARAMS: Final = frozenset(
+    {
+        "lease_ttl",
+        "lease_wait",
+        "namespace",
+        "supported_call_types",
+        "mode",
+        "identity",
+        "get_cache_key",
+        "get_cache",
+        "add_cache",
+    }
+)

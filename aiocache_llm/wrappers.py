@@ -1,0 +1,220 @@
+"""Call shapes adapted onto the one cached path (:mod:`aiocache_llm.handler`).
+
+* :func:`cached` puts a cache in front of any ``acompletion``-style function (keyword
+  arguments ``model``, ``messages``, ...): ``litellm.acompletion``, an SDK method, your own
+  coroutine. The wrapped coroutine function has a blocking twin, ``.blocking``; a blocking
+  function (``litellm.completion``) is wrapped into a blocking function.
+* :func:`wrap_openai` wraps an ``AsyncOpenAI`` or ``OpenAI`` client: ``chat.completions.create``,
+  ``completions.create``, ``embeddings.create`` and ``audio.transcriptions.create`` are cached
+  and answer with the SDK's own types; everything else is the client's own.
+
+Each call may pass ``cache={...}`` and ``caching=...`` (see :mod:`aiocache_llm.controls`);
+they are taken out before the upstream is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from . import cache as _cache_module
+from ._sync import run_sync
+from .cache import CALL_TYPES, Cache
+from .handler import _call
+from .streaming import BlockingStream, CachedStream, aiter_blocking
+
+__all__ = ["cached", "wrap_openai"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _infer_call_type(fn: Callable[..., Any], is_async: bool) -> str:
+    name = getattr(fn, "__name__", "")
+    if name in CALL_TYPES:
+        return str(name)
+    return "acompletion" if is_async else "completion"
+
+
+def _binder(fn: Callable[..., Any]) -> Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]:
+    """Turns positional arguments into keywords (only calls that pass any pay for it)."""
+    signature: inspect.Signature | None = None
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        nonlocal signature
+        if signature is None:
+            signature = inspect.signature(fn)
+        bound = signature.bind_partial(*args, **kwargs)
+        out: dict[str, Any] = {}
+        for name, value in bound.arguments.items():
+            kind = signature.parameters[name].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                out.update(value)
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                raise TypeError("cached functions cannot take *args")
+            else:
+                out[name] = value
+        return out
+
+    return bind
+
+
+def _blocking_upstream(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A blocking function as an async upstream (run in a worker thread, streams included)."""
+
+    async def upstream(**kwargs: Any) -> Any:
+        result = await asyncio.to_thread(functools.partial(fn, **kwargs))
+        if kwargs.get("stream") is True and hasattr(result, "__next__"):
+            return aiter_blocking(result)
+        return result
+
+    return upstream
+
+
+def _blocking_result(result: Any) -> Any:
+    if isinstance(result, CachedStream):
+        return BlockingStream(result)
+    if hasattr(result, "__aiter__") and not hasattr(result, "__iter__"):
+        return BlockingStream(CachedStream(result, {}))
+    return result
+
+
+@overload
+def cached(
+    fn: F,
+    *,
+    cache: Cache | None = None,
+    call_type: str | None = None,
+    blocking: bool | None = None,
+) -> F: ...
+@overload
+def cached(
+    fn: None = None,
+    *,
+    cache: Cache | None = None,
+    call_type: str | None = None,
+    blocking: bool | None = None,
+) -> Callable[[F], F]: ...
+def cached(
+    fn: F | None = None,
+    *,
+    cache: Cache | None = None,
+    call_type: str | None = None,
+    blocking: bool | None = None,
+) -> F | Callable[[F], F]:
+    """``fn`` with ``cache`` (default: the process default at call time) in front of it.
+
+    Use it as ``cached(fn)``, ``@cached`` or ``@cached(cache=..., call_type=...)``.
+
+    ``call_type`` defaults to ``fn``'s name when it is one of LiteLLM's call types, else
+    ``"acompletion"`` (``"completion"`` for a blocking ``fn``). ``blocking`` says whether ``fn``
+    blocks (default: it does unless it is a coroutine function or its call type starts with
+    ``a``).
+    """
+    if fn is None:
+        return functools.partial(cached, cache=cache, call_type=call_type, blocking=blocking)
+    if blocking is None:
+        is_async = inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+        if not is_async and call_type is not None:
+            is_async = call_type.startswith("a") and call_type in CALL_TYPES
+        blocking = not is_async
+    kind = call_type or _infer_call_type(fn, not blocking)
+    bind = _binder(fn)
+
+    if blocking:
+        upstream = _blocking_upstream(fn)
+
+        @functools.wraps(fn)
+        def blocking_wrapper(*args: Any, **kwargs: Any) -> Any:
+            if args:
+                kwargs = bind(args, kwargs)
+            chosen = cache if cache is not None else _cache_module._default
+            if chosen is None:
+                kwargs.pop("cache", None)
+                kwargs.pop("caching", None)
+                return fn(**kwargs)
+            return _blocking_result(run_sync(chosen.handler.call(kind, upstream, kwargs)))
+
+        return blocking_wrapper
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if args:
+            kwargs = bind(args, kwargs)
+        chosen = cache if cache is not None else _cache_module._default
+        if chosen is None:
+            kwargs.pop("cache", None)
+            kwargs.pop("caching", None)
+            return await _call(fn, kwargs)
+        return await chosen.handler.call(kind, fn, kwargs)
+
+    def blocking_twin(*args: Any, **kwargs: Any) -> Any:
+        return _blocking_result(run_sync(wrapper(*args, **kwargs)))
+
+    functools.update_wrapper(blocking_twin, fn)
+    wrapper.blocking = blocking_twin  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+class _Proxy:
+    """An object whose listed attributes are replaced and the rest come from ``target``."""
+
+    __slots__ = ("_overrides", "_target")
+
+    def __init__(self, target: Any, overrides: dict[str, Any]) -> None:
+        self._target = target
+        self._overrides = overrides
+
+    def __getattr__(self, name: str) -> Any:
+        overrides = object.__getattribute__(self, "_overrides")
+        if name in overrides:
+            return overrides[name]
+        return getattr(object.__getattribute__(self, "_target"), name)
+
+    def __repr__(self) -> str:
+        return f"<cached {self._target!r}>"
+
+
+def wrap_openai(client: Any, *, cache: Cache | None = None) -> Any:
+    """``client`` (``AsyncOpenAI``/``OpenAI`` or a compatible one) with cached create calls.
+
+    With ``cache=None`` the process default cache applies at call time.
+    """
+    is_async = hasattr(client, "__aenter__")
+    prefix = "a" if is_async else ""
+
+    def wrap(method: Any, call_type: str) -> Any:
+        return cached(method, cache=cache, call_type=prefix + call_type, blocking=not is_async)
+
+    chat = client.chat
+    audio = client.audio
+    return _Proxy(
+        client,
+        {
+            "chat": _Proxy(
+                chat,
+                {
+                    "completions": _Proxy(
+                        chat.completions, {"create": wrap(chat.completions.create, "completion")}
+                    )
+                },
+            ),
+            "completions": _Proxy(
+                client.completions, {"create": wrap(client.completions.create, "text_completion")}
+            ),
+            "embeddings": _Proxy(
+                client.embeddings, {"create": wrap(client.embeddings.create, "embedding")}
+            ),
+            "audio": _Proxy(
+                audio,
+                {
+                    "transcriptions": _Proxy(
+                        audio.transcriptions,
+                        {"create": wrap(audio.transcriptions.create, "transcription")},
+                    )
+                },
+            ),
+        },
+    )

@@ -1,0 +1,215 @@
+"""Cost of a cached hit on the in-memory backend, against calling the cache directly.
+
+Run from the repository root: ``python benchmarks/bench_llm.py``. Every row is measured in the
+same run; "added p50" is the row's median minus the baseline's median (a direct
+``InMemoryCache.async_get_cache`` with a ready key). The bar: a hit adds at most 30 us p50.
+With LiteLLM installed, its own ``Cache(type="local")`` hit on ``litellm.acompletion`` is
+measured as the anchor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from openai.types.chat import ChatCompletion
+
+from aiocache_llm.backends import InMemoryCache
+from aiocache_llm.cache import Cache
+from aiocache_llm.keys import make_key
+from aiocache_llm.wrappers import cached
+
+MESSAGES = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+ANSWER = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1_700_000_000,
+    "model": "gpt-4o-mini",
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "The capital of France is Paris."},
+        }
+    ],
+    "usage": {"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27},
+}
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20000"))
+
+
+def summarise(samples: list[int]) -> tuple[float, float, float]:
+    """(p50 us, p99 us, calls per second) of per-call nanosecond samples."""
+    samples.sort()
+    p50 = statistics.median(samples) / 1000
+    p99 = samples[int(len(samples) * 0.99)] / 1000
+    return p50, p99, 1e9 * len(samples) / sum(samples)
+
+
+async def measure_async(call: Callable[[], Awaitable[Any]], rounds: int) -> list[int]:
+    for _ in range(min(rounds // 10, 2000)):  # warm up
+        await call()
+    clock = time.perf_counter_ns
+    samples = []
+    for _ in range(rounds):
+        start = clock()
+        await call()
+        samples.append(clock() - start)
+    return samples
+
+
+def measure_blocking(call: Callable[[], Any], rounds: int) -> list[int]:
+    for _ in range(min(rounds // 10, 500)):
+        call()
+    clock = time.perf_counter_ns
+    samples = []
+    for _ in range(rounds):
+        start = clock()
+        call()
+        samples.append(clock() - start)
+    return samples
+
+
+async def rows() -> list[tuple[str, list[int]]]:
+    backend = InMemoryCache(max_size_in_memory=10_000)
+    cache = Cache(backend=backend)
+    kwargs = {"model": "gpt-4o-mini", "messages": MESSAGES, "temperature": 0}
+
+    async def acompletion(**_: Any) -> dict[str, Any]:
+        return ANSWER
+
+    async def sdk_create(**_: Any) -> ChatCompletion:
+        return ChatCompletion.model_validate(ANSWER)
+
+    dict_fn = cached(acompletion, cache=cache)
+    sdk_fn = cached(sdk_create, cache=cache, call_type="acompletion")
+    sdk_kwargs = {**kwargs, "model": "gpt-4o"}
+    await dict_fn(**kwargs)
+    assert type(await sdk_fn(**sdk_kwargs)) is ChatCompletion
+    assert type(await sdk_fn(**sdk_kwargs)) is ChatCompletion
+    key = make_key("acompletion", kwargs)
+    assert await backend.async_get_cache(key) is not None
+
+    out: list[tuple[str, list[int]]] = []
+    out.append(
+        (
+            "direct: backend.async_get_cache(key)",
+            await measure_async(lambda: backend.async_get_cache(key), ROUNDS),
+        )
+    )
+
+    async def key_and_get() -> Any:
+        return await backend.async_get_cache(make_key("acompletion", kwargs))
+
+    out.append(("direct: make_key + async_get_cache", await measure_async(key_and_get, ROUNDS)))
+    out.append(
+        ("cached(fn) hit, dict answer", await measure_async(lambda: dict_fn(**kwargs), ROUNDS))
+    )
+    out.append(
+        (
+            "cached hit, rebuilt ChatCompletion",
+            await measure_async(lambda: sdk_fn(**sdk_kwargs), ROUNDS),
+        )
+    )
+    out.append(
+        (
+            "uncached call of fn (reference)",
+            await measure_async(lambda: acompletion(**kwargs), ROUNDS),
+        )
+    )
+    out.extend(await litellm_rows(cache))
+    return out
+
+
+async def litellm_rows(cache: Cache) -> list[tuple[str, list[int]]]:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    try:
+        import litellm
+    except ImportError:
+        return []
+    warnings.filterwarnings("ignore")
+    rounds = max(ROUNDS // 10, 500)
+    kwargs = {"model": "gpt-4o-mini", "messages": MESSAGES, "mock_response": "Paris."}
+    ours = cached(litellm.acompletion, cache=cache)
+    await ours(**kwargs)
+    out = [
+        (
+            "litellm.acompletion + this cache, hit",
+            await measure_async(lambda: ours(**kwargs), rounds),
+        )
+    ]
+    from litellm.caching.caching import Cache as LiteLLMCache
+
+    litellm.cache = LiteLLMCache(type="local")
+    try:
+        await litellm.acompletion(**kwargs, caching=True)
+        own = await measure_async(lambda: litellm.acompletion(**kwargs, caching=True), rounds)
+        out.append(("litellm.acompletion + LiteLLM Cache(local), hit", own))
+    except ImportError as exc:  # LiteLLM's cache-hit path imports its proxy extras
+        print(f"(LiteLLM's own cache not measured: {exc})", file=sys.stderr)
+    litellm.cache = None
+    out.append(
+        (
+            "litellm.acompletion uncached mock",
+            await measure_async(lambda: litellm.acompletion(**kwargs), rounds),
+        )
+    )
+    return out
+
+
+def blocking_rows() -> list[tuple[str, list[int]]]:
+    cache = Cache()
+    kwargs = {"model": "gpt-4o-mini", "messages": MESSAGES}
+
+    async def acompletion(**_: Any) -> dict[str, Any]:
+        return ANSWER
+
+    fn = cached(acompletion, cache=cache)
+    twin = fn.blocking  # type: ignore[attr-defined]
+    twin(**kwargs)
+    backend = cache.backend
+    key = make_key("acompletion", kwargs)
+    rounds = max(ROUNDS // 4, 1000)
+    return [
+        (
+            "blocking: backend.get_cache(key)",
+            measure_blocking(lambda: backend.get_cache(key), rounds),
+        ),
+        ("blocking: cached(fn).blocking hit", measure_blocking(lambda: twin(**kwargs), rounds)),
+    ]
+
+
+def main() -> None:
+    started = time.perf_counter()
+    results = asyncio.run(rows())
+    baseline = statistics.median(results[0][1]) / 1000
+    blocking = blocking_rows()
+    print(
+        f"{'case':50} {'p50 us':>9} {'p99 us':>9} {'calls/s':>10} {'x base':>7} {'added p50':>10}"
+    )
+    for name, samples in results + blocking:
+        p50, p99, rate = summarise(samples)
+        base = baseline if not name.startswith("blocking") else summarise(blocking[0][1])[0]
+        print(f"{name:50} {p50:9.2f} {p99:9.2f} {rate:10.0f} {p50 / base:7.1f} {p50 - base:9.2f}")
+    hit_added = statistics.median(results[2][1]) / 1000 - baseline
+    sdk_added = statistics.median(results[3][1]) / 1000 - baseline
+    verdict = "PASS" if max(hit_added, sdk_added) <= 30 else "FAIL"
+    print(
+        f"\nbar: a hit adds <= 30 us p50 over the direct get: dict {hit_added:.1f} us,"
+        f" SDK type {sdk_added:.1f} us -> {verdict}  ({time.perf_counter() - started:.1f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

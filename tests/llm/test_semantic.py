@@ -1,0 +1,98 @@
+"""A semantic backend: exact lookup first, then a similar stored question; the similarity is
+reported on the answer and in the event."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+
+from aiocache_llm.cache import Cache
+from aiocache_llm.events import CacheEvent
+from aiocache_llm.responses import cache_info
+from tests.harness.upstream import Upstream
+
+from ._support import ask
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("qdrant_client") is None
+    or importlib.util.find_spec("aiocache_llm.backends.semantic.qdrant") is None,
+    reason="the qdrant semantic backend is not available",
+)
+
+
+class WordsEmbedder:
+    """A deterministic embedder: texts with the same words (any case or punctuation) get the
+    same vector; different words get unrelated ones."""
+
+    name = "words-v1"
+    dimension: int | None = 16
+
+    async def aembed(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors = []
+        for text in texts:
+            words = " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+            seed = hashlib.sha256(words.encode()).digest()
+            vectors.append([(b - 127.5) / 127.5 for b in seed[:16]])
+        return vectors
+
+
+@pytest.fixture
+async def semantic_cache() -> AsyncIterator[Cache]:
+    from aiocache_llm.backends.semantic.qdrant import QdrantSemanticCache
+
+    backend = QdrantSemanticCache(
+        location=":memory:", embedder=WordsEmbedder(), similarity_threshold=0.9
+    )
+    cache = Cache(backend=backend)
+    try:
+        yield cache
+    finally:
+        await cache.async_disconnect()
+
+
+async def test_a_similar_question_is_served_with_its_similarity(
+    semantic_cache: Cache, openai_client: Any, llm_upstream: Upstream
+) -> None:
+    events: list[CacheEvent] = []
+    semantic_cache.add_callback(events.append)
+    client = semantic_cache.wrap_openai(openai_client)
+    first = await client.chat.completions.create(
+        model="m", messages=ask("What is the capital of France?")
+    )
+    similar = await client.chat.completions.create(
+        model="m", messages=ask("what is the capital of france")
+    )
+    assert llm_upstream.calls() == 1
+    assert similar.choices[0].message.content == first.choices[0].message.content
+    info = cache_info(similar)
+    assert info["cache_hit"] is True and info["similarity"] >= 0.9
+    hit = events[-1]
+    assert hit.kind == "hit" and hit.similarity == info["similarity"]
+    assert semantic_cache.events.counters["semantic_hit"] == 1
+
+
+async def test_an_exact_repeat_is_an_exact_hit(
+    semantic_cache: Cache, openai_client: Any, llm_upstream: Upstream
+) -> None:
+    client = semantic_cache.wrap_openai(openai_client)
+    await client.chat.completions.create(model="m", messages=ask())
+    again = await client.chat.completions.create(model="m", messages=ask())
+    assert cache_info(again) == {"cache_hit": True, "cache_key": cache_info(again)["cache_key"]}
+    assert llm_upstream.calls() == 1
+
+
+async def test_another_model_is_never_a_semantic_candidate(
+    semantic_cache: Cache, openai_client: Any, llm_upstream: Upstream
+) -> None:
+    client = semantic_cache.wrap_openai(openai_client)
+    await client.chat.completions.create(model="m", messages=ask("What is the capital of France?"))
+    other = await client.chat.completions.create(
+        model="m2", messages=ask("what is the capital of france")
+    )
+    assert cache_info(other)["cache_hit"] is False
+    assert llm_upstream.calls() == 2
