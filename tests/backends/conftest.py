@@ -15,17 +15,35 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm import BaseCache, DiskCache, InMemoryCache
+from aiocache_llm import BaseCache, DiskCache, InMemoryCache, NotSupported
 
 #: name -> factory(request, tmp_path). A module ``tests/backends/contract_<family>.py`` adds
-#: its backends by defining ``FACTORIES`` (they may ask for server fixtures through ``request``).
+#: its backends by defining ``FACTORIES`` (they may ask for server fixtures through ``request``),
+#: and may declare ``NOT_SUPPORTED = {name: ("increment", ...)}``: contract tests whose names
+#: contain one of those words must then raise ``NotSupported`` on that backend.
 Factory = Callable[[pytest.FixtureRequest, Path], BaseCache]
 BACKENDS: dict[str, Factory] = {
     "memory": lambda request, tmp: InMemoryCache(max_size_in_memory=10_000),
     "disk": lambda request, tmp: DiskCache(tmp / "disk"),
 }
+NOT_SUPPORTED: dict[str, tuple[str, ...]] = {}
 for _module in sorted(Path(__file__).parent.glob("contract_*.py")):
-    BACKENDS.update(importlib.import_module(f"{__package__}.{_module.stem}").FACTORIES)
+    _contract = importlib.import_module(f"{__package__}.{_module.stem}")
+    BACKENDS.update(_contract.FACTORIES)
+    NOT_SUPPORTED.update(getattr(_contract, "NOT_SUPPORTED", {}))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend_name") if callspec is not None else None
+        refused = NOT_SUPPORTED.get(backend or "", ())
+        if any(word in item.name for word in refused):
+            item.add_marker(
+                pytest.mark.xfail(
+                    raises=NotSupported, strict=True, reason=f"{backend} refuses this operation"
+                )
+            )
 
 
 class Api:
