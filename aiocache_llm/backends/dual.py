@@ -8,7 +8,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
@@ -40,7 +40,9 @@ class PubSubCapable(Protocol):
 
     async def async_publish(self, channel: str, message: bytes) -> int: ...
 
-    def async_subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
+    def async_subscribe(
+        self, channel: str, on_subscribed: Callable[[], None] | None = None
+    ) -> AsyncIterator[bytes]: ...
 
 
 class DualCache(BaseCache):
@@ -56,8 +58,8 @@ class DualCache(BaseCache):
     * **coherence**: when L2 can publish (``RedisCache``), every write, delete and flush is
       announced on an invalidation channel and every process drops its L1 copy of those keys
       when the message arrives (about a millisecond on one host). An L2 read that races an
-      invalidation does not fill L1. If the subscription breaks, L1 is cleared, since
-      invalidations may have been missed.
+      invalidation does not fill L1. While L2 is unreachable L1 keeps serving; when the
+      subscription is back, L1 is cleared, since invalidations may have been missed.
     * **fail open**: with L2 down, L1 keeps serving hits, L2 reads are misses, L2 writes are
       dropped, all counted in ``stats.errors`` and logged, never raised into the caller.
 
@@ -160,22 +162,36 @@ class DualCache(BaseCache):
         self._listener = asyncio.run_coroutine_threadsafe(self._listen(), loop_thread_loop())
 
     async def _listen(self) -> None:
-        """Apply invalidations from other processes until disconnected (on the library loop)."""
+        """Apply invalidations from other processes until disconnected (on the library loop).
+
+        While L2 is unreachable, L1 keeps serving what it holds. When a broken subscription is
+        confirmed again, L1 is cleared: invalidations sent meanwhile may have been missed.
+        """
         assert self._pubsub is not None
         backoff = 0.05
+        resync = False
+
+        def subscribed() -> None:
+            nonlocal resync, backoff
+            backoff = 0.05
+            if resync:
+                resync = False
+                self._invalidate_locally([_FLUSH])
+
         while self._listening:
             try:
-                async for raw in self._pubsub.async_subscribe(self.invalidation_channel):
-                    backoff = 0.05
+                async for raw in self._pubsub.async_subscribe(
+                    self.invalidation_channel, on_subscribed=subscribed
+                ):
                     message = orjson.loads(raw)
                     if message.get("from") != self._sender.decode():
                         self._invalidate_locally(message.get("keys", ()))
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the subscription broke: what we missed is unknown
+            except Exception as exc:  # the subscription broke; retried with a backoff
                 self._l2_failed("subscription", exc)
+            resync = True
             if self._listening:
-                self._invalidate_locally([_FLUSH])
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
@@ -291,17 +307,7 @@ class DualCache(BaseCache):
     async def async_set_cache(
         self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT, *, local_only: bool = False
     ) -> None:
-        seconds = self.resolve_ttl(ttl)
-        self.in_memory_cache.set_cache(key, value, ttl=self._l1_ttl(seconds))
-        self._invalidate_locally([key], drop=False)
-        if local_only or self.redis_cache is None:
-            return
-        try:
-            await self.redis_cache.async_set_cache(key, value, seconds)
-        except BackendError as exc:
-            self._l2_failed("write", exc)
-            return
-        await self._announce([key])
+        await self.async_set_cache_pipeline([(key, value)], ttl, local_only=local_only)
 
     async def async_set_cache_pipeline(
         self,
@@ -310,18 +316,22 @@ class DualCache(BaseCache):
         *,
         local_only: bool = False,
     ) -> None:
+        """Write L2 first (a value it refuses is stored nowhere), then L1; an L2 outage only
+        costs the L2 copy."""
         items = list(items)
         seconds = self.resolve_ttl(ttl)
+        written = False
+        if not local_only and self.redis_cache is not None:
+            try:
+                await self.redis_cache.async_set_cache_pipeline(items, seconds)
+                written = True
+            except BackendError as exc:
+                self._l2_failed("write", exc)
         self.in_memory_cache.set_cache_pipeline(items, ttl=self._l1_ttl(seconds))
-        self._invalidate_locally([key for key, _ in items], drop=False)
-        if local_only or self.redis_cache is None:
-            return
-        try:
-            await self.redis_cache.async_set_cache_pipeline(items, seconds)
-        except BackendError as exc:
-            self._l2_failed("write", exc)
-            return
-        await self._announce([key for key, _ in items])
+        keys = [key for key, _ in items]
+        self._invalidate_locally(keys, drop=False)
+        if written:
+            await self._announce(keys)
 
     async def async_increment(
         self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, local_only: bool = False

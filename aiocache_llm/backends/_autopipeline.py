@@ -1,0 +1,97 @@
+"""Auto-pipelining: commands issued in the same event-loop iteration travel as one pipeline.
+
+Every caller gets its own future; the first command of an iteration starts a batch task, and
+every command issued before that task first runs joins the batch. The task sends the batch in
+one write and hands each reply to its caller, so a failing command fails only its own caller,
+while a connection failure or timeout fails every caller of that batch (each with its own
+exception). An :class:`AutoPipeline` belongs to one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+__all__ = ["AutoPipeline", "BatchRunner", "Command"]
+
+Command = tuple[Any, ...]
+#: Runs a batch and returns one result per command: the reply, or the exception for that
+#: command alone. Raising fails the whole batch.
+BatchRunner = Callable[[Sequence[Command]], Awaitable[Sequence[Any]]]
+
+
+class AutoPipeline:
+    """Coalesces commands from many tasks of one event loop into pipelines.
+
+    ``translate`` turns a client-library exception into the one each caller receives; it is
+    called once per caller, so no two callers share an exception object.
+    """
+
+    __slots__ = ("_commands", "_futures", "_loop", "_run_batch", "_tasks", "_translate", "batches")
+
+    def __init__(
+        self,
+        run_batch: BatchRunner,
+        translate: Callable[[BaseException], BaseException],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._run_batch = run_batch
+        self._translate = translate
+        self._loop = loop
+        self._commands: list[Command] = []
+        self._futures: list[asyncio.Future[Any]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Batches sent so far (each is one round trip per connection or cluster node).
+        self.batches = 0
+
+    def submit(self, command: Command) -> asyncio.Future[Any]:
+        """Queue ``command`` for the current batch; the future resolves with its reply."""
+        future = self._loop.create_future()
+        if not self._commands:
+            task = self._loop.create_task(self._flush())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._commands.append(command)
+        self._futures.append(future)
+        return future
+
+    def submit_many(self, commands: Sequence[Command]) -> list[asyncio.Future[Any]]:
+        """Queue several commands at once: they are sent in the same pipeline."""
+        return [self.submit(command) for command in commands]
+
+    async def _flush(self) -> None:
+        commands, futures = self._commands, self._futures
+        self._commands, self._futures = [], []
+        self.batches += 1
+        try:
+            results = await self._run_batch(commands)
+        except BaseException as exc:
+            for future in futures:
+                if future.done():
+                    continue
+                if isinstance(exc, Exception):
+                    future.set_exception(self._translate(exc))
+                else:  # cancelled (the loop is closing): the callers are cancelled too
+                    future.cancel()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        translate = self._translate
+        for future, result in zip(futures, results, strict=False):
+            if future.done():  # the caller was cancelled
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(translate(result))
+            else:
+                future.set_result(result)
+
+    @property
+    def in_flight(self) -> int:
+        """Batches sent or about to be sent and not yet answered."""
+        return len(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait until every batch submitted so far has completed."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

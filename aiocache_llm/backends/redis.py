@@ -1,0 +1,847 @@
+"""RedisCache: a Redis (or Sentinel-managed Redis) backend on ``redis.asyncio`` with hiredis.
+
+* Commands issued by many tasks in the same event-loop iteration are sent as one pipeline
+  (auto-pipelining); a failing command fails only its caller.
+* Values go through :mod:`aiocache_llm.codec`; TTLs stay native in Redis (``SET ... PX``).
+  Counters are plain Redis numbers (``INCRBYFLOAT``), readable with ``async_get_cache``.
+* Keys are ``"<namespace>:<key>"`` when a ``namespace`` is given. ``async_flush_cache`` removes
+  only ``<namespace>:*`` (SCAN + UNLINK) and, without a namespace, raises
+  :class:`~aiocache_llm.errors.NotSupported`: a cache never empties a shared server.
+* Every failure is an :class:`~aiocache_llm.errors.BackendError` (``BackendUnavailable``,
+  ``BackendTimeout``), raised within ``socket_timeout``; once the server is back the same cache
+  object works again.
+* One client (and connection pool) per event loop, created on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import math
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
+from redis.asyncio.connection import BlockingConnectionPool, Connection, SSLConnection
+
+from ..codec import Entry, decode, encode
+from ..errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    CacheError,
+    ConfigurationError,
+    CorruptEntryError,
+    InvalidArgumentError,
+    NotSupported,
+)
+from ._autopipeline import AutoPipeline, Command
+from ._redis_config import CACHE_SETTINGS, mask_secrets, redis_settings
+from .base import (
+    USE_DEFAULT,
+    BaseCache,
+    IncrementOp,
+    TTLArg,
+    check_key,
+    check_number,
+    check_ttl,
+    normalize_increments,
+)
+
+__all__ = ["RedisCache", "translate_redis_error"]
+
+logger = logging.getLogger("aiocache_llm.redis")
+
+#: INCRBYFLOAT, with the TTL (ARGV[2], milliseconds, 0 = none) set only on a new key.
+INCREMENT_SCRIPT = """
+local new = redis.call('EXISTS', KEYS[1]) == 0
+local value = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+if new and tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return value
+"""
+
+#: SADD, with the TTL (ARGV[1], milliseconds, 0 = none) set only on a new set.
+SADD_SCRIPT = """
+local new = redis.call('EXISTS', KEYS[1]) == 0
+local added = redis.call('SADD', KEYS[1], unpack(ARGV, 2))
+if new and tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return added
+"""
+
+_DEFAULT_SOCKET_TIMEOUT = 5.0
+_DEFAULT_MAX_CONNECTIONS = 50
+_DEFAULT_FLUSH_SIZE = 100
+_DRAIN_ABOVE = 64 * 1024
+#: The thread of the blocking API's event loop (see aiocache_llm._sync).
+_LOOP_THREAD_NAME = "aiocache_llm-loop"
+_CLUSTER_UNAVAILABLE = (
+    redis_errors.ClusterDownError,
+    redis_errors.MasterDownError,
+    redis_errors.SlotNotCoveredError,
+    redis_errors.RedisClusterException,
+    redis_errors.TryAgainError,
+)
+_UNAVAILABLE_REPLIES = ("READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "LOADING", "BUSY")
+_WRONG_VALUE_REPLIES = ("WRONGTYPE", "not a valid float", "not an integer", "not a float")
+
+
+def translate_redis_error(exc: BaseException) -> BaseException:
+    """The :mod:`aiocache_llm.errors` exception for a redis-py (or socket) failure.
+
+    The original is chained as ``__cause__``. Errors that are already ours, and
+    ``BaseException``s that are not errors (cancellation), come back unchanged.
+    """
+    if isinstance(exc, CacheError) or not isinstance(exc, Exception):
+        return exc
+    new: BackendError
+    if isinstance(exc, (redis_errors.TimeoutError, asyncio.TimeoutError, socket.timeout)):
+        new = BackendTimeout(f"Redis did not answer in time: {exc}")
+    elif isinstance(exc, _CLUSTER_UNAVAILABLE):
+        new = BackendUnavailable(f"the Redis cluster cannot serve the request: {exc}")
+    elif isinstance(exc, redis_errors.AuthenticationError):
+        new = BackendUnavailable(f"Redis refused the credentials: {exc}")
+    elif isinstance(exc, redis_errors.ConnectionError) and "No connection available" in str(exc):
+        new = BackendTimeout(f"no Redis connection became free in time: {exc}")
+    elif isinstance(exc, (redis_errors.ConnectionError, OSError, EOFError)):
+        new = BackendUnavailable(f"Redis is unreachable: {exc}")
+    elif isinstance(exc, redis_errors.ResponseError):
+        text = str(exc)
+        if any(word in text for word in _WRONG_VALUE_REPLIES):
+            invalid = InvalidArgumentError(f"the stored value does not allow this: {text}")
+            invalid.__cause__ = exc
+            return invalid
+        if text.startswith(_UNAVAILABLE_REPLIES) or "MOVED" in text:
+            new = BackendUnavailable(f"Redis cannot serve the request now: {text}")
+        else:
+            new = BackendError(f"Redis answered with an error: {text}")
+    else:
+        new = BackendError(f"Redis failed: {exc!r}")
+    new.__cause__ = exc
+    return new
+
+
+def _number(data: bytes | bytearray | int | float | str) -> float:
+    """A counter's reply (``b"3"``, ``b"3.5"``) as an int when whole, else a float."""
+    if isinstance(data, (int, float)):
+        return data
+    try:
+        return int(data)
+    except ValueError:
+        return float(data)
+
+
+def _load_packer() -> Callable[[Command], bytes] | None:
+    try:
+        from hiredis import pack_command
+    except ImportError:  # hiredis comes with the redis extra; redis-py works without it
+        return None
+    return pack_command
+
+
+_hiredis_pack = _load_packer()
+
+
+def _pack(connection: Any, commands: Sequence[Command]) -> list[bytes]:
+    """RESP bytes for ``commands``: hiredis's packer (C) when present, else redis-py's."""
+    pack = _hiredis_pack
+    if pack is not None:
+        return [pack(command) for command in commands]
+    packed: list[bytes] = connection.pack_commands(commands)
+    return packed
+
+
+async def _has_unread(connection: Any) -> bool:
+    """Whether an idle connection has data or EOF waiting (closed by the server, or dirty)."""
+    check = getattr(connection, "can_read", None) or connection.can_read_destructive
+    return bool(await check())
+
+
+def _milliseconds(seconds: float | None) -> int:
+    return 0 if seconds is None else max(1, round(seconds * 1000))
+
+
+class _ClosedBeforeReply(Exception):
+    """A connection failed before the first reply of a batch (internal)."""
+
+    def __init__(self, error: redis_errors.ConnectionError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _LoopClient:
+    """The client, pool and auto-pipeline that serve one event loop."""
+
+    __slots__ = ("client", "closers", "held", "idle", "pipeline", "pool", "waiters")
+
+    pipeline: AutoPipeline
+
+    def __init__(self, client: Any, pool: Any, closers: Sequence[Any] = ()) -> None:
+        self.client = client
+        self.pool = pool
+        self.closers = list(closers)
+        #: Connections this loop keeps between batches (taken from the pool once).
+        self.idle: list[Any] = []
+        #: Connections taken from the pool and not returned (idle or busy).
+        self.held = 0
+        #: Batches waiting for a connection while all ``max_connections`` are busy.
+        self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+
+    async def aclose(self) -> None:
+        await self.pipeline.drain()
+        idle, self.idle = self.idle, []
+        try:
+            for connection in idle:
+                await self.pool.release(connection)
+            await self.client.aclose()
+        finally:
+            for closer in self.closers:
+                await closer.aclose()
+
+
+class RedisCache(BaseCache):
+    """A cache in Redis, single node or behind Sentinel.
+
+    Parameters are those of LiteLLM's RedisCache: ``host``, ``port``, ``password``, ``url``,
+    ``namespace``, ``default_ttl``, ``redis_flush_size``, ``socket_timeout``,
+    ``max_connections``, ``ssl`` and the ``ssl_*`` options, Sentinel's ``sentinel_nodes``,
+    ``service_name`` and ``sentinel_password``, ``gcp_service_account`` (GCP IAM tokens, see
+    :mod:`aiocache_llm.backends.gcp_iam`), and any other redis-py keyword. Unset ones are read
+    from ``REDIS_<NAME>`` environment variables (``REDIS_URL``, ``REDIS_HOST``,
+    ``REDIS_SENTINEL_NODES``, ...) with their types restored; pass ``env={}`` to ignore the
+    environment.
+
+    ``socket_timeout`` (default 5 s) bounds every operation: connecting, waiting for a free
+    connection (the pool blocks up to that long when ``max_connections`` are busy) and each
+    reply. ``auto_pipeline=False`` sends each command on its own.
+    """
+
+    backend_name = "redis"
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        password: str | None = None,
+        *,
+        url: str | None = None,
+        namespace: str | None = None,
+        default_ttl: float | None = None,
+        redis_flush_size: int | None = None,
+        socket_timeout: float | None = None,
+        max_connections: int | None = None,
+        sentinel_nodes: Any = None,
+        service_name: str | None = None,
+        sentinel_password: str | None = None,
+        gcp_service_account: str | None = None,
+        gcp_ssl_ca_certs: str | None = None,
+        auto_pipeline: bool = True,
+        env: dict[str, str] | None = None,
+        **redis_kwargs: Any,
+    ) -> None:
+        settings = redis_settings(
+            {
+                "host": host,
+                "port": port,
+                "password": password,
+                "url": url,
+                "namespace": namespace,
+                "default_ttl": default_ttl,
+                "redis_flush_size": redis_flush_size,
+                "socket_timeout": socket_timeout,
+                "max_connections": max_connections,
+                "sentinel_nodes": sentinel_nodes,
+                "service_name": service_name,
+                "sentinel_password": sentinel_password,
+                "gcp_service_account": gcp_service_account,
+                "gcp_ssl_ca_certs": gcp_ssl_ca_certs,
+                **redis_kwargs,
+            },
+            env=env,
+        )
+        super().__init__(default_ttl=settings.pop("default_ttl", None))
+        self.settings = dict(settings)
+        self.namespace: str | None = settings.pop("namespace", None)
+        if self.namespace is not None and (
+            not isinstance(self.namespace, str) or not self.namespace
+        ):
+            raise ConfigurationError("namespace must be a non-empty str")
+        self._prefix = f"{self.namespace}:" if self.namespace else ""
+        flush_size = settings.pop("redis_flush_size", None) or _DEFAULT_FLUSH_SIZE
+        if isinstance(flush_size, bool) or not isinstance(flush_size, int) or flush_size < 1:
+            raise ConfigurationError("redis_flush_size must be a positive int")
+        self.redis_flush_size: int = flush_size
+        timeout = settings.get("socket_timeout") or _DEFAULT_SOCKET_TIMEOUT
+        self.socket_timeout = float(check_number(timeout, "socket_timeout"))
+        settings["socket_timeout"] = self.socket_timeout
+        settings.setdefault("socket_connect_timeout", self.socket_timeout)
+        self.max_connections = int(settings.pop("max_connections", _DEFAULT_MAX_CONNECTIONS))
+        if settings.pop("decode_responses", False):
+            raise ConfigurationError("decode_responses=True is not supported: values are bytes")
+        self.auto_pipeline = auto_pipeline
+        self._configure(settings)
+        self._clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
+        self._last: tuple[asyncio.AbstractEventLoop, _LoopClient] | None = None
+        self._clients_lock = threading.Lock()
+        self._write_buffer: list[Command] = []
+        self._buffer_lock = threading.Lock()
+
+    # -- configuration --------------------------------------------------------------------
+    def _configure(self, settings: dict[str, Any]) -> None:
+        """Split settings into what this class needs; validate the connection keywords."""
+        self._url: str | None = settings.pop("url", None)
+        self._sentinel_nodes: list[tuple[str, int]] | None = settings.pop("sentinel_nodes", None)
+        self._service_name: str = settings.pop("service_name", None) or "mymaster"
+        self._sentinel_password: str | None = settings.pop("sentinel_password", None)
+        account = settings.pop("gcp_service_account", None)
+        ca_certs = settings.pop("gcp_ssl_ca_certs", None)
+        endpoint = settings.pop("gcp_iam_endpoint", None)
+        for name in CACHE_SETTINGS:
+            settings.pop(name, None)
+        if account:
+            from .gcp_iam import GCPIAMCredentialProvider
+
+            kwargs = {"endpoint": endpoint} if endpoint else {}
+            settings["credential_provider"] = GCPIAMCredentialProvider(account, **kwargs)
+            if ca_certs:
+                settings["ssl"] = True
+                settings["ssl_ca_certs"] = ca_certs
+        self.credential_provider: Any = settings.get("credential_provider")
+        self._credential_provider = self.credential_provider
+        self._ssl = bool(settings.pop("ssl", False))
+        if not self._url and not self._sentinel_nodes:
+            settings.setdefault("host", "127.0.0.1")
+            settings.setdefault("port", 6379)
+        self._connection_kwargs = settings
+        try:
+            self._new_pool()  # builds no connection: checks the keywords now, not at first use
+        except TypeError as exc:
+            raise ConfigurationError(f"invalid Redis setting: {exc}") from exc
+
+    def _new_pool(self) -> BlockingConnectionPool:
+        kwargs = dict(self._connection_kwargs)
+        common: dict[str, Any] = {
+            "max_connections": self.max_connections,
+            "timeout": self.socket_timeout,
+        }
+        if self._url:
+            kwargs.pop("host", None)
+            kwargs.pop("port", None)
+            if self._ssl:
+                kwargs["connection_class"] = SSLConnection
+            pool = BlockingConnectionPool.from_url(self._url, **common, **kwargs)
+        else:
+            cls = SSLConnection if self._ssl else Connection
+            pool = BlockingConnectionPool(connection_class=cls, **common, **kwargs)
+        pool.connection_class(**pool.connection_kwargs)  # TypeError for an unknown keyword
+        return pool
+
+    # -- per-loop clients -----------------------------------------------------------------
+    def _loop_client(self) -> _LoopClient:
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0] is loop:
+            return last[1]
+        with self._clients_lock:
+            state = self._clients.get(loop)
+            if state is None:
+                for closed in [other for other in self._clients if other.is_closed()]:
+                    del self._clients[closed]  # its sockets died with it
+                state = self._make_loop_client(loop)
+                self._clients[loop] = state
+            self._last = (loop, state)
+            return state
+
+    def _make_loop_client(self, loop: asyncio.AbstractEventLoop) -> _LoopClient:
+        state = self._new_client()
+
+        async def run_batch(commands: Sequence[Command]) -> Sequence[Any]:
+            return await self._run_batch(state, commands)
+
+        state.pipeline = AutoPipeline(run_batch, translate_redis_error, loop)
+        return state
+
+    def _new_client(self) -> _LoopClient:
+        """A client for the running loop (no connection is made yet)."""
+        closers: list[Any] = []
+        if self._sentinel_nodes:
+            from redis.asyncio.sentinel import Sentinel, SentinelManagedSSLConnection
+
+            kwargs = dict(self._connection_kwargs)
+            kwargs.pop("host", None)
+            kwargs.pop("port", None)
+            if self._ssl:  # TLS to the master; the sentinels themselves are asked in clear
+                kwargs["connection_class"] = SentinelManagedSSLConnection
+            sentinel_kwargs = {
+                "socket_timeout": self.socket_timeout,
+                "socket_connect_timeout": self.socket_timeout,
+                "password": self._sentinel_password,
+            }
+            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+                self._sentinel_nodes, sentinel_kwargs=sentinel_kwargs, **kwargs
+            )
+            client = sentinel.master_for(self._service_name, max_connections=self.max_connections)
+            closers.extend(sentinel.sentinels)
+        else:
+            client = aioredis.Redis.from_pool(self._new_pool())
+        return _LoopClient(client, client.connection_pool, closers)
+
+    def _renew_credentials(self) -> bool:
+        """Forget a cached token after the server refused it; whether there was one."""
+        invalidate = getattr(self._credential_provider, "invalidate", None)
+        if invalidate is None:
+            return False
+        invalidate()
+        return True
+
+    async def _connect(self, connection: Any) -> None:
+        try:
+            await connection.connect()
+        except redis_errors.AuthenticationError:
+            if not self._renew_credentials():
+                raise
+            await connection.connect()  # with a fresh token
+
+    async def _acquire(self, state: _LoopClient) -> Any:
+        """A connection for one batch: an idle one this loop holds, else a new one from the
+        pool, else (all ``max_connections`` busy) the next one a batch hands back, waiting at
+        most ``socket_timeout``."""
+        while True:
+            if state.idle:
+                return await self._ready(state, state.idle.pop())
+            if state.held < self.max_connections:
+                state.held += 1
+                try:
+                    return await self._from_pool(state.pool)
+                except BaseException:
+                    state.held -= 1
+                    raise
+            waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            state.waiters.append(waiter)
+            try:
+                connection = await asyncio.wait_for(waiter, self.socket_timeout)
+            except asyncio.TimeoutError:
+                raise redis_errors.ConnectionError("No connection available.") from None
+            if connection is not None:  # else a connection was dropped: room in the pool
+                return await self._ready(state, connection)
+
+    async def _ready(self, state: _LoopClient, connection: Any) -> Any:
+        """``connection`` checked (reconnected if the server closed it while idle)."""
+        try:
+            if connection.is_connected and not await _has_unread(connection):
+                return connection
+            await connection.disconnect(nowait=True)  # closed by the server, or dirty
+            await self._connect(connection)
+            return connection
+        except BaseException:
+            await self._drop(state, connection)
+            raise
+
+    async def _from_pool(self, pool: Any) -> Any:
+        try:
+            return await pool.get_connection()
+        except redis_errors.AuthenticationError:
+            if not self._renew_credentials():
+                raise
+            return await pool.get_connection()  # with a fresh token
+
+    def _give_back(self, state: _LoopClient, connection: Any) -> None:
+        """Hand ``connection`` to a waiting batch, or keep it idle for the next one."""
+        while state.waiters:
+            waiter = state.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        state.idle.append(connection)
+
+    async def _drop(self, state: _LoopClient, connection: Any) -> None:
+        """Close a failed connection and return it to the pool; wake one waiting batch."""
+        state.held -= 1
+        try:
+            await connection.disconnect(nowait=True)
+        finally:
+            await state.pool.release(connection)
+            while state.waiters:
+                waiter = state.waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    break
+
+    async def _send(self, connection: Any, packed: list[bytes]) -> None:
+        """Write ``packed``; wait for the socket (at most ``socket_timeout``) only when the
+        kernel buffer is full. redis-py's ``send_packed_command`` starts a task per write."""
+        writer = getattr(connection, "_writer", None)
+        if writer is None or writer.transport.is_closing():
+            await connection.send_packed_command(packed, check_health=False)
+            return
+        writer.writelines(packed)
+        if writer.transport.get_write_buffer_size() > _DRAIN_ABOVE:
+            try:
+                await asyncio.wait_for(writer.drain(), self.socket_timeout)
+            except asyncio.TimeoutError as exc:
+                raise redis_errors.TimeoutError("Timeout writing to Redis") from exc
+
+    async def _run_on_connection(
+        self, state: _LoopClient, commands: Sequence[Command]
+    ) -> list[Any]:
+        """Send ``commands`` in one write on one connection and read every reply.
+
+        The connection stays with this loop for the next batch; after a failure it is closed
+        and handed back to the pool. A kept connection the server closed while it was idle
+        fails before any reply: the batch is then sent once more on a new connection.
+        """
+        reused = bool(state.idle)
+        try:
+            return await self._run_once(state, commands)
+        except _ClosedBeforeReply as exc:
+            if not reused:
+                raise exc.error from exc.error.__cause__
+        try:
+            return await self._run_once(state, commands)
+        except _ClosedBeforeReply as exc:
+            raise exc.error from exc.error.__cause__
+
+    async def _run_once(self, state: _LoopClient, commands: Sequence[Command]) -> list[Any]:
+        connection = await self._acquire(state)
+        results: list[Any] = []
+        try:
+            await self._send(connection, _pack(connection, commands))
+            read = connection.read_response
+            for _ in range(len(commands)):
+                try:
+                    results.append(await read(disable_decoding=True))
+                except redis_errors.ResponseError as exc:
+                    results.append(exc)
+        except BaseException as exc:
+            await self._drop(state, connection)
+            if not results and isinstance(exc, redis_errors.ConnectionError):
+                raise _ClosedBeforeReply(exc) from exc
+            raise
+        self._give_back(state, connection)
+        return results
+
+    async def _call(self, *command: Any) -> Any:
+        """Run one command (through the auto-pipeline) and return its raw reply."""
+        state = self._loop_client()
+        if self.auto_pipeline:
+            return await state.pipeline.submit(command)
+        return await self._direct(state, [command])
+
+    async def _call_many(self, commands: Sequence[Command]) -> list[Any]:
+        """Run ``commands`` in one round trip and return their replies in order.
+
+        Raises the first failure, after every command has completed.
+        """
+        if not commands:
+            return []
+        state = self._loop_client()
+        if not self.auto_pipeline:
+            return list(await self._direct(state, commands, many=True))
+        futures = state.pipeline.submit_many(commands)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results
+
+    async def _direct(
+        self, state: _LoopClient, commands: Sequence[Command], many: bool = False
+    ) -> Any:
+        try:
+            results = await self._run_batch(state, commands)
+        except Exception as exc:
+            raise translate_redis_error(exc) from exc
+        for result in results:
+            if isinstance(result, Exception):
+                raise translate_redis_error(result) from result
+        return list(results) if many else results[0]
+
+    async def _run_batch(self, state: _LoopClient, commands: Sequence[Command]) -> Sequence[Any]:
+        return await self._run_on_connection(state, commands)
+
+    # -- values ---------------------------------------------------------------------------
+    def _key(self, key: str) -> str:
+        if key.__class__ is not str or not key:
+            key = check_key(key)
+        return self._prefix + key
+
+    def _value(self, data: Any) -> Any:
+        entry = self._entry(data)
+        return None if entry is None else entry.value
+
+    def _entry(self, data: Any) -> Entry | None:
+        if data is None:
+            return None
+        try:
+            return decode(data)
+        except CorruptEntryError:
+            try:
+                return Entry(_number(data), -math.inf, None)  # a counter: no creation time
+            except (TypeError, ValueError):
+                self.stats.corrupt_reads += 1
+                logger.debug("a corrupt entry read as a miss")
+                return None
+
+    def _set_command(self, key: str, value: Any, seconds: float | None, now: float) -> Command:
+        expires = None if seconds is None else now + seconds
+        data = encode(value, expires_at=expires, created_at=now)
+        if seconds is None:
+            return ("SET", key, data)
+        return ("SET", key, data, "PX", _milliseconds(seconds))
+
+    # -- contract -------------------------------------------------------------------------
+    async def async_get_cache(self, key: str) -> Any:
+        return self._value(await self._call("GET", self._key(key)))
+
+    async def async_get_entry(self, key: str) -> Entry | None:
+        """The entry under ``key`` with the creation and expiry times it was stored with."""
+        return self._entry(await self._call("GET", self._key(key)))
+
+    async def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
+        """Entries for ``keys`` with one ``MGET``."""
+        if not keys:
+            return []
+        return [self._entry(data) for data in await self._mget([self._key(k) for k in keys])]
+
+    async def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
+        """Values for ``keys`` with one ``MGET``."""
+        if not keys:
+            return []
+        names = [self._key(key) for key in keys]
+        return [self._value(data) for data in await self._mget(names)]
+
+    async def _mget(self, names: Sequence[str]) -> Sequence[Any]:
+        return await self._call("MGET", *names)  # type: ignore[no-any-return]
+
+    async def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
+        seconds = self.default_ttl if ttl is USE_DEFAULT else check_ttl(ttl)
+        await self._call(*self._set_command(self._key(key), value, seconds, time.time()))
+
+    async def async_set_cache_pipeline(
+        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+    ) -> None:
+        """Store every pair in one round trip (``SET ... PX`` each); a bad value stores nothing."""
+        seconds = self.default_ttl if ttl is USE_DEFAULT else check_ttl(ttl)
+        now = time.time()
+        commands = [self._set_command(self._key(k), v, seconds, now) for k, v in items]
+        await self._call_many(commands)
+
+    async def async_batch_cache_write(
+        self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT
+    ) -> None:
+        """Buffer a write; the buffer is written at ``redis_flush_size`` entries and by
+        :meth:`async_flush_write_buffer` / :meth:`async_disconnect`."""
+        seconds = self.default_ttl if ttl is USE_DEFAULT else check_ttl(ttl)
+        command = self._set_command(self._key(key), value, seconds, time.time())
+        with self._buffer_lock:
+            self._write_buffer.append(command)
+            full = len(self._write_buffer) >= self.redis_flush_size
+        if full:
+            await self.async_flush_write_buffer()
+
+    async def async_flush_write_buffer(self) -> None:
+        """Write every buffered entry now, in one round trip."""
+        with self._buffer_lock:
+            commands, self._write_buffer = self._write_buffer, []
+        try:
+            await self._call_many(commands)
+        except BaseException:
+            with self._buffer_lock:  # keep them for the next flush
+                self._write_buffer[:0] = commands
+            raise
+
+    @property
+    def buffered_writes(self) -> int:
+        """Writes waiting in the buffer."""
+        return len(self._write_buffer)
+
+    def _increment_command(self, key: str, by: float, ttl: TTLArg) -> Command:
+        seconds = self.default_ttl if ttl is USE_DEFAULT else check_ttl(ttl)
+        return ("EVAL", INCREMENT_SCRIPT, 1, key, repr(by), _milliseconds(seconds))
+
+    async def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
+        """Atomically add ``value`` (``INCRBYFLOAT``); the TTL is set only on a new key."""
+        command = self._increment_command(self._key(key), check_number(value), ttl)
+        return _number(await self._call(*command))
+
+    async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
+        """Every increment in one round trip; the new values in order."""
+        commands = [
+            self._increment_command(self._key(k), by, t) for k, by, t in normalize_increments(ops)
+        ]
+        return [_number(reply) for reply in await self._call_many(commands)]
+
+    async def async_set_cache_sadd(
+        self, key: str, members: Iterable[str], ttl: TTLArg = USE_DEFAULT
+    ) -> int:
+        """Add ``members`` to the set at ``key``; return how many were new.
+
+        The TTL is set only when the set is created.
+        """
+        seconds = self.default_ttl if ttl is USE_DEFAULT else check_ttl(ttl)
+        values = [str(member) for member in members]
+        if not values:
+            return 0
+        reply = await self._call(
+            "EVAL", SADD_SCRIPT, 1, self._key(key), _milliseconds(seconds), *values
+        )
+        return int(reply)
+
+    async def async_smembers(self, key: str) -> set[str]:
+        """The members of the set at ``key`` (empty if missing)."""
+        reply = await self._call("SMEMBERS", self._key(key))
+        return {member.decode() for member in reply}
+
+    async def async_publish(self, channel: str, message: bytes) -> int:
+        """Publish ``message`` on ``channel`` (prefixed with the namespace); return how many
+        subscribers received it."""
+        return int(await self._call("PUBLISH", self._key(channel), message))
+
+    async def async_subscribe(
+        self, channel: str, on_subscribed: Callable[[], None] | None = None
+    ) -> AsyncIterator[bytes]:
+        """Yield every message published on ``channel`` (namespaced) from now on.
+
+        ``on_subscribed`` is called when the server confirms the subscription (from then on no
+        message is missed). The subscription has its own connection, closed when the iteration
+        stops; waiting for a message is not bounded by ``socket_timeout``, a broken connection
+        raises :class:`~aiocache_llm.errors.BackendUnavailable`.
+        """
+        client = self._pubsub_client()
+        pubsub = client.pubsub()
+        try:
+            await pubsub.subscribe(self._key(channel))
+            async for message in pubsub.listen():
+                kind = message.get("type")
+                if kind == "message":
+                    yield message["data"]
+                elif kind == "subscribe" and on_subscribed is not None:
+                    on_subscribed()
+        except Exception as exc:
+            raise translate_redis_error(exc) from exc
+        finally:
+            await pubsub.aclose()
+            if client is not self._loop_client().client:
+                await client.aclose()
+
+    def _pubsub_client(self) -> Any:
+        """The client whose ``pubsub()`` serves subscriptions on the running loop."""
+        return self._loop_client().client
+
+    async def async_delete_cache(self, key: str) -> None:
+        await self._call("UNLINK", self._key(key))
+
+    def _flush_pattern(self) -> str:
+        if not self.namespace:
+            raise NotSupported(
+                "flush_cache needs a namespace: without one it would empty a shared server"
+            )
+        escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in self.namespace)
+        return f"{escaped}:*"
+
+    async def async_flush_cache(self) -> None:
+        """Remove every key of this cache's namespace (SCAN + UNLINK), and nothing else."""
+        pattern = self._flush_pattern()
+        cursor: Any = 0
+        while True:
+            cursor, names = await self._call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+            if names:
+                await self._call("UNLINK", *names)
+            if int(cursor) == 0:
+                return
+
+    async def async_get_ttl(self, key: str) -> float | None:
+        milliseconds = int(await self._call("PTTL", self._key(key)))
+        return None if milliseconds < 0 else milliseconds / 1000
+
+    async def async_ping(self) -> bool:
+        reply = await self._call("PING")
+        return reply in (b"PONG", "PONG", True)
+
+    async def async_server_info(self) -> dict[str, str]:
+        """``INFO server`` as a dict of strings."""
+        reply = await self._call("INFO", "server")
+        text = reply.decode() if isinstance(reply, bytes) else str(reply)
+        info: dict[str, str] = {}
+        for line in text.splitlines():
+            name, sep, value = line.partition(":")
+            if sep and not name.startswith("#"):
+                info[name] = value
+        return info
+
+    def _mode(self) -> str:
+        return "sentinel" if self._sentinel_nodes else "standalone"
+
+    async def async_test_connection(self) -> dict[str, Any]:
+        """Status, server version, mode, and the connection parameters with secrets masked."""
+        report: dict[str, Any] = {
+            "backend": self.backend_name,
+            "mode": self._mode(),
+            "namespace": self.namespace,
+            "connection": self.connection_parameters(),
+        }
+        try:
+            info = await self.async_server_info()
+        except Exception as exc:  # reported, not raised: this is a diagnostic
+            return {"status": "unhealthy", "error": str(exc), **report}
+        return {"status": "healthy", "redis_version": info.get("redis_version"), **report}
+
+    def connection_parameters(self) -> dict[str, Any]:
+        """The settings this cache connects with, passwords and tokens masked."""
+        shown = {
+            k: v
+            for k, v in self.settings.items()
+            if isinstance(v, (str, int, float, bool, list, tuple, type(None)))
+        }
+        return mask_secrets(shown)
+
+    async def async_disconnect(self) -> None:
+        """Write buffered entries, then close this cache's clients and connections.
+
+        The running loop's client is closed here. A client another running loop holds (the
+        blocking API's loop thread, say) is closed on that loop; this waits for it at most
+        ``socket_timeout``, and not at all on the blocking API's own thread, so a blocking
+        ``disconnect()`` can never wait on a loop that is waiting for it. A loop that is not
+        running keeps its client. The cache may be used again afterwards.
+        """
+        try:
+            if self._write_buffer:
+                await self.async_flush_write_buffer()
+        finally:
+            current = asyncio.get_running_loop()
+            with self._clients_lock:
+                states, self._clients, self._last = self._clients, {}, None
+                mine = states.pop(current, None)
+                for loop in list(states):
+                    if not loop.is_closed() and not loop.is_running():
+                        self._clients[loop] = states.pop(loop)  # it cannot close now
+            try:
+                await self._close_elsewhere(states)
+            finally:
+                if mine is not None:
+                    await mine.aclose()
+
+    async def _close_elsewhere(self, states: dict[asyncio.AbstractEventLoop, _LoopClient]) -> None:
+        wait = threading.current_thread().name != _LOOP_THREAD_NAME
+        for loop, state in states.items():
+            if loop.is_closed():
+                continue  # its sockets went with it
+            try:
+                future = asyncio.run_coroutine_threadsafe(state.aclose(), loop)
+            except RuntimeError:  # closed meanwhile
+                continue
+            if wait:
+                try:
+                    await asyncio.wait_for(asyncio.wrap_future(future), self.socket_timeout)
+                except Exception as exc:  # closing is best effort
+                    logger.debug("closing a client on another loop failed: %r", exc)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(mode={self._mode()!r}, namespace={self.namespace!r},"
+            f" default_ttl={self.default_ttl!r})"
+        )

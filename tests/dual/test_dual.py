@@ -1,0 +1,204 @@
+"""DualCache: L1 over a real Redis L2, coherence across processes, coalescing, failing open."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+import uuid
+from collections.abc import AsyncIterator
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from aiocache_llm import InMemoryCache
+from aiocache_llm._sync import run_sync
+from aiocache_llm.backends.dual import DualCache
+from aiocache_llm.backends.redis import RedisCache
+from tests.harness.redis import RedisServer, start_redis
+
+
+def _namespace() -> str:
+    return f"dual-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def l2(redis_server: RedisServer) -> AsyncIterator[RedisCache]:
+    cache = RedisCache(url=redis_server.url, namespace=_namespace(), env={})
+    yield cache
+    await cache.async_flush_cache()
+    await cache.async_disconnect()
+
+
+@pytest.fixture
+async def dual(l2: RedisCache) -> AsyncIterator[DualCache]:
+    cache = DualCache(InMemoryCache(), l2, default_in_memory_ttl=60)
+    yield cache
+    await cache.async_disconnect()
+
+
+async def _calls(server: RedisServer, command: str) -> int:
+    client = aioredis.Redis.from_url(server.url)
+    try:
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+async def test_an_l2_hit_fills_l1(dual: DualCache, l2: RedisCache) -> None:
+    await l2.async_set_cache("k", {"v": 1})
+    assert await dual.async_get_cache("k") == {"v": 1}
+    await l2.async_delete_cache("k")  # behind DualCache's back: L1 still answers
+    assert await dual.async_get_cache("k") == {"v": 1}
+
+
+async def test_the_l1_fill_never_outlives_the_l2_entry(dual: DualCache, l2: RedisCache) -> None:
+    await l2.async_set_cache("short", "v", ttl=1.5)
+    assert await dual.async_get_cache("short") == "v"
+    l1_left = dual.in_memory_cache.get_ttl("short")
+    l2_left = await l2.async_get_ttl("short")
+    assert l1_left is not None and l2_left is not None
+    assert l1_left <= l2_left + 0.01
+    await asyncio.sleep(1.6)
+    assert await dual.async_get_cache("short") is None
+
+
+async def test_the_l1_fill_is_capped_by_the_in_memory_ttl(l2: RedisCache) -> None:
+    dual = DualCache(InMemoryCache(), l2, default_in_memory_ttl=5)
+    await l2.async_set_cache("long", "v", ttl=1000)
+    await dual.async_get_cache("long")
+    left = dual.in_memory_cache.get_ttl("long")
+    assert left is not None and left <= 5
+    await dual.async_disconnect()
+
+
+async def test_local_only_writes_stay_in_l1(dual: DualCache, l2: RedisCache) -> None:
+    await dual.async_set_cache("mine", "v", local_only=True)
+    assert await dual.async_get_cache("mine") == "v"
+    assert await l2.async_get_cache("mine") is None
+
+
+async def test_a_batch_get_reads_l1_then_l2_once_and_fills_l1(
+    dual: DualCache, l2: RedisCache, redis_server: RedisServer
+) -> None:
+    await dual.async_set_cache("in-l1", 1)
+    await l2.async_set_cache_pipeline([("in-l2-a", 2), ("in-l2-b", 3)])
+    before = await _calls(redis_server, "mget")
+    result = await dual.async_batch_get_cache(["in-l1", "in-l2-a", "absent", "in-l2-b"])
+    assert result == [1, 2, None, 3]
+    assert await _calls(redis_server, "mget") == before + 1
+    assert dual.in_memory_cache.batch_get_cache(["in-l2-a", "in-l2-b"]) == [2, 3]
+
+
+async def test_concurrent_and_repeated_batch_reads_of_missing_keys_hit_l2_once(
+    dual: DualCache, redis_server: RedisServer
+) -> None:
+    keys = [f"missing-{i}" for i in range(20)]
+    before = await _calls(redis_server, "mget")
+    results = await asyncio.gather(*(dual.async_batch_get_cache(keys) for _ in range(10)))
+    for _ in range(5):
+        results.append(await dual.async_batch_get_cache(keys))
+    assert all(result == [None] * 20 for result in results)
+    assert await _calls(redis_server, "mget") == before + 1
+
+
+async def test_a_write_ends_the_miss_window_for_that_key(dual: DualCache) -> None:
+    assert await dual.async_batch_get_cache(["later"]) == [None]
+    await dual.async_set_cache("later", "now")
+    dual.in_memory_cache.flush_cache()
+    assert await dual.async_batch_get_cache(["later"]) == ["now"]
+
+
+async def test_counters_are_authoritative_in_l2(l2: RedisCache) -> None:
+    a = DualCache(InMemoryCache(), l2)
+    b = DualCache(InMemoryCache(), l2)
+    assert await a.async_increment("hits", 1, ttl=60) == 1
+    assert await b.async_increment("hits", 2) == 3
+    assert await a.async_increment("hits", 1) == 4
+    assert await l2.async_get_cache("hits") == 4
+    await a.async_disconnect()
+    await b.async_disconnect()
+
+
+def test_a_blocking_l1_hit_does_not_hop_threads(dual: DualCache) -> None:
+    dual.in_memory_cache.set_cache("hot", "v")
+
+    async def on_the_library_loop() -> Any:
+        # a hop to the library's loop thread from here would raise instead of deadlocking
+        return dual.get_cache("hot")
+
+    assert run_sync(on_the_library_loop()) == "v"
+
+
+def _watch(url: str, namespace: str, ready: Event, seen: Any) -> None:
+    async def main() -> None:
+        cache = DualCache(
+            InMemoryCache(),
+            RedisCache(url=url, namespace=namespace, env={}),
+            default_in_memory_ttl=300,
+        )
+        await cache.async_ready()
+        assert await cache.async_get_cache("shared") == "old"  # now held in this L1
+        ready.set()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if await cache.async_get_cache("shared") == "new":
+                seen.put(time.time())
+                break
+            await asyncio.sleep(0.001)
+        await cache.async_disconnect()
+
+    asyncio.run(main())
+
+
+async def test_a_write_in_one_process_drops_the_l1_copy_in_another_within_100_ms(
+    redis_server: RedisServer,
+) -> None:
+    namespace = _namespace()
+    writer = DualCache(
+        InMemoryCache(), RedisCache(url=redis_server.url, namespace=namespace, env={})
+    )
+    await writer.async_set_cache("shared", "old")
+    spawn = multiprocessing.get_context("spawn")
+    ready, seen = spawn.Event(), spawn.Queue()
+    child = spawn.Process(target=_watch, args=(redis_server.url, namespace, ready, seen))
+    child.start()
+    try:
+        assert await asyncio.to_thread(ready.wait, 30)
+        written_at = time.time()
+        await writer.async_set_cache("shared", "new")
+        seen_at = await asyncio.to_thread(seen.get, True, 15)
+        assert seen_at - written_at < 0.1
+    finally:
+        await asyncio.to_thread(child.join, 15)
+        await writer.async_flush_cache()
+        await writer.async_disconnect()
+    assert child.exitcode == 0
+
+
+async def test_with_l2_down_l1_keeps_serving_and_nothing_reaches_the_caller(
+    tmp_path: Path,
+) -> None:
+    server = start_redis(tmp_path / "redis")
+    port = server.port
+    try:
+        l2 = RedisCache(url=server.url, namespace=_namespace(), socket_timeout=0.5, env={})
+        dual = DualCache(InMemoryCache(), l2, default_in_memory_ttl=60)
+        await dual.async_set_cache("hot", "v")
+        server.stop()
+        assert await dual.async_get_cache("hot") == "v"  # from L1
+        assert await dual.async_get_cache("cold") is None  # L2 read fails open
+        await dual.async_set_cache("new", "kept-locally")  # L2 write dropped, not raised
+        assert await dual.async_get_cache("new") == "kept-locally"
+        assert await dual.async_increment("n", 1) == 1  # counted locally meanwhile
+        assert dual.stats.errors >= 3
+        server = start_redis(tmp_path / "redis", port=port)  # back: the same object resumes
+        await dual.async_set_cache("after", "v2")
+        assert await l2.async_get_cache("after") == "v2"
+        await dual.async_disconnect()
+    finally:
+        server.stop()

@@ -1,0 +1,92 @@
+"""AutoPipeline with a stub batch runner: batching, and how failures reach each caller.
+
+The stub stands in for the connection only to inject failures a real server cannot produce on
+demand (a whole batch failing after some callers went away, say)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from aiocache_llm.backends._autopipeline import AutoPipeline, Command
+from aiocache_llm.backends.redis import translate_redis_error
+from aiocache_llm.errors import BackendTimeout, BackendUnavailable
+
+
+class StubRunner:
+    """Echoes each command's last argument; ``("FAIL",)`` answers with an error for itself."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.batches: list[list[Command]] = []
+        self.error = error
+
+    async def __call__(self, commands: Sequence[Command]) -> list[Any]:
+        self.batches.append(list(commands))
+        await asyncio.sleep(0)
+        if self.error is not None:
+            raise self.error
+        return [ValueError("bad") if c == ("FAIL",) else c[-1] for c in commands]
+
+
+def pipeline(runner: StubRunner) -> AutoPipeline:
+    return AutoPipeline(runner, translate_redis_error, asyncio.get_running_loop())
+
+
+async def test_commands_of_one_loop_iteration_form_one_batch() -> None:
+    runner = StubRunner()
+    auto = pipeline(runner)
+    replies = await asyncio.gather(*(auto.submit(("GET", i)) for i in range(30)))
+    assert replies == list(range(30))
+    assert len(runner.batches) == 1
+
+
+async def test_commands_of_later_iterations_form_new_batches() -> None:
+    runner = StubRunner()
+    auto = pipeline(runner)
+    assert await auto.submit(("GET", 1)) == 1
+    assert await auto.submit(("GET", 2)) == 2
+    assert len(runner.batches) == 2
+
+
+async def test_an_error_for_one_command_fails_only_its_caller() -> None:
+    auto = pipeline(StubRunner())
+    replies = await asyncio.gather(
+        auto.submit(("GET", 1)),
+        auto.submit(("FAIL",)),
+        auto.submit(("GET", 3)),
+        return_exceptions=True,
+    )
+    assert replies[0] == 1 and replies[2] == 3
+    assert isinstance(replies[1], Exception)
+
+
+async def test_a_failed_batch_gives_every_caller_its_own_typed_error() -> None:
+    import redis.exceptions
+
+    auto = pipeline(StubRunner(redis.exceptions.TimeoutError("slow")))
+    replies = await asyncio.gather(
+        *(auto.submit(("GET", i)) for i in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(reply, BackendTimeout) for reply in replies)
+    assert len({id(reply) for reply in replies}) == 5
+
+
+async def test_a_cancelled_caller_leaves_the_rest_of_its_batch_intact() -> None:
+    auto = pipeline(StubRunner())
+    doomed = auto.submit(("GET", 0))
+    kept = auto.submit(("GET", 1))
+    doomed.cancel()
+    assert await kept == 1
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+
+
+async def test_drain_waits_for_batches_in_flight() -> None:
+    runner = StubRunner(ConnectionError("down"))
+    auto = pipeline(runner)
+    future = auto.submit(("GET", 1))
+    await auto.drain()
+    assert future.done() and isinstance(future.exception(), BackendUnavailable)
