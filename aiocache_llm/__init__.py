@@ -2,7 +2,9 @@
 
 from . import errors
 from .backends import USE_DEFAULT, BaseCache, CacheStats, DiskCache, InMemoryCache
+from .backends.semantic import SemanticCache, SemanticHit
 from .cache import Cache, disable_cache, enable_cache, update_cache
+from .embeddings import CachedEmbedder, Embedder, FunctionEmbedder, LocalEmbedder, OpenAIEmbedder
 from .errors import (
     BackendError,
     BackendTimeout,
@@ -23,6 +25,7 @@ from .events import CacheEvent, EventBus
 from .keys import make_key
 from .resilience import CircuitBreaker, GuardedCache
 from .responses import cache_info
+from .semantic_guard import PrecisionGuard
 from .wrappers import cached, wrap_openai
 
 __version__ = "0.1.0"
@@ -31,6 +34,14 @@ __all__ = [
     "USE_DEFAULT",
     "Cache",
     "CacheEvent",
+    "CachedEmbedder",
+    "Embedder",
+    "FunctionEmbedder",
+    "LocalEmbedder",
+    "OpenAIEmbedder",
+    "PrecisionGuard",
+    "SemanticCache",
+    "SemanticHit",
     "CircuitBreaker",
     "EventBus",
     "GuardedCache",

@@ -25,6 +25,9 @@ OPTIONAL_BACKENDS: dict[str, tuple[str, str]] = {
     "S3Cache": ("s3", "s3"),
     "GCSCache": ("gcs", "gcs"),
     "AzureBlobCache": ("azure_blob", "azure"),
+    "RedisSemanticCache": ("semantic.redis", "semantic"),
+    "QdrantSemanticCache": ("semantic.qdrant", "qdrant"),
+    "DualSemanticCache": ("semantic.dual", "semantic"),
 }
 
 

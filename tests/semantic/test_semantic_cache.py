@@ -1,0 +1,260 @@
+"""What every semantic cache does: serve paraphrases, never another question, model, scope or
+tenant; expire; survive a broken embedder. Runs on Redis, Qdrant and the dual cache."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from aiocache_llm.backends.semantic.base import DEFAULT_SIMILARITY_THRESHOLD, SemanticHit
+
+from .conftest import BrokenEmbedder, MakeSemantic, chat
+
+ANSWER = {"choices": [{"message": {"role": "assistant", "content": "Paris."}}]}
+SCOPE = {"namespace": "app", "identity": "tenant-a"}
+
+
+async def test_a_paraphrase_is_a_hit_with_its_similarity(make_semantic: MakeSemantic) -> None:
+    cache = await make_semantic()
+    await cache.async_semantic_store(
+        "acompletion", chat("What is the capital of France?"), SCOPE, ANSWER
+    )
+    hit = await cache.async_semantic_lookup(
+        "acompletion", chat("Which city is the capital of France?"), SCOPE
+    )
+    assert isinstance(hit, SemanticHit)
+    assert hit.value == ANSWER
+    assert DEFAULT_SIMILARITY_THRESHOLD <= hit.similarity < 1.0
+    assert hit.key.startswith("app:llm:v1:")
+
+
+async def test_an_unrelated_question_is_a_miss(make_semantic: MakeSemantic) -> None:
+    cache = await make_semantic()
+    await cache.async_semantic_store(
+        "acompletion", chat("What is the capital of France?"), SCOPE, ANSWER
+    )
+    assert await cache.async_semantic_lookup(
+        "acompletion", chat("How do I bake sourdough bread?"), SCOPE
+    ) is None  # fmt: skip
+
+
+async def test_the_same_question_is_a_hit_with_similarity_one(make_semantic: MakeSemantic) -> None:
+    cache = await make_semantic()
+    request = chat("What is the capital of France?")
+    await cache.async_semantic_store("acompletion", request, SCOPE, ANSWER)
+    hit = await cache.async_semantic_lookup("acompletion", request, SCOPE)
+    assert hit is not None and hit.similarity == pytest.approx(1.0, abs=1e-4)
+
+
+FRANCE = "What is the capital of France?"
+PARAPHRASE = "France's capital city?"
+
+
+def conversation(*turns: tuple[str, str], model: str = "m") -> dict[str, object]:
+    return {"model": model, "messages": [{"role": r, "content": c} for r, c in turns]}
+
+
+def tool(name: str) -> list[dict[str, object]]:
+    return [{"type": "function", "function": {"name": name}}]
+
+
+@pytest.mark.parametrize(
+    ("stored", "asked"),
+    [
+        pytest.param(chat(FRANCE), chat(PARAPHRASE, model="gpt-4o"), id="model"),
+        pytest.param(
+            conversation(("system", "Answer in French."), ("user", FRANCE)),
+            conversation(("system", "Answer in German."), ("user", PARAPHRASE)),
+            id="system-prompt",
+        ),
+        pytest.param(chat(FRANCE, tools=tool("a")), chat(PARAPHRASE, tools=tool("b")), id="tools"),
+        pytest.param(
+            chat(FRANCE, temperature=0), chat(PARAPHRASE, temperature=0.7), id="temperature"
+        ),
+        pytest.param(
+            chat(FRANCE, response_format={"type": "json_object"}),
+            chat(PARAPHRASE),
+            id="response-format",
+        ),
+        pytest.param(
+            conversation(("user", "I live in Lyon."), ("assistant", "Nice."), ("user", FRANCE)),
+            conversation(("user", PARAPHRASE)),
+            id="earlier-turns",
+        ),
+    ],
+)
+async def test_a_paraphrase_with_other_arguments_is_a_miss(
+    make_semantic: MakeSemantic, stored: dict[str, object], asked: dict[str, object]
+) -> None:
+    cache = await make_semantic()
+    await cache.async_semantic_store("acompletion", stored, SCOPE, ANSWER)
+    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is None
+
+
+@pytest.mark.parametrize(
+    "other_scope",
+    [
+        pytest.param({"namespace": "other-app", "identity": "tenant-a"}, id="namespace"),
+        pytest.param({"namespace": "app", "identity": "tenant-b"}, id="identity"),
+        pytest.param({"namespace": "app"}, id="no-identity"),
+        pytest.param({}, id="no-scope"),
+    ],
+)
+async def test_a_paraphrase_in_another_scope_is_a_miss(
+    make_semantic: MakeSemantic, other_scope: dict[str, str]
+) -> None:
+    cache = await make_semantic()
+    await cache.async_semantic_store(
+        "acompletion", chat("What is the capital of France?"), SCOPE, ANSWER
+    )
+    asked = chat("Which city is the capital of France?")
+    assert await cache.async_semantic_lookup("acompletion", asked, other_scope) is None
+
+
+async def test_another_call_type_is_a_miss(make_semantic: MakeSemantic) -> None:
+    cache = await make_semantic()
+    await cache.async_semantic_store(
+        "atext_completion", {"model": "m", "prompt": "What is the capital of France?"}, SCOPE, 1
+    )
+    asked = {"model": "m", "messages": [{"role": "user", "content": "France's capital city?"}]}
+    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is None
+
+
+async def test_a_near_miss_is_rejected_by_the_precision_guard(
+    make_semantic: MakeSemantic,
+) -> None:
+    cache = await make_semantic()
+    await cache.async_semantic_store(
+        "acompletion", chat("How do I convert 100 Fahrenheit to Celsius?"), SCOPE, ANSWER
+    )
+    asked = chat("How do I convert 100 Celsius to Fahrenheit?")
+    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is None
+
+
+async def test_without_the_guard_the_near_miss_would_be_served(
+    make_semantic: MakeSemantic,
+) -> None:
+    cache = await make_semantic(precision_guard=False)
+    await cache.async_semantic_store(
+        "acompletion", chat("How do I convert 100 Fahrenheit to Celsius?"), SCOPE, ANSWER
+    )
+    asked = chat("How do I convert 100 Celsius to Fahrenheit?")
+    hit = await cache.async_semantic_lookup("acompletion", asked, SCOPE)
+    assert hit is not None and hit.value == ANSWER
+
+
+async def test_a_rejected_nearest_candidate_falls_back_to_the_next_one(
+    make_semantic: MakeSemantic,
+) -> None:
+    cache = await make_semantic()
+    await cache.async_semantic_store(
+        "acompletion", chat("Can cats eat chocolate?"), SCOPE, "no, cats"
+    )
+    await cache.async_semantic_store(
+        "acompletion", chat("Is chocolate safe for dogs to eat?"), SCOPE, "no, dogs"
+    )
+    hit = await cache.async_semantic_lookup("acompletion", chat("Can dogs eat chocolate?"), SCOPE)
+    assert hit is not None and hit.value == "no, dogs"
+
+
+async def test_a_higher_threshold_turns_a_paraphrase_into_a_miss(
+    make_semantic: MakeSemantic,
+) -> None:
+    cache = await make_semantic(similarity_threshold=0.99)
+    await cache.async_semantic_store(
+        "acompletion", chat("What is the capital of France?"), SCOPE, ANSWER
+    )
+    asked = chat("Which city is the capital of France?")
+    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is None
+
+
+async def test_an_entry_expires_after_its_ttl(make_semantic: MakeSemantic) -> None:
+    cache = await make_semantic()
+    stored, asked = chat("What is the capital of France?"), chat("France's capital city?")
+    await cache.async_semantic_lookup("acompletion", asked, SCOPE)  # embeds and creates the index
+    await cache.async_semantic_store("acompletion", stored, SCOPE, ANSWER, ttl=0.3)
+    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is not None
+    await asyncio.sleep(0.45)
+    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is None
+
+
+async def test_the_default_ttl_applies_to_semantic_entries(make_semantic: MakeSemantic) -> None:
+    cache = await make_semantic(default_ttl=0.3)
+    stored, asked = chat("What is the capital of France?"), chat("France's capital city?")
+    await cache.async_semantic_store("acompletion", stored, SCOPE, ANSWER)
+    await asyncio.sleep(0.45)
+    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is None
+
+
+async def test_storing_the_same_question_again_replaces_the_answer(
+    make_semantic: MakeSemantic,
+) -> None:
+    cache = await make_semantic()
+    request = chat("What is the capital of France?")
+    await cache.async_semantic_store("acompletion", request, SCOPE, "old")
+    await cache.async_semantic_store("acompletion", request, SCOPE, "new")
+    hit = await cache.async_semantic_lookup("acompletion", chat("France's capital city?"), SCOPE)
+    assert hit is not None and hit.value == "new"
+
+
+async def test_a_failing_embedder_makes_store_and_lookup_quiet_misses(
+    make_semantic: MakeSemantic,
+) -> None:
+    broken = BrokenEmbedder()
+    cache = await make_semantic(embedder=broken)
+    await cache.async_semantic_store(
+        "acompletion", chat("What is the capital of France?"), SCOPE, 1
+    )
+    asked = chat("Which city is the capital of France?")
+    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is None
+    assert broken.calls == 2
+
+
+async def test_a_request_without_a_question_is_never_matched(make_semantic: MakeSemantic) -> None:
+    cache = await make_semantic()
+    request = {"model": "m", "messages": [{"role": "system", "content": "Be brief."}]}
+    await cache.async_semantic_store("acompletion", request, SCOPE, ANSWER)
+    assert await cache.async_semantic_lookup("acompletion", request, SCOPE) is None
+
+
+async def test_a_multimodal_question_is_matched_on_its_text(make_semantic: MakeSemantic) -> None:
+    cache = await make_semantic()
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    stored = chat([{"type": "text", "text": "What animal is in this picture?"}, image])
+    asked = chat([{"type": "text", "text": "Which animal does this picture show?"}, image])
+    await cache.async_semantic_store("acompletion", stored, SCOPE, "a cat")
+    hit = await cache.async_semantic_lookup("acompletion", asked, SCOPE)
+    assert hit is not None and hit.value == "a cat"
+
+
+async def test_a_different_image_with_the_same_text_is_a_miss(make_semantic: MakeSemantic) -> None:
+    cache = await make_semantic()
+    text = {"type": "text", "text": "What animal is in this picture?"}
+    one = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    two = {"type": "image_url", "image_url": {"url": "data:image/png;base64,BBBB"}}
+    await cache.async_semantic_store("acompletion", chat([text, one]), SCOPE, "a cat")
+    assert await cache.async_semantic_lookup("acompletion", chat([text, two]), SCOPE) is None
+
+
+async def test_the_blocking_api_works_too(make_semantic: MakeSemantic) -> None:
+    cache = await make_semantic()
+
+    def script() -> SemanticHit | None:
+        cache.semantic_store("completion", chat("What is the capital of France?"), SCOPE, ANSWER)
+        return cache.semantic_lookup("completion", chat("France's capital city?"), SCOPE)
+
+    hit = await asyncio.to_thread(script)
+    await asyncio.to_thread(cache.disconnect)
+    assert hit is not None and hit.value == ANSWER
+
+
+async def test_exact_key_operations_work_beside_semantic_entries(
+    make_semantic: MakeSemantic,
+) -> None:
+    cache = await make_semantic()
+    await cache.async_set_cache("app:llm:v1:abc", ANSWER)
+    await cache.async_semantic_store(
+        "acompletion", chat("What is the capital of France?"), SCOPE, 1
+    )
+    assert await cache.async_get_cache("app:llm:v1:abc") == ANSWER
