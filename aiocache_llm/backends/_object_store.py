@@ -140,7 +140,8 @@ class ObjectStoreCache(BaseCache, Generic[C]):
         if seconds is None:
             raise ConfigurationError("timeout must be a positive number of seconds, not None")
         self.timeout: float = seconds
-        self.prefix = prefix or ""
+        # "a/b", "/a/b/" and "a/b/" all name the folder "a/b/"; "" and "/" mean no prefix
+        self.prefix = prefix.strip("/") + "/" if prefix and prefix.strip("/") else ""
         self.max_concurrency = max_concurrency
         self.compress_threshold = compress_threshold
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState[C]] = (

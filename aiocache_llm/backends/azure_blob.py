@@ -66,9 +66,8 @@ class AzureBlobCache(ObjectStoreCache[_Client]):
             )
         if not isinstance(azure_blob_container, str) or not azure_blob_container:
             raise ConfigurationError("AzureBlobCache needs azure_blob_container")
-        prefix = azure_path.strip("/") + "/" if azure_path and azure_path.strip("/") else None
         super().__init__(
-            prefix=prefix,
+            prefix=azure_path,
             default_ttl=default_ttl,
             timeout=timeout,
             max_concurrency=max_concurrency,

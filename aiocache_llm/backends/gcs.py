@@ -55,9 +55,8 @@ class GCSCache(ObjectStoreCache[_Client]):
     ) -> None:
         if not isinstance(gcs_bucket_name, str) or not gcs_bucket_name:
             raise ConfigurationError("GCSCache needs gcs_bucket_name")
-        prefix = gcs_path.strip("/") + "/" if gcs_path and gcs_path.strip("/") else None
         super().__init__(
-            prefix=prefix,
+            prefix=gcs_path,
             default_ttl=default_ttl,
             timeout=timeout,
             max_concurrency=max_concurrency,

@@ -65,9 +65,8 @@ class S3Cache(ObjectStoreCache[Any]):
     ) -> None:
         if not isinstance(s3_bucket_name, str) or not s3_bucket_name:
             raise ConfigurationError("S3Cache needs s3_bucket_name")
-        prefix = s3_path.strip("/") + "/" if s3_path and s3_path.strip("/") else None
         super().__init__(
-            prefix=prefix,
+            prefix=s3_path,
             default_ttl=default_ttl,
             timeout=timeout,
             max_concurrency=max_concurrency,
