@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -93,6 +92,7 @@ class DualCache(BaseCache):
             raise BackendError(f"{type(redis_cache).__name__} cannot carry invalidations")
         self._sender = f"{os.getpid()}:{uuid.uuid4().hex[:12]}".encode()
         self._listener: Any = None  # concurrent.futures.Future of the subscription task
+        self._listener_task: asyncio.Task[None] | None = None  # that task, on the library loop
         self._listening = False
         # invalidation bookkeeping: a read that started before an invalidation may not fill L1
         self._seq = 0
@@ -168,6 +168,7 @@ class DualCache(BaseCache):
         confirmed again, L1 is cleared: invalidations sent meanwhile may have been missed.
         """
         assert self._pubsub is not None
+        self._listener_task = asyncio.current_task()
         backoff = 0.05
         resync = False
 
@@ -414,23 +415,37 @@ class DualCache(BaseCache):
             "stats": self.stats.as_dict(),
         }
 
+    async def _stop_listening(self) -> None:
+        """Cancel the subscription task and wait until it has closed its connection (runs on
+        the library loop, where the task lives)."""
+        task, self._listener_task = self._listener_task, None
+        if task is None:
+            return
+        # A cancel that lands while a read timeout unwinds can be absorbed (asyncio.timeout on
+        # Python 3.11), so cancellation is delivered again until the task has really ended.
+        deadline = time.monotonic() + 5.0
+        while not task.done() and time.monotonic() < deadline:
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.1)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: an error while closing is not worth a warning
+        elif not task.done():
+            logger.warning("the invalidation subscription did not stop within 5 s")
+
     async def async_disconnect(self) -> None:
         """Stop listening for invalidations and disconnect L2 (on this loop)."""
-        listener, self._listener = self._listener, None
         self._listening = False
-        if listener is not None:
-            listener.cancel()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wrap_future(listener)
-        if self.redis_cache is None:
-            return
-        await self.redis_cache.async_disconnect()
         library_loop = loop_thread_loop()
-        if self.coherent and asyncio.get_running_loop() is not library_loop:
-            # the subscription ran on the library's loop: close the client it used there too
-            await asyncio.wrap_future(
-                asyncio.run_coroutine_threadsafe(self.redis_cache.async_disconnect(), library_loop)
-            )
+        if self._listener is not None:
+            self._listener = None
+            if asyncio.get_running_loop() is library_loop:
+                await self._stop_listening()
+            else:
+                stop = asyncio.run_coroutine_threadsafe(self._stop_listening(), library_loop)
+                await asyncio.wrap_future(stop)
+        if self.redis_cache is not None:
+            # RedisCache also closes the client its subscription used on the library's loop
+            await self.redis_cache.async_disconnect()
 
     def __repr__(self) -> str:
         return (
