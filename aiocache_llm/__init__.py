@@ -5,6 +5,7 @@ from .backends import USE_DEFAULT, BaseCache, CacheStats, DiskCache, InMemoryCac
 from .backends.semantic import SemanticCache, SemanticHit
 from .cache import Cache, disable_cache, enable_cache, update_cache
 from .embeddings import CachedEmbedder, Embedder, FunctionEmbedder, LocalEmbedder, OpenAIEmbedder
+from .encryption import EncryptedCache, generate_key
 from .errors import (
     BackendError,
     BackendTimeout,
@@ -36,6 +37,7 @@ __all__ = [
     "CacheEvent",
     "CachedEmbedder",
     "Embedder",
+    "EncryptedCache",
     "FunctionEmbedder",
     "LocalEmbedder",
     "OpenAIEmbedder",
@@ -49,6 +51,7 @@ __all__ = [
     "cached",
     "disable_cache",
     "enable_cache",
+    "generate_key",
     "make_key",
     "update_cache",
     "wrap_openai",

@@ -23,9 +23,10 @@ from typing import Any, Final, Literal, TypeVar
 
 from ._sync import run_sync
 from .backends.base import BaseCache
-from .errors import ConfigurationError, MissingDependencyError
+from .errors import CacheError, ConfigurationError, MissingDependencyError
 from .events import EventBus, EventCallback
 from .handler import Handler
+from .resilience import CircuitBreaker, GuardedCache
 
 __all__ = [
     "CALL_TYPES",
@@ -115,7 +116,78 @@ def build_backend(type_: str, ttl: float | None, params: Mapping[str, Any]) -> B
     unknown = sorted(set(given) - set(parameters))
     if unknown and not takes_any:
         raise ConfigurationError(f"cache type {type_!r} does not take {', '.join(unknown)}")
-    return cls(**given)
+    try:
+        return cls(**given)
+    except CacheError:
+        raise
+    except (TypeError, ValueError, ArithmeticError) as exc:  # its text may quote a password
+        raise ConfigurationError(
+            f"cache type {type_!r} refused its settings ({type(exc).__name__})"
+        ) from exc
+
+
+def _seconds_or_none(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigurationError(f"{name} must be a positive number of seconds or None")
+    return float(value)
+
+
+def _breaker(setting: object) -> CircuitBreaker:
+    if setting is None:
+        return CircuitBreaker()
+    if isinstance(setting, CircuitBreaker):
+        return setting
+    if not isinstance(setting, Mapping):
+        raise ConfigurationError("circuit_breaker must be a dict of thresholds or a CircuitBreaker")
+    unknown = sorted(set(map(str, setting)) - {"failure_threshold", "recovery_time"})
+    if unknown:
+        raise ConfigurationError(
+            f"unknown circuit_breaker setting(s) {unknown}; known: failure_threshold and"
+            " recovery_time"
+        )
+    threshold = setting.get("failure_threshold", 5)
+    recovery = setting.get("recovery_time", 5.0)
+    if isinstance(threshold, bool) or not isinstance(threshold, int):
+        raise ConfigurationError("circuit_breaker failure_threshold must be an int")
+    recovery_time = _seconds_or_none("circuit_breaker recovery_time", recovery)
+    return CircuitBreaker(threshold, recovery_time or 5.0)
+
+
+def guard_backend(
+    backend: BaseCache,
+    *,
+    failure_policy: str,
+    deadline: float | None,
+    circuit_breaker: object,
+    encryption_key: Any = None,
+) -> BaseCache:
+    """``backend`` behind encryption (when a key is given) and a :class:`GuardedCache`.
+
+    The in-memory backend is not guarded: it cannot time out, and its hit path stays as fast
+    as a dict.
+    """
+    if failure_policy not in ("fail_open", "fail_closed"):
+        raise ConfigurationError(
+            f"failure_policy must be 'fail_open' or 'fail_closed', not {failure_policy!r}"
+        )
+    deadline = _seconds_or_none("backend_deadline", deadline)
+    breaker = _breaker(circuit_breaker)
+    if encryption_key is not None:
+        from .encryption import EncryptedCache
+
+        backend = EncryptedCache(backend, encryption_key)
+    from .backends.memory import InMemoryCache
+
+    if isinstance(backend, (GuardedCache, InMemoryCache)):
+        return backend
+    return GuardedCache(
+        backend,
+        policy=failure_policy,  # type: ignore[arg-type]
+        deadline=deadline,
+        breaker=breaker,
+    )
 
 
 class Cache:
@@ -136,6 +208,18 @@ class Cache:
       seconds in the backend (an atomic increment); a process that finds the lease taken polls
       the backend for the holder's answer for up to ``lease_wait`` seconds, then calls upstream
       itself. Off by default; worth it on a shared backend (Redis, disk).
+    * ``failure_policy``: ``"fail_open"`` (default: a cache failure is logged, counted and the
+      call goes upstream) or ``"fail_closed"`` (the call raises the typed
+      :class:`~aiocache_llm.errors.BackendError`). ``backend_deadline`` (seconds, default 1)
+      bounds every backend operation; ``circuit_breaker`` (``{"failure_threshold": 5,
+      "recovery_time": 5.0}`` or a :class:`~aiocache_llm.resilience.CircuitBreaker`) stops
+      calling a failing backend: while it is open, calls skip the cache at once. Every backend
+      but the in-memory one is guarded so.
+    * ``encryption_key``: a 32-byte key (bytes or base64 text), or a list of keys to rotate:
+      stored answers are encrypted with AES-256-GCM (the ``encryption`` extra).
+    * ``stale_if_error`` / ``stale_while_revalidate``: seconds an entry is kept past its
+      ``ttl`` to be served, flagged stale, when the upstream fails / at once while one caller
+      refreshes it in the background. Per call: ``cache={"stale-if-error": s, ...}``.
     * ``get_cache_key(**kwargs) -> str`` replaces the key; ``get_cache(**kwargs, cache_key=...)``
       and ``add_cache(entry, **kwargs, cache_key=...)`` (sync or async) replace the storage.
       They can also be assigned as attributes later, as with LiteLLM.
@@ -158,6 +242,12 @@ class Cache:
         backend: BaseCache | None = None,
         lease_ttl: float | None = None,
         lease_wait: float = 10.0,
+        failure_policy: Literal["fail_open", "fail_closed"] = "fail_open",
+        backend_deadline: float | None = 1.0,
+        circuit_breaker: Mapping[str, Any] | CircuitBreaker | None = None,
+        encryption_key: Any = None,
+        stale_if_error: float | None = None,
+        stale_while_revalidate: float | None = None,
         **backend_params: Any,
     ) -> None:
         self.type = str(_value(type))
@@ -168,6 +258,11 @@ class Cache:
         if namespace is not None and (not isinstance(namespace, str) or not namespace):
             raise ConfigurationError("namespace must be a non-empty str")
         self.namespace = namespace
+        if supported_call_types is not None and (
+            isinstance(supported_call_types, (str, bytes))
+            or not isinstance(supported_call_types, Iterable)
+        ):
+            raise ConfigurationError("supported_call_types must be a list of call type names")
         call_types = (
             CALL_TYPES
             if supported_call_types is None
@@ -188,11 +283,23 @@ class Cache:
         self.custom_get_cache_key = get_cache_key
         self.custom_get_cache = get_cache
         self.custom_add_cache = add_cache
+        if backend is not None and backend_params:
+            raise ConfigurationError("pass either backend= or backend parameters, not both")
+        self.failure_policy = failure_policy
+        self.stale_if_error = _seconds_or_none("stale_if_error", stale_if_error)
+        self.stale_while_revalidate = _seconds_or_none(
+            "stale_while_revalidate", stale_while_revalidate
+        )
+        self._guard_params: dict[str, Any] = {
+            "failure_policy": failure_policy,
+            "deadline": backend_deadline,
+            "circuit_breaker": circuit_breaker,
+            "encryption_key": encryption_key,
+        }
+        #: The store itself (unguarded; values encrypted when an ``encryption_key`` is set).
         self.backend: BaseCache = (
             backend if backend is not None else build_backend(self.type, ttl, backend_params)
         )
-        if backend is not None and backend_params:
-            raise ConfigurationError("pass either backend= or backend parameters, not both")
         self.ttl = ttl
         self.events = EventBus()
         self._settings: dict[str, Any] = {
@@ -208,6 +315,12 @@ class Cache:
             "backend": backend,
             "lease_ttl": lease_ttl,
             "lease_wait": lease_wait,
+            "failure_policy": failure_policy,
+            "backend_deadline": backend_deadline,
+            "circuit_breaker": circuit_breaker,
+            "encryption_key": encryption_key,
+            "stale_if_error": stale_if_error,
+            "stale_while_revalidate": stale_while_revalidate,
             **backend_params,
         }
         self.handler = Handler(self)
@@ -217,6 +330,9 @@ class Cache:
         if name in ("get_cache_key", "get_cache", "add_cache"):
             name = f"custom_{name}"
         object.__setattr__(self, name, value)
+        if name == "backend":
+            #: What calls use: the backend behind encryption and the failure guard.
+            self.guarded: BaseCache = guard_backend(value, **self._guard_params)
         if "handler" in self.__dict__ and name in _HANDLER_SETTINGS:
             object.__setattr__(self, "handler", Handler(self))
 
@@ -233,6 +349,17 @@ class Cache:
 
         return wrap_openai(client, cache=self)
 
+    async def async_test_connection(self) -> dict[str, Any]:
+        """The backend's health report, with the failure policy and the breaker's state."""
+        report = dict(await self.guarded.async_test_connection())
+        report.setdefault("policy", self.failure_policy)
+        return report
+
+    def test_connection(self) -> dict[str, Any]:
+        """Blocking form of :meth:`async_test_connection`."""
+        result: dict[str, Any] = run_sync(self.async_test_connection())
+        return result
+
     def add_callback(self, callback: EventCallback) -> None:
         """Call ``callback(event)`` for every cache event (see :mod:`aiocache_llm.events`)."""
         self.events.add_callback(callback)
@@ -246,7 +373,7 @@ class Cache:
         run_sync(self.async_disconnect())
 
     def __repr__(self) -> str:
-        return f"Cache(type={self.type!r}, mode={self.mode!r}, backend={self.backend!r})"
+        return f"Cache(type={self.type!r}, mode={self.mode!r}, backend={self.guarded!r})"
 
 
 _HANDLER_SETTINGS: Final = frozenset(
@@ -261,6 +388,8 @@ _HANDLER_SETTINGS: Final = frozenset(
         "backend",
         "lease_ttl",
         "lease_wait",
+        "stale_if_error",
+        "stale_while_revalidate",
     }
 )
 
@@ -296,11 +425,18 @@ def update_cache(**params: Any) -> Cache:
     settings = {**_default._settings, **params}
     if _default._settings["backend"] is not None or not set(params) <= _USE_PARAMS:
         return enable_cache(**settings)
-    kept = {k: v for k, v in settings.items() if k in _USE_PARAMS or k == "type"}
+    kept = {
+        k: v for k, v in settings.items() if k in _USE_PARAMS or k in _GUARD_PARAMS or k == "type"
+    }
     updated = enable_cache(**kept, backend=_default.backend)
     updated._settings = settings  # what to rebuild from next time (backend params included)
     return updated
 
+
+#: How calls reach the kept backend (its guard and encryption): carried over as they are.
+_GUARD_PARAMS: Final = frozenset(
+    {"failure_policy", "backend_deadline", "circuit_breaker", "encryption_key"}
+)
 
 _USE_PARAMS: Final = frozenset(
     {
@@ -313,5 +449,7 @@ _USE_PARAMS: Final = frozenset(
         "get_cache_key",
         "get_cache",
         "add_cache",
+        "stale_if_error",
+        "stale_while_revalidate",
     }
 )

@@ -11,6 +11,11 @@ key            type      meaning
 ``s-maxage``   seconds   accept a cached answer only if it is at most this old
 ``namespace``  str       look up and store under this namespace instead of the cache's
 ``use-cache``  bool      opt this call in (needed with ``mode="default_off"``) or out
+``stale-if-    seconds   if the upstream fails, serve an entry expired at most this long ago
+error``                  (flagged stale); ``0`` turns the cache's setting off for this call
+``stale-       seconds   serve an entry expired at most this long ago at once (flagged stale)
+while-                   and refresh it in the background, one caller per key; ``0``: off
+revalidate``
 =============  ========  =====================================================================
 
 ``caching=True`` / ``caching=False`` is a shorthand for ``use-cache``. Anything else raises
@@ -29,7 +34,16 @@ from .errors import InvalidControlError
 __all__ = ["DEFAULT_CONTROLS", "CONTROL_KEYS", "Controls", "parse_controls"]
 
 CONTROL_KEYS: Final = frozenset(
-    {"no-cache", "no-store", "ttl", "s-maxage", "namespace", "use-cache"}
+    {
+        "no-cache",
+        "no-store",
+        "ttl",
+        "s-maxage",
+        "namespace",
+        "use-cache",
+        "stale-if-error",
+        "stale-while-revalidate",
+    }
 )
 
 
@@ -43,6 +57,9 @@ class Controls:
     max_age: float | None = None
     namespace: str | None = None
     use_cache: bool | None = None
+    #: ``None``: the cache's setting applies.
+    stale_if_error: float | None = None
+    stale_while_revalidate: float | None = None
 
 
 #: The controls of a call that passes none (shared; parsing is skipped).
@@ -93,6 +110,10 @@ def parse_controls(cache: object = None, caching: object = None) -> Controls:
             values["ttl"] = _seconds(name, value, zero_ok=False)
         elif name == "s-maxage":
             values["max_age"] = _seconds(name, value, zero_ok=True)
+        elif name == "stale-if-error":
+            values["stale_if_error"] = _seconds(name, value, zero_ok=True)
+        elif name == "stale-while-revalidate":
+            values["stale_while_revalidate"] = _seconds(name, value, zero_ok=True)
         elif name == "namespace":
             if not isinstance(value, str) or not value:
                 raise InvalidControlError("cache control 'namespace' must be a non-empty str")

@@ -4,8 +4,14 @@ decide (controls, supported call types, mode) -> key -> look up (exact, then sem
 backend can) -> single-flight -> upstream -> store -> report (events).
 
 A backend failure during the lookup or the store is logged (rate-limited), counted and then
-ignored: the call goes upstream as if the cache were empty. Only bad controls and bad
-arguments raise, before anything is sent upstream.
+ignored: the call goes upstream as if the cache were empty (under ``failure_policy=
+"fail_closed"`` the typed error is raised instead). While the backend's circuit breaker is
+open, calls skip the cache at once. Only bad controls and bad arguments raise, before anything
+is sent upstream.
+
+Entries stored with a stale grace window carry ``"f"``, the time they stop being fresh; past
+it they are served flagged stale when the upstream fails (stale-if-error) or at once while one
+caller refreshes them (stale-while-revalidate).
 """
 
 from __future__ import annotations
@@ -15,12 +21,15 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import USE_DEFAULT, BaseCache, TTLArg
 from .controls import DEFAULT_CONTROLS, Controls, parse_controls
+from .errors import BackendUnavailable, CacheError, InvalidArgumentError
 from .events import CacheEvent, EventBus, EventKind, now
-from .keys import call_family, make_key
+from .keys import call_family, digest, make_key
+from .resilience import GuardedCache
 from .responses import (
     aggregate_chunks,
     chunk_type_for,
@@ -48,6 +57,14 @@ _ERROR_LOG_INTERVAL = 10.0
 _ENTRY_VERSION = 1
 _LEASE = ":lease"
 _LEASE_POLL = 0.05
+_FAILED: Any = object()
+_NUMBER = (float, int)
+#: entry kind -> the classes its data may have (a transcription can answer plain text)
+_SHAPES: dict[Any, tuple[type, ...]] = {
+    "response": (dict, list, str),
+    "chunks": (list,),
+    "embedding": (dict,),
+}
 
 
 async def _call(upstream: Upstream, kwargs: dict[str, Any]) -> Any:
@@ -72,7 +89,15 @@ class Handler:
 
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
-        self.backend: BaseCache = cache.backend
+        backend = getattr(cache, "guarded", cache.backend)
+        #: The guard's breaker (``None`` for an unguarded backend). The handler works on the
+        #: guard's raising view and applies the failure policy itself, so every failure
+        #: becomes an error event before the call goes upstream (or raises).
+        self.guard = backend if isinstance(backend, GuardedCache) else None
+        if self.guard is not None:
+            backend = self.guard.strict()
+        self.fail_closed = getattr(cache, "failure_policy", "fail_open") == "fail_closed"
+        self.backend: BaseCache = backend
         self.backend_name = self.backend.backend_name
         self.events: EventBus = cache.events
         self.supported = frozenset(cache.supported_call_types)
@@ -86,6 +111,9 @@ class Handler:
         self.flights = SingleFlight()
         self.lease_ttl = cache.lease_ttl
         self.lease_wait = cache.lease_wait
+        self.stale_if_error: float | None = getattr(cache, "stale_if_error", None)
+        self.stale_while_revalidate: float | None = getattr(cache, "stale_while_revalidate", None)
+        self._refreshing: set[str] = set()
         self._last_error_log: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -107,6 +135,9 @@ class Handler:
             )
             self._event("skip", None, call_type, reason=reason)
             return await _call(upstream, kwargs)
+        guard = self.guard
+        if guard is not None and guard.breaker.is_open() and self.custom_get is None:
+            return await self._bypass(call_type, upstream, kwargs)
         if call_family(call_type) == "embedding":
             return await self._embedding(call_type, upstream, kwargs, controls)
         key = self._key(call_type, kwargs, controls)
@@ -114,8 +145,16 @@ class Handler:
         if not controls.no_cache:
             start = now()
             found = await self._lookup(key, call_type, kwargs, controls)
+            if found is _FAILED:  # the backend just timed out: do not wait on it again
+                controls = replace(controls, no_store=True)
+                found = None
             if found is not None:
                 entry, similarity = found
+                fresh_until = entry.get("f")
+                if fresh_until is not None and time.time() > fresh_until:
+                    return await self._stale(
+                        entry, similarity, key, call_type, upstream, kwargs, controls, start
+                    )
                 answer = self._answer(entry, stream, key, similarity)
                 if answer is not None:
                     data = entry["data"]
@@ -127,12 +166,120 @@ class Handler:
             self._event("miss", key, call_type, start)
         return await self._fly(key, call_type, upstream, kwargs, controls, stream)
 
+    # -- stale entries: kept a grace window past their ttl ----------------------------------
+    def _grace(self, controls: Controls) -> tuple[float, float]:
+        """(stale-if-error, stale-while-revalidate) seconds for this call (0: off)."""
+        sie = self.stale_if_error if controls.stale_if_error is None else controls.stale_if_error
+        swr = (
+            self.stale_while_revalidate
+            if controls.stale_while_revalidate is None
+            else controls.stale_while_revalidate
+        )
+        return sie or 0.0, swr or 0.0
+
+    async def _stale(
+        self,
+        entry: dict[str, Any],
+        similarity: float | None,
+        key: str,
+        call_type: str,
+        upstream: Upstream,
+        kwargs: dict[str, Any],
+        controls: Controls,
+        start: float,
+    ) -> Any:
+        """An entry past its fresh-until time: served at once while one caller refreshes it
+        (stale-while-revalidate), served if the upstream fails (stale-if-error), or a miss."""
+        stream = kwargs.get("stream") is True
+        stale_if_error, while_revalidate = self._grace(controls)
+        overdue = time.time() - entry["f"]
+        if overdue <= while_revalidate:
+            answer = self._answer(entry, stream, key, similarity)
+            if answer is not None:
+                self._refresh(key, call_type, upstream, kwargs, controls)
+                return self._stale_hit(answer, key, call_type, start, "stale-while-revalidate")
+        self._event("miss", key, call_type, start, reason="stale")
+        if overdue > stale_if_error:
+            return await self._fly(key, call_type, upstream, kwargs, controls, stream)
+        try:
+            return await self._fly(key, call_type, upstream, kwargs, controls, stream)
+        except Exception:
+            answer = self._answer(entry, stream, key, similarity)
+            if answer is None:
+                raise
+            return self._stale_hit(answer, key, call_type, None, "stale-if-error")
+
+    def _stale_hit(
+        self, answer: Any, key: str, call_type: str, start: float | None, reason: str
+    ) -> Any:
+        hidden = getattr(answer, "_hidden_params", None)
+        if isinstance(hidden, dict):
+            hidden["stale"] = True
+        self.events.counters["stale_hit"] += 1
+        self._event("hit", key, call_type, start, reason=reason)
+        return answer
+
+    def _refresh(
+        self,
+        key: str,
+        call_type: str,
+        upstream: Upstream,
+        kwargs: dict[str, Any],
+        controls: Controls,
+    ) -> None:
+        """Refresh ``key`` in the background, unless a refresh or a call for it is running."""
+        if key in self._refreshing or self.flights.join(key) is not None:
+            return
+        self._refreshing.add(key)
+        fresh = {k: v for k, v in kwargs.items() if k not in ("stream", "stream_options")}
+
+        async def refresh() -> None:
+            try:
+                await self._fly(key, call_type, upstream, fresh, controls, False)
+            except Exception as exc:  # the stale answer was served; the next call retries
+                logger.debug("a background refresh failed (%s)", type(exc).__name__)
+            finally:
+                self._refreshing.discard(key)
+
+        task = asyncio.get_running_loop().create_task(refresh())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for the background work in progress (refreshes, lease releases)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _bypass(self, call_type: str, upstream: Upstream, kwargs: dict[str, Any]) -> Any:
+        """The backend's circuit breaker is open: skip the cache at once (or refuse the call
+        under ``fail_closed``)."""
+        assert self.guard is not None
+        self.guard.guard_stats.skipped_open += 1
+        self.events.counters["circuit_open"] += 1
+        self._event("skip", None, call_type, reason="circuit-open")
+        if self.fail_closed:
+            raise BackendUnavailable(f"the {self.backend_name} backend's circuit breaker is open")
+        return await _call(upstream, kwargs)
+
+    def _identity(self, kwargs: Mapping[str, Any]) -> str | None:
+        """The caller's identity (tenant, user): ``None`` or a non-empty str, else an error."""
+        if self.identity is None:
+            return None
+        identity = self.identity(kwargs)
+        if identity is None:
+            return None
+        if not isinstance(identity, str) or not identity:
+            raise InvalidArgumentError("the identity function must return a non-empty str or None")
+        return identity
+
     def _key(self, call_type: str, kwargs: Mapping[str, Any], controls: Controls) -> str:
         namespace = controls.namespace or self.namespace
+        identity = self._identity(kwargs)
         if self.custom_key is not None:
             key = str(self.custom_key(**kwargs))
+            if identity is not None:  # a custom key still never crosses identities
+                key = f"{key}:identity:{digest(['identity', identity])}"
             return f"{namespace}:{key}" if namespace else key
-        identity = self.identity(kwargs) if self.identity is not None else None
         return make_key(call_type, kwargs, namespace=namespace, identity=identity)
 
     def _scope(self, kwargs: Mapping[str, Any], controls: Controls) -> dict[str, str]:
@@ -140,7 +287,7 @@ class Handler:
         namespace = controls.namespace or self.namespace
         if namespace:
             scope["namespace"] = namespace
-        identity = self.identity(kwargs) if self.identity is not None else None
+        identity = self._identity(kwargs)
         if identity is not None:
             scope["identity"] = identity
         return scope
@@ -148,7 +295,9 @@ class Handler:
     # -- look up --------------------------------------------------------------------------
     async def _lookup(
         self, key: str, call_type: str, kwargs: dict[str, Any], controls: Controls
-    ) -> tuple[dict[str, Any], float | None] | None:
+    ) -> Any:
+        """``(entry, similarity)`` on a hit, ``None`` on a miss, ``_FAILED`` if the backend
+        timed out (so the call does not wait out a second deadline to store)."""
         try:
             if self.custom_get is not None:
                 raw = await _maybe_await(self.custom_get(**kwargs, cache_key=key))
@@ -156,6 +305,8 @@ class Handler:
                 raw = await self.backend.async_get_cache(key)
         except Exception as exc:
             self._backend_error("lookup", key, call_type, exc)
+            if isinstance(exc, TimeoutError):
+                return _FAILED
             raw = None
         entry = self._usable(raw, controls)
         if entry is not None:
@@ -168,7 +319,7 @@ class Handler:
             )
         except Exception as exc:
             self._backend_error("semantic lookup", key, call_type, exc)
-            return None
+            return _FAILED if isinstance(exc, TimeoutError) else None
         if hit is None:
             return None
         entry = self._usable(hit.value, controls)
@@ -176,9 +327,21 @@ class Handler:
 
     @staticmethod
     def _usable(raw: Any, controls: Controls) -> dict[str, Any] | None:
+        """``raw`` if it is a well-formed entry young enough for ``controls``, else ``None``
+        (anything else found under a key — garbage, a foreign value — is a miss)."""
         if raw is None or raw.__class__ is not dict or raw.get("v") != _ENTRY_VERSION:
             return None
-        if controls.max_age is not None and time.time() - raw["t"] > controls.max_age:
+        created, data, type_ = raw.get("t"), raw.get("data"), raw.get("type")
+        kind = raw.get("kind")
+        shapes = _SHAPES.get(kind, ()) if kind.__class__ is str else ()
+        if created.__class__ not in _NUMBER or data.__class__ not in shapes:
+            return None
+        if type_ is not None and type_.__class__ is not str:
+            return None
+        fresh_until = raw.get("f")
+        if fresh_until is not None and fresh_until.__class__ not in _NUMBER:
+            return None
+        if controls.max_age is not None and time.time() - created > controls.max_age:
             return None
         return raw
 
@@ -358,6 +521,12 @@ class Handler:
         controls: Controls,
     ) -> None:
         ttl: TTLArg = USE_DEFAULT if controls.ttl is None else controls.ttl
+        grace = max(self._grace(controls))
+        if grace:  # kept past its ttl for stale serving, marked with when it went stale
+            seconds = self.backend.default_ttl if controls.ttl is None else controls.ttl
+            if seconds is not None:
+                entry = {**entry, "f": time.time() + seconds}
+                ttl = seconds + grace
         start = now()
         try:
             if self.custom_add is not None:
@@ -499,3 +668,5 @@ class Handler:
             )
         else:
             logger.debug("cache %s failed (%s)", operation, type(exc).__name__)
+        if self.fail_closed and isinstance(exc, CacheError):
+            raise exc

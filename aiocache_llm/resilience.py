@@ -86,6 +86,12 @@ class CircuitBreaker:
                 return "half_open"
             return self._state
 
+    def is_open(self) -> bool:
+        """Whether calls are being turned away now (open, and not yet due for a probe)."""
+        if self._state == "closed":  # the common case, without the lock
+            return False
+        return self._state == "open" and self._clock() - self._opened_at < self.recovery_time
+
     def allow(self) -> bool:
         """Whether a call may go to the backend now (a half-open breaker admits one probe)."""
         if self._state == "closed":  # the common case, without the lock
@@ -173,6 +179,17 @@ class GuardedCache(BaseCache):
         self.guard_stats = GuardStats()
         self._log = RateLimitedLog(logger, log_interval)
 
+    def strict(self) -> GuardedCache:
+        """A view of this guard that raises every failure (``fail_closed``), sharing its
+        breaker, counters and log: for a caller that reports failures itself, as the LLM layer
+        does (an error event, then upstream or the typed error, as the policy says)."""
+        if self.policy == "fail_closed":
+            return self
+        view = GuardedCache.__new__(GuardedCache)
+        view.__dict__.update(self.__dict__)
+        view.policy = "fail_closed"
+        return view
+
     async def _call(self, operation: str, awaitable: Awaitable[T], fallback: T) -> T:
         """Run one backend operation under the guard; ``fallback`` is the fail-open answer."""
         if not self.breaker.allow():
@@ -256,8 +273,12 @@ class GuardedCache(BaseCache):
         }
         try:
             report = dict(await _with_deadline(self.inner.async_test_connection(), self.deadline))
-        except (TimeoutError, BackendError) as exc:
-            report = {"status": "unhealthy", "backend": self.backend_name, "error": repr(exc)}
+        except (TimeoutError, BackendError) as exc:  # the type only: a message may quote a URL
+            report = {
+                "status": "unhealthy",
+                "backend": self.backend_name,
+                "error": type(exc).__name__,
+            }
         return {**report, **guard}
 
     async def async_disconnect(self) -> None:

@@ -158,7 +158,7 @@ def cache_info(obj: Any) -> dict[str, Any]:
     params = getattr(obj, "_hidden_params", None)
     if not isinstance(params, dict):
         return {}
-    return {k: params[k] for k in ("cache_hit", "cache_key", "similarity") if k in params}
+    return {k: params[k] for k in ("cache_hit", "cache_key", "similarity", "stale") if k in params}
 
 
 def usage_tokens(data: Any) -> int:

@@ -279,7 +279,13 @@ class RedisCache(BaseCache):
         self.socket_timeout = float(check_number(timeout, "socket_timeout"))
         settings["socket_timeout"] = self.socket_timeout
         settings.setdefault("socket_connect_timeout", self.socket_timeout)
-        self.max_connections = int(settings.pop("max_connections", _DEFAULT_MAX_CONNECTIONS))
+        max_connections = settings.pop("max_connections", None) or _DEFAULT_MAX_CONNECTIONS
+        try:
+            self.max_connections = int(max_connections)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ConfigurationError("max_connections must be a positive int") from exc
+        if self.max_connections < 1:
+            raise ConfigurationError("max_connections must be a positive int")
         if settings.pop("decode_responses", False):
             raise ConfigurationError("decode_responses=True is not supported: values are bytes")
         self.auto_pipeline = auto_pipeline
@@ -319,8 +325,10 @@ class RedisCache(BaseCache):
         self._connection_kwargs = settings
         try:
             self._new_pool()  # builds no connection: checks the keywords now, not at first use
-        except TypeError as exc:
-            raise ConfigurationError(f"invalid Redis setting: {exc}") from exc
+        except (TypeError, ValueError) as exc:  # the message may quote the URL: not repeated
+            raise ConfigurationError(
+                f"invalid Redis connection settings ({type(exc).__name__})"
+            ) from exc
 
     def _new_pool(self) -> BlockingConnectionPool:
         kwargs = dict(self._connection_kwargs)
