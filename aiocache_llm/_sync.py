@@ -24,9 +24,9 @@ import asyncio
 import functools
 import inspect
 import os
+import queue
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 __all__ = ["blocking", "install_blocking_methods", "inline", "run_sync", "threaded"]
@@ -98,11 +98,9 @@ def threaded(
     )
 
 
-async def _offload(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-    loop = asyncio.get_running_loop()
-    if kwargs:
-        return await loop.run_in_executor(_io_executor(), functools.partial(fn, *args, **kwargs))
-    return await loop.run_in_executor(_io_executor(), fn, *args)
+def _offload(fn: Callable[..., R], *args: Any, **kwargs: Any) -> asyncio.Future[R]:
+    """Run ``fn`` in the library's I/O workers; the returned future resolves on this loop."""
+    return _io_workers.submit(asyncio.get_running_loop(), fn, args, kwargs)
 
 
 class blocking(Generic[S, P, R]):  # noqa: N801 - used like a decorator
@@ -230,20 +228,67 @@ def loop_thread_loop() -> asyncio.AbstractEventLoop:
     return _loop_thread.loop()
 
 
-_executor: ThreadPoolExecutor | None = None
-_executor_pid = 0
-_executor_lock = threading.Lock()
+def _resolve(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
 
 
-def _io_executor() -> ThreadPoolExecutor:
-    global _executor, _executor_pid
-    executor = _executor
-    if executor is not None and _executor_pid == os.getpid():
-        return executor
-    with _executor_lock:
-        if _executor is None or _executor_pid != os.getpid():
-            _executor = ThreadPoolExecutor(
-                max_workers=min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="aiocache_llm-io"
-            )
-            _executor_pid = os.getpid()
-        return _executor
+def _reject(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+class _IOWorkers:
+    """A few daemon threads that run blocking bodies for event loops.
+
+    Leaner than ``loop.run_in_executor``: a job is one queue entry, and its result reaches the
+    loop with one ``call_soon_threadsafe``. Few threads also means few holders of the GIL for
+    the event loop's thread to wait behind.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pid = 0
+
+    def submit(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fn: Callable[..., R],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> asyncio.Future[R]:
+        if self._pid != os.getpid():  # first use, or a forked child: no threads yet
+            self._start()
+        future: asyncio.Future[R] = loop.create_future()
+        self._queue.put((loop, future, fn, args, kwargs))
+        return future
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._queue = queue.SimpleQueue()
+            for i in range(self.size):
+                threading.Thread(target=self._run, name=f"aiocache_llm-io-{i}", daemon=True).start()
+            self._pid = os.getpid()
+
+    def _run(self) -> None:
+        get = self._queue.get
+        while True:
+            loop, future, fn, args, kwargs = get()
+            callback: Callable[[asyncio.Future[Any], Any], None]
+            try:
+                value = fn(*args, **kwargs)
+                callback = _resolve
+            except BaseException as error:
+                value, callback = error, _reject
+            try:
+                loop.call_soon_threadsafe(callback, future, value)
+            except RuntimeError:  # the loop closed meanwhile: nobody is waiting
+                pass
+            del loop, future, fn, args, kwargs, value
+
+
+_io_workers = _IOWorkers(size=min(4, os.cpu_count() or 1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +14,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from aiocache_llm import BaseCache, DiskCache, InMemoryCache
+from aiocache_llm import BackendUnavailable, BaseCache, DiskCache, InMemoryCache
 from aiocache_llm._sync import inline, loop_thread_loop, run_sync, threaded
 from aiocache_llm.backends.base import USE_DEFAULT, TTLArg
 from tests.harness.redis import RedisServer
@@ -209,3 +210,27 @@ def test_generated_async_forms_keep_signatures_and_defaults(tmp_path: Path) -> N
     cache = DiskCache(tmp_path)
     cache.set_cache(key="kw", value=1, ttl=None)
     assert cache.get_cache(key="kw") == 1
+
+
+class Slow(Probe):
+    @threaded
+    def async_delete_cache(self, key: str) -> None:
+        if key == "fail":
+            raise BackendUnavailable("the disk went away")
+        time.sleep(0.2)
+
+
+async def test_an_error_in_a_threaded_body_reaches_the_awaiting_caller() -> None:
+    with pytest.raises(BackendUnavailable, match="went away"):
+        await Slow().async_delete_cache("fail")
+
+
+async def test_a_cancelled_caller_leaves_the_io_workers_serving() -> None:
+    slow = Slow()
+    task = asyncio.create_task(slow.async_delete_cache("k"))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await slow.async_set_cache("k", 1, ttl=None)  # the workers still answer
+    assert len(slow.threads) == 1
