@@ -123,17 +123,23 @@ def cached(
     kind = call_type or _infer_call_type(fn, not blocking)
     bind = _binder(fn)
 
+    def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The cache to use (``None``: call ``fn`` as is) and the call's keyword arguments."""
+        if args:
+            kwargs = bind(args, kwargs)
+        chosen = cache if cache is not None else _cache_module._default
+        if chosen is None:  # no cache: the cache controls are not fn's arguments
+            kwargs.pop("cache", None)
+            kwargs.pop("caching", None)
+        return chosen, kwargs
+
     if blocking:
         upstream = _blocking_upstream(fn)
 
         @functools.wraps(fn)
         def blocking_wrapper(*args: Any, **kwargs: Any) -> Any:
-            if args:
-                kwargs = bind(args, kwargs)
-            chosen = cache if cache is not None else _cache_module._default
+            chosen, kwargs = prepare(args, kwargs)
             if chosen is None:
-                kwargs.pop("cache", None)
-                kwargs.pop("caching", None)
                 return fn(**kwargs)
             return _blocking_result(run_sync(chosen.handler.call(kind, upstream, kwargs)))
 
@@ -141,12 +147,8 @@ def cached(
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if args:
-            kwargs = bind(args, kwargs)
-        chosen = cache if cache is not None else _cache_module._default
+        chosen, kwargs = prepare(args, kwargs)
         if chosen is None:
-            kwargs.pop("cache", None)
-            kwargs.pop("caching", None)
             return await _call(fn, kwargs)
         return await chosen.handler.call(kind, fn, kwargs)
 
