@@ -11,15 +11,13 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .process import LOOPBACK, ServerProcess, free_port, require, start_server
+from .process import LOOPBACK, ServerProcess, free_port, http_answers, require, start_server
 
 BUCKET = "aiocache-llm-tests"
 
@@ -70,16 +68,6 @@ def emulator_available() -> str | None:
     return sys.executable if importlib.util.find_spec("gcp_storage_emulator") else None
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/storage/v1/b/{BUCKET}", timeout=0.5):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
-
-
 @dataclass
 class GCSServer:
     """A running GCS emulator with one bucket, :data:`BUCKET`."""
@@ -103,7 +91,13 @@ def start_gcs(directory: Path) -> GCSServer:
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
     argv = [python, "-c", _LAUNCHER, LOOPBACK, str(port), BUCKET]
-    process = start_server("gcs", argv, port=port, log_dir=directory, ready=lambda: _answers(url))
+    process = start_server(
+        "gcs",
+        argv,
+        port=port,
+        log_dir=directory,
+        ready=lambda: http_answers(f"{url}/storage/v1/b/{BUCKET}"),
+    )
     return GCSServer(process)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .process import LOOPBACK, ServerProcess, free_port, require, start_server
+from .process import LOOPBACK, ServerProcess, free_port, http_answers, require, start_server
 
 #: Credentials moto accepts (it checks none); never real ones.
 ACCESS_KEY = "testing"
@@ -29,16 +29,6 @@ def moto_available() -> str | None:
 
         return sys.executable
     return shutil.which("moto_server")
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/moto-api/", timeout=0.5):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
 
 
 @dataclass
@@ -79,7 +69,11 @@ def start_s3(directory: Path) -> S3Server:
     if python != sys.executable:
         argv = [python, "-H", LOOPBACK, "-p", str(port)]
     process = start_server(
-        "moto-s3", argv, port=port, log_dir=directory, ready=lambda: _answers(url)
+        "moto-s3",
+        argv,
+        port=port,
+        log_dir=directory,
+        ready=lambda: http_answers(f"{url}/moto-api/"),
     )
     server = S3Server(process)
     try:
