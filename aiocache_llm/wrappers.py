@@ -23,7 +23,8 @@ from typing import Any, TypeVar, overload
 from . import cache as _cache_module
 from ._sync import run_sync
 from .cache import CALL_TYPES, Cache
-from .handler import _call
+from .handler import call_upstream
+from .responses import Shape
 from .streaming import BlockingStream, CachedStream, aiter_blocking
 
 __all__ = ["cached", "wrap_openai"]
@@ -64,6 +65,7 @@ def _binder(fn: Callable[..., Any]) -> Callable[[tuple[Any, ...], dict[str, Any]
 def _blocking_upstream(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A blocking function as an async upstream (run in a worker thread, streams included)."""
 
+    @functools.wraps(fn)  # its signature says which arguments fn takes
     async def upstream(**kwargs: Any) -> Any:
         result = await asyncio.to_thread(functools.partial(fn, **kwargs))
         if kwargs.get("stream") is True and hasattr(result, "__next__"):
@@ -122,6 +124,7 @@ def cached(
         blocking = not is_async
     kind = call_type or _infer_call_type(fn, not blocking)
     bind = _binder(fn)
+    shape = Shape.of(fn)  # fn's own result types, whichever call shape stored an entry
 
     def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """The cache to use (``None``: call ``fn`` as is) and the call's keyword arguments."""
@@ -141,7 +144,7 @@ def cached(
             chosen, kwargs = prepare(args, kwargs)
             if chosen is None:
                 return fn(**kwargs)
-            return _blocking_result(run_sync(chosen.handler.call(kind, upstream, kwargs)))
+            return _blocking_result(run_sync(chosen.handler.call(kind, upstream, kwargs, shape)))
 
         return blocking_wrapper
 
@@ -149,8 +152,8 @@ def cached(
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         chosen, kwargs = prepare(args, kwargs)
         if chosen is None:
-            return await _call(fn, kwargs)
-        return await chosen.handler.call(kind, fn, kwargs)
+            return await call_upstream(fn, kwargs)
+        return await chosen.handler.call(kind, fn, kwargs, shape)
 
     def blocking_twin(*args: Any, **kwargs: Any) -> Any:
         return _blocking_result(run_sync(wrapper(*args, **kwargs)))

@@ -258,3 +258,18 @@ async def test_exact_key_operations_work_beside_semantic_entries(
         "acompletion", chat("What is the capital of France?"), SCOPE, 1
     )
     assert await cache.async_get_cache("app:llm:v1:abc") == ANSWER
+
+
+async def test_deleting_the_key_of_an_answer_removes_it_from_the_index(
+    make_semantic: MakeSemantic,
+) -> None:
+    cache = await make_semantic()
+    request = chat("What is the capital of France?")
+    await cache.async_semantic_store("acompletion", request, SCOPE, ANSWER)
+    hit = await cache.async_semantic_lookup("acompletion", request, SCOPE)
+    assert hit is not None
+    await cache.async_delete_cache(hit.key)
+    assert await cache.async_semantic_lookup("acompletion", request, SCOPE) is None
+    assert (
+        await cache.async_semantic_lookup("acompletion", chat("France's capital?"), SCOPE) is None
+    )

@@ -249,9 +249,24 @@ class SemanticCache(BaseCache):
         )
 
     @staticmethod
-    def entry_id(scope: Scope, question: str) -> str:
-        """The id of the entry for ``question`` in ``scope`` (storing it again overwrites)."""
-        return digest({"scope": scope.as_dict(), "q": question})
+    def request_key(call_type: str, request: Mapping[str, Any], scope: Mapping[str, str]) -> str:
+        """The exact cache key of ``request`` (the key the LLM layer stores its answer under)."""
+        return make_key(
+            call_type, request, namespace=scope.get("namespace"), identity=scope.get("identity")
+        )
+
+    @staticmethod
+    def entry_id(key: str) -> str:
+        """The id of the index entry of the answer stored under the exact ``key`` (storing
+        the same request again overwrites it; deleting ``key`` deletes it)."""
+        return digest({"key": key})
+
+    async def semantic_warm(self) -> None:
+        """Load the embedding model now (the LLM layer calls this before its first lookup,
+        outside any deadline, so a cold model never makes a lookup time out)."""
+        warm = getattr(self.embedder, "warm", None)
+        if warm is not None:
+            await warm()
 
     async def _embed(self, text: str) -> list[float] | None:
         try:
@@ -302,12 +317,10 @@ class SemanticCache(BaseCache):
         vector = await self._embed(question)
         if vector is None:
             return
-        key = make_key(
-            call_type, request, namespace=scope.get("namespace"), identity=scope.get("identity")
-        )
+        key = self.request_key(call_type, request, scope)
         now = time.time()
         await self._upsert(
-            self.entry_id(entry_scope, question),
+            self.entry_id(key),
             vector,
             entry_scope,
             question=question,

@@ -69,10 +69,17 @@ class DualSemanticCache(BaseCache):
     def _l1_key(
         self, call_type: str, request: Mapping[str, Any], scope: Mapping[str, str]
     ) -> str | None:
-        question, entry_scope = self.semantic.question_and_scope(call_type, request, scope)
+        question, _ = self.semantic.question_and_scope(call_type, request, scope)
         if question is None:
             return None
-        return "semantic:" + self.semantic.entry_id(entry_scope, question)
+        return self._l1_entry(self.semantic.request_key(call_type, request, scope))
+
+    def _l1_entry(self, key: str) -> str:
+        return "semantic:" + self.semantic.entry_id(key)
+
+    async def semantic_warm(self) -> None:
+        """Load the embedding model now (see :meth:`SemanticCache.semantic_warm`)."""
+        await self.semantic.semantic_warm()
 
     # -- semantic API ---------------------------------------------------------------------
     async def async_semantic_lookup(
@@ -99,17 +106,11 @@ class DualSemanticCache(BaseCache):
         value: Any,
         ttl: TTLArg = USE_DEFAULT,
     ) -> None:
-        from ...keys import make_key
-
         await self.semantic.async_semantic_store(call_type, request, scope, value, ttl)
-        l1_key = self._l1_key(call_type, request, scope)
-        if l1_key is not None:
-            key = make_key(
-                call_type,
-                request,
-                namespace=scope.get("namespace"),
-                identity=scope.get("identity"),
-            )
+        question, _ = self.semantic.question_and_scope(call_type, request, scope)
+        if question is not None:
+            key = self.semantic.request_key(call_type, request, scope)
+            l1_key = self._l1_entry(key)
             entry = {"value": value, "key": key, "similarity": 1.0}
             self.l1.set_cache(l1_key, entry, ttl=self._l1_ttl(ttl))
 
@@ -165,7 +166,9 @@ class DualSemanticCache(BaseCache):
         )
 
     async def async_delete_cache(self, key: str) -> None:
+        """Delete ``key`` and the semantic entry of the answer stored under it."""
         self.l1.delete_cache(key)
+        self.l1.delete_cache(self._l1_entry(key))
         await self.semantic.async_delete_cache(key)
 
     async def async_flush_cache(self) -> None:

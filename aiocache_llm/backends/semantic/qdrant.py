@@ -481,6 +481,7 @@ class QdrantSemanticCache(SemanticCache):
             return [await self._increment(key, by, ttl) for key, by, ttl in checked]
 
     async def async_delete_cache(self, key: str) -> None:
+        """Delete ``key`` and the semantic entry of the answer stored under it."""
         await self._ensure_kv()
         point_id = _point_id(check_key(key))
         await self._run(
@@ -488,6 +489,17 @@ class QdrantSemanticCache(SemanticCache):
                 self.kv_collection_name, points_selector=models.PointIdsList(points=[point_id])
             )
         )
+        await self._remove(self.entry_id(key))
+
+    async def _remove(self, entry_id: str) -> None:
+        name = self.collection_name
+
+        async def remove(client: AsyncQdrantClient) -> None:
+            if name in self._ready or await client.collection_exists(name):
+                selector = models.PointIdsList(points=[_point_id(entry_id)])
+                await client.delete(name, points_selector=selector)
+
+        await self._run(remove)
 
     async def async_flush_cache(self) -> None:
         """Remove every entry of both collections (the collections stay)."""

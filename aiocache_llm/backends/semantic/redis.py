@@ -261,6 +261,11 @@ class RedisSemanticCache(SemanticCache, RedisCache):
         )
         await self._call_many([("HSET", name, *fields), expiry])
 
+    async def async_delete_cache(self, key: str) -> None:
+        """Delete ``key`` and the semantic entry of the answer stored under it."""
+        await super().async_delete_cache(key)
+        await self._call("DEL", self.entry_prefix + self.entry_id(key))
+
     def __repr__(self) -> str:
         return (
             f"RedisSemanticCache(index_name={self.index_name!r},"

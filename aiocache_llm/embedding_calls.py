@@ -1,0 +1,108 @@
+"""Embedding calls, cached per input item.
+
+Each input is its own entry, so a call whose inputs were partly embedded before sends only the
+others upstream and answers with every item in its original order. The answer says what
+happened: ``cache_hit`` is true when any item came from the cache, and ``partial`` when some
+did not. Its usage covers every input served (stored items count the tokens they cost when
+they were embedded), so a hit reports the tokens it saved, as a chat hit does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .events import EventKind, now
+from .responses import dump, make_entry, mark, rebuild, type_name
+
+if TYPE_CHECKING:
+    from .handler import CallContext, Handler
+
+__all__ = ["embedding_call", "split_tokens"]
+
+
+def split_tokens(total: int, items: list[Any]) -> list[int]:
+    """``total`` tokens shared among ``items`` in proportion to their length (largest
+    remainder, so the shares add up to ``total``); exact for one item."""
+    sizes = [max(1, len(str(item))) for item in items]
+    whole = sum(sizes)
+    shares = [total * size / whole for size in sizes]
+    out = [int(share) for share in shares]
+    by_remainder = sorted(range(len(items)), key=lambda i: out[i] - shares[i])
+    for i in by_remainder[: total - sum(out)]:
+        out[i] += 1
+    return out
+
+
+def _tokens(usage: Any) -> int:
+    if isinstance(usage, dict):
+        tokens = usage.get("prompt_tokens", usage.get("total_tokens"))
+        if isinstance(tokens, int):
+            return tokens
+    return 0
+
+
+async def embedding_call(handler: Handler, ctx: CallContext) -> Any:
+    """Serve an embedding call through ``handler``, one entry per input item."""
+    kwargs, controls, call_type = ctx.kwargs, ctx.controls, ctx.call_type
+    inputs = kwargs.get("input")
+    single = isinstance(inputs, str) or (
+        isinstance(inputs, list) and bool(inputs) and isinstance(inputs[0], int)
+    )
+    items: list[Any] = [inputs] if single else list(inputs or ())
+    if not items:
+        return await handler.call_upstream(ctx.upstream, kwargs)
+    keys = [handler._key(call_type, {**kwargs, "input": item}, controls) for item in items]
+    ctx.key = keys[0]
+    start = now()
+    found: list[dict[str, Any] | None] = [None] * len(items)
+    if not controls.no_cache:
+        found = await handler.lookup_many(ctx, keys, items)
+    missing = [i for i, entry in enumerate(found) if entry is None]
+    label = keys[0] if single else None
+    hidden_key: str | list[str] = keys[0] if single else keys
+    saved = sum(entry.get("tokens", 0) for entry in found if entry is not None)
+    if not controls.no_cache:
+        partial = bool(missing) and len(missing) < len(items)
+        kind: EventKind = "miss" if len(missing) == len(items) else "hit"
+        reason = "partial" if partial else None
+        handler._event(kind, label, call_type, start, tokens=saved, reason=reason)
+    fresh: dict[int, dict[str, Any]] = {}
+    response_type = model = None
+    if missing:
+        sent = [items[i] for i in missing]
+        result = await handler.call_upstream(
+            ctx.upstream, {**kwargs, "input": sent[0] if single else sent}
+        )
+        ctx.shape.learn(result)
+        response = dump(result)
+        response_type = type_name(result)
+        model = response.get("model")
+        shares = split_tokens(_tokens(response.get("usage")), sent)
+        for item in response.get("data") or ():
+            index = item.get("index", 0)
+            stored = {k: v for k, v in item.items() if k != "index"}
+            entry = make_entry("embedding", stored, response_type)
+            entry["model"] = model
+            entry["tokens"] = shares[index] if index < len(shares) else 0
+            fresh[missing[index]] = entry
+        if not controls.no_store and fresh:
+            await handler.store_many(ctx, [(keys[i], e) for i, e in fresh.items()])
+        if len(missing) == len(items):
+            return mark(result, hidden_key, False)
+    data = []
+    tokens = 0
+    for i in range(len(items)):
+        served = fresh.get(i) or found[i]
+        assert served is not None
+        response_type = response_type or served["type"]
+        model = model or served.get("model")
+        tokens += served.get("tokens", 0)
+        data.append({**served["data"], "index": i})
+    assembled = {
+        "object": "list",
+        "data": data,
+        "model": model or kwargs.get("model"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    answer = rebuild(assembled, ctx.shape.response_type("response", response_type))
+    return mark(answer, hidden_key, True, None, {"partial": True} if missing else None)
