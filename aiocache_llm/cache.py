@@ -101,7 +101,7 @@ def backend_class(type_: str, params: Mapping[str, Any] = {}) -> type[BaseCache]
             raise ConfigurationError(
                 f"cache type {type_!r} ({class_name}) is not available in this version"
             ) from exc
-        raise MissingDependencyError(class_name, extra or "all") from exc
+        raise MissingDependencyError(class_name, extra or "all", exc.name) from exc
     cls: type[BaseCache] = getattr(module, class_name)
     return cls
 
