@@ -435,6 +435,12 @@ class Cache:
         except Exception as exc:  # a diagnostic: reported, not raised
             report["status"] = "unhealthy"
             report["error"] = f"{step} failed: {describe_failure(exc)}"
+            settings = getattr(self.backend, "settings", None)
+            if isinstance(exc, TimeoutError) and isinstance(settings, dict) and settings.get("ssl"):
+                report["error"] += (
+                    " (with ssl on, a server that does not speak TLS never answers the"
+                    " handshake: a TLS mismatch? check ssl / REDIS_SSL)"
+                )
         if report.get("ping_response") is False:
             report["status"] = "unhealthy"
         return report
