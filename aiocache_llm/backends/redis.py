@@ -221,6 +221,8 @@ class RedisCache(BaseCache):
     """
 
     backend_name = "redis"
+    #: How many times ``async_disconnect`` has run: a subscription that outlives one ends.
+    _disconnects = 0
 
     def __init__(
         self,
@@ -717,9 +719,12 @@ class RedisCache(BaseCache):
         ``on_subscribed`` is called when the server confirms the subscription (from then on no
         message is missed). The subscription has its own connection, closed when the iteration
         stops; waiting for a message is not bounded by ``socket_timeout``, a broken connection
-        raises :class:`~aiocache_llm.errors.BackendUnavailable`.
+        raises :class:`~aiocache_llm.errors.BackendUnavailable`. ``async_disconnect`` ends the
+        iteration (without an error).
         """
         client = self._pubsub_client()
+        shared = client is self._loop_client().client
+        disconnects = self._disconnects
         pubsub = client.pubsub()
         try:
             await pubsub.subscribe(self._key(channel))
@@ -730,10 +735,12 @@ class RedisCache(BaseCache):
                 elif kind == "subscribe" and on_subscribed is not None:
                     on_subscribed()
         except Exception as exc:
+            if self._disconnects != disconnects:
+                return  # this cache closed the connection: the subscription ends with it
             raise translate_redis_error(exc) from exc
         finally:
             await pubsub.aclose()
-            if client is not self._loop_client().client:
+            if not shared:
                 await client.aclose()
 
     def _pubsub_client(self) -> Any:
@@ -820,6 +827,7 @@ class RedisCache(BaseCache):
             if self._write_buffer:
                 await self.async_flush_write_buffer()
         finally:
+            self._disconnects += 1
             current = asyncio.get_running_loop()
             with self._clients_lock:
                 states, self._clients, self._last = self._clients, {}, None
