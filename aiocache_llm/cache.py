@@ -379,6 +379,38 @@ class Cache:
         """Blocking form of :meth:`async_disconnect`."""
         run_sync(self.async_disconnect())
 
+    # -- LiteLLM's Cache methods ------------------------------------------------------------
+    # Callable as on litellm.Cache, with the LLM call's arguments. Assigning get_cache_key /
+    # get_cache / add_cache (see __setattr__) still replaces the key or the storage they use.
+    def get_cache_key(self, **kwargs: Any) -> str:
+        """The key of the call ``kwargs`` describe (``call_type=`` when its arguments do not
+        show it: ``messages`` is a chat, ``input`` an embedding, ...)."""
+        from .integrations import _cache_methods
+
+        return _cache_methods.get_cache_key(self, kwargs)
+
+    async def async_get_cache(self, **kwargs: Any) -> Any:
+        """The cached answer to the call ``kwargs`` describe, or ``None``."""
+        from .integrations import _cache_methods
+
+        return await _cache_methods.get_cache(self, kwargs)
+
+    def get_cache(self, **kwargs: Any) -> Any:
+        """Blocking form of :meth:`async_get_cache`."""
+        return run_sync(self.async_get_cache(**kwargs))
+
+    async def async_add_cache(self, result: Any, **kwargs: Any) -> None:
+        """Store ``result`` as the answer to the call ``kwargs`` describe."""
+        from .integrations import _cache_methods
+
+        await _cache_methods.add_cache(self, result, kwargs)
+
+    def add_cache(self, result: Any, **kwargs: Any) -> None:
+        """Blocking form of :meth:`async_add_cache`."""
+        run_sync(self.async_add_cache(result, **kwargs))
+
+    # -- end of LiteLLM's Cache methods -------------------------------------------------------
+
     def __repr__(self) -> str:
         return f"Cache(type={self.type!r}, mode={self.mode!r}, backend={self.guarded!r})"
 

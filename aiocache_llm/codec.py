@@ -17,6 +17,7 @@ stores) treat an expired entry as a miss; the checksum turns a torn or foreign v
 
 from __future__ import annotations
 
+import datetime
 import struct
 import time
 import zlib
@@ -58,10 +59,20 @@ class Entry:
         return (time.time() if now is None else now) - self.created_at
 
 
+def _seconds(value: Any) -> float:
+    """orjson fallback: a ``timedelta`` is stored as its seconds (as LiteLLM stores it)."""
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
 def dumps_json(value: Any) -> bytes:
-    """Serialise ``value`` with orjson, raising :class:`SerializationError` if it cannot."""
+    """Serialise ``value`` with orjson, raising :class:`SerializationError` if it cannot.
+
+    ``datetime.timedelta`` values become their seconds.
+    """
     try:
-        return orjson.dumps(value)
+        return orjson.dumps(value, default=_seconds)
     except TypeError as exc:  # orjson.JSONEncodeError subclasses TypeError
         raise SerializationError(f"value cannot be serialised: {exc}") from exc
 

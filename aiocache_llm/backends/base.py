@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import datetime
 import enum
 import math
 import time
@@ -59,9 +60,14 @@ def check_key(key: object) -> str:
 
 
 def check_ttl(ttl: object) -> float | None:
-    """Return ``ttl`` as seconds (or ``None``); raise :class:`InvalidTTLError` if it is not one."""
+    """Return ``ttl`` as seconds (or ``None``); raise :class:`InvalidTTLError` if it is not one.
+
+    A ``datetime.timedelta`` is its seconds.
+    """
     if ttl is None:
         return None
+    if isinstance(ttl, datetime.timedelta):
+        ttl = ttl.total_seconds()
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
         raise InvalidTTLError(f"ttl must be a number of seconds or None, not {type(ttl).__name__}")
     if not ttl > 0 or not math.isfinite(ttl):
