@@ -27,7 +27,7 @@ from .keys import make_key
 from .resilience import CircuitBreaker, GuardedCache
 from .responses import cache_info
 from .semantic_guard import PrecisionGuard
-from .wrappers import cached, wrap_openai
+from .wrappers import cached, wrap_anthropic, wrap_openai
 
 __version__ = "0.1.0"
 
@@ -54,6 +54,7 @@ __all__ = [
     "generate_key",
     "make_key",
     "update_cache",
+    "wrap_anthropic",
     "wrap_openai",
     "BackendError",
     "BackendTimeout",

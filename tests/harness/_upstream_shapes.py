@@ -17,12 +17,17 @@ CREATED = 1_700_000_000
 Event = tuple[str, dict[str, Any]]
 
 
-def _id(body: dict[str, Any], prefix: str) -> str:
+def ident(body: dict[str, Any], prefix: str, separator: str = "_") -> str:
+    """A deterministic id for the answer to ``body``."""
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{prefix}_{digest}"
+    return f"{prefix}{separator}{digest}"
 
 
-def _text(content: Any) -> str:
+_id = ident
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's content (a string, or a list of text parts)."""
     if isinstance(content, list):
         return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
     return str(content or "")
@@ -33,7 +38,7 @@ def _last_user_text(items: Any) -> str:
         return items
     for item in reversed(items or []):
         if isinstance(item, dict) and item.get("role") == "user":
-            return _text(item.get("content"))
+            return text_of(item.get("content"))
     return ""
 
 

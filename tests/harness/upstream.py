@@ -61,14 +61,10 @@ class _State:
 
 
 def _id(body: dict[str, Any], prefix: str) -> str:
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{prefix}-{digest}"
+    return upstream_shapes.ident(body, prefix, "-")
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return str(content or "")
+_text_of = upstream_shapes.text_of
 
 
 def _usage(prompt: str, completion: str) -> dict[str, int]:
