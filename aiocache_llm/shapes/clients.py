@@ -20,13 +20,16 @@ event loop it first ran on, so sharing it with the loop thread would fail.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import cache as _cache_module
+from .._sync import loop_thread_loop
 from ..responses import mark
 from ..wrappers import cached
 
@@ -75,7 +78,7 @@ def _report_skip(cache: Cache | None, call_type: str, reason: str) -> None:
 class _Proxy:
     """An object whose listed attributes are replaced and the rest come from ``target``."""
 
-    __slots__ = ("_overrides", "_target")
+    __slots__ = ("__weakref__", "_overrides", "_target")
 
     def __init__(self, target: Any, overrides: dict[str, Any]) -> None:
         self._target = target
@@ -162,6 +165,23 @@ class _LoopTwin:
                     self._pid = os.getpid()
         return self._twin
 
+    def _take(self) -> Any:
+        twin, self._twin = self._twin, None
+        return twin if self._pid == os.getpid() else None
+
+    def close_soon(self) -> None:
+        """Close the copy on its loop without waiting (the wrapped client was collected)."""
+        twin = self._take()
+        if twin is not None:
+            asyncio.run_coroutine_threadsafe(twin.close(), loop_thread_loop())
+
+    async def aclose(self) -> None:
+        """Close the copy and wait for it."""
+        twin = self._take()
+        if twin is not None:
+            future = asyncio.run_coroutine_threadsafe(twin.close(), loop_thread_loop())
+            await asyncio.wrap_future(future)
+
 
 def _wrap(
     client: Any,
@@ -195,7 +215,24 @@ def _wrap(
     def rewrap(copy: Any) -> Any:
         return _wrap(copy, cache, calls, helpers)
 
-    return _tree(client, "", overrides, cache, typed, rewrap)
+    if twin is not None:
+        overrides["close"] = _closing(client.close, twin)
+    root = _tree(client, "", overrides, cache, typed, rewrap)
+    if twin is not None:
+        weakref.finalize(root, twin.close_soon)
+    return root
+
+
+def _closing(close: Any, twin: _LoopTwin) -> Callable[[], Any]:
+    """``client.close`` that closes the blocking twin's copy as well."""
+
+    async def closing() -> None:
+        try:
+            await close()
+        finally:
+            await twin.aclose()
+
+    return closing
 
 
 def _cached_method(
