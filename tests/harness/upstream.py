@@ -10,10 +10,12 @@ this). It answers deterministically — the same request always gets the same an
   ``stream_options.include_usage`` is set.
 * ``POST /v1/completions``: ``"text: <prompt>"``, streamed word by word on request.
 * ``POST /v1/embeddings``: a vector derived from the sha256 of each input item.
-* ``POST /v1/audio/transcriptions``: the sha256 of the uploaded file.
+* ``POST /v1/audio/transcriptions``: the sha256 of the uploaded file (plain text when
+  ``response_format=text``).
 * ``POST /v1/responses`` (OpenAI Responses API), ``POST /v1/messages`` (Anthropic Messages API),
   streamed as the named SSE events those APIs send, and ``POST /search`` (Perplexity's search,
   LiteLLM's native format): see :mod:`tests.harness._upstream_shapes`.
+* ``POST /v1/rerank``: the documents scored by the words they share with the query.
 
 Test controls (JSON): ``GET /_stats`` returns per-endpoint call counts and the embedding inputs
 received; ``POST /_reset`` clears them and the settings; ``POST /_config`` sets ``latency``
@@ -251,7 +253,23 @@ def build_app() -> Any:
             return failed
         upload: Any = form["file"]
         data = await upload.read()
-        return JSONResponse({"text": "audio " + hashlib.sha256(data).hexdigest()[:12]})
+        text = "audio " + hashlib.sha256(data).hexdigest()[:12]
+        if form.get("response_format") == "text":
+            return Response(text, media_type="text/plain")
+        return JSONResponse({"text": text})
+
+    async def rerank(request: Request) -> Response:
+        body = await request.json()
+        failed = await gate("rerank")
+        if failed is not None:
+            return failed
+        words = set(str(body.get("query", "")).lower().split())
+        documents = [str(d) for d in body.get("documents") or []]
+        scores = [len(words & set(d.lower().split())) / (len(words) or 1) for d in documents]
+        order = sorted(range(len(documents)), key=lambda i: -scores[i])
+        top = order[: body.get("top_n") or len(order)]
+        results = [{"index": i, "relevance_score": round(scores[i], 6)} for i in top]
+        return JSONResponse({"id": _id(body, "rerank"), "results": results, "meta": {}})
 
     async def stats(request: Request) -> Response:
         return JSONResponse({"counts": state.counts, "embedding_inputs": state.embedding_inputs})
@@ -283,6 +301,7 @@ def build_app() -> Any:
             ),
             Route("/v1/messages", shaped("messages", upstream_shapes.messages), methods=["POST"]),
             Route("/search", search, methods=["POST"]),
+            Route("/v1/rerank", rerank, methods=["POST"]),
             Route("/_stats", stats),
             Route("/_reset", reset, methods=["POST"]),
             Route("/_config", config, methods=["POST"]),
