@@ -55,6 +55,9 @@ CALL_TYPES: Final = (
     "responses",
     "aresponses",
     "anthropic_messages",
+    "aanthropic_messages",
+    "search",
+    "asearch",
 )
 
 #: type -> (module under aiocache_llm.backends, class, extra that installs its client)
@@ -355,6 +358,13 @@ class Cache:
         from .wrappers import wrap_openai
 
         return wrap_openai(client, cache=self)
+
+    def wrap_anthropic(self, client: Any) -> Any:
+        """An Anthropic SDK client (``AsyncAnthropic`` or ``Anthropic``) whose
+        ``messages.create`` calls use this cache."""
+        from .wrappers import wrap_anthropic
+
+        return wrap_anthropic(client, cache=self)
 
     async def async_test_connection(self) -> dict[str, Any]:
         """The backend's health report, with the failure policy and the breaker's state."""
