@@ -9,7 +9,11 @@ this). It answers deterministically — the same request always gets the same an
   ``stream_options.include_usage`` is set.
 * ``POST /v1/completions``: ``"text: <prompt>"``, streamed word by word on request.
 * ``POST /v1/embeddings``: a vector derived from the sha256 of each input item.
-* ``POST /v1/audio/transcriptions``: the sha256 of the uploaded file.
+* ``POST /v1/audio/transcriptions``: the sha256 of the uploaded file (plain text when
+  ``response_format=text``).
+* ``POST /v1/responses`` (OpenAI's Responses API) and ``POST /v1/messages`` (Anthropic's
+  Messages API): ``"echo: <last user text>"``, streamed as named events on request.
+* ``POST /v1/rerank``: the documents scored by the words they share with the query.
 
 Test controls (JSON): ``GET /_stats`` returns per-endpoint call counts and the embedding inputs
 received; ``POST /_reset`` clears them and the settings; ``POST /_config`` sets ``latency``
@@ -102,7 +106,7 @@ def build_app() -> Any:
             return JSONResponse({"error": {"message": "injected failure"}}, status_code=500)
         return None
 
-    def sse(events: list[dict[str, Any]]) -> StreamingResponse:
+    def sse(events: list[dict[str, Any]], named: bool = False) -> StreamingResponse:
         async def body() -> AsyncIterator[bytes]:
             for sent, event in enumerate(events):
                 if sent == state.break_stream_after:
@@ -110,8 +114,10 @@ def build_app() -> Any:
                     raise ConnectionAbortedError("stream broken on purpose by the test")
                 if state.chunk_delay:
                     await asyncio.sleep(state.chunk_delay)
-                yield f"data: {json.dumps(event)}\n\n".encode()
-            yield b"data: [DONE]\n\n"
+                name = f"event: {event['type']}\n" if named else ""
+                yield f"{name}data: {json.dumps(event)}\n\n".encode()
+            if not named:
+                yield b"data: [DONE]\n\n"
 
         return StreamingResponse(body(), media_type="text/event-stream")
 
@@ -219,7 +225,107 @@ def build_app() -> Any:
             return failed
         upload: Any = form["file"]
         data = await upload.read()
-        return JSONResponse({"text": "audio " + hashlib.sha256(data).hexdigest()[:12]})
+        text = "audio " + hashlib.sha256(data).hexdigest()[:12]
+        if form.get("response_format") == "text":
+            return Response(text, media_type="text/plain")
+        return JSONResponse({"text": text})
+
+    async def responses(request: Request) -> Response:
+        body = await request.json()
+        failed = await gate("responses")
+        if failed is not None:
+            return failed
+        raw = body.get("input")
+        question = raw if isinstance(raw, str) else _text_of((raw or [{}])[-1].get("content"))
+        text = f"echo: {question}"
+        usage = _usage(question, text)
+        item = {"type": "message", "id": _id(body, "msg"), "status": "completed"}
+        part = {"type": "output_text", "text": text, "annotations": []}
+        answer = {
+            "id": _id(body, "resp"),
+            "object": "response",
+            "created_at": CREATED,
+            "model": body["model"],
+            "status": "completed",
+            "output": [{**item, "role": "assistant", "content": [part]}],
+            "usage": {
+                "input_tokens": usage["prompt_tokens"],
+                "output_tokens": usage["completion_tokens"],
+                "total_tokens": usage["total_tokens"],
+            },
+        }
+        if not body.get("stream"):
+            return JSONResponse(answer)
+        where = {"item_id": item["id"], "output_index": 0, "content_index": 0}
+        events: list[dict[str, Any]] = [
+            {"type": "response.created", "response": {**answer, "status": "in_progress"}}
+        ]
+        events += [
+            {"type": "response.output_text.delta", **where, "delta": (" " if i else "") + w}
+            for i, w in enumerate(text.split(" "))
+        ]
+        events.append({"type": "response.completed", "response": answer})
+        return sse([{**e, "sequence_number": n} for n, e in enumerate(events)], named=True)
+
+    async def messages(request: Request) -> Response:
+        body = await request.json()
+        failed = await gate("messages")
+        if failed is not None:
+            return failed
+        question = _text_of((body.get("messages") or [{}])[-1].get("content"))
+        text = f"echo: {question}"
+        usage = _usage(question, text)
+        message = {
+            "id": _id(body, "msg"),
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": usage["prompt_tokens"],
+                "output_tokens": usage["completion_tokens"],
+            },
+        }
+        if not body.get("stream"):
+            return JSONResponse(message)
+        start = {**message, "content": [], "stop_reason": None}
+        events: list[dict[str, Any]] = [
+            {"type": "message_start", "message": start},
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ]
+        events += [
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
+            for t in ((" " if i else "") + w for i, w in enumerate(text.split(" ")))
+        ]
+        events += [
+            {"type": "content_block_stop", "index": 0},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": usage["completion_tokens"]},
+            },
+            {"type": "message_stop"},
+        ]
+        return sse(events, named=True)
+
+    async def rerank(request: Request) -> Response:
+        body = await request.json()
+        failed = await gate("rerank")
+        if failed is not None:
+            return failed
+        words = set(str(body.get("query", "")).lower().split())
+        documents = [str(d) for d in body.get("documents") or []]
+        scores = [len(words & set(d.lower().split())) / (len(words) or 1) for d in documents]
+        order = sorted(range(len(documents)), key=lambda i: -scores[i])
+        top = order[: body.get("top_n") or len(order)]
+        results = [{"index": i, "relevance_score": round(scores[i], 6)} for i in top]
+        return JSONResponse({"id": _id(body, "rerank"), "results": results, "meta": {}})
 
     async def stats(request: Request) -> Response:
         return JSONResponse({"counts": state.counts, "embedding_inputs": state.embedding_inputs})
@@ -246,6 +352,9 @@ def build_app() -> Any:
             Route("/v1/completions", completions, methods=["POST"]),
             Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/audio/transcriptions", transcriptions, methods=["POST"]),
+            Route("/v1/responses", responses, methods=["POST"]),
+            Route("/v1/messages", messages, methods=["POST"]),
+            Route("/v1/rerank", rerank, methods=["POST"]),
             Route("/_stats", stats),
             Route("/_reset", reset, methods=["POST"]),
             Route("/_config", config, methods=["POST"]),

@@ -16,8 +16,6 @@ from ._support import ask
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 litellm = pytest.importorskip("litellm")
 
-#: LiteLLM's own types trip a pydantic warning when first built; it is LiteLLM's, not ours.
-pytestmark = pytest.mark.filterwarnings("ignore:Item .* `ReadOnly` qualifier:UserWarning")
 
 
 async def test_a_mock_response_is_cached_as_a_model_response() -> None:
