@@ -16,6 +16,7 @@ stops it at the end. Every comparison is measured in the same run:
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import statistics
 import sys
@@ -119,7 +120,9 @@ async def cached_hits(url: str) -> None:
         for _ in range(2000):  # warm up
             await fn(**kwargs)
         for tasks, bar in ((1, "<= 40 us"), (50, "<= 60 us")):
-            samples = sorted(await _hit_latencies(lambda: fn(**kwargs), tasks, HIT_ROUNDS))
+            samples = sorted(
+                await _hit_latencies(functools.partial(fn, **kwargs), tasks, HIT_ROUNDS)
+            )
             p50 = statistics.median(samples) / 1000
             p99 = samples[int(len(samples) * 0.99)] / 1000
             print(f"{label:40} {tasks:5} {p50:9.1f} {p99:9.1f}  {bar if l1 else ''}")
