@@ -110,8 +110,34 @@ def backend_class(type_: str, params: Mapping[str, Any] = {}) -> type[BaseCache]
 
 
 def build_backend(type_: str, ttl: float | None, params: Mapping[str, Any]) -> BaseCache:
-    """Construct the backend of ``type_`` from LiteLLM-named ``params`` (``None`` ones dropped)."""
+    """Construct the backend of ``type_`` from LiteLLM-named ``params`` (``None`` ones dropped).
+
+    Remote types get an in-memory L1 in front (see :mod:`aiocache_llm.backends.layered`)
+    unless ``l1=False``; ``type="dual"`` is that L1 over Redis, built from the Redis settings.
+    """
+    from .backends.layered import L1_TYPES, dual_options, with_l1
+
     given = {k: v for k, v in params.items() if v is not None}
+    l1 = dual_options(given.pop("l1", True), given if type_ == "dual" else None)
+    if type_ == "dual":
+        if l1 is None:
+            raise ConfigurationError("type='dual' is an L1 in front of Redis: it needs l1")
+        type_ = "redis"
+        if "default_redis_ttl" in given:
+            given.setdefault("default_in_redis_ttl", given.pop("default_redis_ttl"))
+    backend = _build_one(type_, ttl, given)
+    if l1 is None or _resolved(type_, given) not in L1_TYPES:
+        return backend
+    return with_l1(backend, l1)
+
+
+def _resolved(type_: str, params: Mapping[str, Any]) -> str:
+    if type_ == "redis" and (params.get("startup_nodes") or params.get("redis_startup_nodes")):
+        return "redis-cluster"
+    return type_
+
+
+def _build_one(type_: str, ttl: float | None, given: dict[str, Any]) -> BaseCache:
     if type_ == "redis" and "redis_startup_nodes" in given:
         given.setdefault("startup_nodes", given.pop("redis_startup_nodes"))
     cls = backend_class(type_, given)

@@ -42,6 +42,7 @@ from ..errors import (
 )
 from ._autopipeline import AutoPipeline, Command
 from ._redis_config import CACHE_SETTINGS, mask_secrets, redis_settings
+from ._versions import DELETE_SCRIPT, SET_SCRIPT, VERSION_PREFIX, split_version
 from .base import (
     USE_DEFAULT,
     BaseCache,
@@ -617,6 +618,8 @@ class RedisCache(BaseCache):
     def _entry(self, data: Any) -> Entry | None:
         if data is None:
             return None
+        if data[:2] == VERSION_PREFIX:
+            data = split_version(data)[1]
         try:
             return decode(data)
         except CorruptEntryError:
@@ -773,10 +776,58 @@ class RedisCache(BaseCache):
         reply = await self._call("SMEMBERS", self._key(key))
         return {member.decode() for member in reply}
 
+    # -- versioned entries (for a coherent L1, see aiocache_llm.backends.dual) ---------------
+    async def async_set_versioned(
+        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+    ) -> list[int]:
+        """Store every pair in one round trip, each under a version Redis assigns atomically
+        with the write; return the versions. A bad value stores nothing."""
+        seconds = self.default_ttl if ttl is USE_DEFAULT else check_ttl(ttl)
+        now = time.time()
+        expires = None if seconds is None else now + seconds
+        px = _milliseconds(seconds)
+        commands = [
+            (
+                "EVAL",
+                SET_SCRIPT,
+                1,
+                self._key(key),
+                encode(value, expires_at=expires, created_at=now),
+                px,
+            )
+            for key, value in items
+        ]
+        return [int(reply) for reply in await self._call_many(commands)]
+
+    async def async_get_versioned(self, keys: Sequence[str]) -> list[tuple[Entry | None, int]]:
+        """``(entry, version)`` per key (``GET``, or one ``MGET``); version 0 if unversioned."""
+        if not keys:
+            return []
+        names = [self._key(key) for key in keys]
+        replies = (
+            [await self._call("GET", names[0])] if len(names) == 1 else await self._mget(names)
+        )
+        out: list[tuple[Entry | None, int]] = []
+        for data in replies:
+            if data is None:
+                out.append((None, 0))
+                continue
+            version, rest = split_version(data)
+            out.append((self._entry(rest), version))
+        return out
+
+    async def async_delete_versioned(self, key: str) -> int:
+        """Delete ``key``; return the version the deletion took (newer than the value's)."""
+        return int(await self._call("EVAL", DELETE_SCRIPT, 1, self._key(key)))
+
+    #: How this server carries messages: the publish command, the subscribe method of
+    #: redis-py's PubSub, and the type of a delivered message (sharded on a cluster).
+    _PUBLISH, _SUBSCRIBE, _MESSAGE = "PUBLISH", "subscribe", "message"
+
     async def async_publish(self, channel: str, message: bytes) -> int:
         """Publish ``message`` on ``channel`` (prefixed with the namespace); return how many
         subscribers received it."""
-        return int(await self._call("PUBLISH", self._key(channel), message))
+        return int(await self._call(self._PUBLISH, self._key(channel), message))
 
     async def async_subscribe(
         self, channel: str, on_subscribed: Callable[[], None] | None = None
@@ -789,29 +840,34 @@ class RedisCache(BaseCache):
         raises :class:`~aiocache_llm.errors.BackendUnavailable`. ``async_disconnect`` ends the
         iteration (without an error).
         """
-        client = self._pubsub_client()
-        shared = client is self._loop_client().client
+        name = self._key(channel)
+        client: Any = None
+        pubsub: Any = None
+        shared = True
         disconnects = self._disconnects
-        pubsub = client.pubsub()
         try:
-            await pubsub.subscribe(self._key(channel))
+            client = await self._pubsub_client(name)
+            shared = client is self._loop_client().client
+            pubsub = client.pubsub()
+            await getattr(pubsub, self._SUBSCRIBE)(name)
             async for message in pubsub.listen():
                 kind = message.get("type")
-                if kind == "message":
+                if kind == self._MESSAGE:
                     yield message["data"]
-                elif kind == "subscribe" and on_subscribed is not None:
+                elif kind == self._SUBSCRIBE and on_subscribed is not None:
                     on_subscribed()
         except Exception as exc:
             if self._disconnects != disconnects:
                 return  # this cache closed the connection: the subscription ends with it
             raise translate_redis_error(exc) from exc
         finally:
-            await pubsub.aclose()
+            if pubsub is not None:
+                await pubsub.aclose()
             if not shared:
                 await client.aclose()
 
-    def _pubsub_client(self) -> Any:
-        """The client whose ``pubsub()`` serves subscriptions on the running loop."""
+    async def _pubsub_client(self, channel: str) -> Any:
+        """The client whose ``pubsub()`` serves a subscription to ``channel`` on this loop."""
         return self._loop_client().client
 
     async def async_delete_cache(self, key: str) -> None:
