@@ -21,6 +21,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeVar
 
+from ._failures import describe_failure
 from ._sync import run_sync
 from .backends.base import BaseCache
 from .errors import CacheError, ConfigurationError, MissingDependencyError
@@ -51,6 +52,12 @@ CALL_TYPES: Final = (
     "atranscription",
     "rerank",
     "arerank",
+    "responses",
+    "aresponses",
+    "anthropic_messages",
+    "aanthropic_messages",
+    "search",
+    "asearch",
 )
 
 #: type -> (module under aiocache_llm.backends, class, extra that installs its client)
@@ -79,8 +86,11 @@ def _value(obj: Any) -> Any:
 
 def backend_class(type_: str, params: Mapping[str, Any] = {}) -> type[BaseCache]:
     """The backend class for a cache ``type`` (imported now)."""
-    if type_ == "redis" and (params.get("startup_nodes") or params.get("redis_startup_nodes")):
-        type_ = "redis-cluster"
+    if type_ == "redis":
+        from .backends._redis_config import wants_cluster
+
+        if wants_cluster(params, params.get("env")):
+            type_ = "redis-cluster"
     if type_ not in BACKEND_TYPES:
         raise ConfigurationError(
             f"unknown cache type {type_!r}; choose one of {sorted(BACKEND_TYPES)}"
@@ -94,14 +104,40 @@ def backend_class(type_: str, params: Mapping[str, Any] = {}) -> type[BaseCache]
             raise ConfigurationError(
                 f"cache type {type_!r} ({class_name}) is not available in this version"
             ) from exc
-        raise MissingDependencyError(class_name, extra or "all") from exc
+        raise MissingDependencyError(class_name, extra or "all", exc.name) from exc
     cls: type[BaseCache] = getattr(module, class_name)
     return cls
 
 
 def build_backend(type_: str, ttl: float | None, params: Mapping[str, Any]) -> BaseCache:
-    """Construct the backend of ``type_`` from LiteLLM-named ``params`` (``None`` ones dropped)."""
+    """Construct the backend of ``type_`` from LiteLLM-named ``params`` (``None`` ones dropped).
+
+    Remote types get an in-memory L1 in front (see :mod:`aiocache_llm.backends.layered`)
+    unless ``l1=False``; ``type="dual"`` is that L1 over Redis, built from the Redis settings.
+    """
+    from .backends.layered import L1_TYPES, dual_options, with_l1
+
     given = {k: v for k, v in params.items() if v is not None}
+    l1 = dual_options(given.pop("l1", True), given if type_ == "dual" else None)
+    if type_ == "dual":
+        if l1 is None:
+            raise ConfigurationError("type='dual' is an L1 in front of Redis: it needs l1")
+        type_ = "redis"
+        if "default_redis_ttl" in given:
+            given.setdefault("default_in_redis_ttl", given.pop("default_redis_ttl"))
+    backend = _build_one(type_, ttl, given)
+    if l1 is None or _resolved(type_, given) not in L1_TYPES:
+        return backend
+    return with_l1(backend, l1)
+
+
+def _resolved(type_: str, params: Mapping[str, Any]) -> str:
+    if type_ == "redis" and (params.get("startup_nodes") or params.get("redis_startup_nodes")):
+        return "redis-cluster"
+    return type_
+
+
+def _build_one(type_: str, ttl: float | None, given: dict[str, Any]) -> BaseCache:
     if type_ == "redis" and "redis_startup_nodes" in given:
         given.setdefault("startup_nodes", given.pop("redis_startup_nodes"))
     cls = backend_class(type_, given)
@@ -349,6 +385,13 @@ class Cache:
 
         return wrap_openai(client, cache=self)
 
+    def wrap_anthropic(self, client: Any) -> Any:
+        """An Anthropic SDK client (``AsyncAnthropic`` or ``Anthropic``) whose
+        ``messages.create`` calls use this cache."""
+        from .wrappers import wrap_anthropic
+
+        return wrap_anthropic(client, cache=self)
+
     async def async_test_connection(self) -> dict[str, Any]:
         """The backend's health report, with the failure policy and the breaker's state."""
         report = dict(await self.guarded.async_test_connection())
@@ -372,9 +415,120 @@ class Cache:
         """Blocking form of :meth:`async_disconnect`."""
         run_sync(self.async_disconnect())
 
+    # -- LiteLLM's Cache methods ------------------------------------------------------------
+    # Callable as on litellm.Cache, with the LLM call's arguments. Assigning get_cache_key /
+    # get_cache / add_cache (see __setattr__) still replaces the key or the storage they use.
+    def get_cache_key(self, **kwargs: Any) -> str:
+        """The key of the call ``kwargs`` describe (``call_type=`` when its arguments do not
+        show it: ``messages`` is a chat, ``input`` an embedding, ...)."""
+        from .integrations import _cache_methods
+
+        return _cache_methods.get_cache_key(self, kwargs)
+
+    async def async_get_cache(self, **kwargs: Any) -> Any:
+        """The cached answer to the call ``kwargs`` describe, or ``None``."""
+        from .integrations import _cache_methods
+
+        return await _cache_methods.get_cache(self, kwargs)
+
+    def get_cache(self, **kwargs: Any) -> Any:
+        """Blocking form of :meth:`async_get_cache`."""
+        return run_sync(self.async_get_cache(**kwargs))
+
+    async def async_add_cache(self, result: Any, **kwargs: Any) -> None:
+        """Store ``result`` as the answer to the call ``kwargs`` describe."""
+        from .integrations import _cache_methods
+
+        await _cache_methods.add_cache(self, result, kwargs)
+
+    def add_cache(self, result: Any, **kwargs: Any) -> None:
+        """Blocking form of :meth:`async_add_cache`."""
+        run_sync(self.async_add_cache(result, **kwargs))
+
+    # -- end of LiteLLM's Cache methods -------------------------------------------------------
+
     def __repr__(self) -> str:
         return f"Cache(type={self.type!r}, mode={self.mode!r}, backend={self.guarded!r})"
 
+    # -- Operations for services built on the cache (the proxy, the CLI) ------------------
+    # Each goes through the same guard and encryption stack as cached calls, and raises the
+    # typed BackendError on a failure (the caller reports it) instead of failing open.
+    async def async_call(
+        self, call_type: str, fn: Callable[..., Any], kwargs: dict[str, Any]
+    ) -> Any:
+        """``fn(**kwargs)`` as a cached ``call_type`` call (``kwargs`` is consumed)."""
+        return await self.handler.call(call_type, fn, kwargs)
+
+    def _strict(self) -> BaseCache:
+        guarded = self.guarded
+        return guarded.strict() if isinstance(guarded, GuardedCache) else guarded
+
+    async def async_delete_keys(self, keys: Iterable[str]) -> list[str]:
+        """Delete entries by key (as in ``_hidden_params["cache_key"]``); returns the keys that
+        held an entry."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return []
+        store = self._strict()
+        found = await store.async_batch_get_entries(wanted)
+        existing = [key for key, entry in zip(wanted, found, strict=True) if entry is not None]
+        for key in existing:
+            await store.async_delete_cache(key)
+        return existing
+
+    async def async_flush(self) -> None:
+        """Remove every entry of this cache's store (raises on a failure)."""
+        await self._strict().async_flush_cache()
+
+    async def async_health(self) -> dict[str, Any]:
+        """Whether the store answers and takes a write; for a semantic cache, also whether
+        its embedding model and vector index work. Keys: ``status``, ``ping_response``,
+        ``set_cache_response``, ``semantic_response`` and, when unhealthy, ``error``."""
+        report: dict[str, Any] = {"status": "healthy"}
+        store = self._strict()
+        step = "ping"
+        try:
+            report["ping_response"] = bool(await store.async_ping())
+            step = "set"
+            await store.async_set_cache(_HEALTH_KEY, {"ping": True}, 60)
+            report["set_cache_response"] = "success"
+            await store.async_delete_cache(_HEALTH_KEY)
+            if hasattr(self.backend, "async_semantic_lookup"):
+                step = "embedding"
+                await self.backend.embedder.aembed([_HEALTH_QUESTION])  # type: ignore[attr-defined]
+                step = "semantic lookup"
+                request = {"messages": [{"role": "user", "content": _HEALTH_QUESTION}]}
+                await store.async_semantic_lookup("acompletion", request, {})  # type: ignore[attr-defined]
+                report["semantic_response"] = "success"
+        except Exception as exc:  # a diagnostic: reported, not raised
+            report["status"] = "unhealthy"
+            report["error"] = f"{step} failed: {describe_failure(exc)}"
+            settings = getattr(self.backend, "settings", None)
+            if isinstance(exc, TimeoutError) and isinstance(settings, dict) and settings.get("ssl"):
+                report["error"] += (
+                    " (with ssl on, a server that does not speak TLS never answers the"
+                    " handshake: a TLS mismatch? check ssl / REDIS_SSL)"
+                )
+        if report.get("ping_response") is False:
+            report["status"] = "unhealthy"
+        return report
+
+    def stats_report(self) -> dict[str, Any]:
+        """Event counters, the hit rate and the store's own counters."""
+        counters = dict(self.events.counters)
+        lookups = counters["hit"] + counters["miss"]
+        return {
+            "cache_type": self.type,
+            "events": counters,
+            "hit_rate": round(counters["hit"] / lookups, 4) if lookups else None,
+            "backend": self.backend.stats.as_dict(),
+        }
+
+    # -- end of the operations for services -----------------------------------------------
+
+
+_HEALTH_KEY: Final = "aiocache-llm:health-probe"
+_HEALTH_QUESTION: Final = "aiocache-llm health probe"
 
 _HANDLER_SETTINGS: Final = frozenset(
     {

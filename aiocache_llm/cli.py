@@ -42,6 +42,17 @@ def _load(config_path: str | None) -> Any:
         _fail(str(exc))
 
 
+def _build(config_path: str | None) -> Any:
+    """The config's cache (exits when caching is off or the cache cannot be built)."""
+    try:
+        cache = _load(config_path).cache.build(None)
+    except CacheError as exc:
+        _fail(str(exc))
+    if cache is None:
+        _fail("caching is off in this config")
+    return cache
+
+
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
     try:
         return asyncio.run(coro)
@@ -50,11 +61,18 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 def _print(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 def _remote(
-    method: str, url: str, path: str, key: str | None, config_path: str | None, body: Any = None
+    method: str,
+    url: str,
+    path: str,
+    key: str | None,
+    config_path: str | None,
+    body: Any = None,
+    *,
+    report_503: bool = False,
 ) -> Any:
     import httpx
 
@@ -73,7 +91,7 @@ def _remote(
         data = response.json()
     except ValueError:
         data = {"status": response.status_code}
-    if response.status_code >= 400 and response.status_code != 503:
+    if response.status_code >= 400 and not (report_503 and response.status_code == 503):
         message = data.get("error", {}).get("message") if isinstance(data, dict) else None
         _fail(f"the proxy answered {response.status_code}: {message or response.text[:200]}")
     return data
@@ -127,9 +145,10 @@ def serve(config_path: str | None, host: str, port: int, log_level: str) -> None
         app = create_app(config)
     except CacheError as exc:
         _fail(f"{config_path}: {exc}" if config_path else str(exc))
+    cache = app.state.proxy.cache
     click.echo(
         f"aiocache-llm proxy on http://{host}:{port} "
-        f"(cache: {app.state.proxy.cache.type if app.state.proxy.cache else 'off'})",
+        f"(cache: {cache.type if cache else 'off'}, because {config.cache.reason})",
         err=True,
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
@@ -142,7 +161,7 @@ def serve(config_path: str | None, host: str, port: int, log_level: str) -> None
 def ping(config_path: str | None, url: str | None, api_key: str | None) -> None:
     """Check that the cache answers and accepts a write (secrets masked)."""
     if url is not None:
-        report = _remote("GET", url, "/cache/ping", api_key, config_path)
+        report = _remote("GET", url, "/cache/ping", api_key, config_path, report_503=True)
     else:
         from .proxy.app import ping_cache
 
@@ -175,21 +194,20 @@ def delete(
     A key is the x-aiocache-llm-cache-key header of a proxied answer.
     """
     if url is not None:
-        _remote("POST", url, "/cache/delete", api_key, config_path, {"keys": list(keys)})
+        answer = _remote("POST", url, "/cache/delete", api_key, config_path, {"keys": list(keys)})
+        deleted = list(answer.get("deleted", ()))
     else:
-        cache = _load(config_path).cache.build(None)
-        if cache is None:
-            _fail("caching is off in this config")
+        cache = _build(config_path)
 
-        async def run() -> None:
+        async def run() -> list[str]:
             try:
-                for key in keys:
-                    await cache.backend.async_delete_cache(key)
+                deleted: list[str] = await cache.async_delete_keys(keys)
+                return deleted
             finally:
                 await cache.async_disconnect()
 
-        _run(run())
-    click.echo(f"deleted {len(keys)} key(s)")
+        deleted = _run(run())
+    click.echo(f"deleted {len(deleted)} of {len(keys)} key(s)")
 
 
 @main.command()
@@ -204,13 +222,11 @@ def flush(config_path: str | None, url: str | None, api_key: str | None, yes: bo
     if url is not None:
         _remote("POST", url, "/cache/flushall", api_key, config_path)
     else:
-        cache = _load(config_path).cache.build(None)
-        if cache is None:
-            _fail("caching is off in this config")
+        cache = _build(config_path)
 
         async def run() -> None:
             try:
-                await cache.backend.async_flush_cache()
+                await cache.async_flush()
             finally:
                 await cache.async_disconnect()
 
@@ -238,7 +254,7 @@ def stats(config_path: str | None, url: str | None, api_key: str | None) -> None
         async def run() -> dict[str, Any]:
             report = cache_stats(cache)
             if cache is not None:
-                report["connection"] = await cache.backend.async_test_connection()
+                report["connection"] = await cache.async_test_connection()
                 await cache.async_disconnect()
             return report
 

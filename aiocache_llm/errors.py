@@ -53,11 +53,14 @@ class ConfigurationError(CacheError, ValueError):
 class MissingDependencyError(ConfigurationError, ImportError):
     """Raised when a backend is requested whose optional extra is not installed."""
 
-    def __init__(self, backend: str, extra: str) -> None:
+    def __init__(self, backend: str, extra: str, missing: str | None = None) -> None:
         self.backend = backend
         self.extra = extra
+        #: the top-level module that failed to import (``aiobotocore``, ``redis``, ...)
+        self.missing = missing.partition(".")[0] if missing else None
+        needs = f"{self.missing} (the '{extra}' extra)" if self.missing else f"the '{extra}' extra"
         super().__init__(
-            f"the {backend} backend needs the '{extra}' extra: pip install 'aiocache-llm[{extra}]'"
+            f"the {backend} backend needs {needs}: pip install 'aiocache-llm[{extra}]'"
         )
 
 

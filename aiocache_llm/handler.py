@@ -705,6 +705,10 @@ class Handler:
             )
         )
 
+    def report_skip(self, call_type: str, reason: str) -> None:
+        """Report a call that went upstream past the cache, and why (a ``skip`` event)."""
+        self._event("skip", None, call_type, reason=reason)
+
     def _backend_error(self, operation: str, ctx: CallContext, exc: Exception) -> None:
         """Report a failed backend operation; under ``fail_closed``, raise its typed error
         (a hook's own exception is reported, never raised)."""

@@ -7,7 +7,9 @@ stored name; anything else comes back as a dict.
 
 Streams are stored as the list of their chunks. :func:`aggregate_chunks` turns chat or text
 chunks into one response (tool-call deltas included) and :func:`response_to_chunks` does the
-reverse, so a streamed answer can serve a plain call and the other way round.
+reverse, so a streamed answer can serve a plain call and the other way round; the event streams
+of the Responses and Messages APIs do the same through :mod:`aiocache_llm.shapes`, stored under
+their event union's name and rebuilt event by event as each event's own type.
 
 Every answer the cache layer returns carries ``_hidden_params`` (as LiteLLM's responses do):
 ``cache_hit``, ``cache_key`` and, for a semantic hit, ``similarity``; read it with
@@ -25,6 +27,9 @@ from typing import Any, Final
 
 import orjson
 
+from . import shapes
+from .shapes.events import UNIONS, union_for, union_named
+
 __all__ = [
     "UNKNOWN",
     "CachedDict",
@@ -41,7 +46,7 @@ __all__ = [
 ]
 
 ENTRY_VERSION: Final = 1
-_TRUSTED_PACKAGES: Final = frozenset({"openai", "litellm"})
+_TRUSTED_PACKAGES: Final = frozenset({"openai", "litellm", "anthropic"})
 _types: dict[str, type] = {}
 
 #: response type -> chunk type of the same API (and back)
@@ -167,7 +172,13 @@ def type_name(obj: Any) -> str | None:
     cls = type(obj)
     if cls is dict or cls is CachedDict or not hasattr(cls, "model_validate"):
         return None
-    return type_name_of(cls)
+    name = f"{cls.__module__}:{cls.__qualname__}"
+    if name not in _types:
+        union = union_for(cls)
+        if union is not None:  # an event of a typed stream: stored as its union
+            return union
+        _types[name] = cls
+    return name
 
 
 def _resolve(name: str | None) -> type | None:
@@ -176,6 +187,8 @@ def _resolve(name: str | None) -> type | None:
     cls = _types.get(name)
     if cls is not None:
         return cls
+    if name in UNIONS:
+        return union_named(name)  # type: ignore[return-value]
     module_name, _, qualname = name.partition(":")
     if module_name.partition(".")[0] not in _TRUSTED_PACKAGES:
         return None
@@ -199,7 +212,7 @@ def dump(obj: Any) -> Any:
     caller may change its answer without changing the stored one)."""
     model_dump = getattr(obj, "model_dump", None)
     if model_dump is not None:
-        return model_dump(mode="json", exclude_unset=True)
+        return model_dump(mode="json", exclude_unset=True, warnings=False)
     if isinstance(obj, (Mapping, list)):
         try:
             return orjson.loads(orjson.dumps(obj, option=_JSON_OPTIONS))
@@ -213,12 +226,15 @@ def rebuild(data: Any, name: str | None) -> Any:
     rebuilt). Nothing of ``data`` is shared with the result: every hit is decoded anew, so a
     caller that changes its answer never changes what the next caller gets."""
     encoded = orjson.dumps(data, option=_JSON_OPTIONS)
-    cls = _resolve(name)
+    cls: Any = _resolve(name)
     if cls is not None:
         try:
-            return cls.model_validate_json(encoded)  # type: ignore[attr-defined]
+            validate_json = getattr(cls, "model_validate_json", None)
+            if validate_json is not None:  # a pydantic model: decoded straight from JSON
+                return validate_json(encoded)
+            return cls.model_validate(orjson.loads(encoded))  # an event union
         except ValueError:  # the SDKs accept what their servers send, strict or not
-            return cls.model_construct(**orjson.loads(encoded))  # type: ignore[attr-defined]
+            return cls.model_construct(**orjson.loads(encoded))
     fresh = orjson.loads(encoded)
     if type(fresh) is dict:
         return CachedDict(fresh)
@@ -226,16 +242,21 @@ def rebuild(data: Any, name: str | None) -> Any:
 
 
 def chunk_type_for(response_type: str | None) -> str | None:
-    return _CHUNK_OF.get(response_type or "")
+    return _CHUNK_OF.get(response_type or "") or shapes.stream_type_of(response_type)
 
 
 def response_type_for(chunk_type: str | None) -> str | None:
-    return _RESPONSE_OF.get(chunk_type or "")
+    return _RESPONSE_OF.get(chunk_type or "") or shapes.response_type_of(chunk_type)
 
 
 def make_entry(kind: str, data: Any, type_: str | None) -> dict[str, Any]:
     """A stored entry: ``kind`` is ``"response"`` or ``"chunks"``; ``t`` is its creation time."""
     return {"v": ENTRY_VERSION, "t": time.time(), "kind": kind, "type": type_, "data": data}
+
+
+#: ``_hidden_params`` that make LiteLLM price a hit at 0 (``response_cost`` for its callbacks and
+#: logs, ``upstream_usage_cost`` for ``litellm.completion_cost(hit)``); its usage is left as is.
+_HIT_COST: Final = {"response_cost": 0.0, "upstream_usage_cost": 0.0}
 
 
 def mark(
@@ -250,6 +271,8 @@ def mark(
     if type(obj) is dict:
         obj = CachedDict(obj)
     params: dict[str, Any] = {"cache_hit": hit, "cache_key": key}
+    if hit:  # a hit costs nothing: what LiteLLM's cost tracking reads (completion_cost included)
+        params.update(_HIT_COST)
     if similarity is not None:
         params["similarity"] = similarity
     if facts:
@@ -292,13 +315,17 @@ _INFO: Final = ("cache_hit", "cache_key", "similarity", "stale", "partial", "coa
 
 
 def usage_tokens(data: Any) -> int:
-    """``usage.total_tokens`` of a stored response, or 0."""
+    """The total tokens of a stored response (or of the final event of a stream), or 0."""
     if isinstance(data, dict):
         usage = data.get("usage")
+        if not isinstance(usage, dict) and isinstance(data.get("response"), dict):
+            usage = data["response"].get("usage")  # a Responses stream's final event
         if isinstance(usage, dict):
             total = usage.get("total_tokens")
             if isinstance(total, int):
                 return total
+            counts = [usage.get("input_tokens"), usage.get("output_tokens")]  # Anthropic
+            return sum(c for c in counts if isinstance(c, int))
     return 0
 
 
@@ -313,7 +340,11 @@ def _is_text(chunks: list[dict[str, Any]]) -> bool:
 
 
 def aggregate_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    """One chat (or text) completion made from its stream's chunks."""
+    """One chat (or text) completion, Responses-API response or Anthropic message made from
+    its stream's chunks."""
+    answer = shapes.response_of_stream(chunks)
+    if answer is not None:
+        return answer
     text = _is_text(chunks)
     out: dict[str, Any] = {"object": "text_completion" if text else "chat.completion"}
     choices: dict[int, dict[str, Any]] = {}
@@ -372,16 +403,21 @@ def _merge_tool_call(calls: list[dict[str, Any]], delta: dict[str, Any]) -> None
 
 
 def is_usage_chunk(chunk: Any) -> bool:
-    """Whether a stored chunk is the usage-only chunk that ends a stream asked for usage."""
-    return chunk.__class__ is dict and not chunk.get("choices") and bool(chunk.get("usage"))
+    """Whether a stored chunk is the usage-only chunk (no choices) that ends a chat or text
+    stream asked for usage."""
+    return chunk.__class__ is dict and chunk.get("choices") == [] and bool(chunk.get("usage"))
 
 
 def response_to_chunks(
     response: dict[str, Any], include_usage: bool = False
 ) -> list[dict[str, Any]]:
-    """The chunks a stream of ``response`` (a chat or text completion) would have sent; with
-    ``include_usage`` (``stream_options={"include_usage": True}``) a last chunk carries the
-    usage and no choices, as the OpenAI API sends it."""
+    """The chunks a stream of ``response`` (a chat or text completion, a Responses-API
+    response or an Anthropic message) would have sent; with ``include_usage``
+    (``stream_options={"include_usage": True}``) a chat or text stream ends with a chunk that
+    carries the usage and no choices, as the OpenAI API sends it."""
+    events = shapes.stream_of_response(response)
+    if events is not None:
+        return events
     common: dict[str, Any] = {
         k: response[k] for k in ("id", "created", "model", "system_fingerprint") if k in response
     }

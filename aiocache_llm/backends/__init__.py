@@ -40,5 +40,5 @@ def __getattr__(name: str) -> Any:
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith(f"{__name__}."):
             raise AttributeError(f"{name} is not available in this version") from exc
-        raise MissingDependencyError(name, extra) from exc
+        raise MissingDependencyError(name, extra, exc.name) from exc
     return getattr(module, name)

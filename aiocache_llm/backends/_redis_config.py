@@ -25,7 +25,9 @@ __all__ = [
     "parse_env_value",
     "parse_nodes",
     "redis_client_kwargs",
+    "redis_env_target",
     "redis_settings",
+    "wants_cluster",
 ]
 
 logger = logging.getLogger("aiocache_llm.redis")
@@ -161,6 +163,55 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+#: Environment variables that point at a Redis server, in the order LiteLLM reads them.
+_TARGET_VARIABLES: tuple[str, ...] = (
+    "REDIS_CLUSTER_NODES",
+    "REDIS_SENTINEL_NODES",
+    "REDIS_URL",
+    "REDIS_HOST",
+)
+
+#: ``ssl_cert_reqs`` spellings (any case) -> what redis-py takes
+_CERT_REQS: dict[str, str] = {
+    "none": "none",
+    "null": "none",
+    "cert_none": "none",
+    "optional": "optional",
+    "cert_optional": "optional",
+    "required": "required",
+    "cert_required": "required",
+}
+
+
+def redis_env_target(env: Mapping[str, str] | None = None) -> str | None:
+    """The first ``REDIS_*`` variable of ``env`` that names a server (``None`` if none)."""
+    env = os.environ if env is None else env
+    return next((name for name in _TARGET_VARIABLES if env.get(name, "").strip()), None)
+
+
+def wants_cluster(params: Mapping[str, Any], env: Mapping[str, str] | None = None) -> bool:
+    """Whether Redis ``params`` (with ``REDIS_*`` of ``env``) describe a Redis Cluster:
+    ``startup_nodes`` given, or ``REDIS_CLUSTER_NODES`` set and no host, URL or Sentinel given
+    explicitly (as LiteLLM decides)."""
+    if params.get("startup_nodes") or params.get("redis_startup_nodes"):
+        return True
+    if any(params.get(name) for name in ("host", "url", "sentinel_nodes")):
+        return False
+    env = os.environ if env is None else env
+    return bool(env.get("REDIS_CLUSTER_NODES", "").strip())
+
+
+def _cert_reqs(value: Any) -> Any:
+    if value is None or not isinstance(value, str):
+        return value
+    normal = _CERT_REQS.get(value.strip().lower())
+    if normal is None:
+        raise ConfigurationError(
+            f"ssl_cert_reqs (REDIS_SSL_CERT_REQS): {value!r} is not one of none, optional, required"
+        )
+    return normal
+
+
 def redis_settings(
     params: Mapping[str, Any] | None = None,
     *,
@@ -178,6 +229,8 @@ def redis_settings(
     for name in ("sentinel_nodes", "startup_nodes"):
         if merged.get(name) is not None:
             merged[name] = parse_nodes(merged[name], name)
+    if "ssl_cert_reqs" in merged:
+        merged["ssl_cert_reqs"] = _cert_reqs(merged["ssl_cert_reqs"])
     return merged
 
 

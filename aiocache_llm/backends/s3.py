@@ -7,7 +7,6 @@ import functools
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import aioboto3  # type: ignore[import-untyped]
 import aiohttp
 from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
 from aiobotocore.session import AioSession  # type: ignore[import-untyped]
@@ -103,8 +102,7 @@ class S3Cache(ObjectStoreCache[Any]):
         # process-wide loader of botocore's service models: a client then opens in milliseconds.
         core = AioSession()
         core.register_component("data_loader", _model_loader())
-        context = aioboto3.Session(botocore_session=core).client("s3", **self._client_args)
-        return await context.__aenter__()
+        return await core.create_client("s3", **self._client_args).__aenter__()
 
     async def _close_client(self, client: Any) -> None:
         await client.close()

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, Final
 
-__all__ = ["bearer_token", "current_identity", "identity_of", "is_authorized", "request_identity"]
+__all__ = [
+    "api_key",
+    "bearer_token",
+    "current_identity",
+    "identity_of",
+    "is_authorized",
+    "request_identity",
+]
 
 #: The identity of the request being served (read by the cache through ``Cache(identity=)``).
 request_identity: Final[ContextVar[str | None]] = ContextVar("request_identity", default=None)
@@ -28,6 +35,24 @@ def bearer_token(authorization: str | None) -> str | None:
         return None
     token = token.strip()
     return token or None
+
+
+#: Headers LiteLLM clients send the key in besides ``Authorization: Bearer`` (Anthropic's SDK:
+#: ``x-api-key``; Azure OpenAI's: ``api-key``; LiteLLM's own: ``x-litellm-api-key``).
+_KEY_HEADERS: Final = ("x-litellm-api-key", "x-api-key", "api-key")
+
+
+def api_key(headers: Mapping[str, str]) -> str | None:
+    """The caller's API key: ``Authorization: Bearer <key>``, else a key header."""
+    token = bearer_token(headers.get("authorization"))
+    if token is not None:
+        return token
+    for name in _KEY_HEADERS:
+        value = headers.get(name)
+        if value:
+            value = value.strip()
+            return bearer_token(value) or value or None
+    return None
 
 
 def is_authorized(token: str | None, master_key: str | None) -> bool:

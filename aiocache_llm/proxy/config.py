@@ -6,7 +6,7 @@
       - model_name: gpt-4o                  # what callers ask for
         litellm_params:
           model: openai/gpt-4o              # the upstream's model name (provider prefix dropped)
-          api_base: https://api.openai.com/v1
+          api_base: https://api.openai.com/v1  # default: $OPENAI_API_BASE / $OPENAI_BASE_URL
           api_key: os.environ/OPENAI_API_KEY
     litellm_settings:                       # or cache_settings
       cache: true
@@ -21,13 +21,23 @@
       request_timeout: 600
 
 A string ``os.environ/NAME`` anywhere is replaced by that environment variable (or by the
-``environment_variables`` section's entry of that name). Without a cache
-section the cache is a disk cache in the working directory; ``cache: false`` turns caching off.
-Every mistake raises :class:`~aiocache_llm.errors.ConfigurationError` naming the field.
+``environment_variables`` section's entry of that name); a YAML date (``2006-03-01`` unquoted)
+is read as its text. Without a cache section the cache is a disk cache in the working
+directory; ``cache: true`` without a ``type`` is Redis when ``REDIS_HOST``, ``REDIS_URL``,
+``REDIS_CLUSTER_NODES`` or ``REDIS_SENTINEL_NODES`` is set (LiteLLM's default), else the disk
+cache; ``cache: false`` turns caching off. A semantic cache's
+``redis_semantic_cache_embedding_model`` / ``qdrant_semantic_cache_embedding_model`` names a
+``model_list`` entry, whose upstream makes the embeddings. Every mistake (an unknown
+``general_settings`` key included) raises :class:`~aiocache_llm.errors.ConfigurationError`
+naming the field.
 """
 
 from __future__ import annotations
 
+import datetime
+import difflib
+import inspect
+import logging
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -35,7 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..cache import BACKEND_TYPES, CALL_TYPES, Cache
+from ..backends._redis_config import redis_env_target
+from ..cache import BACKEND_TYPES, CALL_TYPES, Cache, backend_class, build_backend
 from ..errors import ConfigurationError
 
 __all__ = [
@@ -47,13 +58,54 @@ __all__ = [
     "parse_config",
 ]
 
+logger = logging.getLogger("aiocache_llm.proxy")
+
 _ENV_PREFIX: Final = "os.environ/"
-_SECRET_WORDS: Final = ("password", "secret", "token", "api_key", "master_key", "credential")
+_SECRET_WORDS: Final = (
+    "password",
+    "secret",
+    "token",
+    "api_key",
+    "master_key",
+    "credential",
+    "access_key",
+)
 _SECRET_NAMES: Final = frozenset({"key", "connection_string", "gcp_service_account"})
 _DEFAULT_API_BASE: Final = "https://api.openai.com/v1"
 _CACHE_SECTIONS: Final = ("cache_settings", "litellm_settings")
 _TOP_LEVEL: Final = frozenset(
     {"model_list", "general_settings", "environment_variables", "router_settings", *_CACHE_SECTIONS}
+)
+_GENERAL: Final = frozenset({"master_key", "request_timeout", "allow_flush_without_master_key"})
+#: LiteLLM general_settings that concern parts this proxy does not have (a key database,
+#: alerting, spend logs): accepted with a warning that they do nothing here.
+_GENERAL_WITHOUT_EFFECT: Final = frozenset(
+    {
+        "user_api_key_cache_ttl",
+        "database_url",
+        "store_model_in_db",
+        "alerting",
+        "disable_spend_logs",
+        "background_health_checks",
+        "health_check_interval",
+    }
+)
+#: Cache parameters only a semantic cache takes: on another type they are a mistake.
+_SEMANTIC_PARAMS: Final = frozenset(
+    {
+        "similarity_threshold",
+        "redis_semantic_cache_embedding_model",
+        "redis_semantic_cache_index_name",
+        "qdrant_semantic_cache_embedding_model",
+        "qdrant_collection_name",
+        "qdrant_quantization_config",
+        "qdrant_api_base",
+        "qdrant_api_key",
+    }
+)
+_EMBEDDING_MODEL_PARAMS: Final = (
+    "redis_semantic_cache_embedding_model",
+    "qdrant_semantic_cache_embedding_model",
 )
 
 
@@ -74,15 +126,46 @@ class CacheConfig:
 
     params: dict[str, Any] | None
     shared: bool = False
+    #: Why this cache type: said at start-up.
+    reason: str = "the config's cache_params.type"
+    #: embedding-model parameter -> the model_list deployment that makes the embeddings
+    embedders: dict[str, Deployment] = field(default_factory=dict)
 
     def build(self, identity: Callable[[Mapping[str, Any]], str | None] | None) -> Cache | None:
-        """The cache (``None`` when caching is off); ``identity`` keeps callers apart."""
+        """The cache (``None`` when caching is off); ``identity`` keeps callers apart.
+
+        A namespace goes to the store itself when its type takes one (Redis), so that
+        flushing empties exactly this namespace.
+        """
         if self.params is None:
             return None
+        params = dict(self.params)
+        for name, deployment in self.embedders.items():
+            params.pop(name)
+            params["embedder"] = _embedder(deployment, self.params[name])
         try:
-            return Cache(**self.params, identity=identity)
+            type_ = params.pop("type")
+            cache_names = set(inspect.signature(Cache).parameters) - {"backend_params"}
+            cache_params = {k: params.pop(k) for k in list(params) if k in cache_names}
+            namespace = cache_params.get("namespace")
+            if namespace is not None and "namespace" in _parameters(type_, params):
+                params["namespace"] = cache_params.pop("namespace")
+            ttl = cache_params.get("ttl")
+            backend = build_backend(type_, ttl, params)
+            return Cache(type_, **cache_params, backend=backend, identity=identity)
         except ConfigurationError as exc:
             raise ConfigurationError(f"cache_params: {exc}") from exc
+
+
+def _parameters(type_: str, params: Mapping[str, Any]) -> Mapping[str, inspect.Parameter]:
+    return inspect.signature(backend_class(type_, params)).parameters
+
+
+def _embedder(deployment: Deployment, requested: str) -> Any:
+    from ..embeddings import OpenAIEmbedder
+
+    model = requested if deployment.model == "*" else deployment.model
+    return OpenAIEmbedder(model, base_url=deployment.api_base, api_key=deployment.api_key or "")
 
 
 @dataclass(frozen=True)
@@ -93,6 +176,8 @@ class ProxyConfig:
     cache: CacheConfig
     master_key: str | None = field(default=None, repr=False)
     request_timeout: float = 600.0
+    #: Without a master key, ``/cache/flushall`` is refused unless this is set.
+    allow_flush_without_master_key: bool = False
 
     def deployment(self, model: str) -> Deployment | None:
         """The first deployment of ``model`` (or of the wildcard ``"*"``), if any."""
@@ -173,16 +258,39 @@ def parse_config(raw: Any, environ: Mapping[str, str] | None = None) -> ProxyCon
         raise ConfigurationError(
             f"{unknown[0]}: unknown section; known sections: {sorted(_TOP_LEVEL)}"
         )
-    deployments = _deployments(raw.get("model_list"))
-    general = _section(raw, "general_settings")
+    default_base = env.get("OPENAI_API_BASE") or env.get("OPENAI_BASE_URL") or _DEFAULT_API_BASE
+    deployments = _deployments(raw.get("model_list"), default_base)
+    general = _general(raw)
     master_key = general.get("master_key")
     if master_key is not None and (not isinstance(master_key, str) or not master_key):
         raise ConfigurationError("general_settings.master_key: must be a non-empty string")
     timeout = _seconds(general.get("request_timeout", 600.0), "general_settings.request_timeout")
-    return ProxyConfig(deployments, _cache(raw), master_key, timeout)
+    allow_flush = general.get("allow_flush_without_master_key", False)
+    if not isinstance(allow_flush, bool):
+        raise ConfigurationError(
+            "general_settings.allow_flush_without_master_key: must be true or false"
+        )
+    cache = _cache(raw, env, deployments)
+    return ProxyConfig(deployments, cache, master_key, timeout, allow_flush)
+
+
+def _general(raw: Mapping[str, Any]) -> dict[str, Any]:
+    general = _section(raw, "general_settings")
+    for name in sorted(set(general) - _GENERAL):
+        if name in _GENERAL_WITHOUT_EFFECT:
+            logger.warning("general_settings.%s has no effect in this proxy", name)
+            continue
+        close = difflib.get_close_matches(name, sorted(_GENERAL), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigurationError(
+            f"general_settings.{name}: unknown setting; {hint}known: {sorted(_GENERAL)}"
+        )
+    return general
 
 
 def _resolve_env(value: Any, env: Mapping[str, str], where: str) -> Any:
+    if isinstance(value, datetime.date):  # YAML reads 2006-03-01 as a date: keep the text
+        return value.isoformat()
     if isinstance(value, str) and value.startswith(_ENV_PREFIX):
         name = value[len(_ENV_PREFIX) :]
         if name not in env:
@@ -224,7 +332,7 @@ def _string(value: Any, where: str, *, required: bool = True) -> str | None:
     return value
 
 
-def _deployments(model_list: Any) -> dict[str, list[Deployment]]:
+def _deployments(model_list: Any, default_base: str) -> dict[str, list[Deployment]]:
     if model_list is None:
         return {}
     if not isinstance(model_list, list):
@@ -245,7 +353,7 @@ def _deployments(model_list: Any) -> dict[str, list[Deployment]]:
         upstream_model = (
             bare if slash and provider in ("openai", "text-completion-openai") else model
         )
-        api_base = _string(params.get("api_base", _DEFAULT_API_BASE), f"{where}.api_base")
+        api_base = _string(params.get("api_base", default_base), f"{where}.api_base")
         assert api_base is not None
         if not api_base.startswith(("http://", "https://")):
             raise ConfigurationError(f"{where}.api_base: must be an http:// or https:// URL")
@@ -262,14 +370,16 @@ def _deployments(model_list: Any) -> dict[str, list[Deployment]]:
     return out
 
 
-def _cache(raw: Mapping[str, Any]) -> CacheConfig:
+def _cache(
+    raw: Mapping[str, Any], env: Mapping[str, str], deployments: Mapping[str, list[Deployment]]
+) -> CacheConfig:
     present = [name for name in _CACHE_SECTIONS if raw.get(name) is not None]
     if len(present) > 1:
         raise ConfigurationError(
             "cache_settings: give the cache in cache_settings or litellm_settings, not both"
         )
     if not present:
-        return CacheConfig({"type": "disk"})
+        return CacheConfig({"type": "disk"}, reason="no cache section in the config")
     section_name = present[0]
     section = _section(raw, section_name)
     if section_name == "cache_settings":  # ours: strict (litellm_settings holds much more)
@@ -290,10 +400,39 @@ def _cache(raw: Mapping[str, Any]) -> CacheConfig:
     if not isinstance(shared, bool):
         raise ConfigurationError(f"{where}.shared: must be true or false")
     if not enabled:
-        return CacheConfig(None, shared)
-    params.setdefault("type", "disk")
+        return CacheConfig(None, shared, reason=f"{section_name}.cache is false")
+    reason = f"{where}.type"
+    if params.get("type") is None:
+        found = redis_env_target(env)
+        params["type"] = "redis" if found else "disk"
+        reason = (
+            f"no {where}.type, and {found} is set (LiteLLM's default)"
+            if found
+            else f"no {where}.type, and no REDIS_HOST / REDIS_URL / REDIS_CLUSTER_NODES is set"
+        )
     _check_cache_params(params, where)
-    return CacheConfig(params, shared)
+    embedders = _embedding_deployments(params, where, deployments)
+    return CacheConfig(params, shared, reason, embedders)
+
+
+def _embedding_deployments(
+    params: Mapping[str, Any], where: str, deployments: Mapping[str, list[Deployment]]
+) -> dict[str, Deployment]:
+    """The model_list deployment each embedding-model parameter names."""
+    out: dict[str, Deployment] = {}
+    for name in _EMBEDDING_MODEL_PARAMS:
+        model = params.get(name)
+        if model is None or model == "local":
+            continue
+        _string(model, f"{where}.{name}")
+        found = deployments.get(model) or deployments.get("*")
+        if not found:
+            raise ConfigurationError(
+                f"{where}.{name}: {model!r} is not a model_name of model_list"
+                f" (known: {sorted(deployments)}; or 'local' for the built-in model)"
+            )
+        out[name] = found[0]
+    return out
 
 
 def _check_cache_params(params: dict[str, Any], where: str) -> None:
@@ -302,6 +441,15 @@ def _check_cache_params(params: dict[str, Any], where: str) -> None:
         raise ConfigurationError(
             f"{where}.type: unknown cache type {type_!r}; choose one of {sorted(BACKEND_TYPES)}"
         )
+    if "semantic" not in type_:
+        misplaced = sorted(set(params) & _SEMANTIC_PARAMS)
+        if misplaced:
+            raise ConfigurationError(
+                f"{where}.{misplaced[0]}: only a semantic cache takes it, and type is"
+                f" {type_!r} (use redis-semantic or qdrant-semantic)"
+            )
+    if "ssl_cert_reqs" in params and params["ssl_cert_reqs"] is None:
+        params["ssl_cert_reqs"] = "none"  # LiteLLM's "null": do not verify the certificate
     if params.get("ttl") is not None:
         params["ttl"] = _seconds(params["ttl"], f"{where}.ttl")
     mode = params.get("mode")

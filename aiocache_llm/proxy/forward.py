@@ -7,8 +7,8 @@ status and body, which the proxy passes through unchanged; one that cannot be re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 import orjson
@@ -16,9 +16,17 @@ import orjson
 from ..responses import CachedDict
 from .config import Deployment
 
-__all__ = ["Forwarder", "UpstreamError", "UpstreamUnreachable"]
+if TYPE_CHECKING:
+    from .serving import Endpoint
 
-_JSON = {"content-type": "application/json"}
+__all__ = ["STREAM_MARK", "Forwarder", "UncacheableAnswer", "UpstreamError", "UpstreamUnreachable"]
+
+_JSON: Final = {"content-type": "application/json"}
+#: A request argument the proxy adds to event-stream requests so that they are cached apart
+#: from plain answers; never sent upstream.
+STREAM_MARK: Final = "aiocache_llm_event_stream"
+#: Request headers passed on to the upstream as they are.
+_PASSED_HEADERS: Final = ("anthropic-version", "anthropic-beta", "openai-beta")
 
 
 class UpstreamError(Exception):
@@ -29,6 +37,11 @@ class UpstreamError(Exception):
         self.status = status
         self.body = body
         self.content_type = content_type or "application/json"
+
+
+class UncacheableAnswer(UpstreamError):
+    """A successful answer that is not JSON (a transcription as ``text``, say): passed
+    through to the caller, never stored."""
 
 
 class UpstreamUnreachable(Exception):
@@ -51,40 +64,65 @@ class Forwarder:
         await self._client.aclose()
 
     def upstream(
-        self, path: str, deployment: Deployment, caller_key: str | None
+        self,
+        endpoint: Endpoint,
+        deployment: Deployment,
+        requested: str,
+        caller_key: str | None,
+        request_headers: Mapping[str, str],
     ) -> Callable[..., Awaitable[Any]]:
         """The upstream call of one request: ``await call(**body)`` -> answer or chunk stream.
 
-        The body's ``model`` is replaced by the deployment's; the deployment's API key is sent,
-        or the caller's own when the deployment has none.
+        The body's ``model`` is replaced by the deployment's (a wildcard deployment sends the
+        requested model); the deployment's API key is sent, or the caller's own when the
+        deployment has none.
         """
-        url = deployment.api_base + path
-        headers = dict(_JSON)
+        url = deployment.api_base + endpoint.path
+        headers = {} if endpoint.multipart else dict(_JSON)
         key = deployment.api_key or caller_key
         if key:
             headers["authorization"] = f"Bearer {key}"
+            if endpoint.name == "messages":
+                headers["x-api-key"] = key
+        for name in _PASSED_HEADERS:
+            value = request_headers.get(name)
+            if value is not None:
+                headers[name] = value
+        if endpoint.name == "messages":
+            headers.setdefault("anthropic-version", "2023-06-01")
+        model = requested if deployment.model == "*" else deployment.model
         timeout = deployment.timeout or self.timeout
+        multipart = endpoint.multipart
 
         async def call(**body: Any) -> Any:
-            body["model"] = deployment.model
+            body.pop(STREAM_MARK, None)
+            body["model"] = model
+            if multipart:
+                upload = body.pop("file")
+                return await self._post(url, headers, timeout, data=body, files={"file": upload})
             content = orjson.dumps(body)
             if body.get("stream") is True:
                 return await self._stream(url, content, headers, timeout)
-            try:
-                response = await self._client.post(
-                    url, content=content, headers=headers, timeout=timeout
-                )
-            except httpx.TimeoutException as exc:
-                raise UpstreamUnreachable(True) from exc
-            except httpx.HTTPError as exc:
-                raise UpstreamUnreachable(False) from exc
-            if response.status_code >= 400:
-                raise UpstreamError(
-                    response.status_code, response.content, response.headers.get("content-type")
-                )
-            return CachedDict(orjson.loads(response.content))
+            return await self._post(url, headers, timeout, content=content)
 
         return call
+
+    async def _post(
+        self, url: str, headers: dict[str, str], timeout: float, **content: Any
+    ) -> CachedDict:
+        try:
+            response = await self._client.post(url, headers=headers, timeout=timeout, **content)
+        except httpx.TimeoutException as exc:
+            raise UpstreamUnreachable(True) from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamUnreachable(False) from exc
+        content_type = response.headers.get("content-type")
+        if response.status_code >= 400:
+            raise UpstreamError(response.status_code, response.content, content_type)
+        try:
+            return CachedDict(orjson.loads(response.content))
+        except orjson.JSONDecodeError:
+            raise UncacheableAnswer(response.status_code, response.content, content_type) from None
 
     async def _stream(
         self, url: str, content: bytes, headers: dict[str, str], timeout: float

@@ -16,6 +16,7 @@ from aiocache_llm import (
     InvalidTTLError,
     SerializationError,
 )
+from tests.timing import TTL_LADDER, live_then_gone, sleep_until
 
 from .conftest import Api
 
@@ -53,10 +54,9 @@ async def test_overwrite_replaces_the_value(api: Api) -> None:
 
 
 async def test_entry_expires_after_its_ttl(api: Api) -> None:
-    await api.set_cache("short", "v", ttl=0.2)
-    assert await api.get_cache("short") == "v"
-    await asyncio.sleep(0.3)
-    assert await api.get_cache("short") is None
+    await live_then_gone(
+        lambda ttl: api.set_cache("short", "v", ttl=ttl), lambda: api.get_cache("short"), "v"
+    )
 
 
 async def test_default_ttl_applies_when_ttl_is_left_out(cache: BaseCache, api: Api) -> None:
@@ -69,10 +69,11 @@ async def test_default_ttl_applies_when_ttl_is_left_out(cache: BaseCache, api: A
 
 
 async def test_get_ttl_reports_remaining_seconds(api: Api) -> None:
+    began = time.monotonic()
     await api.set_cache("k", "v", ttl=100)
     await api.set_cache("forever", "v", ttl=None)
     remaining = await api.get_ttl("k")
-    assert remaining is not None and 98 < remaining <= 100
+    assert remaining is not None and 100 - (time.monotonic() - began) - 0.01 <= remaining <= 100
     assert await api.get_ttl("forever") is None
     assert await api.get_ttl("absent") is None
 
@@ -96,13 +97,18 @@ async def test_increment_creates_then_adds(api: Api) -> None:
 
 
 async def test_increment_sets_the_ttl_only_when_the_key_is_new(api: Api) -> None:
-    await api.increment_cache("window", 1, ttl=0.4)
-    await asyncio.sleep(0.25)
-    await api.increment_cache("window", 1, ttl=10)
-    remaining = await api.get_ttl("window")
-    assert remaining is not None and remaining < 0.2
-    await asyncio.sleep(0.25)
-    assert await api.get_cache("window") is None
+    for ttl in TTL_LADDER:  # a longer TTL only when the machine was too slow for the shorter
+        key = f"window-{ttl}"
+        await api.increment_cache(key, 1, ttl=ttl)
+        created = time.monotonic()
+        if await api.increment_cache(key, 1, ttl=1000) == 2:  # the key was still there
+            break
+    else:
+        raise AssertionError("every window expired before its second increment")
+    remaining = await api.get_ttl(key)
+    assert remaining is not None and remaining <= ttl  # the first TTL, not the second
+    await sleep_until(created + ttl * 1.5)
+    assert await api.get_cache(key) is None
 
 
 async def test_increment_pipeline_returns_new_values(api: Api) -> None:
@@ -204,7 +210,8 @@ async def test_get_entry_carries_the_creation_and_expiry_times(api: Api) -> None
 
 
 async def test_batch_get_entries_returns_entries_in_order(api: Api) -> None:
+    before = time.time()
     await api.set_cache_pipeline([("a", 1), ("b", 2)], ttl=50)
     a, missing, b = await api.batch_get_entries(["a", "missing", "b"])
     assert (a.value, missing, b.value) == (1, None, 2)
-    assert a.expires_at is not None and a.expires_at > time.time() + 49
+    assert a.expires_at is not None and a.expires_at >= before + 50 - 0.01

@@ -4,12 +4,18 @@ Run as ``python -m tests.harness.upstream --port P`` (the ``llm_upstream`` sessi
 this). It answers deterministically — the same request always gets the same answer:
 
 * ``POST /v1/chat/completions``: the reply is ``"echo: <last user message>"``; when ``tools``
-  are given the reply is a call of the first tool. ``stream=True`` sends SSE chunks: the role,
+  are given the reply is a call of the first tool; with a ``json_schema`` response format it is
+  a JSON object whose every property is that echo. ``stream=True`` sends SSE chunks: the role,
   one chunk per word, tool-call deltas in pieces, the finish reason, and a usage chunk when
   ``stream_options.include_usage`` is set.
 * ``POST /v1/completions``: ``"text: <prompt>"``, streamed word by word on request.
 * ``POST /v1/embeddings``: a vector derived from the sha256 of each input item.
-* ``POST /v1/audio/transcriptions``: the sha256 of the uploaded file.
+* ``POST /v1/audio/transcriptions``: the sha256 of the uploaded file (plain text when
+  ``response_format=text``).
+* ``POST /v1/responses`` (OpenAI Responses API), ``POST /v1/messages`` (Anthropic Messages API),
+  streamed as the named SSE events those APIs send, and ``POST /search`` (Perplexity's search,
+  LiteLLM's native format): see :mod:`tests.harness._upstream_shapes`.
+* ``POST /v1/rerank``: the documents scored by the words they share with the query.
 
 Test controls (JSON): ``GET /_stats`` returns per-endpoint call counts and the embedding inputs
 received; ``POST /_reset`` clears them and the settings; ``POST /_config`` sets ``latency``
@@ -33,6 +39,7 @@ from typing import Any
 import httpx
 import pytest
 
+from . import _upstream_shapes as upstream_shapes
 from .process import LOOPBACK, ServerProcess, free_port, start_server
 
 CREATED = 1_700_000_000
@@ -56,14 +63,10 @@ class _State:
 
 
 def _id(body: dict[str, Any], prefix: str) -> str:
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{prefix}-{digest}"
+    return upstream_shapes.ident(body, prefix, "-")
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return str(content or "")
+_text_of = upstream_shapes.text_of
 
 
 def _usage(prompt: str, completion: str) -> dict[str, int]:
@@ -82,6 +85,10 @@ def _chat_answer(body: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]]
         arguments = json.dumps({"query": question})
         call = {"id": "call_" + _id(body, "t")[2:14], "type": "function"}
         return None, [{**call, "function": {"name": name, "arguments": arguments}}]
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":  # every property: the echo
+        properties = response_format["json_schema"].get("schema", {}).get("properties", {})
+        return json.dumps({name: f"echo: {question}" for name in properties}), None
     return f"echo: {question}", None
 
 
@@ -103,17 +110,44 @@ def build_app() -> Any:
         return None
 
     def sse(events: list[dict[str, Any]]) -> StreamingResponse:
+        return named_sse([(None, event) for event in events], done=True)
+
+    def named_sse(events: list[tuple[str | None, dict[str, Any]]], done: bool) -> StreamingResponse:
         async def body() -> AsyncIterator[bytes]:
-            for sent, event in enumerate(events):
+            for sent, (name, event) in enumerate(events):
                 if sent == state.break_stream_after:
                     state.break_stream_after = None
                     raise ConnectionAbortedError("stream broken on purpose by the test")
                 if state.chunk_delay:
                     await asyncio.sleep(state.chunk_delay)
-                yield f"data: {json.dumps(event)}\n\n".encode()
-            yield b"data: [DONE]\n\n"
+                head = f"event: {name}\n" if name else ""
+                yield f"{head}data: {json.dumps(event)}\n\n".encode()
+            if done:
+                yield b"data: [DONE]\n\n"
 
         return StreamingResponse(body(), media_type="text/event-stream")
+
+    def shaped(name: str, build: Any) -> Any:
+        """An endpoint answering ``build(body)`` -> (answer, events): JSON, or named SSE."""
+
+        async def endpoint(request: Request) -> Response:
+            body = await request.json()
+            failed = await gate(name)
+            if failed is not None:
+                return failed
+            answer, events = build(body)
+            if body.get("stream"):
+                return named_sse(events, done=False)
+            return JSONResponse(answer)
+
+        return endpoint
+
+    async def search(request: Request) -> Response:
+        body = await request.json()
+        failed = await gate("search")
+        if failed is not None:
+            return failed
+        return JSONResponse(upstream_shapes.search(body))
 
     async def chat(request: Request) -> Response:
         body = await request.json()
@@ -219,7 +253,23 @@ def build_app() -> Any:
             return failed
         upload: Any = form["file"]
         data = await upload.read()
-        return JSONResponse({"text": "audio " + hashlib.sha256(data).hexdigest()[:12]})
+        text = "audio " + hashlib.sha256(data).hexdigest()[:12]
+        if form.get("response_format") == "text":
+            return Response(text, media_type="text/plain")
+        return JSONResponse({"text": text})
+
+    async def rerank(request: Request) -> Response:
+        body = await request.json()
+        failed = await gate("rerank")
+        if failed is not None:
+            return failed
+        words = set(str(body.get("query", "")).lower().split())
+        documents = [str(d) for d in body.get("documents") or []]
+        scores = [len(words & set(d.lower().split())) / (len(words) or 1) for d in documents]
+        order = sorted(range(len(documents)), key=lambda i: -scores[i])
+        top = order[: body.get("top_n") or len(order)]
+        results = [{"index": i, "relevance_score": round(scores[i], 6)} for i in top]
+        return JSONResponse({"id": _id(body, "rerank"), "results": results, "meta": {}})
 
     async def stats(request: Request) -> Response:
         return JSONResponse({"counts": state.counts, "embedding_inputs": state.embedding_inputs})
@@ -246,6 +296,12 @@ def build_app() -> Any:
             Route("/v1/completions", completions, methods=["POST"]),
             Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/audio/transcriptions", transcriptions, methods=["POST"]),
+            Route(
+                "/v1/responses", shaped("responses", upstream_shapes.responses), methods=["POST"]
+            ),
+            Route("/v1/messages", shaped("messages", upstream_shapes.messages), methods=["POST"]),
+            Route("/search", search, methods=["POST"]),
+            Route("/v1/rerank", rerank, methods=["POST"]),
             Route("/_stats", stats),
             Route("/_reset", reset, methods=["POST"]),
             Route("/_config", config, methods=["POST"]),
@@ -273,7 +329,8 @@ class Upstream:
         return dict(httpx.get(self.url + "/_stats", timeout=5).json())
 
     def calls(self, endpoint: str = "chat") -> int:
-        """How many requests ``endpoint`` (chat, completions, embeddings, ...) has served."""
+        """How many requests ``endpoint`` (chat, completions, embeddings, transcriptions,
+        responses, messages, search) has served."""
         return int(self.stats()["counts"].get(endpoint, 0))
 
     def embedding_inputs(self) -> list[Any]:

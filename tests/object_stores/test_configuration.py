@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from typing import Any
 
@@ -12,7 +13,8 @@ from aiocache_llm.backends._object_store import ObjectStoreCache
 from aiocache_llm.backends.azure_blob import AzureBlobCache
 from aiocache_llm.backends.gcs import GCSCache
 from aiocache_llm.backends.s3 import S3Cache
-from aiocache_llm.errors import ConfigurationError
+from aiocache_llm.cache import Cache
+from aiocache_llm.errors import ConfigurationError, MissingDependencyError
 from tests.harness.azure import ACCOUNT, ACCOUNT_KEY, AzureServer
 from tests.harness.gcs import GCSServer
 from tests.harness.s3 import S3Server
@@ -156,3 +158,14 @@ async def test_the_cache_facade_builds_each_store_from_its_type_name(
         assert cache.backend.default_ttl == 60
         assert await cache.backend.async_ping() is True
         await cache.backend.async_disconnect()
+
+
+def test_a_missing_s3_client_names_aiobotocore_and_the_s3_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "aiocache_llm.backends.s3")
+    for name in [m for m in sys.modules if m == "aiobotocore" or m.startswith("aiobotocore.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(MissingDependencyError, match=r"aiobotocore .*aiocache-llm\[s3\]") as info:
+        Cache(type="s3", s3_bucket_name="bucket")
+    assert info.value.missing == "aiobotocore"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai import AsyncOpenAI
@@ -84,9 +85,38 @@ def test_delete_removes_a_key(proxy: Proxy, llm_upstream: Upstream) -> None:
     key = proxy.post("/v1/chat/completions", CHAT).headers["x-aiocache-llm-cache-key"]
     deleted = proxy.post("/cache/delete", {"keys": [key]})
     again = proxy.post("/v1/chat/completions", CHAT)
-    assert deleted.json() == {"status": "success", "deleted": [key]}
+    assert deleted.json() == {"status": "success", "deleted": [key], "not_found": []}
     assert again.headers["x-aiocache-llm-cache-hit"] == "false"
     assert llm_upstream.calls("chat") == 2
+
+
+def test_delete_reports_only_the_keys_that_held_an_entry(proxy: Proxy) -> None:
+    key = proxy.post("/v1/chat/completions", CHAT).headers["x-litellm-cache-key"]
+    never = "llm:v1:" + "0" * 64
+    answer = proxy.post("/cache/delete", {"keys": [key, never]}).json()
+    assert answer == {"status": "success", "deleted": [key], "not_found": [never]}
+
+
+@pytest.mark.parametrize("header", ["x-api-key", "api-key", "x-litellm-api-key"])
+def test_the_key_is_accepted_in_litellm_clients_headers(proxy: Proxy, header: str) -> None:
+    response = httpx.post(
+        proxy.url + "/v1/chat/completions", json=CHAT, headers={header: MASTER_KEY}, timeout=10
+    )
+    assert response.status_code == 200
+    refused = httpx.post(
+        proxy.url + "/v1/chat/completions", json=CHAT, headers={header: "sk-no"}, timeout=10
+    )
+    assert refused.status_code == 401
+
+
+def test_answers_carry_litellm_cache_key_headers_beside_ours(proxy: Proxy) -> None:
+    first = proxy.post("/v1/chat/completions", CHAT)
+    second = proxy.post("/v1/chat/completions", CHAT)
+    assert second.headers["x-aiocache-llm-cache-hit"] == "true"
+    for response in (first, second):
+        key = response.headers["x-litellm-cache-key"]
+        assert key == response.headers["x-aiocache-llm-cache-key"]
+    assert first.headers["x-litellm-cache-key"] == second.headers["x-litellm-cache-key"]
 
 
 def test_delete_wants_a_list_of_keys(proxy: Proxy) -> None:

@@ -19,6 +19,7 @@ def open_proxy_server(proxy_factory: Any, llm_upstream_server: Upstream) -> Prox
     config = {
         "model_list": models(llm_upstream_server),
         "cache_settings": {"cache": True, "cache_params": {"type": "local"}},
+        "general_settings": {"allow_flush_without_master_key": True},
     }
     return proxy_factory("proxy-open", config, None)
 
@@ -28,6 +29,7 @@ def shared_proxy_server(proxy_factory: Any, llm_upstream_server: Upstream) -> Pr
     config = {
         "model_list": models(llm_upstream_server),
         "cache_settings": {"cache_params": {"type": "local", "shared": True}},
+        "general_settings": {"allow_flush_without_master_key": True},
     }
     return proxy_factory("proxy-shared", config, None)
 
@@ -71,3 +73,20 @@ def test_the_callers_key_is_nowhere_in_the_cache_key(open_proxy: Proxy) -> None:
     answer = open_proxy.post("/v1/chat/completions", CHAT, key="sk-alice-secret")
     assert "alice" not in answer.headers["x-aiocache-llm-cache-key"]
     assert "sk-alice-secret" not in open_proxy.get("/metrics").text
+
+
+def test_without_a_master_key_no_caller_may_flush_every_tenants_entries(
+    proxy_factory: Any, llm_upstream_server: Upstream
+) -> None:
+    config = {
+        "model_list": models(llm_upstream_server),
+        "cache_settings": {"cache_params": {"type": "local"}},
+    }
+    proxy = proxy_factory("proxy-open-no-flush", config, None)
+    kept = proxy.post("/v1/chat/completions", CHAT, key="sk-alice")
+    refused = proxy.post("/cache/flushall", {}, key="sk-mallory")
+    again = proxy.post("/v1/chat/completions", CHAT, key="sk-alice")
+    assert refused.status_code == 403
+    assert "general_settings.master_key" in refused.json()["error"]["message"]
+    assert kept.headers["x-aiocache-llm-cache-hit"] == "false"
+    assert again.headers["x-aiocache-llm-cache-hit"] == "true"

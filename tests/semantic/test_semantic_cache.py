@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from aiocache_llm.backends.semantic.base import DEFAULT_SIMILARITY_THRESHOLD, SemanticHit
+from tests.timing import live_then_gone
 
 from .conftest import BrokenEmbedder, MakeSemantic, chat
 
@@ -173,10 +174,16 @@ async def test_an_entry_expires_after_its_ttl(make_semantic: MakeSemantic) -> No
     cache = await make_semantic()
     stored, asked = chat("What is the capital of France?"), chat("France's capital city?")
     await cache.async_semantic_lookup("acompletion", asked, SCOPE)  # embeds and creates the index
-    await cache.async_semantic_store("acompletion", stored, SCOPE, ANSWER, ttl=0.3)
-    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is not None
-    await asyncio.sleep(0.45)
-    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is None
+
+    async def found() -> bool | None:
+        return True if await cache.async_semantic_lookup("acompletion", asked, SCOPE) else None
+
+    await live_then_gone(
+        lambda ttl: cache.async_semantic_store("acompletion", stored, SCOPE, ANSWER, ttl=ttl),
+        found,
+        True,
+        ttls=(0.3, 1.2, 4.8),
+    )
 
 
 async def test_the_default_ttl_applies_to_semantic_entries(make_semantic: MakeSemantic) -> None:

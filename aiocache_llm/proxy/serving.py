@@ -1,0 +1,197 @@
+"""The proxy's LLM endpoints: every call type LiteLLM's caching docs list, one path for all.
+
+Each request becomes one :meth:`Cache.async_call <aiocache_llm.cache.Cache.async_call>` whose
+upstream is the forwarder; the answer goes back as JSON or as server-sent events. Answers carry
+the cache key and hit flag in ``x-aiocache-llm-*`` headers and in LiteLLM's
+``x-litellm-cache-key`` / ``x-litellm-semantic-similarity``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ..errors import InvalidArgumentError
+from .auth import identity_of, request_identity
+from .forward import STREAM_MARK, UncacheableAnswer, UpstreamError, UpstreamUnreachable
+
+if TYPE_CHECKING:
+    from .app import ProxyState
+
+__all__ = ["ENDPOINTS", "Endpoint", "error", "json_response", "serve"]
+
+logger = logging.getLogger("aiocache_llm.proxy")
+
+KEY_HEADER: Final = "x-aiocache-llm-cache-key"
+HIT_HEADER: Final = "x-aiocache-llm-cache-hit"
+SIMILARITY_HEADER: Final = "x-aiocache-llm-semantic-similarity"
+LITELLM_KEY_HEADER: Final = "x-litellm-cache-key"
+LITELLM_SIMILARITY_HEADER: Final = "x-litellm-semantic-similarity"
+#: Embedding answers list their per-input keys in the header up to this many inputs (headers
+#: have size limits); larger ones carry only the hit header.
+_MAX_HEADER_KEYS: Final = 32
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One LLM route: where it goes upstream and which call type it is cached as."""
+
+    name: str
+    path: str
+    call_types: tuple[str, ...]  #: the async name first, then the blocking one
+    #: Streams whose events are named (``event: <type>``): the Responses and Messages APIs.
+    #: Their streams are cached apart from their plain answers.
+    named_events: bool = False
+    multipart: bool = False
+
+
+ENDPOINTS: Final = {
+    e.name: e
+    for e in (
+        Endpoint("chat", "/chat/completions", ("acompletion", "completion")),
+        Endpoint("completions", "/completions", ("atext_completion", "text_completion")),
+        Endpoint("embeddings", "/embeddings", ("aembedding", "embedding")),
+        Endpoint(
+            "transcriptions",
+            "/audio/transcriptions",
+            ("atranscription", "transcription"),
+            multipart=True,
+        ),
+        Endpoint("rerank", "/rerank", ("arerank", "rerank")),
+        Endpoint("responses", "/responses", ("aresponses", "responses"), named_events=True),
+        Endpoint("messages", "/messages", ("anthropic_messages",), named_events=True),
+    )
+}
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status, headers, media_type="application/json")
+
+
+def error(status: int, message: str, type_: str, code: str | None = None) -> Response:
+    """An OpenAI-style error body."""
+    body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return json_response(body, status)
+
+
+async def _read_body(endpoint: Endpoint, request: Request) -> dict[str, Any] | Response:
+    if endpoint.multipart:
+        form = await request.form()
+        body: dict[str, Any] = {}
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                body[name] = (value.filename or name, await value.read(), value.content_type)
+            else:
+                body[name] = value
+        if not isinstance(body.get("file"), tuple):
+            return error(400, "'file' must be an uploaded file", "invalid_request_error")
+        return body
+    try:
+        parsed = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return error(400, "the request body must be JSON", "invalid_request_error")
+    if not isinstance(parsed, dict):
+        return error(400, "the request body must be a JSON object", "invalid_request_error")
+    return parsed
+
+
+async def serve(
+    state: ProxyState, endpoint: Endpoint, request: Request, token: str | None
+) -> Response:
+    """Answer one LLM request from the cache or its upstream."""
+    started = time.perf_counter()
+    body = await _read_body(endpoint, request)
+    if isinstance(body, Response):
+        return body
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        return error(400, "'model' is required", "invalid_request_error", "model_required")
+    deployment = state.config.deployment(model)
+    if deployment is None:
+        return error(
+            404,
+            f"the model {model!r} is not configured",
+            "invalid_request_error",
+            "model_not_found",
+        )
+    assert state.forwarder is not None, "the proxy has not started"
+    caller_key = None if state.config.master_key is not None else token
+    upstream = state.forwarder.upstream(endpoint, deployment, model, caller_key, request.headers)
+    if endpoint.named_events and body.get("stream") is True:
+        body[STREAM_MARK] = True  # event streams are cached apart from plain answers
+    cache = state.cache
+    name = endpoint.name
+    reset = request_identity.set(identity_of(token))
+    try:
+        if cache is None:
+            body.pop("cache", None)
+            result = await upstream(**body)
+        else:
+            result = await cache.async_call(state.call_types[name], upstream, body)
+    except InvalidArgumentError as exc:
+        return error(400, str(exc), "invalid_request_error", "invalid_cache_control")
+    except UpstreamError as exc:
+        if not isinstance(exc, UncacheableAnswer):
+            state.metrics.upstream_errors.labels(name, str(exc.status)).inc()
+        return Response(exc.body, exc.status, media_type=exc.content_type)
+    except UpstreamUnreachable as exc:
+        status = 504 if exc.timeout else 502
+        state.metrics.upstream_errors.labels(name, str(status)).inc()
+        return error(status, f"{exc} for the model {model!r}", "upstream_error")
+    finally:
+        request_identity.reset(reset)
+    hidden: dict[str, Any] = getattr(result, "_hidden_params", None) or {}
+    headers = cache_headers(hidden)
+    outcome = "none" if not headers else ("hit" if hidden.get("cache_hit") else "miss")
+    state.metrics.request_seconds.labels(name, outcome).observe(time.perf_counter() - started)
+    if hasattr(result, "__aiter__"):
+        events = _sse(result, endpoint.named_events)
+        return StreamingResponse(events, headers=headers, media_type="text/event-stream")
+    return json_response(result, headers=headers)
+
+
+def cache_headers(hidden: dict[str, Any]) -> dict[str, str]:
+    """The response headers of an answer's ``_hidden_params`` (none for an uncached call)."""
+    key = hidden.get("cache_key")
+    if key is None:
+        return {}
+    headers = {HIT_HEADER: "true" if hidden.get("cache_hit") else "false"}
+    if key.__class__ is not str:  # one key per embedding input
+        key = ",".join(key) if len(key) <= _MAX_HEADER_KEYS else None
+    if key is not None:
+        headers[KEY_HEADER] = headers[LITELLM_KEY_HEADER] = key
+    similarity = hidden.get("similarity")
+    if similarity is not None:
+        headers[SIMILARITY_HEADER] = headers[LITELLM_SIMILARITY_HEADER] = f"{similarity:.6f}"
+    return headers
+
+
+async def _sse(stream: Any, named: bool) -> AsyncIterator[bytes]:
+    """Chunks as server-sent events (named by their ``type`` for the Responses and Messages
+    APIs), ending in ``[DONE]`` for the OpenAI chat and text APIs, or in an error event."""
+    try:
+        async for chunk in stream:
+            data = b"data: " + orjson.dumps(chunk) + b"\n\n"
+            kind = chunk.get("type") if named and isinstance(chunk, dict) else None
+            yield data if not isinstance(kind, str) else f"event: {kind}\n".encode() + data
+    except Exception as exc:  # the status is sent already: end with an error event
+        message = str(exc) if isinstance(exc, UpstreamUnreachable) else "the stream failed"
+        logger.warning("a streamed answer broke off (%s)", type(exc).__name__)
+        failure = {"error": {"message": message, "type": "upstream_error", "code": None}}
+        prefix = b"event: error\n" if named else b""
+        yield prefix + b"data: " + orjson.dumps(failure) + b"\n\n"
+        return
+    finally:
+        closer = getattr(stream, "aclose", None)
+        if closer is not None:
+            await closer()
+    if not named:
+        yield b"data: [DONE]\n\n"
