@@ -26,8 +26,9 @@ from ._sync import run_sync
 from .backends.base import BaseCache
 from .errors import CacheError, ConfigurationError, MissingDependencyError
 from .events import EventBus, EventCallback
-from .handler import Handler
+from .llm.handler import Handler
 from .resilience import CircuitBreaker, GuardedCache
+from .responses import Shape
 
 __all__ = [
     "CALL_TYPES",
@@ -454,10 +455,15 @@ class Cache:
     # Each goes through the same guard and encryption stack as cached calls, and raises the
     # typed BackendError on a failure (the caller reports it) instead of failing open.
     async def async_call(
-        self, call_type: str, fn: Callable[..., Any], kwargs: dict[str, Any]
+        self,
+        call_type: str,
+        fn: Callable[..., Any],
+        kwargs: dict[str, Any],
+        shape: Shape | None = None,
     ) -> Any:
-        """``fn(**kwargs)`` as a cached ``call_type`` call (``kwargs`` is consumed)."""
-        return await self.handler.call(call_type, fn, kwargs)
+        """``fn(**kwargs)`` as a cached ``call_type`` call (``kwargs`` is consumed); ``shape``
+        names the result types the caller wants (default: as the entry was stored)."""
+        return await self.handler.call(call_type, fn, kwargs, shape)
 
     def _strict(self) -> BaseCache:
         guarded = self.guarded

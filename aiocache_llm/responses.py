@@ -19,7 +19,6 @@ Every answer the cache layer returns carries ``_hidden_params`` (as LiteLLM's re
 from __future__ import annotations
 
 import importlib
-import time
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ from typing import Any, Final
 import orjson
 
 from . import shapes
+from .llm.entries import ENTRY_VERSION, make_entry, usage_tokens
 from .shapes.events import UNIONS, union_for, union_named
 
 __all__ = [
@@ -38,14 +38,15 @@ __all__ = [
     "cache_info",
     "dump",
     "is_usage_chunk",
+    "ENTRY_VERSION",
     "make_entry",
     "mark",
     "rebuild",
     "response_to_chunks",
     "type_name",
+    "usage_tokens",
 ]
 
-ENTRY_VERSION: Final = 1
 _TRUSTED_PACKAGES: Final = frozenset({"openai", "litellm", "anthropic"})
 _types: dict[str, type] = {}
 
@@ -249,11 +250,6 @@ def response_type_for(chunk_type: str | None) -> str | None:
     return _RESPONSE_OF.get(chunk_type or "") or shapes.response_type_of(chunk_type)
 
 
-def make_entry(kind: str, data: Any, type_: str | None) -> dict[str, Any]:
-    """A stored entry: ``kind`` is ``"response"`` or ``"chunks"``; ``t`` is its creation time."""
-    return {"v": ENTRY_VERSION, "t": time.time(), "kind": kind, "type": type_, "data": data}
-
-
 #: ``_hidden_params`` that make LiteLLM price a hit at 0 (``response_cost`` for its callbacks and
 #: logs, ``upstream_usage_cost`` for ``litellm.completion_cost(hit)``); its usage is left as is.
 _HIT_COST: Final = {"response_cost": 0.0, "upstream_usage_cost": 0.0}
@@ -312,21 +308,6 @@ def cache_info(obj: Any) -> dict[str, Any]:
 
 
 _INFO: Final = ("cache_hit", "cache_key", "similarity", "stale", "partial", "coalesced")
-
-
-def usage_tokens(data: Any) -> int:
-    """The total tokens of a stored response (or of the final event of a stream), or 0."""
-    if isinstance(data, dict):
-        usage = data.get("usage")
-        if not isinstance(usage, dict) and isinstance(data.get("response"), dict):
-            usage = data["response"].get("usage")  # a Responses stream's final event
-        if isinstance(usage, dict):
-            total = usage.get("total_tokens")
-            if isinstance(total, int):
-                return total
-            counts = [usage.get("input_tokens"), usage.get("output_tokens")]  # Anthropic
-            return sum(c for c in counts if isinstance(c, int))
-    return 0
 
 
 # -- streams ------------------------------------------------------------------------------

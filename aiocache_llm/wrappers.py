@@ -1,4 +1,4 @@
-"""Call shapes adapted onto the one cached path (:mod:`aiocache_llm.handler`).
+"""Call shapes adapted onto the one cached path (:mod:`aiocache_llm.llm.handler`).
 
 * :func:`cached` puts a cache in front of any ``acompletion``-style function (keyword
   arguments ``model``, ``messages``, ...): ``litellm.acompletion``, an SDK method, your own
@@ -25,7 +25,7 @@ from typing import Any, TypeVar, overload
 from . import cache as _cache_module
 from ._sync import run_sync
 from .cache import CALL_TYPES, Cache
-from .handler import call_upstream
+from .llm.context import call_upstream
 from .responses import Shape
 from .streaming import BlockingStream, CachedStream, aiter_blocking
 
@@ -151,7 +151,7 @@ def cached(
             chosen, kwargs = prepare(args, kwargs)
             if chosen is None:
                 return fn(**kwargs)
-            return _blocking_result(run_sync(chosen.handler.call(kind, upstream, kwargs, shape)))
+            return _blocking_result(run_sync(chosen.async_call(kind, upstream, kwargs, shape)))
 
         return blocking_wrapper
 
@@ -160,7 +160,7 @@ def cached(
         chosen, kwargs = prepare(args, kwargs)
         if chosen is None:
             return await call_upstream(fn, kwargs)
-        return await chosen.handler.call(kind, fn, kwargs, shape)
+        return await chosen.async_call(kind, fn, kwargs, shape)
 
     def blocking_twin(*args: Any, **kwargs: Any) -> Any:
         return _blocking_result(run_sync(wrapper(*args, **kwargs)))

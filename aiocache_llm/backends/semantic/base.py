@@ -26,13 +26,14 @@ from __future__ import annotations
 import abc
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any
 
 from ...embeddings import CachedEmbedder, Embedder, LocalEmbedder, OpenAIEmbedder
 from ...errors import ConfigurationError
 from ...keys import call_family, digest, make_key, relevant_arguments
+from ...llm.requests import QueryExtractor, query_text, split_question
 from ...semantic_guard import PrecisionGuard
 from ..base import USE_DEFAULT, BaseCache, TTLArg, check_number
 
@@ -53,11 +54,6 @@ logger = logging.getLogger("aiocache_llm.semantic")
 #: Recommended by ``benchmarks/bench_semantic.py`` for the local all-MiniLM-L6-v2 embedder with
 #: the precision guard on: the lowest threshold that keeps precision >= 0.95 on the labelled set.
 DEFAULT_SIMILARITY_THRESHOLD = 0.8
-
-#: ``(call_type, request) -> text to embed`` (``None``: the request has no question).
-QueryExtractor: TypeAlias = Callable[[str, Mapping[str, Any]], "str | None"]
-
-_TEXT_PARTS = frozenset({"text", "input_text"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,81 +85,6 @@ class Candidate:
     key: str
     question: str
     value: Any
-
-
-def _content_text(content: Any) -> tuple[str | None, Any]:
-    """(text of a message ``content``, the non-text parts that remain)."""
-    if content is None:
-        return None, None
-    if isinstance(content, str):
-        return content, None
-    if isinstance(content, Sequence):
-        texts: list[str] = []
-        rest: list[Any] = []
-        for part in content:
-            if isinstance(part, Mapping) and part.get("type") in _TEXT_PARTS:
-                texts.append(str(part.get("text", "")))
-            elif isinstance(part, str):
-                texts.append(part)
-            else:
-                rest.append(part)  # images, audio, files: part of the exact-match filter
-        return ("\n".join(texts) if texts else None), (rest or None)
-    return None, content
-
-
-def _as_dict(message: Any) -> Mapping[str, Any] | None:
-    if isinstance(message, Mapping):
-        return message
-    dump = getattr(message, "model_dump", None)
-    return dump(exclude_none=True) if dump is not None else None
-
-
-def _last_user_turn(messages: Any) -> tuple[int, str | None, Any]:
-    """(index, text, non-text parts) of the last user message, index -1 when there is none."""
-    if not isinstance(messages, Sequence) or isinstance(messages, str):
-        return -1, None, None
-    for index in range(len(messages) - 1, -1, -1):
-        message = _as_dict(messages[index])
-        if message is not None and message.get("role") == "user":
-            text, rest = _content_text(message.get("content"))
-            return index, text, rest
-    return -1, None, None
-
-
-def split_question(request: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    """Split ``request`` into the question text and everything else.
-
-    The question is the last user turn of ``messages`` (or of a message-list ``input``), else
-    a string ``prompt`` or ``input``. Everything else keeps the question turn's role and its
-    non-text parts, so an image attached to the question is still matched exactly.
-    """
-    rest = dict(request)
-    for field in ("messages", "input"):
-        value = request.get(field)
-        if isinstance(value, str):
-            if field == "input":
-                rest.pop(field)
-                return value, rest
-            continue
-        index, text, parts = _last_user_turn(value)
-        if index >= 0 and value is not None:
-            messages = [_as_dict(m) or m for m in value]
-            question = {"role": "user"} if parts is None else {"role": "user", "content": parts}
-            messages[index] = question
-            rest[field] = messages
-            return text, rest
-    prompt = request.get("prompt")
-    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-        prompt = prompt[0]
-    if isinstance(prompt, str):
-        rest.pop("prompt")
-        return prompt, rest
-    return None, rest
-
-
-def query_text(call_type: str, request: Mapping[str, Any]) -> str | None:
-    """The default :data:`QueryExtractor`: the question text of :func:`split_question`."""
-    return split_question(request)[0]
 
 
 def make_embedder(embedder: Embedder | str | None, default_model: str | None = None) -> Embedder:

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .events import EventKind, now
-from .responses import dump, make_entry, mark, rebuild, type_name
+from ..backends.base import USE_DEFAULT, TTLArg
+from ..events import EventKind, now
+from ..responses import dump, mark, rebuild, type_name
+from .context import maybe_await
+from .entries import StoredEntry, make_entry, parse_entry
 
 if TYPE_CHECKING:
-    from .handler import CallContext, Handler
+    from .context import CallContext
+    from .handler import Handler
 
 __all__ = ["embedding_call", "split_tokens"]
 
@@ -31,6 +35,44 @@ def split_tokens(total: int, items: list[Any]) -> list[int]:
     for i in by_remainder[: total - sum(out)]:
         out[i] += 1
     return out
+
+
+async def lookup_many(
+    handler: Handler, ctx: CallContext, keys: list[str], items: list[Any]
+) -> list[StoredEntry | None]:
+    """The usable entry under each of ``keys`` (``None`` where there is none)."""
+    try:
+        if handler.custom_get is not None:
+            hook = handler.custom_get
+            raws = [
+                await maybe_await(hook(**{**ctx.kwargs, "input": item}, cache_key=key))
+                for item, key in zip(items, keys, strict=True)
+            ]
+        else:
+            raws = await handler.within(ctx, handler.backend.async_batch_get_cache(keys))
+    except Exception as exc:  # a store's or a get_cache hook's failure never fails the call
+        handler.report.backend_error("lookup", keys[0], ctx.call_type, exc)
+        raws = [None] * len(keys)
+    return [parse_entry(raw, ctx.controls.max_age) for raw in raws]
+
+
+async def store_many(
+    handler: Handler, ctx: CallContext, items: list[tuple[str, StoredEntry]]
+) -> None:
+    """Store every ``(key, entry)`` of ``items`` (one pipeline)."""
+    controls = ctx.controls
+    ttl: TTLArg = USE_DEFAULT if controls.ttl is None else controls.ttl
+    start = now()
+    try:
+        if handler.custom_add is not None:
+            for key, entry in items:
+                await maybe_await(handler.custom_add(entry, cache_key=key))
+        else:
+            await handler.within(ctx, handler.backend.async_set_cache_pipeline(items, ttl))
+    except Exception as exc:  # a store's or an add_cache hook's failure never fails the call
+        handler.report.backend_error("store", items[0][0], ctx.call_type, exc)
+        return
+    handler._event("store", None, ctx.call_type, start)
 
 
 def _tokens(usage: Any) -> int:
@@ -56,7 +98,7 @@ async def embedding_call(handler: Handler, ctx: CallContext) -> Any:
     start = now()
     found: list[dict[str, Any] | None] = [None] * len(items)
     if not controls.no_cache:
-        found = await handler.lookup_many(ctx, keys, items)
+        found = await lookup_many(handler, ctx, keys, items)
     missing = [i for i, entry in enumerate(found) if entry is None]
     label = keys[0] if single else None
     hidden_key: str | list[str] = keys[0] if single else keys
@@ -65,7 +107,7 @@ async def embedding_call(handler: Handler, ctx: CallContext) -> Any:
         partial = bool(missing) and len(missing) < len(items)
         kind: EventKind = "miss" if len(missing) == len(items) else "hit"
         reason = "partial" if partial else None
-        handler._event(kind, label, call_type, start, tokens=saved, reason=reason)
+        handler.report.event(kind, label, call_type, start, tokens=saved, reason=reason)
     fresh: dict[int, dict[str, Any]] = {}
     response_type = model = None
     if missing:
@@ -86,7 +128,7 @@ async def embedding_call(handler: Handler, ctx: CallContext) -> Any:
             entry["tokens"] = shares[index] if index < len(shares) else 0
             fresh[missing[index]] = entry
         if not controls.no_store and fresh:
-            await handler.store_many(ctx, [(keys[i], e) for i, e in fresh.items()])
+            await store_many(handler, ctx, [(keys[i], e) for i, e in fresh.items()])
         if len(missing) == len(items):
             return mark(result, hidden_key, False)
     data = []
