@@ -161,16 +161,17 @@ class DualCache(BaseCache):
         how many were new in the level that holds the truth (L2 when used)."""
         values = [str(member) for member in members]
         seconds = self.resolve_ttl(ttl)
-        l1_add = self.in_memory_cache.async_set_cache_sadd
+        added = await self.in_memory_cache.async_set_cache_sadd(
+            key, values, self._state.ttl(seconds)
+        )
         sadd = getattr(self.redis_cache, "async_set_cache_sadd", None)
         if local_only or sadd is None:
-            return await l1_add(key, values, self._state.ttl(seconds))
-        self._state.drop([key])  # L1 holds no copy that could miss other processes' members
+            return added
         try:
             added = int(await sadd(key, values, seconds))
         except BackendError as exc:  # fail open, as every L2 write
             self._l2_failed("set-add", exc)
-            return await l1_add(key, values, self._state.ttl(seconds))
+            return added
         if self.channel is not None:
             await self.channel.announce([(key, 0)])  # other processes drop their copy
         return added
