@@ -24,11 +24,12 @@ does. Entries keep the question text (to run the guard) next to the vector and t
 from __future__ import annotations
 
 import abc
+import inspect
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from ...embeddings import CachedEmbedder, Embedder, LocalEmbedder, OpenAIEmbedder
 from ...errors import ConfigurationError
@@ -39,6 +40,8 @@ from ..base import USE_DEFAULT, BaseCache, TTLArg, check_number
 
 __all__ = [
     "DEFAULT_SIMILARITY_THRESHOLD",
+    "DEFAULT_VERIFY_BELOW",
+    "Verifier",
     "Candidate",
     "QueryExtractor",
     "Scope",
@@ -54,6 +57,12 @@ logger = logging.getLogger("aiocache_llm.semantic")
 #: Recommended by ``benchmarks/bench_semantic.py`` for the local all-MiniLM-L6-v2 embedder with
 #: the precision guard on: the lowest threshold that keeps precision >= 0.95 on the labelled set.
 DEFAULT_SIMILARITY_THRESHOLD = 0.8
+
+#: ``(query, candidate question) -> whether the candidate's answer serves the query`` (sync or
+#: async): a second opinion on borderline hits, e.g. a cross-encoder or a judge model.
+Verifier: TypeAlias = Callable[[str, str], "bool | Awaitable[bool]"]
+#: Hits below this similarity go to the verifier (when one is set); above it they are served.
+DEFAULT_VERIFY_BELOW = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +125,8 @@ class SemanticCache(BaseCache):
     precision_guard: PrecisionGuard | None
     query_extractor: QueryExtractor
     candidates: int
+    verifier: Verifier | None
+    verify_below: float
 
     def _init_semantic(
         self,
@@ -126,6 +137,8 @@ class SemanticCache(BaseCache):
         query_extractor: QueryExtractor | None,
         candidates: int = 4,
         embedding_cache_size: int = 10_000,
+        verifier: Verifier | None = None,
+        verify_below: float = DEFAULT_VERIFY_BELOW,
     ) -> None:
         threshold = check_number(similarity_threshold, "similarity_threshold")
         if not 0.0 <= threshold <= 1.0:
@@ -147,6 +160,12 @@ class SemanticCache(BaseCache):
         if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
             raise ConfigurationError("candidates must be a positive int")
         self.candidates = candidates
+        if verifier is not None and not callable(verifier):
+            raise ConfigurationError("verifier must be a callable (query, candidate) -> bool")
+        below = check_number(verify_below, "verify_below")
+        if not 0.0 <= below <= 1.0:
+            raise ConfigurationError("verify_below must be between 0 and 1")
+        self.verifier, self.verify_below = verifier, float(below)
 
     # -- what is matched ------------------------------------------------------------------
     def question_and_scope(
@@ -219,8 +238,24 @@ class SemanticCache(BaseCache):
                 if not verdict.ok:
                     logger.debug("precision guard rejected a candidate: %s", verdict.reason)
                     continue
+            borderline = self.verifier is not None and candidate.similarity < self.verify_below
+            if borderline and not await self._verify(question, candidate.question):
+                continue
             return SemanticHit(candidate.value, candidate.similarity, candidate.key)
         return None
+
+    async def _verify(self, question: str, candidate: str) -> bool:
+        """The verifier's verdict on a borderline candidate (a failing verifier rejects it)."""
+        assert self.verifier is not None
+        try:
+            verdict = self.verifier(question, candidate)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+        except Exception as exc:  # a failing verifier makes the lookup a miss, never an error
+            self.stats.errors += 1
+            logger.warning("the verifier failed; the candidate is not served (%r)", exc)
+            return False
+        return bool(verdict)
 
     async def async_semantic_store(
         self,

@@ -47,10 +47,12 @@ from ...semantic_guard import PrecisionGuard
 from ..base import USE_DEFAULT, IncrementOp, TTLArg, check_key, check_number, normalize_increments
 from .base import (
     DEFAULT_SIMILARITY_THRESHOLD,
+    DEFAULT_VERIFY_BELOW,
     Candidate,
     QueryExtractor,
     Scope,
     SemanticCache,
+    Verifier,
 )
 
 try:
@@ -149,6 +151,8 @@ class QdrantSemanticCache(SemanticCache):
         qdrant_semantic_cache_embedding_model: str | None = None,
         precision_guard: PrecisionGuard | bool | None = True,
         query_extractor: QueryExtractor | None = None,
+        verifier: Verifier | None = None,
+        verify_below: float = DEFAULT_VERIFY_BELOW,
         default_ttl: float | None = None,
         location: str | None = None,
         path: str | None = None,
@@ -162,6 +166,8 @@ class QdrantSemanticCache(SemanticCache):
             similarity_threshold=similarity_threshold,
             precision_guard=precision_guard,
             query_extractor=query_extractor,
+            verifier=verifier,
+            verify_below=verify_below,
         )
         if location is None and path is None:
             qdrant_api_base = (

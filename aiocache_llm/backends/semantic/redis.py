@@ -26,10 +26,12 @@ from ...semantic_guard import PrecisionGuard
 from ..redis import RedisCache
 from .base import (
     DEFAULT_SIMILARITY_THRESHOLD,
+    DEFAULT_VERIFY_BELOW,
     Candidate,
     QueryExtractor,
     Scope,
     SemanticCache,
+    Verifier,
     similarity_from_cosine_distance,
 )
 
@@ -103,6 +105,8 @@ class RedisSemanticCache(SemanticCache, RedisCache):
         redis_semantic_cache_index_name: str | None = None,
         precision_guard: PrecisionGuard | bool | None = True,
         query_extractor: QueryExtractor | None = None,
+        verifier: Verifier | None = None,
+        verify_below: float = DEFAULT_VERIFY_BELOW,
         namespace: str | None = None,
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 200,
@@ -117,6 +121,8 @@ class RedisSemanticCache(SemanticCache, RedisCache):
             similarity_threshold=similarity_threshold,
             precision_guard=precision_guard,
             query_extractor=query_extractor,
+            verifier=verifier,
+            verify_below=verify_below,
         )
         self.index_name = index_name
         self.entry_prefix = f"{self._prefix}sem:{index_name}:"
