@@ -286,6 +286,11 @@ class SemanticCache(BaseCache):
             now=now,
         )
 
+    @abc.abstractmethod
+    async def async_semantic_delete(self, key: str) -> None:
+        """Delete the semantic entry of the answer stored under the exact ``key`` (if any);
+        ``async_delete_cache(key)`` does this too."""
+
     # -- storage, per backend -------------------------------------------------------------
     @abc.abstractmethod
     async def _search(self, vector: list[float], scope: Scope, limit: int) -> list[Candidate]:

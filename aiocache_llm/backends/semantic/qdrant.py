@@ -505,14 +505,15 @@ class QdrantSemanticCache(SemanticCache):
                 self.kv_collection_name, points_selector=models.PointIdsList(points=[point_id])
             )
         )
-        await self._remove(self.entry_id(key))
+        await self.async_semantic_delete(key)
 
-    async def _remove(self, entry_id: str) -> None:
-        name = self.collection_name
+    async def async_semantic_delete(self, key: str) -> None:
+        """Delete the semantic entry of the answer stored under ``key`` (if any)."""
+        name, point_id = self.collection_name, _point_id(self.entry_id(key))
 
         async def remove(client: AsyncQdrantClient) -> None:
             if name in self._ready or await client.collection_exists(name):
-                selector = models.PointIdsList(points=[_point_id(entry_id)])
+                selector = models.PointIdsList(points=[point_id])
                 await client.delete(name, points_selector=selector)
 
         await self._run(remove)

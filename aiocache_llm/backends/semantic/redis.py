@@ -270,6 +270,10 @@ class RedisSemanticCache(SemanticCache, RedisCache):
     async def async_delete_cache(self, key: str) -> None:
         """Delete ``key`` and the semantic entry of the answer stored under it."""
         await super().async_delete_cache(key)
+        await self.async_semantic_delete(key)
+
+    async def async_semantic_delete(self, key: str) -> None:
+        """Delete the semantic entry of the answer stored under ``key`` (if any)."""
         await self._call("DEL", self.entry_prefix + self.entry_id(key))
 
     def __repr__(self) -> str:
