@@ -27,8 +27,8 @@ from .backends.base import BaseCache
 from .errors import CacheError, ConfigurationError, MissingDependencyError
 from .events import EventBus, EventCallback
 from .llm.handler import Handler
+from .llm.result_types import Shape
 from .resilience import CircuitBreaker, GuardedCache
-from .responses import Shape
 
 __all__ = [
     "CALL_TYPES",

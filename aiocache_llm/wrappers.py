@@ -26,7 +26,7 @@ from . import cache as _cache_module
 from ._sync import run_sync
 from .cache import CALL_TYPES, Cache
 from .llm.context import call_upstream
-from .responses import Shape
+from .llm.result_types import Shape
 from .streaming import BlockingStream, CachedStream, aiter_blocking
 
 __all__ = ["cached", "wrap_anthropic", "wrap_openai"]

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from ..backends.base import BaseCache
 from ..controls import Controls
 from ..events import EventBus
-from ..responses import Shape
+from .result_types import Shape
 
 __all__ = ["CacheSettings", "CallContext", "Upstream", "call_upstream", "maybe_await", "takes"]
 

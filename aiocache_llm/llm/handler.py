@@ -27,7 +27,7 @@ from ..controls import DEFAULT_CONTROLS, Controls, parse_controls
 from ..errors import BackendTimeout, BackendUnavailable
 from ..events import now
 from ..resilience import GuardedCache
-from ..responses import AS_STORED, Shape, dump, mark, type_name
+from ..responses import dump, mark, type_name
 from ..streaming import Broadcast, CachedStream
 from .answers import answer_from_entry, follow_stream, without_usage
 from .context import CacheSettings, CallContext, Upstream, call_upstream, maybe_await, takes
@@ -36,6 +36,7 @@ from .entries import StoredEntry, entry_tokens, make_entry, parse_entry
 from .keys import call_family
 from .lease import release_lease, take_lease
 from .report import Reporter
+from .result_types import AS_STORED, Shape
 from .scoping import Scoping
 from .singleflight import Flight, SingleFlight
 from .stale import grace, serve_stale
