@@ -3,7 +3,11 @@ are started at most once per session."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+#: litellm fetches its model cost map from the internet on import unless told to use its own copy
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 pytest_plugins = sorted(
     f"tests.harness.{path.stem}"
