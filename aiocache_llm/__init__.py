@@ -28,7 +28,7 @@ from .keys import make_key
 from .resilience import CircuitBreaker, GuardedCache
 from .responses import cache_info
 from .semantic_guard import PrecisionGuard
-from .wrappers import cached, wrap_openai
+from .wrappers import cached, wrap_anthropic, wrap_openai
 
 __version__ = "0.1.0"
 
@@ -56,6 +56,7 @@ __all__ = [
     "litellm_cache",
     "make_key",
     "update_cache",
+    "wrap_anthropic",
     "wrap_openai",
     "BackendError",
     "BackendTimeout",

@@ -25,6 +25,9 @@ from typing import Any, Final
 import orjson
 
 from .errors import InvalidArgumentError
+from .shapes.keyrules import CANONICAL as _CANONICAL
+from .shapes.keyrules import DEFAULTS as _SHAPE_DEFAULTS
+from .shapes.keyrules import FAMILIES as _SHAPE_FAMILIES
 
 __all__ = [
     "KEY_SCHEMA_VERSION",
@@ -56,6 +59,7 @@ _FAMILIES: Final[dict[str, str]] = {
     "audio.transcriptions.create": "transcription",
     "rerank": "rerank",
     "arerank": "rerank",
+    **_SHAPE_FAMILIES,
 }
 
 #: Arguments that never change the answer: transport, retries, bookkeeping, cache controls.
@@ -129,6 +133,7 @@ _DEFAULTS: Final[dict[str, dict[str, Any]]] = {
     "embedding": {"encoding_format": "float"},
     "transcription": {"temperature": 0, "response_format": "json"},
     "rerank": {"return_documents": True},
+    **_SHAPE_DEFAULTS,
 }
 _NO_DEFAULTS: Final[dict[str, Any]] = {}
 _SKIP_TYPES: Final = frozenset({"NotGiven", "Omit"})
@@ -271,7 +276,8 @@ def relevant_arguments(call_type: str, kwargs: Mapping[str, Any]) -> dict[str, A
         choice = out["tool_choice"]
         if choice == ("auto" if "tools" in out or "functions" in out else "none"):
             del out["tool_choice"]
-    return out
+    canonical = _CANONICAL.get(family)
+    return out if canonical is None else canonical(out)
 
 
 def make_key(
