@@ -414,14 +414,9 @@ class Cache:
         self.events.add_callback(callback)
 
     def stats(self) -> dict[str, Any]:
-        """Counters of events (``hit``, ``miss``, ..., ``tokens_saved``), what hits saved per
-        namespace and identity (tokens and, given prices, ``cost``), and the backend's own
-        counters."""
-        return {
-            "events": dict(self.events.counters),
-            "savings": self.events.savings_report(),
-            "backend": self.backend.stats.as_dict(),
-        }
+        """:meth:`stats_report` (event counters, hit rate, the store's counters) and what hits
+        saved per namespace and identity (tokens and, given prices, ``cost``)."""
+        return {**self.stats_report(), "savings": self.events.savings_report()}
 
     async def async_disconnect(self) -> None:
         """Release the backend's connections (the cache can be used again afterwards)."""
