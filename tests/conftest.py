@@ -11,6 +11,8 @@ from pathlib import Path
 # and inherited by the servers the tests start.
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
+#: litellm fetches its model cost map from the internet on import unless told to use its own copy
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 pytest_plugins = sorted(
     f"tests.harness.{path.stem}"
