@@ -27,6 +27,7 @@ __all__ = [
     "entry_tokens",
     "make_entry",
     "parse_entry",
+    "usage_source",
     "usage_tokens",
 ]
 
@@ -88,18 +89,22 @@ def usage_tokens(data: Any) -> int:
     return 0
 
 
+def usage_source(entry: StoredEntry) -> Any:
+    """The stored data that carries ``entry``'s usage: the response, or a stream's last chunk
+    with usage (its last chunk when none has any)."""
+    data = entry["data"]
+    if entry["kind"] != "chunks":
+        return data
+    for chunk in reversed(data):
+        if usage_tokens(chunk):
+            return chunk
+    return data[-1] if data else None
+
+
 def entry_tokens(entry: StoredEntry) -> int:
     """The tokens a hit on ``entry`` saved: its usage's total (a stream's last usage), or an
     embedding input's share."""
-    data = entry["data"]
-    kind = entry["kind"]
-    if kind == "embedding":
+    if entry["kind"] == "embedding":
         tokens = entry.get("tokens", 0)
         return tokens if isinstance(tokens, int) else 0
-    if kind == "chunks":
-        for chunk in reversed(data):
-            tokens = usage_tokens(chunk)
-            if tokens:
-                return tokens
-        return 0
-    return usage_tokens(data)
+    return usage_tokens(usage_source(entry))

@@ -32,7 +32,7 @@ from ..streaming import Broadcast, CachedStream
 from .answers import answer_from_entry, follow_stream, without_usage
 from .context import CacheSettings, CallContext, Upstream, call_upstream, maybe_await, takes
 from .embedding_calls import embedding_call
-from .entries import StoredEntry, entry_tokens, make_entry, parse_entry
+from .entries import StoredEntry, entry_tokens, make_entry, parse_entry, usage_source
 from .keys import call_family
 from .lease import release_lease, take_lease
 from .report import Reporter
@@ -143,7 +143,10 @@ class Handler:
                 return await serve_stale(self, ctx, entry, similarity, start)
             answer = self.answer(ctx, entry, similarity)
             if answer is not None:
-                self._event("hit", ctx.key, call_type, start, similarity, entry_tokens(entry))
+                scope = self._scope(kwargs, controls)
+                saving = self.events.save(usage_source(entry), kwargs.get("model"), scope)
+                tokens = entry_tokens(entry)
+                self._event("hit", ctx.key, call_type, start, similarity, tokens, saving=saving)
                 return answer
         return await self.fly(ctx, start)
 

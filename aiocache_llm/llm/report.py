@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from ..errors import CacheError
-from ..events import CacheEvent, EventBus, EventKind, now
+from ..events import CacheEvent, EventBus, EventKind, Saving, now
 from ..resilience import RateLimitedLog
 
 __all__ = ["Reporter"]
@@ -37,6 +37,7 @@ class Reporter:
         tokens: int = 0,
         error: str | None = None,
         reason: str | None = None,
+        saving: Saving | None = None,
     ) -> None:
         """Count one event, and build and deliver it when anyone listens."""
         events = self.events
@@ -44,9 +45,10 @@ class Reporter:
             events.count(kind, tokens, similarity is not None)
             return
         latency = 0.0 if start is None else now() - start
+        backend = self.backend_name
         events.emit(
             CacheEvent(
-                kind, key, call_type, self.backend_name, latency, similarity, tokens, error, reason
+                kind, key, call_type, backend, latency, similarity, tokens, error, reason, saving
             )
         )
 
