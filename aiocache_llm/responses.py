@@ -168,15 +168,20 @@ def mark(
 ) -> Any:
     """Attach ``_hidden_params`` to ``obj`` (when it can carry attributes) and return it; a
     plain dict comes back as a :class:`CachedDict` with the same items."""
-    if type(obj) is dict:
-        obj = CachedDict(obj)
-    params: dict[str, Any] = {"cache_hit": hit, "cache_key": key}
-    if hit:  # a hit costs nothing: what LiteLLM's cost tracking reads (completion_cost included)
-        params.update(_HIT_COST)
+    params: dict[str, Any] = (
+        {"cache_hit": hit, "cache_key": key, **_HIT_COST}  # a hit costs nothing: what LiteLLM's
+        if hit  # cost tracking reads (completion_cost included)
+        else {"cache_hit": hit, "cache_key": key}
+    )
     if similarity is not None:
         params["similarity"] = similarity
     if facts:
         params.update(facts)
+    cls = type(obj)
+    if cls is dict or (cls is CachedDict and "_hidden_params" not in obj.__dict__):
+        fresh = CachedDict(obj) if cls is dict else obj
+        fresh._hidden_params = params  # the common case: a dict answer with no params yet
+        return fresh
     try:
         existing = _existing_hidden_params(obj)
         if existing is not None:

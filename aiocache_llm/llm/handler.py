@@ -203,6 +203,8 @@ class Handler:
         try:
             if self.custom_get is not None:
                 raw = await maybe_await(self.custom_get(**ctx.kwargs, cache_key=key))
+            elif ctx.budget is None:  # no deadline (the in-memory store): no wrapper
+                raw = await self.backend.async_get_cache(key)
             else:
                 raw = await self.within(ctx, self.backend.async_get_cache(key))
         except Exception as exc:  # a store's or a get_cache hook's failure never fails the call

@@ -55,6 +55,8 @@ class Scoping:
 
     def scope(self, kwargs: Mapping[str, Any], controls: Controls) -> dict[str, str]:
         """The namespace and identity a semantic search of this call is limited to."""
+        if self.identity is None and controls.namespace is None and self.namespace is None:
+            return {}
         scope: dict[str, str] = {}
         namespace = controls.namespace or self.namespace
         if namespace:
