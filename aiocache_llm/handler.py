@@ -157,10 +157,7 @@ class Handler:
                     )
                 answer = self._answer(entry, stream, key, similarity)
                 if answer is not None:
-                    data = entry["data"]
-                    tokens = usage_tokens(
-                        data if entry["kind"] == "response" else (data[-1] if data else None)
-                    )
+                    tokens = usage_tokens(entry["data"])
                     self._event("hit", key, call_type, start, similarity, tokens)
                     return answer
             self._event("miss", key, call_type, start)

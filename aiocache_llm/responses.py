@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from . import shapes
+from .shapes import anthropic_messages
 from .shapes.events import UNIONS, union_for, union_named
 
 __all__ = [
@@ -172,7 +173,23 @@ def cache_info(obj: Any) -> dict[str, Any]:
 
 
 def usage_tokens(data: Any) -> int:
-    """The total tokens of a stored response (or of the final event of a stream), or 0."""
+    """The total tokens of a stored response or stream (the last chunk that reports usage;
+    an Anthropic stream's message as a whole), or 0."""
+    if not isinstance(data, list):
+        return _chunk_tokens(data)
+    if anthropic_messages.is_stream(data):  # input tokens come first, output tokens last
+        try:
+            return _chunk_tokens(anthropic_messages.stream_to_message(data))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return 0
+    for chunk in reversed(data):
+        total = _chunk_tokens(chunk)
+        if total:
+            return total
+    return 0
+
+
+def _chunk_tokens(data: Any) -> int:
     if isinstance(data, dict):
         usage = data.get("usage")
         if not isinstance(usage, dict) and isinstance(data.get("response"), dict):

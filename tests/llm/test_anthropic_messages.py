@@ -151,6 +151,16 @@ async def test_message_events_name_their_call_type_and_tokens(cache: Cache, clau
     assert events[-1].tokens_saved == first.usage.input_tokens + first.usage.output_tokens
 
 
+async def test_a_streamed_hit_reports_input_and_output_tokens(cache: Cache, claude: Any) -> None:
+    events: list[CacheEvent] = []
+    cache.add_callback(events.append)
+    miss = await _events(await claude.messages.create(**ask(), stream=True))
+    await _events(await claude.messages.create(**ask(), stream=True))
+    used = miss[0].message.usage.input_tokens + miss[-2].usage.output_tokens
+    assert events[-1].kind == "hit"
+    assert events[-1].tokens_saved == used > 0
+
+
 def test_the_blocking_client_caches_messages_and_streams(
     blocking_anthropic_client: Any, llm_upstream: Upstream
 ) -> None:
