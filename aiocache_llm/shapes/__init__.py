@@ -4,6 +4,7 @@ and the variants of a wrapped SDK client.
 * :mod:`.keyrules`: which arguments of each shape key an entry.
 * :mod:`.events`: streams of typed events, rebuilt event by event as the SDK's own types.
 * :mod:`.openai_responses`, :mod:`.anthropic_messages`: a stream as one answer and back.
+* :mod:`.sse`: streams of raw SSE frames (bytes), stored as text and replayed byte for byte.
 * :mod:`.clients`: wrapped SDK clients (``wrap_openai``, ``wrap_anthropic``).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import anthropic_messages, openai_responses
+from . import anthropic_messages, openai_responses, sse
 
 __all__ = ["response_of_stream", "stream_of_response", "stream_type_of", "response_type_of"]
 
@@ -26,6 +27,8 @@ _RESPONSE_OF = {v: k for k, v in _STREAM_OF.items()}
 
 def response_of_stream(chunks: list[Any]) -> dict[str, Any] | None:
     """The one answer a stored event stream stands for (``None``: not an event stream)."""
+    if sse.is_frames(chunks):
+        chunks = sse.events_of_frames(chunks)
     if openai_responses.is_stream(chunks):
         return openai_responses.stream_to_response(chunks)
     if anthropic_messages.is_stream(chunks):
