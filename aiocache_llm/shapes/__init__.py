@@ -14,7 +14,34 @@ from typing import Any
 
 from . import anthropic_messages, openai_responses, sse
 
-__all__ = ["response_of_stream", "stream_of_response", "stream_type_of", "response_type_of"]
+__all__ = [
+    "UNCACHEABLE_WHEN",
+    "response_of_stream",
+    "response_type_of",
+    "stream_of_response",
+    "stream_type_of",
+    "uncacheable",
+]
+
+_RESPONSES_RULES: dict[str, str] = {
+    "background": "a background response is polled until it is done: not cached",
+    "conversation": "the answer depends on a conversation kept by the server: not cached",
+}
+#: call type -> {argument: why a call that sets it is not cached}
+UNCACHEABLE_WHEN: dict[str, dict[str, str]] = {
+    "responses": _RESPONSES_RULES,
+    "aresponses": _RESPONSES_RULES,
+}
+
+
+def uncacheable(call_type: str, kwargs: dict[str, Any]) -> str | None:
+    """Why a ``call_type`` call with ``kwargs`` cannot be cached (``None``: it can)."""
+    for name, reason in UNCACHEABLE_WHEN.get(call_type, {}).items():
+        value = kwargs.get(name)
+        if value and value.__class__.__name__ not in ("NotGiven", "Omit"):
+            return reason
+    return None
+
 
 #: response type -> the event union its stream is made of
 _STREAM_OF = {

@@ -168,3 +168,19 @@ async def test_responses_can_be_left_out_of_the_supported_call_types(
     await client.responses.create(model="m", input="hi")
     assert [(e.kind, e.reason) for e in events] == [("skip", "unsupported")] * 2
     assert llm_upstream.calls("responses") == 2
+
+
+async def test_background_and_conversation_responses_pass_through_and_say_why(
+    cache: Cache, client: Any, llm_upstream: Upstream
+) -> None:
+    events: list[CacheEvent] = []
+    cache.add_callback(events.append)
+    for _ in range(2):
+        await client.responses.create(model="m", input="hi", background=True)
+        await client.responses.create(model="m", input="hi", conversation="conv_1")
+    assert [e.kind for e in events] == ["skip"] * 4
+    assert "background" in (events[0].reason or "")
+    assert "conversation" in (events[1].reason or "")
+    assert llm_upstream.calls("responses") == 4
+    await client.responses.create(model="m", input="hi", background=False)
+    assert [e.kind for e in events[4:]] == ["miss", "store"]
