@@ -23,6 +23,7 @@ from .errors import (
     ValueTooLargeError,
 )
 from .events import CacheEvent, EventBus
+from .integrations import litellm_cache
 from .keys import make_key
 from .resilience import CircuitBreaker, GuardedCache
 from .responses import cache_info
@@ -52,6 +53,7 @@ __all__ = [
     "disable_cache",
     "enable_cache",
     "generate_key",
+    "litellm_cache",
     "make_key",
     "update_cache",
     "wrap_anthropic",

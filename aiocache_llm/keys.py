@@ -188,20 +188,30 @@ def file_digest(file: Any) -> dict[str, str]:
         return {"sha256": hashlib.sha256(file).hexdigest()}
     if isinstance(file, (str, os.PathLike)):
         sha = hashlib.sha256()
-        with open(file, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                sha.update(block)
+        try:
+            with open(file, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    sha.update(block)
+        except OSError as exc:
+            raise InvalidArgumentError(
+                f"the file argument cannot be read ({type(exc).__name__}: {exc.strerror})"
+            ) from exc
         return {"sha256": sha.hexdigest()}
     read, seek, tell = (getattr(file, a, None) for a in ("read", "seek", "tell"))
     if read is None or seek is None or tell is None or not _seekable(file):
         raise InvalidArgumentError(
             "a cached file argument must be bytes, a path or a seekable binary file"
         )
-    position = tell()
     try:
-        data = read()
-    finally:
-        seek(position)
+        position = tell()
+        try:
+            data = read()
+        finally:
+            seek(position)
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"the file argument cannot be read ({type(exc).__name__}: {exc})"
+        ) from exc
     if isinstance(data, str):
         data = data.encode()
     return {"sha256": hashlib.sha256(data).hexdigest()}

@@ -143,9 +143,16 @@ def make_entry(kind: str, data: Any, type_: str | None) -> dict[str, Any]:
     return {"v": ENTRY_VERSION, "t": time.time(), "kind": kind, "type": type_, "data": data}
 
 
+#: ``_hidden_params`` that make LiteLLM price a hit at 0 (``response_cost`` for its callbacks and
+#: logs, ``upstream_usage_cost`` for ``litellm.completion_cost(hit)``); its usage is left as is.
+_HIT_COST: Final = {"response_cost": 0.0, "upstream_usage_cost": 0.0}
+
+
 def mark(obj: Any, key: str | list[str] | None, hit: bool, similarity: float | None = None) -> Any:
     """Attach ``_hidden_params`` to ``obj`` (when it can carry attributes) and return it."""
     params: dict[str, Any] = {"cache_hit": hit, "cache_key": key}
+    if hit:  # a hit costs nothing: what LiteLLM's cost tracking reads (completion_cost included)
+        params.update(_HIT_COST)
     if similarity is not None:
         params["similarity"] = similarity
     try:
