@@ -14,8 +14,10 @@ Passed through with a ``skip`` event whose ``reason`` says why: ``with_raw_respo
 not keep) and the SDKs' stream / parse helpers that call the API past the wrapper.
 
 An async client's cached methods have a blocking twin, ``.blocking``. It runs on the library's
-own event loop, with its own copy of the client: an SDK client's connection pool belongs to the
-event loop it first ran on, so sharing it with the loop thread would fail.
+own event loop, with its own copy of the client (``with_options`` with the SDK's default HTTP
+client; a custom ``http_client`` is not copied): an SDK client's connection pool belongs to the
+event loop it first ran on, so sharing it with the loop thread would fail. The copy is closed
+with the wrapped client (``await client.close()``) or when the wrapped client is collected.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ streamed hit replays the SDK's own event types event for event."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from openai import AsyncOpenAI, OpenAI
@@ -184,3 +185,19 @@ async def test_background_and_conversation_responses_pass_through_and_say_why(
     assert llm_upstream.calls("responses") == 4
     await client.responses.create(model="m", input="hi", background=False)
     assert [e.kind for e in events[4:]] == ["miss", "store"]
+
+
+async def test_concurrent_identical_streams_share_one_upstream_call(
+    client: Any, llm_upstream: Upstream
+) -> None:
+    llm_upstream.configure(chunk_delay=0.02)  # the followers join while the leader streams
+
+    async def streamed() -> list[Any]:
+        return await _events(await client.responses.create(model="m", input="hi", stream=True))
+
+    leader, *followers = await asyncio.gather(*(streamed() for _ in range(3)))
+    for events in followers:
+        _same_events(leader, events)
+    plain = await client.responses.create(model="m", input="hi")
+    assert plain.model_dump() == leader[-1].response.model_dump()
+    assert llm_upstream.calls("responses") == 1
