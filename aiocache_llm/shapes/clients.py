@@ -125,12 +125,20 @@ class _Skipping:
         if not callable(value):
             return _Skipping(value, self._reason, self._cache, path, self._calls)
         call_type = self._calls.get(path)
-        if call_type is None and path != "chat.completions.parse":
+        if path == "chat.completions.parse":
+            call_type = _create_call_type(self._calls, path)
+        if call_type is None:
             return value  # a call the cache never serves: nothing skipped
-        return _skipping_method(value, self._cache, call_type or path, self._reason)
+        return _skipping_method(value, self._cache, call_type, self._reason)
 
     def __repr__(self) -> str:
         return f"<uncached {self._target!r}>"
+
+
+def _create_call_type(calls: Mapping[str, str], path: str) -> str | None:
+    """The call type of the ``create`` beside ``path`` (``chat.completions.stream`` ->
+    that of ``chat.completions.create``)."""
+    return calls.get(path.rpartition(".")[0] + ".create")
 
 
 def _skipping_method(method: Any, cache: Cache | None, call_type: str, reason: str) -> Any:
@@ -207,7 +215,8 @@ def _wrap(
             method = _resolve(client, path)
         except AttributeError:
             continue
-        overrides[path] = _skipping_method(method, cache, path, reason)
+        call_type = _create_call_type(typed, path) or path
+        overrides[path] = _skipping_method(method, cache, call_type, reason)
     create = overrides.get("chat.completions.create")
     if create is not None and "chat.completions.parse" not in overrides:
         parse = _parse_method(create, is_async)

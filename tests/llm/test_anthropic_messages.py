@@ -182,7 +182,7 @@ async def test_the_stream_helper_passes_through_and_says_why(
     async with claude.messages.stream(**ask()) as stream:
         text = await stream.get_final_text()
     assert text == "echo: What is the capital of France?"
-    assert [e.kind for e in events] == ["skip"]
+    assert [(e.kind, e.call_type) for e in events] == [("skip", "aanthropic_messages")]
     assert "create(stream=True)" in (events[0].reason or "")
     assert llm_upstream.calls("messages") == 1
 
