@@ -42,6 +42,7 @@ from .responses import (
     type_name,
     usage_tokens,
 )
+from .shapes import UNCACHEABLE_WHEN, uncacheable
 from .singleflight import Flight, SingleFlight
 from .streaming import Broadcast, CachedStream, replay
 
@@ -135,6 +136,11 @@ class Handler:
             )
             self._event("skip", None, call_type, reason=reason)
             return await _call(upstream, kwargs)
+        if call_type in UNCACHEABLE_WHEN:
+            why = uncacheable(call_type, kwargs)
+            if why is not None:  # the answer is not a function of the arguments
+                self._event("skip", None, call_type, reason=why)
+                return await _call(upstream, kwargs)
         guard = self.guard
         if guard is not None and guard.breaker.is_open() and self.custom_get is None:
             return await self._bypass(call_type, upstream, kwargs)
@@ -159,7 +165,7 @@ class Handler:
                 if answer is not None:
                     data = entry["data"]
                     stored = data if entry["kind"] == "response" else (data[-1] if data else None)
-                    tokens = usage_tokens(stored)
+                    tokens = usage_tokens(data)
                     saving = self.events.save(
                         stored, kwargs.get("model"), self._scope(kwargs, controls)
                     )
