@@ -4,7 +4,7 @@
 :meth:`Wrapper.around`, so a wrapper writes only what it changes: the guard overrides the hook
 (deadline, breaker, failure policy), encryption overrides the methods whose values it seals.
 Backend-specific extras (``async_publish``, ``namespace``, ...) pass through ``__getattr__``.
-Wrappers compose: ``GuardedCache(EncryptedCache(RedisCache(...), key))`` guards the encrypted
+Every layer counts into the innermost backend's ``stats``. Wrappers compose: ``GuardedCache(EncryptedCache(RedisCache(...), key))`` guards the encrypted
 cache, so a deadline covers the encryption too.
 """
 
@@ -31,6 +31,9 @@ class Wrapper(BaseCache):
         super().__init__(default_ttl=inner.default_ttl)
         self.inner = inner
         self.backend_name = inner.backend_name
+        #: One stats sink for the whole stack: what a wrapper counts (failures, corrupt reads)
+        #: shows wherever the backend's counters are read (test_connection, /cache/stats).
+        self.stats = inner.stats
 
     @property
     def default_ttl(self) -> float | None:
