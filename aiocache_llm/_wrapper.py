@@ -4,8 +4,9 @@
 :meth:`Wrapper.around`, so a wrapper writes only what it changes: the guard overrides the hook
 (deadline, breaker, failure policy), encryption overrides the methods whose values it seals.
 Backend-specific extras (``async_publish``, ``namespace``, ...) pass through ``__getattr__``.
-Every layer counts into the innermost backend's ``stats``. Wrappers compose: ``GuardedCache(EncryptedCache(RedisCache(...), key))`` guards the encrypted
-cache, so a deadline covers the encryption too.
+Every layer counts into the innermost backend's ``stats``. Wrappers compose:
+``GuardedCache(EncryptedCache(RedisCache(...), key))`` guards the encrypted cache, so a
+deadline covers the encryption too.
 """
 
 from __future__ import annotations

@@ -56,6 +56,9 @@ CALL_TYPES: Final = (
     "responses",
     "aresponses",
     "anthropic_messages",
+    "aanthropic_messages",
+    "search",
+    "asearch",
 )
 
 #: type -> the LiteLLM parameter that sets its default TTL (``ttl`` wins over it)
@@ -78,8 +81,34 @@ def backend_class(type_: str, params: Mapping[str, Any] = {}) -> type[BaseCache]
 
 
 def build_backend(type_: str, ttl: float | None, params: Mapping[str, Any]) -> BaseCache:
-    """Construct the backend of ``type_`` from LiteLLM-named ``params`` (``None`` ones dropped)."""
+    """Construct the backend of ``type_`` from LiteLLM-named ``params`` (``None`` ones dropped).
+
+    Remote types get an in-memory L1 in front (see :mod:`aiocache_llm.backends.layered`)
+    unless ``l1=False``; ``type="dual"`` is that L1 over Redis, built from the Redis settings.
+    """
+    from .backends.layered import L1_TYPES, dual_options, with_l1
+
     given = {k: v for k, v in params.items() if v is not None}
+    l1 = dual_options(given.pop("l1", True), given if type_ == "dual" else None)
+    if type_ == "dual":
+        if l1 is None:
+            raise ConfigurationError("type='dual' is an L1 in front of Redis: it needs l1")
+        type_ = "redis"
+        if "default_redis_ttl" in given:
+            given.setdefault("default_in_redis_ttl", given.pop("default_redis_ttl"))
+    backend = _build_one(type_, ttl, given)
+    if l1 is None or _resolved(type_, given) not in L1_TYPES:
+        return backend
+    return with_l1(backend, l1)
+
+
+def _resolved(type_: str, params: Mapping[str, Any]) -> str:
+    if type_ == "redis" and (params.get("startup_nodes") or params.get("redis_startup_nodes")):
+        return "redis-cluster"
+    return type_
+
+
+def _build_one(type_: str, ttl: float | None, given: dict[str, Any]) -> BaseCache:
     if type_ == "redis" and "redis_startup_nodes" in given:
         given.setdefault("startup_nodes", given.pop("redis_startup_nodes"))
     cls = backend_class(type_, given)
@@ -327,6 +356,13 @@ class Cache:
 
         return wrap_openai(client, cache=self)
 
+    def wrap_anthropic(self, client: Any) -> Any:
+        """An Anthropic SDK client (``AsyncAnthropic`` or ``Anthropic``) whose
+        ``messages.create`` calls use this cache."""
+        from .wrappers import wrap_anthropic
+
+        return wrap_anthropic(client, cache=self)
+
     async def async_test_connection(self) -> dict[str, Any]:
         """The backend's health report, with the failure policy and the breaker's state."""
         report = dict(await self.guarded.async_test_connection())
@@ -349,6 +385,38 @@ class Cache:
     def disconnect(self) -> None:
         """Blocking form of :meth:`async_disconnect`."""
         run_sync(self.async_disconnect())
+
+    # -- LiteLLM's Cache methods ------------------------------------------------------------
+    # Callable as on litellm.Cache, with the LLM call's arguments. Assigning get_cache_key /
+    # get_cache / add_cache (see __setattr__) still replaces the key or the storage they use.
+    def get_cache_key(self, **kwargs: Any) -> str:
+        """The key of the call ``kwargs`` describe (``call_type=`` when its arguments do not
+        show it: ``messages`` is a chat, ``input`` an embedding, ...)."""
+        from .integrations import _cache_methods
+
+        return _cache_methods.get_cache_key(self, kwargs)
+
+    async def async_get_cache(self, **kwargs: Any) -> Any:
+        """The cached answer to the call ``kwargs`` describe, or ``None``."""
+        from .integrations import _cache_methods
+
+        return await _cache_methods.get_cache(self, kwargs)
+
+    def get_cache(self, **kwargs: Any) -> Any:
+        """Blocking form of :meth:`async_get_cache`."""
+        return run_sync(self.async_get_cache(**kwargs))
+
+    async def async_add_cache(self, result: Any, **kwargs: Any) -> None:
+        """Store ``result`` as the answer to the call ``kwargs`` describe."""
+        from .integrations import _cache_methods
+
+        await _cache_methods.add_cache(self, result, kwargs)
+
+    def add_cache(self, result: Any, **kwargs: Any) -> None:
+        """Blocking form of :meth:`async_add_cache`."""
+        run_sync(self.async_add_cache(result, **kwargs))
+
+    # -- end of LiteLLM's Cache methods -------------------------------------------------------
 
     def __repr__(self) -> str:
         return f"Cache(type={self.type!r}, mode={self.mode!r}, backend={self.guarded!r})"
@@ -406,6 +474,12 @@ class Cache:
         except Exception as exc:  # a diagnostic: reported, not raised
             report["status"] = "unhealthy"
             report["error"] = f"{step} failed: {describe_failure(exc)}"
+            settings = getattr(self.backend, "settings", None)
+            if isinstance(exc, TimeoutError) and isinstance(settings, dict) and settings.get("ssl"):
+                report["error"] += (
+                    " (with ssl on, a server that does not speak TLS never answers the"
+                    " handshake: a TLS mismatch? check ssl / REDIS_SSL)"
+                )
         if report.get("ping_response") is False:
             report["status"] = "unhealthy"
         return report

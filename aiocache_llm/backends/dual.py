@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-import orjson
-
-from .._sync import loop_thread_loop, run_sync
+from .._sync import run_sync
 from ..codec import Entry
 from ..errors import BackendError
+from ._invalidation import InvalidationChannel, L1Coherence
+from ._versions import PubSubCapable, VersionedStore
 from .base import (
     USE_DEFAULT,
     BaseCache,
@@ -25,42 +23,42 @@ from .base import (
 )
 from .memory import InMemoryCache
 
-__all__ = ["DualCache", "PubSubCapable"]
+__all__ = ["DEFAULT_L1_TTL", "DualCache", "PubSubCapable", "VersionedStore"]
 
 logger = logging.getLogger("aiocache_llm.dual")
 
-_FLUSH = "*"  # an invalidation message naming this drops every L1 entry
-_MAX_TRACKED_INVALIDATIONS = 10_000
-
-
-@runtime_checkable
-class PubSubCapable(Protocol):
-    """An L2 that can carry invalidation messages (``RedisCache`` is one)."""
-
-    async def async_publish(self, channel: str, message: bytes) -> int: ...
-
-    def async_subscribe(
-        self, channel: str, on_subscribed: Callable[[], None] | None = None
-    ) -> AsyncIterator[bytes]: ...
+#: The longest an L1 copy lives (seconds) unless ``default_in_memory_ttl`` says otherwise: the
+#: bound on staleness when an invalidation is lost.
+DEFAULT_L1_TTL = 30.0
+_MAX_TRACKED_MISSES = 10_000
 
 
 class DualCache(BaseCache):
     """An in-memory L1 in front of a remote L2 (Redis, Redis Cluster, S3, ...).
 
     * **get**: L1, then L2. An L2 hit fills L1 for no longer than the entry has left in L2 and
-      no longer than ``default_in_memory_ttl``.
-    * **set / pipeline**: both levels (``local_only=True`` for L1 only).
+      no longer than ``default_in_memory_ttl`` (default :data:`DEFAULT_L1_TTL`; ``None`` also
+      means the default, so staleness is always bounded).
+    * **set / pipeline**: L2 first, then L1 (``local_only=True`` for L1 only).
     * **batch get**: L1 hits, then one L2 batch read for the rest. Concurrent batch reads share
       the L2 reads in flight, and keys L2 just reported missing are not asked again for
-      ``redis_batch_cache_expiry`` seconds (unless written meanwhile).
-    * **counters**: L2 is authoritative; L1 takes the value L2 returned.
-    * **coherence**: when L2 can publish (``RedisCache``), every write, delete and flush is
-      announced on an invalidation channel and every process drops its L1 copy of those keys
-      when the message arrives (about a millisecond on one host). An L2 read that races an
-      invalidation does not fill L1. While L2 is unreachable L1 keeps serving; when the
-      subscription is back, L1 is cleared, since invalidations may have been missed.
-    * **fail open**: with L2 down, L1 keeps serving hits, L2 reads are misses, L2 writes are
-      dropped, all counted in ``stats.errors`` and logged, never raised into the caller.
+      ``redis_batch_cache_expiry`` seconds (unless written meanwhile). A failed read is not a
+      miss: nothing is remembered of it.
+    * **counters**: L2 is authoritative and counters are not kept in L1.
+    * **coherence** (an L2 that versions writes and carries messages: ``RedisCache`` and its
+      cluster and Sentinel forms): every write takes a version from L2 atomically; writes,
+      deletes and flushes are announced with their versions, and every process drops its L1
+      copies older than the announced version when the message arrives (about a millisecond
+      on one host). L1 only takes a version newer than any it has seen for that key, so
+      processes converge on L2's latest value whatever the interleaving. While the
+      subscription is down, L1 serves what it holds but takes no new fills; once it is back,
+      L1 starts empty. An L2 without a channel (object stores) is coherent by TTL only.
+    * **failures**: an L2 failure never leaves L1 holding what L2 does not (a failed write
+      drops the key from L1). With ``fail_open=True`` (the default) failed L2 reads are misses
+      and failed writes are dropped, counted in ``stats.errors`` and logged; with
+      ``fail_open=False`` the typed error is raised (the ``Cache`` facade does this and lets
+      its guard apply the failure policy). A failed increment always raises: a counter
+      cannot be invented.
 
     The blocking ``get_cache`` answers an L1 hit in the caller's thread, with no thread hop.
     """
@@ -72,181 +70,148 @@ class DualCache(BaseCache):
         in_memory_cache: InMemoryCache | None = None,
         redis_cache: BaseCache | None = None,
         *,
-        default_in_memory_ttl: float | None = None,
+        default_in_memory_ttl: float | None = DEFAULT_L1_TTL,
         default_redis_ttl: float | None = None,
         redis_batch_cache_expiry: float = 0.5,
         coherent: bool | None = None,
         invalidation_channel: str = "aiocache_llm:invalidate",
+        fail_open: bool = True,
+        default_redis_batch_cache_expiry: float | None = None,  # LiteLLM's name
     ) -> None:
+        if default_redis_ttl is None and redis_cache is not None:
+            default_redis_ttl = redis_cache.default_ttl
         super().__init__(default_ttl=default_redis_ttl)
-        self.in_memory_cache = in_memory_cache or InMemoryCache()
+        if default_redis_batch_cache_expiry is not None:
+            redis_batch_cache_expiry = default_redis_batch_cache_expiry
+        self.in_memory_cache = InMemoryCache() if in_memory_cache is None else in_memory_cache
         self.redis_cache = redis_cache
-        self.default_in_memory_ttl = check_ttl(default_in_memory_ttl)
+        cap = check_ttl(default_in_memory_ttl)
+        self.default_in_memory_ttl: float = DEFAULT_L1_TTL if cap is None else cap
         self.redis_batch_cache_expiry = redis_batch_cache_expiry
         self.invalidation_channel = invalidation_channel
-        self._pubsub: PubSubCapable | None = (
-            redis_cache if isinstance(redis_cache, PubSubCapable) else None
+        self.fail_open = fail_open
+        can_announce = all(
+            isinstance(redis_cache, kind) for kind in (PubSubCapable, VersionedStore)
         )
-        self.coherent = self._pubsub is not None if coherent is None else coherent
-        if self.coherent and self._pubsub is None:
+        self.coherent = can_announce if coherent is None else coherent
+        if self.coherent and not can_announce:
             raise BackendError(f"{type(redis_cache).__name__} cannot carry invalidations")
-        self._sender = f"{os.getpid()}:{uuid.uuid4().hex[:12]}".encode()
-        self._listener: Any = None  # concurrent.futures.Future of the subscription task
-        self._listener_task: asyncio.Task[None] | None = None  # that task, on the library loop
-        self._listening = False
-        # invalidation bookkeeping: a read that started before an invalidation may not fill L1
-        self._seq = 0
-        self._floor = 0
-        self._invalidated: dict[str, int] = {}
+        self._versioned = isinstance(redis_cache, VersionedStore)
+        self._state = L1Coherence(
+            self.in_memory_cache, self.default_in_memory_ttl, needs_subscription=self.coherent
+        )
+        self.channel: InvalidationChannel | None = None
+        if self.coherent:
+            self.channel = InvalidationChannel(
+                redis_cache,  # type: ignore[arg-type]
+                invalidation_channel,
+                self._state,
+                self._l2_failed_quietly,
+            )
         self._recent_misses: dict[str, float] = {}
         self._in_flight: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[Any]] = {}
         self._l1_get = self.in_memory_cache.get_cache
 
-    # -- L1 ------------------------------------------------------------------------------------
-    def _l1_ttl(self, seconds: float | None) -> float | None:
-        limit = self.default_in_memory_ttl
-        if seconds is None:
-            return limit
-        return seconds if limit is None else min(seconds, limit)
-
-    def _fill(self, key: str, entry: Entry, started_seq: int, now: float) -> None:
-        """Put an L2 entry into L1, unless an invalidation of ``key`` came after the read began."""
-        if started_seq < self._floor or self._invalidated.get(key, -1) > started_seq:
-            return
-        left = None if entry.expires_at is None else entry.expires_at - now
-        if left is not None and left <= 0:
-            return
-        self.in_memory_cache.set_cache(key, entry.value, ttl=self._l1_ttl(left))
-
-    def _invalidate_locally(self, keys: Iterable[str], *, drop: bool = True) -> None:
-        """Mark ``keys`` changed, so L2 reads already under way do not fill L1 with old values.
-
-        ``drop`` also removes them from L1 (a change made elsewhere); a local write keeps the
-        L1 copy it has just put there.
-        """
-        self._seq += 1
-        if len(self._invalidated) > _MAX_TRACKED_INVALIDATIONS:
-            self._invalidated.clear()
-            self._floor = self._seq
-        for key in keys:
-            if key == _FLUSH:
-                self.in_memory_cache.flush_cache()
-                self._recent_misses.clear()
-                self._floor = self._seq
-                continue
-            if drop:
-                self.in_memory_cache.delete_cache(key)
-            self._recent_misses.pop(key, None)
-            self._invalidated[key] = self._seq
-
-    # -- L2, failing open --------------------------------------------------------------------
-    def _l2_failed(self, what: str, exc: BaseException) -> None:
+    # -- L2 failures -------------------------------------------------------------------------
+    def _l2_failed_quietly(self, what: str, exc: BaseException) -> None:
         self.stats.errors += 1
         logger.warning("L2 %s failed, continuing without it: %s", what, exc)
 
-    async def _announce(self, keys: Sequence[str]) -> None:
-        """Tell the other processes to drop ``keys`` from their L1."""
-        if not self.coherent or not keys:
-            return
-        self._ensure_listening()
-        message = orjson.dumps({"from": self._sender.decode(), "keys": list(keys)})
-        try:
-            await self._pubsub.async_publish(self.invalidation_channel, message)  # type: ignore[union-attr]
-        except BackendError as exc:
-            self._l2_failed("publish", exc)
+    def _l2_failed(self, what: str, exc: BackendError) -> None:
+        """Count and log ``exc``; raise it unless failing open."""
+        self._l2_failed_quietly(what, exc)
+        if not self.fail_open:
+            raise exc
 
     def _ensure_listening(self) -> None:
-        if self._listening or not self.coherent:
-            return
-        self._listening = True
-        self._listener = asyncio.run_coroutine_threadsafe(self._listen(), loop_thread_loop())
-
-    async def _listen(self) -> None:
-        """Apply invalidations from other processes until disconnected (on the library loop).
-
-        While L2 is unreachable, L1 keeps serving what it holds. When a broken subscription is
-        confirmed again, L1 is cleared: invalidations sent meanwhile may have been missed.
-        """
-        assert self._pubsub is not None
-        self._listener_task = asyncio.current_task()
-        backoff = 0.05
-        resync = False
-
-        def subscribed() -> None:
-            nonlocal resync, backoff
-            backoff = 0.05
-            if resync:
-                resync = False
-                self._invalidate_locally([_FLUSH])
-
-        while self._listening:
-            try:
-                async for raw in self._pubsub.async_subscribe(
-                    self.invalidation_channel, on_subscribed=subscribed
-                ):
-                    message = orjson.loads(raw)
-                    if message.get("from") != self._sender.decode():
-                        self._invalidate_locally(message.get("keys", ()))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the subscription broke; retried with a backoff
-                self._l2_failed("subscription", exc)
-            resync = True
-            if self._listening:
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+        if self.channel is not None:
+            self.channel.ensure_listening()
 
     async def async_ready(self) -> None:
         """Wait until this process receives invalidations (the subscription is up)."""
-        self._ensure_listening()
-        if not self.coherent:
-            return
-        probe = f"__ready__:{uuid.uuid4().hex}"
-        seq = self._seq
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            message = orjson.dumps({"from": "probe", "keys": [probe]})
-            await self._pubsub.async_publish(self.invalidation_channel, message)  # type: ignore[union-attr]
-            await asyncio.sleep(0.02)
-            if self._seq > seq and probe in self._invalidated:
-                return
-        raise BackendError("the invalidation subscription did not come up within 5 s")
+        if self.channel is not None:
+            await self.channel.ready()
 
-    # -- contract --------------------------------------------------------------------------
-    async def async_get_cache(self, key: str) -> Any:
+    # -- reads -----------------------------------------------------------------------------
+    async def async_get_cache(self, key: str, *, local_only: bool = False) -> Any:
+        """The value under ``key``: L1, then L2 (only L1 with ``local_only``, as LiteLLM)."""
         value = self._l1_get(key)
-        if value is not None or self.redis_cache is None:
+        if value is not None or self.redis_cache is None or local_only:
             return value
-        entry = await self._l2_entry(key)
+        entries = await self._l2_read([key])
+        entry = None if entries is None else entries[0]
         return None if entry is None else entry.value
 
-    def get_cache(self, key: str) -> Any:
+    def get_cache(self, key: str, *, local_only: bool = False) -> Any:
         """Blocking get: an L1 hit is answered in the caller's thread, with no thread hop."""
         value = self._l1_get(key)
-        if value is not None or self.redis_cache is None:
+        if value is not None or self.redis_cache is None or local_only:
             return value
         return run_sync(self.async_get_cache(key))
 
-    async def _l2_entry(self, key: str) -> Entry | None:
-        self._ensure_listening()
-        started = self._seq
+    async def async_set_cache_sadd(
+        self,
+        key: str,
+        members: Iterable[str],
+        ttl: TTLArg = USE_DEFAULT,
+        *,
+        local_only: bool = False,
+    ) -> int:
+        """Add ``members`` to the set at ``key`` in L1 and (unless ``local_only``) L2; return
+        how many were new in the level that holds the truth (L2 when used)."""
+        values = [str(member) for member in members]
+        seconds = self.resolve_ttl(ttl)
+        added = await self.in_memory_cache.async_set_cache_sadd(
+            key, values, self._state.ttl(seconds)
+        )
+        sadd = getattr(self.redis_cache, "async_set_cache_sadd", None)
+        if local_only or sadd is None:
+            return added
         try:
-            entry = await self.redis_cache.async_get_entry(key)  # type: ignore[union-attr]
+            added = int(await sadd(key, values, seconds))
+        except BackendError as exc:  # fail open, as every L2 write
+            self._l2_failed("set-add", exc)
+            return added
+        if self.channel is not None:
+            await self.channel.announce([(key, 0)])  # other processes drop their copy
+        return added
+
+    async def _l2_read(self, keys: Sequence[str]) -> list[Entry | None] | None:
+        """Entries from L2 (``None`` if the read failed), filling L1 where allowed."""
+        l2 = self.redis_cache
+        assert l2 is not None
+        self._ensure_listening()
+        started = self._state.begin()
+        try:
+            if self._versioned:
+                pairs = await l2.async_get_versioned(keys)  # type: ignore[attr-defined]
+            elif len(keys) == 1:
+                pairs = [(await l2.async_get_entry(keys[0]), 0)]
+            else:
+                pairs = [(entry, 0) for entry in await l2.async_batch_get_entries(keys)]
         except BackendError as exc:
             self._l2_failed("read", exc)
             return None
-        if entry is not None:
-            self._fill(key, entry, started, time.time())
-        return entry
+        self._state.fill(
+            (
+                (key, entry, version)
+                for key, (entry, version) in zip(keys, pairs, strict=True)
+                # an unversioned value in a versioned store is a counter: never held in L1
+                if entry is not None and (version or not self._versioned)
+            ),
+            started,
+        )
+        return [entry for entry, _ in pairs]
 
     async def async_get_entry(self, key: str) -> Entry | None:
-        entry = self.in_memory_cache.get_entry(key)
+        entry = self._state.entry(key)
         if entry is not None or self.redis_cache is None:
             return entry
-        return await self._l2_entry(key)
+        entries = await self._l2_read([key])
+        return None if entries is None else entries[0]
 
     async def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
-        get = self.in_memory_cache.get_entry
+        get = self._state.entry
         results: list[Entry | None] = [get(key) for key in keys]
         if self.redis_cache is None:
             return results
@@ -271,28 +236,21 @@ class DualCache(BaseCache):
             futures = {key: loop.create_future() for key in to_fetch}
             for key, future in futures.items():
                 self._in_flight[(loop, key)] = future
-            self._ensure_listening()
-            started = self._seq
             try:
-                entries = await self.redis_cache.async_batch_get_entries(to_fetch)
-            except BackendError as exc:
-                self._l2_failed("batch read", exc)
-                entries = [None] * len(to_fetch)
+                entries = await self._l2_read(to_fetch)
             finally:
                 for key, future in futures.items():
                     self._in_flight.pop((loop, key), None)
-                    if not future.done():  # cancelled: waiters read a miss
+                    if not future.done():  # failed or cancelled: waiters read a miss
                         future.set_result(None)
-            wall, mono = time.time(), time.monotonic()
-            for key, entry in zip(to_fetch, entries, strict=True):
+            mono = time.monotonic()
+            for key, entry in zip(to_fetch, entries or [None] * len(to_fetch), strict=True):
                 fetched[key] = entry
                 if not futures[key].done():
                     futures[key].set_result(entry)
-                if entry is None:
+                if entry is None and entries is not None:  # a real miss, not a failure
                     self._recent_misses[key] = mono
-                else:
-                    self._fill(key, entry, started, wall)
-            if len(self._recent_misses) > _MAX_TRACKED_INVALIDATIONS:
+            if len(self._recent_misses) > _MAX_TRACKED_MISSES:
                 self._recent_misses.clear()
         for key, future in waiting.items():
             fetched[key] = await asyncio.shield(future)
@@ -305,6 +263,7 @@ class DualCache(BaseCache):
         entries = await self.async_batch_get_entries(keys)
         return [None if entry is None else entry.value for entry in entries]
 
+    # -- writes ----------------------------------------------------------------------------
     async def async_set_cache(
         self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT, *, local_only: bool = False
     ) -> None:
@@ -317,22 +276,42 @@ class DualCache(BaseCache):
         *,
         local_only: bool = False,
     ) -> None:
-        """Write L2 first (a value it refuses is stored nowhere), then L1; an L2 outage only
-        costs the L2 copy."""
+        """Write L2 first (a value it refuses is stored nowhere), then L1 with the version L2
+        gave, then announce it."""
         items = list(items)
         seconds = self.resolve_ttl(ttl)
-        written = False
-        if not local_only and self.redis_cache is not None:
-            try:
-                await self.redis_cache.async_set_cache_pipeline(items, seconds)
-                written = True
-            except BackendError as exc:
-                self._l2_failed("write", exc)
-        self.in_memory_cache.set_cache_pipeline(items, ttl=self._l1_ttl(seconds))
-        keys = [key for key, _ in items]
-        self._invalidate_locally(keys, drop=False)
-        if written:
-            await self._announce(keys)
+        l2 = self.redis_cache
+        if local_only or l2 is None:
+            self._state.put_local(items, seconds)
+            return
+        for key, _ in items:
+            self._recent_misses.pop(key, None)
+        self._ensure_listening()
+        started, now = self._state.begin(), time.time()
+        try:
+            if self._versioned:
+                versions = await l2.async_set_versioned(items, seconds)  # type: ignore[attr-defined]
+            else:
+                await l2.async_set_cache_pipeline(items, seconds)
+                versions = [0] * len(items)
+        except BackendError as exc:
+            self._state.drop(key for key, _ in items)
+            self._l2_failed("write", exc)
+            return
+        # the L1 copy expires no later than L2's: its clock started before the write
+        expires = None if seconds is None else now + seconds
+        self._state.fill(
+            (
+                (key, Entry(value, now, expires), version)
+                for (key, value), version in zip(items, versions, strict=True)
+                if version or not self._versioned  # a stored number is a counter: not held
+            ),
+            started,
+        )
+        if self.channel is not None:
+            await self.channel.announce(
+                [(key, v) for (key, _), v in zip(items, versions, strict=True)]
+            )
 
     async def async_increment(
         self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, local_only: bool = False
@@ -349,38 +328,36 @@ class DualCache(BaseCache):
         if local_only or self.redis_cache is None:
             return self.in_memory_cache.increment_pipeline(checked)
         l2_ops = [(key, by, self.resolve_ttl(ttl)) for key, by, ttl in checked]
+        self._state.drop(key for key, _, _ in l2_ops)
         try:
-            values = await self.redis_cache.async_increment_pipeline(l2_ops)
-        except BackendError as exc:  # fail open: count locally until L2 is back
-            self._l2_failed("increment", exc)
-            return self.in_memory_cache.increment_pipeline(checked)
-        keys = [key for key, _, _ in l2_ops]
-        self._invalidate_locally(keys, drop=False)
-        wall = time.time()
-        for key, new in zip(keys, values, strict=True):
-            # L1 keeps the expiry it had (never beyond L2's); with no L1 copy, the next read
-            # fills L1 with L2's remaining time.
-            held = self.in_memory_cache.get_entry(key)
-            if held is not None:
-                left = None if held.expires_at is None else held.expires_at - wall
-                if left is None or left > 0:
-                    self.in_memory_cache.set_cache(key, new, ttl=left)
-        await self._announce(keys)
-        return values
+            return await self.redis_cache.async_increment_pipeline(l2_ops)
+        except BackendError as exc:
+            self._l2_failed_quietly("increment", exc)
+            raise
 
     async def async_delete_cache(self, key: str) -> None:
-        self._invalidate_locally([key])
-        if self.redis_cache is None:
+        self._state.drop([key])
+        self._recent_misses.pop(key, None)
+        l2 = self.redis_cache
+        if l2 is None:
             return
+        self._ensure_listening()
         try:
-            await self.redis_cache.async_delete_cache(key)
+            if self._versioned:
+                version = await l2.async_delete_versioned(key)  # type: ignore[attr-defined]
+            else:
+                await l2.async_delete_cache(key)
+                version = 0
         except BackendError as exc:
             self._l2_failed("delete", exc)
             return
-        await self._announce([key])
+        self._state.invalidate([(key, version)])
+        if self.channel is not None:
+            await self.channel.announce([(key, version)])
 
     async def async_flush_cache(self) -> None:
-        self._invalidate_locally([_FLUSH])
+        self._state.reset()
+        self._recent_misses.clear()
         if self.redis_cache is None:
             return
         try:
@@ -388,8 +365,12 @@ class DualCache(BaseCache):
         except BackendError as exc:
             self._l2_failed("flush", exc)
             return
-        await self._announce([_FLUSH])
+        finally:
+            self._state.reset()  # reads that raced the flush do not fill L1
+        if self.channel is not None:
+            await self.channel.announce_flush()
 
+    # -- the rest --------------------------------------------------------------------------
     async def async_get_ttl(self, key: str) -> float | None:
         if self.redis_cache is not None:
             try:
@@ -415,34 +396,10 @@ class DualCache(BaseCache):
             "stats": self.stats.as_dict(),
         }
 
-    async def _stop_listening(self) -> None:
-        """Cancel the subscription task and wait until it has closed its connection (runs on
-        the library loop, where the task lives)."""
-        task, self._listener_task = self._listener_task, None
-        if task is None:
-            return
-        # A cancel that lands while a read timeout unwinds can be absorbed (asyncio.timeout on
-        # Python 3.11), so cancellation is delivered again until the task has really ended.
-        deadline = time.monotonic() + 5.0
-        while not task.done() and time.monotonic() < deadline:
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.1)
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: an error while closing is not worth a warning
-        elif not task.done():
-            logger.warning("the invalidation subscription did not stop within 5 s")
-
     async def async_disconnect(self) -> None:
         """Stop listening for invalidations and disconnect L2 (on this loop)."""
-        self._listening = False
-        library_loop = loop_thread_loop()
-        if self._listener is not None:
-            self._listener = None
-            if asyncio.get_running_loop() is library_loop:
-                await self._stop_listening()
-            else:
-                stop = asyncio.run_coroutine_threadsafe(self._stop_listening(), library_loop)
-                await asyncio.wrap_future(stop)
+        if self.channel is not None:
+            await self.channel.stop()
         if self.redis_cache is not None:
             # RedisCache also closes the client its subscription used on the library's loop
             await self.redis_cache.async_disconnect()

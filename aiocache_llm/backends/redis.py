@@ -36,6 +36,7 @@ from ._loops import PerLoop
 from ._redis_config import CACHE_SETTINGS, mask_secrets, redis_settings
 from ._redis_connection import LoopClient, run_batch
 from ._redis_errors import translate_redis_error
+from ._versions import DELETE_SCRIPT, SET_SCRIPT, VERSION_PREFIX, split_version
 from .base import (
     USE_DEFAULT,
     BaseCache,
@@ -134,6 +135,8 @@ class RedisCache(BaseCache):
     """
 
     backend_name = "redis"
+    #: How many times ``async_disconnect`` has run: a subscription that outlives one ends.
+    _disconnects = 0
 
     def __init__(
         self,
@@ -358,6 +361,8 @@ class RedisCache(BaseCache):
     def _entry(self, data: Any) -> Entry | None:
         if data is None:
             return None
+        if data[:2] == VERSION_PREFIX:
+            data = split_version(data)[1]
         try:
             return decode(data)
         except CorruptEntryError:
@@ -514,10 +519,56 @@ class RedisCache(BaseCache):
         reply = await self._call("SMEMBERS", self._key(key))
         return {member.decode() for member in reply}
 
+    # -- versioned entries (for a coherent L1, see aiocache_llm.backends.dual) ---------------
+    async def async_set_versioned(
+        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+    ) -> list[int]:
+        """Store every pair in one round trip, each under a version Redis assigns atomically
+        with the write; return the versions. A bad value stores nothing."""
+        seconds = self.default_ttl if ttl is USE_DEFAULT else check_ttl(ttl)
+        now = time.time()
+        expires = None if seconds is None else now + seconds
+        px = _milliseconds(seconds)
+        commands: list[Command] = []
+        for key, value in items:
+            if value.__class__ is int or value.__class__ is float:
+                # a number is stored as a counter is (incrementable), unversioned: version 0
+                commands.append(self._set_command(self._key(key), value, seconds, now))
+            else:
+                data = encode(value, expires_at=expires, created_at=now)
+                commands.append(("EVAL", SET_SCRIPT, 1, self._key(key), data, px))
+        replies = await self._call_many(commands)
+        return [reply if isinstance(reply, int) else 0 for reply in replies]
+
+    async def async_get_versioned(self, keys: Sequence[str]) -> list[tuple[Entry | None, int]]:
+        """``(entry, version)`` per key (``GET``, or one ``MGET``); version 0 if unversioned."""
+        if not keys:
+            return []
+        names = [self._key(key) for key in keys]
+        replies = (
+            [await self._call("GET", names[0])] if len(names) == 1 else await self._mget(names)
+        )
+        versions: list[int] = []
+        entries: list[Entry | None] = []
+        for data in replies:
+            version, rest = (0, None) if data is None else split_version(data)
+            versions.append(version)
+            entries.append(None if rest is None else self._entry(rest))
+        entries = await self._with_expiry(names, entries)
+        return list(zip(entries, versions, strict=True))
+
+    async def async_delete_versioned(self, key: str) -> int:
+        """Delete ``key``; return the version the deletion took (newer than the value's)."""
+        return int(await self._call("EVAL", DELETE_SCRIPT, 1, self._key(key)))
+
+    #: How this server carries messages: the publish command, the subscribe method of
+    #: redis-py's PubSub, and the type of a delivered message (sharded on a cluster).
+    _PUBLISH, _SUBSCRIBE, _MESSAGE = "PUBLISH", "subscribe", "message"
+
     async def async_publish(self, channel: str, message: bytes) -> int:
         """Publish ``message`` on ``channel`` (prefixed with the namespace); return how many
         subscribers received it."""
-        return int(await self._call("PUBLISH", self._key(channel), message))
+        return int(await self._call(self._PUBLISH, self._key(channel), message))
 
     async def async_subscribe(
         self, channel: str, on_subscribed: Callable[[], None] | None = None
@@ -527,27 +578,37 @@ class RedisCache(BaseCache):
         ``on_subscribed`` is called when the server confirms the subscription (from then on no
         message is missed). The subscription has its own connection, closed when the iteration
         stops; waiting for a message is not bounded by ``socket_timeout``, a broken connection
-        raises :class:`~aiocache_llm.errors.BackendUnavailable`.
+        raises :class:`~aiocache_llm.errors.BackendUnavailable`. ``async_disconnect`` ends the
+        iteration (without an error).
         """
-        client = self._pubsub_client()
-        pubsub = client.pubsub()
+        name = self._key(channel)
+        client: Any = None
+        pubsub: Any = None
+        shared = True
+        disconnects = self._disconnects
         try:
-            await pubsub.subscribe(self._key(channel))
+            client = await self._pubsub_client(name)
+            shared = client is self._loop_client().client
+            pubsub = client.pubsub()
+            await getattr(pubsub, self._SUBSCRIBE)(name)
             async for message in pubsub.listen():
                 kind = message.get("type")
-                if kind == "message":
+                if kind == self._MESSAGE:
                     yield message["data"]
-                elif kind == "subscribe" and on_subscribed is not None:
+                elif kind == self._SUBSCRIBE and on_subscribed is not None:
                     on_subscribed()
         except Exception as exc:
+            if self._disconnects != disconnects:
+                return  # this cache closed the connection: the subscription ends with it
             raise translate_redis_error(exc) from exc
         finally:
-            await pubsub.aclose()
-            if client is not self._loop_client().client:
+            if pubsub is not None:
+                await pubsub.aclose()
+            if not shared:
                 await client.aclose()
 
-    def _pubsub_client(self) -> Any:
-        """The client whose ``pubsub()`` serves subscriptions on the running loop."""
+    async def _pubsub_client(self, channel: str) -> Any:
+        """The client whose ``pubsub()`` serves a subscription to ``channel`` on this loop."""
         return self._loop_client().client
 
     async def async_delete_cache(self, key: str) -> None:
@@ -629,6 +690,7 @@ class RedisCache(BaseCache):
             if self._write_buffer:
                 await self.async_flush_write_buffer()
         finally:
+            self._disconnects += 1
             await self._loops.close(LoopClient.aclose, self.socket_timeout)
 
     def __repr__(self) -> str:

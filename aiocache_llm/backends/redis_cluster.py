@@ -119,13 +119,20 @@ class RedisClusterCache(RedisCache):
             chunk = names[start : start + _SCAN_CHUNK]
             await self._call_many([("UNLINK", name) for name in chunk])
 
-    def _pubsub_client(self) -> Any:
-        """A plain client on one startup node: cluster messages reach every node."""
+    # Sharded pub/sub: a channel lives on the primary of its slot, not on every node.
+    _PUBLISH, _SUBSCRIBE, _MESSAGE = "SPUBLISH", "ssubscribe", "smessage"
+
+    async def _pubsub_client(self, channel: str) -> Any:
+        """A plain client on the primary that serves ``channel``'s slot, from a fresh view of
+        the cluster (after a failover the slot has a new primary)."""
         import redis.asyncio as aioredis
 
+        cluster = self._loop_client().client
+        await cluster.initialize()
+        await cluster.nodes_manager.initialize()
+        node = cluster.get_node_from_key(channel)
         kwargs = dict(self._connection_kwargs)
-        host, port = self._startup_nodes[0]
-        kwargs.update(host=host, port=port, ssl=self._ssl)
+        kwargs.update(host=node.host, port=node.port, ssl=self._ssl)
         return aioredis.Redis(**kwargs)
 
     def _mode(self) -> str:

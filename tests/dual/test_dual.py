@@ -38,6 +38,7 @@ async def l2(redis_server: RedisServer) -> AsyncIterator[RedisCache]:
 @pytest.fixture
 async def dual(l2: RedisCache) -> AsyncIterator[DualCache]:
     cache = DualCache(InMemoryCache(), l2, default_in_memory_ttl=60)
+    await cache.async_ready()  # L1 takes fills once invalidations can reach it
     yield cache
     await cache.async_disconnect()
 
@@ -52,14 +53,14 @@ async def _calls(server: RedisServer, command: str) -> int:
 
 
 async def test_an_l2_hit_fills_l1(dual: DualCache, l2: RedisCache) -> None:
-    await l2.async_set_cache("k", {"v": 1})
+    await l2.async_set_versioned([("k", {"v": 1})])
     assert await dual.async_get_cache("k") == {"v": 1}
     await l2.async_delete_cache("k")  # behind DualCache's back: L1 still answers
     assert await dual.async_get_cache("k") == {"v": 1}
 
 
 async def test_the_l1_fill_never_outlives_the_l2_entry(dual: DualCache, l2: RedisCache) -> None:
-    await l2.async_set_cache("short", "v", ttl=1.5)
+    await l2.async_set_versioned([("short", "v")], ttl=1.5)
     written = time.monotonic()
     await dual.async_get_cache("short")
     l1_entry = dual.in_memory_cache.get_entry("short")
@@ -74,11 +75,20 @@ async def test_the_l1_fill_never_outlives_the_l2_entry(dual: DualCache, l2: Redi
 
 async def test_the_l1_fill_is_capped_by_the_in_memory_ttl(l2: RedisCache) -> None:
     dual = DualCache(InMemoryCache(), l2, default_in_memory_ttl=5)
-    await l2.async_set_cache("long", "v", ttl=1000)
+    await dual.async_ready()
+    await l2.async_set_versioned([("long", "v")], ttl=1000)
     await dual.async_get_cache("long")
     left = dual.in_memory_cache.get_ttl("long")
     assert left is not None and left <= 5
     await dual.async_disconnect()
+
+
+async def test_a_value_written_without_a_version_is_never_held_in_l1(
+    dual: DualCache, l2: RedisCache
+) -> None:
+    await l2.async_set_cache("plain", "v")  # a writer that announces nothing
+    assert await dual.async_get_cache("plain") == "v"
+    assert dual.in_memory_cache.get_cache("plain") is None
 
 
 async def test_local_only_writes_stay_in_l1(dual: DualCache, l2: RedisCache) -> None:
@@ -90,13 +100,22 @@ async def test_local_only_writes_stay_in_l1(dual: DualCache, l2: RedisCache) -> 
 async def test_a_batch_get_reads_l1_then_l2_once_and_fills_l1(
     dual: DualCache, l2: RedisCache, redis_server: RedisServer
 ) -> None:
-    await dual.async_set_cache("in-l1", 1)
-    await l2.async_set_cache_pipeline([("in-l2-a", 2), ("in-l2-b", 3)])
+    await dual.async_set_cache("in-l1", [1])
+    await l2.async_set_versioned([("in-l2-a", [2]), ("in-l2-b", [3])])
     before = await _calls(redis_server, "mget")
     result = await dual.async_batch_get_cache(["in-l1", "in-l2-a", "absent", "in-l2-b"])
-    assert result == [1, 2, None, 3]
+    assert result == [[1], [2], None, [3]]
     assert await _calls(redis_server, "mget") == before + 1
-    assert dual.in_memory_cache.batch_get_cache(["in-l2-a", "in-l2-b"]) == [2, 3]
+    assert dual.in_memory_cache.batch_get_cache(["in-l2-a", "in-l2-b"]) == [[2], [3]]
+
+
+async def test_a_stored_number_stays_incrementable_and_is_never_held_in_l1(
+    dual: DualCache, l2: RedisCache
+) -> None:
+    await dual.async_set_cache("n", 5)
+    assert await l2.async_increment("n", 1) == 6  # a number is stored as a counter is
+    assert await dual.async_get_cache("n") == 6
+    assert dual.in_memory_cache.get_cache("n") is None  # counters change without versions
 
 
 async def test_concurrent_and_repeated_batch_reads_of_missing_keys_hit_l2_once(
@@ -187,7 +206,7 @@ async def test_a_write_in_one_process_drops_the_l1_copy_in_another(
     assert child.exitcode == 0
 
 
-async def test_with_l2_down_l1_keeps_serving_and_nothing_reaches_the_caller(
+async def test_with_l2_down_l1_keeps_serving_and_nothing_but_counters_reach_the_caller(
     tmp_path: Path,
 ) -> None:
     server = start_redis(tmp_path / "redis")
@@ -195,14 +214,19 @@ async def test_with_l2_down_l1_keeps_serving_and_nothing_reaches_the_caller(
     try:
         l2 = RedisCache(url=server.url, namespace=_namespace(), socket_timeout=0.5, env={})
         dual = DualCache(InMemoryCache(), l2, default_in_memory_ttl=60)
+        await dual.async_ready()
         await dual.async_set_cache("hot", "v")
+        await dual.async_set_cache("overwritten", "old")
         server.stop()
         assert await dual.async_get_cache("hot") == "v"  # from L1
         assert await dual.async_get_cache("cold") is None  # L2 read fails open
-        await dual.async_set_cache("new", "kept-locally")  # L2 write dropped, not raised
-        assert await dual.async_get_cache("new") == "kept-locally"
-        assert await dual.async_increment("n", 1) == 1  # counted locally meanwhile
-        assert dual.stats.errors >= 3
+        await dual.async_set_cache("overwritten", "new")  # L2 write dropped, not raised
+        # L1 never holds what L2 does not: neither the unwritten value nor the replaced one
+        assert dual.in_memory_cache.get_cache("overwritten") is None
+        assert await dual.async_get_cache("overwritten") is None
+        with pytest.raises(BackendError):  # a counter cannot be invented
+            await dual.async_increment("n", 1)
+        assert dual.stats.errors >= 4
         server = start_redis(tmp_path / "redis", port=port)  # back: the same object resumes
 
         async def written_through() -> bool:

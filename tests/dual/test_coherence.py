@@ -1,0 +1,206 @@
+"""Coherence by construction: versions from L2, invalidations that carry them, bounded L1 life,
+and L2 failures that never poison L1. Against a real Redis; the two-process checks run real
+OS processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from aiocache_llm import InMemoryCache
+from aiocache_llm.backends._invalidation import L1Coherence
+from aiocache_llm.backends.base import USE_DEFAULT, TTLArg
+from aiocache_llm.backends.dual import DEFAULT_L1_TTL, DualCache
+from aiocache_llm.backends.redis import RedisCache
+from aiocache_llm.codec import Entry
+from aiocache_llm.errors import BackendUnavailable
+from tests.harness.redis import RedisServer
+
+from .convergence import run_writers
+
+
+class HeldWrites(RedisCache):
+    """A real RedisCache whose write replies can be held back, as when the writer's event loop
+    is busy right after its own L2 write."""
+
+    written: asyncio.Event | None = None
+    release: asyncio.Event | None = None
+
+    async def async_set_versioned(
+        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+    ) -> list[int]:
+        versions = await super().async_set_versioned(items, ttl)
+        if self.written is not None and self.release is not None:
+            self.written.set()
+            await self.release.wait()
+        return versions
+
+
+class FailingReads(RedisCache):
+    """A real RedisCache whose batch reads fail while ``down`` is set."""
+
+    down = False
+
+    async def async_get_versioned(self, keys: Any) -> Any:
+        if self.down:
+            raise BackendUnavailable("L2 read failed")
+        return await super().async_get_versioned(keys)
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"coh-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def other(redis_server: RedisServer, namespace: str) -> AsyncIterator[DualCache]:
+    """Another process's view of the same namespace (its own L1, sender and subscription)."""
+    cache = DualCache(
+        InMemoryCache(), RedisCache(url=redis_server.url, namespace=namespace, env={})
+    )
+    await cache.async_ready()
+    yield cache
+    await cache.async_flush_cache()
+    await cache.async_disconnect()
+
+
+async def _until(condition: Any, bound: float = 5.0) -> None:
+    deadline = time.monotonic() + bound
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not hold within the bound"
+        await asyncio.sleep(0.005)
+
+
+async def test_a_write_overtaken_by_another_process_is_not_kept_in_l1(
+    redis_server: RedisServer, namespace: str, other: DualCache
+) -> None:
+    held = HeldWrites(url=redis_server.url, namespace=namespace, env={})
+    mine = DualCache(InMemoryCache(), held)
+    await mine.async_ready()
+    held.written, held.release = asyncio.Event(), asyncio.Event()
+    applied: list[str] = []
+    assert mine.channel is not None
+    mine.channel.observer = lambda items, at, sent: applied.extend(k for k, _ in items)
+    write = asyncio.create_task(mine.async_set_cache("k", "mine"))
+    await held.written.wait()  # in L2, not yet in L1
+    await other.async_set_cache("k", "theirs")  # overwrites it; the invalidation arrives
+    await _until(lambda: "k" in applied)
+    held.release.set()
+    await write
+    assert mine.in_memory_cache.get_cache("k") is None
+    assert await mine.async_get_cache("k") == "theirs"
+    assert mine.in_memory_cache.get_cache("k") == "theirs"
+    await mine.async_disconnect()
+
+
+async def test_a_write_in_one_cache_drops_the_older_copy_in_another(
+    redis_server: RedisServer, namespace: str, other: DualCache
+) -> None:
+    mine = DualCache(InMemoryCache(), RedisCache(url=redis_server.url, namespace=namespace, env={}))
+    await mine.async_ready()
+    await mine.async_set_cache("k", "first")
+    assert await other.async_get_cache("k") == "first"
+    await mine.async_set_cache("k", "second")
+    await _until(lambda: other.in_memory_cache.get_cache("k") is None)
+    assert await other.async_get_cache("k") == "second"
+    await mine.async_delete_cache("k")
+    await _until(lambda: other.in_memory_cache.get_cache("k") is None)
+    assert await other.async_get_cache("k") is None
+    await mine.async_disconnect()
+
+
+def test_an_older_invalidation_never_drops_a_newer_copy() -> None:
+    l1 = InMemoryCache()
+    state = L1Coherence(l1, 30.0, needs_subscription=False)
+    state.fill([("k", Entry("v7", time.time(), None), 7)], state.begin())
+    state.invalidate([("k", 5)])
+    assert l1.get_cache("k") == "v7"
+    state.invalidate([("k", 8)])
+    assert l1.get_cache("k") is None
+
+
+def test_a_fill_older_than_a_seen_invalidation_is_refused() -> None:
+    l1 = InMemoryCache()
+    state = L1Coherence(l1, 30.0, needs_subscription=False)
+    started = state.begin()
+    state.invalidate([("k", 9)])
+    state.fill([("k", Entry("v8", time.time(), None), 8)], started)
+    assert l1.get_cache("k") is None
+    state.fill([("k", Entry("v9", time.time(), None), 9)], state.begin())
+    assert l1.get_cache("k") == "v9"
+
+
+def test_fills_begun_before_a_resubscription_are_refused() -> None:
+    l1 = InMemoryCache()
+    state = L1Coherence(l1, 30.0, needs_subscription=True)
+    assert state.begin() < 0  # no subscription yet: no fills
+    state.reset(live=True)
+    started = state.begin()
+    state.pause()  # the subscription broke
+    state.reset(live=True)  # and is back
+    state.fill([("k", Entry("v", time.time(), None), 1)], started)
+    assert l1.get_cache("k") is None
+
+
+async def test_the_given_in_memory_cache_is_used_even_when_empty(l2_url: str) -> None:
+    l1 = InMemoryCache(max_size_in_memory=5000)
+    cache = DualCache(l1, RedisCache(url=l2_url, env={}))
+    assert cache.in_memory_cache is l1
+
+
+async def test_l1_life_is_bounded_by_default(
+    redis_server: RedisServer, namespace: str, other: DualCache
+) -> None:
+    assert DualCache().default_in_memory_ttl == DEFAULT_L1_TTL
+    assert DualCache(default_in_memory_ttl=None).default_in_memory_ttl == DEFAULT_L1_TTL
+    await other.async_set_cache("forever", "v", ttl=None)
+    left = other.in_memory_cache.get_ttl("forever")
+    assert left is not None and left <= DEFAULT_L1_TTL
+
+
+async def test_a_failed_batch_read_is_not_remembered_as_a_miss(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    l2 = FailingReads(url=redis_server.url, namespace=namespace, env={})
+    cache = DualCache(InMemoryCache(), l2, redis_batch_cache_expiry=60)
+    await cache.async_ready()
+    await l2.async_set_versioned([("k", "v")])
+    l2.down = True
+    assert await cache.async_batch_get_cache(["k"]) == [None]
+    l2.down = False
+    assert await cache.async_batch_get_cache(["k"]) == ["v"]
+    await cache.async_flush_cache()
+    await cache.async_disconnect()
+
+
+async def test_a_broken_subscription_empties_l1_once_it_is_back(
+    redis_server: RedisServer, namespace: str, other: DualCache
+) -> None:
+    await other.async_set_cache("k", "v")
+    assert other.in_memory_cache.get_cache("k") == "v"
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await client.client_kill_filter(_type="pubsub")
+    finally:
+        await client.aclose()
+    await _until(lambda: other.in_memory_cache.get_cache("k") is None)
+    await other.async_ready()
+    assert await other.async_get_cache("k") == "v"
+    assert other.in_memory_cache.get_cache("k") == "v"
+
+
+def test_two_processes_writing_the_same_keys_converge(redis_server: RedisServer) -> None:
+    reports = run_writers(redis_server.url, writes=2000, key_count=20, settle=0.1, poll=5.0)
+    assert [report.diverged[-1] for report in reports] == [0, 0]
+    assert all(report.received for report in reports)
+
+
+@pytest.fixture
+def l2_url(redis_server: RedisServer) -> str:
+    return redis_server.url
