@@ -786,18 +786,16 @@ class RedisCache(BaseCache):
         now = time.time()
         expires = None if seconds is None else now + seconds
         px = _milliseconds(seconds)
-        commands = [
-            (
-                "EVAL",
-                SET_SCRIPT,
-                1,
-                self._key(key),
-                encode(value, expires_at=expires, created_at=now),
-                px,
-            )
-            for key, value in items
-        ]
-        return [int(reply) for reply in await self._call_many(commands)]
+        commands: list[Command] = []
+        for key, value in items:
+            if value.__class__ is int or value.__class__ is float:
+                # a number is stored as a counter is (incrementable), unversioned: version 0
+                commands.append(self._set_command(self._key(key), value, seconds, now))
+            else:
+                data = encode(value, expires_at=expires, created_at=now)
+                commands.append(("EVAL", SET_SCRIPT, 1, self._key(key), data, px))
+        replies = await self._call_many(commands)
+        return [reply if isinstance(reply, int) else 0 for reply in replies]
 
     async def async_get_versioned(self, keys: Sequence[str]) -> list[tuple[Entry | None, int]]:
         """``(entry, version)`` per key (``GET``, or one ``MGET``); version 0 if unversioned."""
@@ -807,14 +805,14 @@ class RedisCache(BaseCache):
         replies = (
             [await self._call("GET", names[0])] if len(names) == 1 else await self._mget(names)
         )
-        out: list[tuple[Entry | None, int]] = []
+        versions: list[int] = []
+        entries: list[Entry | None] = []
         for data in replies:
-            if data is None:
-                out.append((None, 0))
-                continue
-            version, rest = split_version(data)
-            out.append((self._entry(rest), version))
-        return out
+            version, rest = (0, None) if data is None else split_version(data)
+            versions.append(version)
+            entries.append(None if rest is None else self._entry(rest))
+        entries = await self._with_expiry(names, entries)
+        return list(zip(entries, versions, strict=True))
 
     async def async_delete_versioned(self, key: str) -> int:
         """Delete ``key``; return the version the deletion took (newer than the value's)."""
