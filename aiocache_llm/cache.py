@@ -16,21 +16,22 @@ default cache that :func:`~aiocache_llm.wrappers.cached` functions use when give
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeVar
 
 from ._failures import describe_failure
 from ._sync import run_sync
+from .backends._registry import BACKEND_TYPES, backend_type_class
 from .backends.base import BaseCache
-from .errors import CacheError, ConfigurationError, MissingDependencyError
+from .errors import CacheError, ConfigurationError
 from .events import EventBus, EventCallback, Prices
 from .llm.handler import Handler
 from .llm.result_types import Shape
 from .resilience import CircuitBreaker, GuardedCache
 
 __all__ = [
+    "BACKEND_TYPES",
     "CALL_TYPES",
     "Cache",
     "default_cache",
@@ -61,21 +62,6 @@ CALL_TYPES: Final = (
     "asearch",
 )
 
-#: type -> (module under aiocache_llm.backends, class, extra that installs its client)
-BACKEND_TYPES: Final[dict[str, tuple[str, str, str | None]]] = {
-    "local": ("memory", "InMemoryCache", None),
-    "disk": ("disk", "DiskCache", None),
-    "redis": ("redis", "RedisCache", "redis"),
-    "redis-cluster": ("redis_cluster", "RedisClusterCache", "redis"),
-    "dual": ("dual", "DualCache", "redis"),
-    "s3": ("s3", "S3Cache", "s3"),
-    "gcs": ("gcs", "GCSCache", "gcs"),
-    "azure-blob": ("azure_blob", "AzureBlobCache", "azure"),
-    "redis-semantic": ("semantic.redis", "RedisSemanticCache", "redis"),
-    "qdrant-semantic": ("semantic.qdrant", "QdrantSemanticCache", "qdrant"),
-    "dual-semantic": ("semantic.dual", "DualSemanticCache", "redis"),
-}
-
 #: type -> the LiteLLM parameter that sets its default TTL (``ttl`` wins over it)
 _TYPE_TTL: Final = {"local": "default_in_memory_ttl", "redis": "default_in_redis_ttl"}
 
@@ -92,22 +78,7 @@ def backend_class(type_: str, params: Mapping[str, Any] = {}) -> type[BaseCache]
 
         if wants_cluster(params, params.get("env")):
             type_ = "redis-cluster"
-    if type_ not in BACKEND_TYPES:
-        raise ConfigurationError(
-            f"unknown cache type {type_!r}; choose one of {sorted(BACKEND_TYPES)}"
-        )
-    module_name, class_name, extra = BACKEND_TYPES[type_]
-    full_name = f"aiocache_llm.backends.{module_name}"
-    try:
-        module = importlib.import_module(full_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (full_name == exc.name or full_name.startswith(exc.name + ".")):
-            raise ConfigurationError(
-                f"cache type {type_!r} ({class_name}) is not available in this version"
-            ) from exc
-        raise MissingDependencyError(class_name, extra or "all", exc.name) from exc
-    cls: type[BaseCache] = getattr(module, class_name)
-    return cls
+    return backend_type_class(type_)
 
 
 def build_backend(type_: str, ttl: float | None, params: Mapping[str, Any]) -> BaseCache:

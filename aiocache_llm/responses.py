@@ -25,8 +25,10 @@ from typing import Any, Final
 import orjson
 
 from . import shapes
-from .llm.entries import ENTRY_VERSION, make_entry, usage_tokens
+from .llm.entries import ENTRY_VERSION, make_entry
+from .shapes import anthropic_messages
 from .shapes.events import UNIONS, union_for, union_named
+from .shapes.sse import SSE_BYTES, SSEBytes
 
 __all__ = [
     "CachedDict",
@@ -75,6 +77,8 @@ class CachedDict(dict[str, Any]):
 def type_name(obj: Any) -> str | None:
     """The stored name of ``obj``'s type, registering it for :func:`rebuild`; None for dicts."""
     cls = type(obj)
+    if cls is bytes:  # a raw SSE frame (litellm.anthropic_messages streams them)
+        return SSE_BYTES
     if cls is dict or cls is CachedDict or not hasattr(cls, "model_validate"):
         return None
     name = f"{cls.__module__}:{cls.__qualname__}"
@@ -94,6 +98,8 @@ def _resolve(name: str | None) -> type | None:
         return cls
     if name in UNIONS:
         return union_named(name)  # type: ignore[return-value]
+    if name == SSE_BYTES:
+        return SSEBytes
     module_name, _, qualname = name.partition(":")
     if module_name.partition(".")[0] not in _TRUSTED_PACKAGES:
         return None
@@ -123,6 +129,11 @@ def dump(obj: Any) -> Any:
             return orjson.loads(orjson.dumps(obj, option=_JSON_OPTIONS))
         except TypeError:  # not JSON: the store refuses it with its typed error
             return dict(obj) if isinstance(obj, Mapping) else list(obj)
+    if isinstance(obj, bytes):
+        try:
+            return obj.decode()
+        except UnicodeDecodeError:
+            return obj
     return obj
 
 
@@ -217,6 +228,37 @@ def cache_info(obj: Any) -> dict[str, Any]:
 
 
 _INFO: Final = ("cache_hit", "cache_key", "similarity", "stale", "partial", "coalesced")
+
+
+def usage_tokens(data: Any) -> int:
+    """The total tokens of a stored response or stream (the last chunk that reports usage;
+    an Anthropic stream's message as a whole), or 0."""
+    if not isinstance(data, list):
+        return _chunk_tokens(data)
+    if anthropic_messages.is_stream(data):  # input tokens come first, output tokens last
+        try:
+            return _chunk_tokens(anthropic_messages.stream_to_message(data))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return 0
+    for chunk in reversed(data):
+        total = _chunk_tokens(chunk)
+        if total:
+            return total
+    return 0
+
+
+def _chunk_tokens(data: Any) -> int:
+    if isinstance(data, dict):
+        usage = data.get("usage")
+        if not isinstance(usage, dict) and isinstance(data.get("response"), dict):
+            usage = data["response"].get("usage")  # a Responses stream's final event
+        if isinstance(usage, dict):
+            total = usage.get("total_tokens")
+            if isinstance(total, int):
+                return total
+            counts = [usage.get("input_tokens"), usage.get("output_tokens")]  # Anthropic
+            return sum(c for c in counts if isinstance(c, int))
+    return 0
 
 
 # -- streams ------------------------------------------------------------------------------

@@ -20,12 +20,13 @@ from ..responses import (
     rebuild,
     response_to_chunks,
     type_name,
+    usage_tokens,
 )
 from ..streaming import Broadcast, CachedStream, replay
 from .context import CallContext
 from .entries import StoredEntry
 
-__all__ = ["answer_from_entry", "follow_stream", "without_usage"]
+__all__ = ["answer_from_entry", "entry_tokens", "follow_stream", "usage_source", "without_usage"]
 
 logger = logging.getLogger("aiocache_llm.handler")
 
@@ -81,3 +82,20 @@ def follow_stream(ctx: CallContext, broadcast: Broadcast, facts: Mapping[str, An
         without_usage(ctx, broadcast.subscribe(int), dumped, convert),
         {"cache_hit": True, "cache_key": ctx.key, **facts},
     )
+
+
+def usage_source(entry: StoredEntry) -> Any:
+    """The stored data that carries ``entry``'s usage: the response, or a stream's last chunk."""
+    data = entry["data"]
+    if entry["kind"] != "chunks":
+        return data
+    return data[-1] if data else None
+
+
+def entry_tokens(entry: StoredEntry) -> int:
+    """The tokens a hit on ``entry`` saved: its usage's total (a stream's last usage), or an
+    embedding input's share."""
+    if entry["kind"] == "embedding":
+        tokens = entry.get("tokens", 0)
+        return tokens if isinstance(tokens, int) else 0
+    return usage_tokens(entry["data"])

@@ -24,11 +24,8 @@ __all__ = [
     "ENTRY_VERSION",
     "EntryKind",
     "StoredEntry",
-    "entry_tokens",
     "make_entry",
     "parse_entry",
-    "usage_source",
-    "usage_tokens",
 ]
 
 #: The version of the entry format. Raising it turns every older entry into a miss.
@@ -72,39 +69,3 @@ def parse_entry(raw: Any, max_age: float | None = None) -> StoredEntry | None:
     if max_age is not None and time.time() - created > max_age:
         return None
     return raw
-
-
-def usage_tokens(data: Any) -> int:
-    """The total tokens of a stored response (or of the final event of a stream), or 0."""
-    if isinstance(data, dict):
-        usage = data.get("usage")
-        if not isinstance(usage, dict) and isinstance(data.get("response"), dict):
-            usage = data["response"].get("usage")  # a Responses stream's final event
-        if isinstance(usage, dict):
-            total = usage.get("total_tokens")
-            if isinstance(total, int):
-                return total
-            counts = [usage.get("input_tokens"), usage.get("output_tokens")]  # Anthropic
-            return sum(c for c in counts if isinstance(c, int))
-    return 0
-
-
-def usage_source(entry: StoredEntry) -> Any:
-    """The stored data that carries ``entry``'s usage: the response, or a stream's last chunk
-    with usage (its last chunk when none has any)."""
-    data = entry["data"]
-    if entry["kind"] != "chunks":
-        return data
-    for chunk in reversed(data):
-        if usage_tokens(chunk):
-            return chunk
-    return data[-1] if data else None
-
-
-def entry_tokens(entry: StoredEntry) -> int:
-    """The tokens a hit on ``entry`` saved: its usage's total (a stream's last usage), or an
-    embedding input's share."""
-    if entry["kind"] == "embedding":
-        tokens = entry.get("tokens", 0)
-        return tokens if isinstance(tokens, int) else 0
-    return usage_tokens(usage_source(entry))

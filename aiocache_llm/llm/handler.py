@@ -28,11 +28,12 @@ from ..errors import BackendTimeout, BackendUnavailable
 from ..events import now
 from ..resilience import GuardedCache
 from ..responses import dump, mark, type_name
+from ..shapes import UNCACHEABLE_WHEN, uncacheable
 from ..streaming import Broadcast, CachedStream
-from .answers import answer_from_entry, follow_stream, without_usage
+from .answers import answer_from_entry, entry_tokens, follow_stream, usage_source, without_usage
 from .context import CacheSettings, CallContext, Upstream, call_upstream, maybe_await, takes
 from .embedding_calls import embedding_call
-from .entries import StoredEntry, entry_tokens, make_entry, parse_entry, usage_source
+from .entries import StoredEntry, make_entry, parse_entry
 from .keys import call_family
 from .lease import release_lease, take_lease
 from .report import Reporter
@@ -120,6 +121,11 @@ class Handler:
             )
             self._event("skip", None, call_type, reason=reason)
             return await call_upstream(upstream, kwargs)
+        if call_type in UNCACHEABLE_WHEN:
+            why = uncacheable(call_type, kwargs)
+            if why is not None:  # the answer is not a function of the arguments
+                self._event("skip", None, call_type, reason=why)
+                return await call_upstream(upstream, kwargs)
         guard = self.guard
         if guard is not None and guard.breaker.is_open() and self.custom_get is None:
             return await self._bypass(call_type, upstream, kwargs)

@@ -10,23 +10,17 @@ server is asked; everything else goes to the semantic cache.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
 from ...errors import ConfigurationError
+from .._registry import SEMANTIC_TYPES, backend_type_class
 from ..base import USE_DEFAULT, TTLArg
 from ..dual import DualCache
 from ..memory import InMemoryCache
 from .base import SemanticCache, SemanticHit
 
 __all__ = ["DualSemanticCache"]
-
-#: ``semantic_type`` -> (module, class)
-_SEMANTIC_TYPES = {
-    "redis-semantic": ("aiocache_llm.backends.semantic.redis", "RedisSemanticCache"),
-    "qdrant-semantic": ("aiocache_llm.backends.semantic.qdrant", "QdrantSemanticCache"),
-}
 
 
 class DualSemanticCache(DualCache):
@@ -48,13 +42,10 @@ class DualSemanticCache(DualCache):
         **semantic_params: Any,
     ) -> None:
         if semantic_cache is None:
-            if semantic_type not in _SEMANTIC_TYPES:
-                raise ConfigurationError(
-                    f"semantic_type must be one of {sorted(_SEMANTIC_TYPES)}, not {semantic_type!r}"
-                )
-            module, name = _SEMANTIC_TYPES[semantic_type]
-            cls = getattr(importlib.import_module(module), name)
-            semantic_cache = cls(default_ttl=default_ttl, **semantic_params)
+            cls = backend_type_class(semantic_type, SEMANTIC_TYPES)
+            built = cls(default_ttl=default_ttl, **semantic_params)
+            assert isinstance(built, SemanticCache)
+            semantic_cache = built
         elif semantic_params:
             raise ConfigurationError("give semantic_cache or its parameters, not both")
         assert semantic_cache is not None
