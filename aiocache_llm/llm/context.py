@@ -6,16 +6,28 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from ..backends.base import BaseCache
 from ..controls import Controls
 from ..events import EventBus
+from .keys import call_family
 from .result_types import Shape
 
-__all__ = ["CacheSettings", "CallContext", "Upstream", "call_upstream", "maybe_await", "takes"]
+__all__ = [
+    "CHAT_FAMILIES",
+    "CacheSettings",
+    "CallContext",
+    "Upstream",
+    "call_upstream",
+    "maybe_await",
+    "takes",
+    "upstream_arguments",
+]
 
 Upstream = Callable[..., Any]
+#: the call families a semantic backend serves, and whose streams are asked for usage
+CHAT_FAMILIES: Final = frozenset({"chat", "text"})
 
 
 class CacheSettings(Protocol):
@@ -74,3 +86,17 @@ def takes(fn: Callable[..., Any], name: str) -> bool:
     except (TypeError, ValueError):  # a builtin without a signature: do not guess
         return False
     return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def upstream_arguments(ctx: CallContext) -> dict[str, Any]:
+    """What the upstream is sent: a chat or text stream asks for its usage too (when the
+    upstream takes ``stream_options``), so its entry serves plain calls with the same fields;
+    the usage chunk reaches only callers who asked for it."""
+    kwargs = ctx.kwargs
+    if not ctx.stream or ctx.wants_usage or call_family(ctx.call_type) not in CHAT_FAMILIES:
+        return kwargs
+    if not takes(ctx.upstream, "stream_options"):
+        return kwargs
+    options = kwargs.get("stream_options")
+    given = dict(options) if isinstance(options, Mapping) else {}
+    return {**kwargs, "stream_options": {**given, "include_usage": True}}

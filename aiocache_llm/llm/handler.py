@@ -31,7 +31,15 @@ from ..responses import dump, mark, type_name
 from ..shapes import UNCACHEABLE_WHEN, uncacheable
 from ..streaming import Broadcast, CachedStream
 from .answers import answer_from_entry, entry_tokens, follow_stream, usage_source, without_usage
-from .context import CacheSettings, CallContext, Upstream, call_upstream, maybe_await, takes
+from .context import (
+    CHAT_FAMILIES,
+    CacheSettings,
+    CallContext,
+    Upstream,
+    call_upstream,
+    maybe_await,
+    upstream_arguments,
+)
 from .embedding_calls import embedding_call
 from .entries import StoredEntry, make_entry, parse_entry
 from .keys import call_family
@@ -47,8 +55,6 @@ __all__ = ["CallContext", "Handler", "call_upstream"]
 logger = logging.getLogger("aiocache_llm.handler")
 
 T = TypeVar("T")
-#: the call families a semantic backend serves, and whose streams are asked for usage
-_CHAT_FAMILIES = frozenset({"chat", "text"})
 
 
 class Handler:
@@ -219,7 +225,7 @@ class Handler:
         entry = parse_entry(raw, controls.max_age)
         if entry is not None:
             return entry, None
-        if not self.semantic or call_family(ctx.call_type) not in _CHAT_FAMILIES:
+        if not self.semantic or call_family(ctx.call_type) not in CHAT_FAMILIES:
             return None
         if not self._warmed:
             await self._warm()
@@ -288,7 +294,7 @@ class Handler:
                     answer = self.answer(ctx, entry, None)
                     if answer is not None:
                         return answer
-            result = await call_upstream(ctx.upstream, self._upstream_arguments(ctx))
+            result = await call_upstream(ctx.upstream, upstream_arguments(ctx))
         except BaseException as exc:
             flight.fail(exc)
             self.flights.finish(key, flight)
@@ -309,19 +315,6 @@ class Handler:
             if leased:
                 await release_lease(self, ctx)
         return mark(result, key, False)
-
-    def _upstream_arguments(self, ctx: CallContext) -> dict[str, Any]:
-        """What the upstream is sent: a chat or text stream asks for its usage too (when the
-        upstream takes ``stream_options``), so its entry serves plain calls with the same
-        fields; the usage chunk reaches only callers who asked for it."""
-        kwargs = ctx.kwargs
-        if not ctx.stream or ctx.wants_usage or call_family(ctx.call_type) not in _CHAT_FAMILIES:
-            return kwargs
-        if not takes(ctx.upstream, "stream_options"):
-            return kwargs
-        options = kwargs.get("stream_options")
-        given = dict(options) if isinstance(options, Mapping) else {}
-        return {**kwargs, "stream_options": {**given, "include_usage": True}}
 
     def _lead_stream(
         self, ctx: CallContext, flight: Flight, source: Any, leased: bool
@@ -382,7 +375,7 @@ class Handler:
                 await maybe_await(self.custom_add(entry, **kwargs, cache_key=key))
             else:
                 await self.within(ctx, self.backend.async_set_cache(key, entry, ttl))
-            if self.semantic and call_family(ctx.call_type) in _CHAT_FAMILIES:
+            if self.semantic and call_family(ctx.call_type) in CHAT_FAMILIES:
                 if not self._warmed:
                     await self._warm()
                 scope = self._scope(kwargs, ctx.controls)
