@@ -442,6 +442,8 @@ class RedisCache(BaseCache):
         """``connection`` checked (reconnected if the server closed it while idle)."""
         try:
             if connection.is_connected and not await _has_unread(connection):
+                if getattr(connection, "_re_auth_token", None) is not None:
+                    await connection.re_auth()  # a streaming provider handed over a new token
                 return connection
             await connection.disconnect(nowait=True)  # closed by the server, or dirty
             await self._connect(connection)

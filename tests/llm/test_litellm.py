@@ -17,7 +17,6 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 litellm = pytest.importorskip("litellm")
 
 
-
 async def test_a_mock_response_is_cached_as_a_model_response() -> None:
     acompletion = Cache().cached(litellm.acompletion)
     first = await acompletion(model="gpt-4o-mini", messages=ask(), mock_response="Paris.")
