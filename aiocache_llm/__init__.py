@@ -23,11 +23,12 @@ from .errors import (
     ValueTooLargeError,
 )
 from .events import CacheEvent, EventBus
+from .integrations import litellm_cache
 from .keys import make_key
 from .resilience import CircuitBreaker, GuardedCache
 from .responses import cache_info
 from .semantic_guard import PrecisionGuard
-from .wrappers import cached, wrap_openai
+from .wrappers import cached, wrap_anthropic, wrap_openai
 
 __version__ = "0.1.0"
 
@@ -52,8 +53,10 @@ __all__ = [
     "disable_cache",
     "enable_cache",
     "generate_key",
+    "litellm_cache",
     "make_key",
     "update_cache",
+    "wrap_anthropic",
     "wrap_openai",
     "BackendError",
     "BackendTimeout",

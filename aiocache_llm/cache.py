@@ -55,6 +55,9 @@ CALL_TYPES: Final = (
     "responses",
     "aresponses",
     "anthropic_messages",
+    "aanthropic_messages",
+    "search",
+    "asearch",
 )
 
 #: type -> (module under aiocache_llm.backends, class, extra that installs its client)
@@ -382,6 +385,13 @@ class Cache:
 
         return wrap_openai(client, cache=self)
 
+    def wrap_anthropic(self, client: Any) -> Any:
+        """An Anthropic SDK client (``AsyncAnthropic`` or ``Anthropic``) whose
+        ``messages.create`` calls use this cache."""
+        from .wrappers import wrap_anthropic
+
+        return wrap_anthropic(client, cache=self)
+
     async def async_test_connection(self) -> dict[str, Any]:
         """The backend's health report, with the failure policy and the breaker's state."""
         report = dict(await self.guarded.async_test_connection())
@@ -404,6 +414,38 @@ class Cache:
     def disconnect(self) -> None:
         """Blocking form of :meth:`async_disconnect`."""
         run_sync(self.async_disconnect())
+
+    # -- LiteLLM's Cache methods ------------------------------------------------------------
+    # Callable as on litellm.Cache, with the LLM call's arguments. Assigning get_cache_key /
+    # get_cache / add_cache (see __setattr__) still replaces the key or the storage they use.
+    def get_cache_key(self, **kwargs: Any) -> str:
+        """The key of the call ``kwargs`` describe (``call_type=`` when its arguments do not
+        show it: ``messages`` is a chat, ``input`` an embedding, ...)."""
+        from .integrations import _cache_methods
+
+        return _cache_methods.get_cache_key(self, kwargs)
+
+    async def async_get_cache(self, **kwargs: Any) -> Any:
+        """The cached answer to the call ``kwargs`` describe, or ``None``."""
+        from .integrations import _cache_methods
+
+        return await _cache_methods.get_cache(self, kwargs)
+
+    def get_cache(self, **kwargs: Any) -> Any:
+        """Blocking form of :meth:`async_get_cache`."""
+        return run_sync(self.async_get_cache(**kwargs))
+
+    async def async_add_cache(self, result: Any, **kwargs: Any) -> None:
+        """Store ``result`` as the answer to the call ``kwargs`` describe."""
+        from .integrations import _cache_methods
+
+        await _cache_methods.add_cache(self, result, kwargs)
+
+    def add_cache(self, result: Any, **kwargs: Any) -> None:
+        """Blocking form of :meth:`async_add_cache`."""
+        run_sync(self.async_add_cache(result, **kwargs))
+
+    # -- end of LiteLLM's Cache methods -------------------------------------------------------
 
     def __repr__(self) -> str:
         return f"Cache(type={self.type!r}, mode={self.mode!r}, backend={self.guarded!r})"
@@ -461,6 +503,12 @@ class Cache:
         except Exception as exc:  # a diagnostic: reported, not raised
             report["status"] = "unhealthy"
             report["error"] = f"{step} failed: {describe_failure(exc)}"
+            settings = getattr(self.backend, "settings", None)
+            if isinstance(exc, TimeoutError) and isinstance(settings, dict) and settings.get("ssl"):
+                report["error"] += (
+                    " (with ssl on, a server that does not speak TLS never answers the"
+                    " handshake: a TLS mismatch? check ssl / REDIS_SSL)"
+                )
         if report.get("ping_response") is False:
             report["status"] = "unhealthy"
         return report

@@ -7,7 +7,8 @@ key            type      meaning
 =============  ========  =====================================================================
 ``no-cache``   bool      do not read from the cache (the fresh answer is still stored)
 ``no-store``   bool      do not store this answer
-``ttl``        seconds   how long this answer lives (overrides the cache's default)
+``ttl``        seconds   how long this answer lives (overrides the cache's default); ``0``:
+                         do not store it (as with LiteLLM)
 ``s-maxage``   seconds   accept a cached answer only if it is at most this old
 ``namespace``  str       look up and store under this namespace instead of the cache's
 ``use-cache``  bool      opt this call in (needed with ``mode="default_off"``) or out
@@ -18,12 +19,14 @@ while-                   and refresh it in the background, one caller per key; `
 revalidate``
 =============  ========  =====================================================================
 
-``caching=True`` / ``caching=False`` is a shorthand for ``use-cache``. Anything else raises
+Seconds may be given as numbers or ``datetime.timedelta``. ``caching=True`` /
+``caching=False`` is a shorthand for ``use-cache``. Anything else raises
 :class:`~aiocache_llm.errors.InvalidControlError` before any upstream call.
 """
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,6 +76,8 @@ def _flag(name: str, value: object) -> bool:
 
 
 def _seconds(name: str, value: object, *, zero_ok: bool) -> float:
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InvalidControlError(f"cache control {name!r} must be a number of seconds")
     if value < 0 or (value == 0 and not zero_ok):
@@ -94,6 +99,7 @@ def parse_controls(cache: object = None, caching: object = None) -> Controls:
             f"unknown cache control(s) {sorted(map(str, unknown))}; known: {sorted(CONTROL_KEYS)}"
         )
     values: dict[str, Any] = {"use_cache": caching}
+    keep = True
     for name, value in cache.items():
         if value is None:
             continue
@@ -107,7 +113,11 @@ def parse_controls(cache: object = None, caching: object = None) -> Controls:
                 raise InvalidControlError("caching and cache['use-cache'] disagree")
             values["use_cache"] = use
         elif name == "ttl":
-            values["ttl"] = _seconds(name, value, zero_ok=False)
+            ttl = _seconds(name, value, zero_ok=True)
+            if ttl == 0:  # LiteLLM's "do not keep this answer"
+                keep = False
+            else:
+                values["ttl"] = ttl
         elif name == "s-maxage":
             values["max_age"] = _seconds(name, value, zero_ok=True)
         elif name == "stale-if-error":
@@ -118,4 +128,6 @@ def parse_controls(cache: object = None, caching: object = None) -> Controls:
             if not isinstance(value, str) or not value:
                 raise InvalidControlError("cache control 'namespace' must be a non-empty str")
             values["namespace"] = value
+    if not keep:
+        values["no_store"] = True
     return Controls(**values)

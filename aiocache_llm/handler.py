@@ -654,6 +654,10 @@ class Handler:
             )
         )
 
+    def report_skip(self, call_type: str, reason: str) -> None:
+        """Report a call that went upstream past the cache, and why (a ``skip`` event)."""
+        self._event("skip", None, call_type, reason=reason)
+
     def _backend_error(self, operation: str, key: str, call_type: str, exc: Exception) -> None:
         self._event("error", key, call_type, error=type(exc).__name__, reason=operation)
         last = self._last_error_log.get(operation, 0.0)

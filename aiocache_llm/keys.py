@@ -25,6 +25,9 @@ from typing import Any, Final
 import orjson
 
 from .errors import InvalidArgumentError
+from .shapes.keyrules import CANONICAL as _CANONICAL
+from .shapes.keyrules import DEFAULTS as _SHAPE_DEFAULTS
+from .shapes.keyrules import FAMILIES as _SHAPE_FAMILIES
 
 __all__ = [
     "KEY_SCHEMA_VERSION",
@@ -56,6 +59,7 @@ _FAMILIES: Final[dict[str, str]] = {
     "audio.transcriptions.create": "transcription",
     "rerank": "rerank",
     "arerank": "rerank",
+    **_SHAPE_FAMILIES,
 }
 
 #: Arguments that never change the answer: transport, retries, bookkeeping, cache controls.
@@ -129,6 +133,7 @@ _DEFAULTS: Final[dict[str, dict[str, Any]]] = {
     "embedding": {"encoding_format": "float"},
     "transcription": {"temperature": 0, "response_format": "json"},
     "rerank": {"return_documents": True},
+    **_SHAPE_DEFAULTS,
 }
 _NO_DEFAULTS: Final[dict[str, Any]] = {}
 _SKIP_TYPES: Final = frozenset({"NotGiven", "Omit"})
@@ -183,20 +188,30 @@ def file_digest(file: Any) -> dict[str, str]:
         return {"sha256": hashlib.sha256(file).hexdigest()}
     if isinstance(file, (str, os.PathLike)):
         sha = hashlib.sha256()
-        with open(file, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                sha.update(block)
+        try:
+            with open(file, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    sha.update(block)
+        except OSError as exc:
+            raise InvalidArgumentError(
+                f"the file argument cannot be read ({type(exc).__name__}: {exc.strerror})"
+            ) from exc
         return {"sha256": sha.hexdigest()}
     read, seek, tell = (getattr(file, a, None) for a in ("read", "seek", "tell"))
     if read is None or seek is None or tell is None or not _seekable(file):
         raise InvalidArgumentError(
             "a cached file argument must be bytes, a path or a seekable binary file"
         )
-    position = tell()
     try:
-        data = read()
-    finally:
-        seek(position)
+        position = tell()
+        try:
+            data = read()
+        finally:
+            seek(position)
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"the file argument cannot be read ({type(exc).__name__}: {exc})"
+        ) from exc
     if isinstance(data, str):
         data = data.encode()
     return {"sha256": hashlib.sha256(data).hexdigest()}
@@ -261,7 +276,8 @@ def relevant_arguments(call_type: str, kwargs: Mapping[str, Any]) -> dict[str, A
         choice = out["tool_choice"]
         if choice == ("auto" if "tools" in out or "functions" in out else "none"):
             del out["tool_choice"]
-    return out
+    canonical = _CANONICAL.get(family)
+    return out if canonical is None else canonical(out)
 
 
 def make_key(

@@ -7,7 +7,9 @@ stored name; anything else comes back as a dict.
 
 Streams are stored as the list of their chunks. :func:`aggregate_chunks` turns chat or text
 chunks into one response (tool-call deltas included) and :func:`response_to_chunks` does the
-reverse, so a streamed answer can serve a plain call and the other way round.
+reverse, so a streamed answer can serve a plain call and the other way round; the event streams
+of the Responses and Messages APIs do the same through :mod:`aiocache_llm.shapes`, stored under
+their event union's name and rebuilt event by event as each event's own type.
 
 Every answer the cache layer returns carries ``_hidden_params`` (as LiteLLM's responses do):
 ``cache_hit``, ``cache_key`` and, for a semantic hit, ``similarity``; read it with
@@ -20,6 +22,9 @@ import importlib
 import time
 from collections.abc import Mapping
 from typing import Any, Final
+
+from . import shapes
+from .shapes.events import UNIONS, union_for, union_named
 
 __all__ = [
     "CachedDict",
@@ -34,7 +39,7 @@ __all__ = [
 ]
 
 ENTRY_VERSION: Final = 1
-_TRUSTED_PACKAGES: Final = frozenset({"openai", "litellm"})
+_TRUSTED_PACKAGES: Final = frozenset({"openai", "litellm", "anthropic"})
 _types: dict[str, type] = {}
 
 #: response type -> chunk type of the same API (and back)
@@ -61,6 +66,9 @@ def type_name(obj: Any) -> str | None:
         return None
     name = f"{cls.__module__}:{cls.__qualname__}"
     if name not in _types:
+        union = union_for(cls)
+        if union is not None:  # an event of a typed stream: stored as its union
+            return union
         _types[name] = cls
     return name
 
@@ -71,6 +79,8 @@ def _resolve(name: str | None) -> type | None:
     cls = _types.get(name)
     if cls is not None:
         return cls
+    if name in UNIONS:
+        return union_named(name)  # type: ignore[return-value]
     module_name, _, qualname = name.partition(":")
     if module_name.partition(".")[0] not in _TRUSTED_PACKAGES:
         return None
@@ -90,7 +100,7 @@ def dump(obj: Any) -> Any:
     """Plain JSON-able data for a response or chunk."""
     model_dump = getattr(obj, "model_dump", None)
     if model_dump is not None:
-        return model_dump(mode="json", exclude_unset=True)
+        return model_dump(mode="json", exclude_unset=True, warnings=False)
     if isinstance(obj, Mapping):
         return dict(obj)
     return obj
@@ -110,11 +120,11 @@ def rebuild(data: Any, name: str | None) -> Any:
 
 
 def chunk_type_for(response_type: str | None) -> str | None:
-    return _CHUNK_OF.get(response_type or "")
+    return _CHUNK_OF.get(response_type or "") or shapes.stream_type_of(response_type)
 
 
 def response_type_for(chunk_type: str | None) -> str | None:
-    return _RESPONSE_OF.get(chunk_type or "")
+    return _RESPONSE_OF.get(chunk_type or "") or shapes.response_type_of(chunk_type)
 
 
 def make_entry(kind: str, data: Any, type_: str | None) -> dict[str, Any]:
@@ -122,9 +132,16 @@ def make_entry(kind: str, data: Any, type_: str | None) -> dict[str, Any]:
     return {"v": ENTRY_VERSION, "t": time.time(), "kind": kind, "type": type_, "data": data}
 
 
+#: ``_hidden_params`` that make LiteLLM price a hit at 0 (``response_cost`` for its callbacks and
+#: logs, ``upstream_usage_cost`` for ``litellm.completion_cost(hit)``); its usage is left as is.
+_HIT_COST: Final = {"response_cost": 0.0, "upstream_usage_cost": 0.0}
+
+
 def mark(obj: Any, key: str | list[str] | None, hit: bool, similarity: float | None = None) -> Any:
     """Attach ``_hidden_params`` to ``obj`` (when it can carry attributes) and return it."""
     params: dict[str, Any] = {"cache_hit": hit, "cache_key": key}
+    if hit:  # a hit costs nothing: what LiteLLM's cost tracking reads (completion_cost included)
+        params.update(_HIT_COST)
     if similarity is not None:
         params["similarity"] = similarity
     try:
@@ -162,13 +179,17 @@ def cache_info(obj: Any) -> dict[str, Any]:
 
 
 def usage_tokens(data: Any) -> int:
-    """``usage.total_tokens`` of a stored response, or 0."""
+    """The total tokens of a stored response (or of the final event of a stream), or 0."""
     if isinstance(data, dict):
         usage = data.get("usage")
+        if not isinstance(usage, dict) and isinstance(data.get("response"), dict):
+            usage = data["response"].get("usage")  # a Responses stream's final event
         if isinstance(usage, dict):
             total = usage.get("total_tokens")
             if isinstance(total, int):
                 return total
+            counts = [usage.get("input_tokens"), usage.get("output_tokens")]  # Anthropic
+            return sum(c for c in counts if isinstance(c, int))
     return 0
 
 
@@ -183,7 +204,11 @@ def _is_text(chunks: list[dict[str, Any]]) -> bool:
 
 
 def aggregate_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    """One chat (or text) completion made from its stream's chunks."""
+    """One chat (or text) completion, Responses-API response or Anthropic message made from
+    its stream's chunks."""
+    answer = shapes.response_of_stream(chunks)
+    if answer is not None:
+        return answer
     text = _is_text(chunks)
     out: dict[str, Any] = {"object": "text_completion" if text else "chat.completion"}
     choices: dict[int, dict[str, Any]] = {}
@@ -242,7 +267,11 @@ def _merge_tool_call(calls: list[dict[str, Any]], delta: dict[str, Any]) -> None
 
 
 def response_to_chunks(response: dict[str, Any]) -> list[dict[str, Any]]:
-    """The chunks a stream of ``response`` (a chat or text completion) would have sent."""
+    """The chunks a stream of ``response`` (a chat or text completion, a Responses-API
+    response or an Anthropic message) would have sent."""
+    events = shapes.stream_of_response(response)
+    if events is not None:
+        return events
     common: dict[str, Any] = {
         k: response[k] for k in ("id", "created", "model", "system_fingerprint") if k in response
     }

@@ -4,9 +4,11 @@
   arguments ``model``, ``messages``, ...): ``litellm.acompletion``, an SDK method, your own
   coroutine. The wrapped coroutine function has a blocking twin, ``.blocking``; a blocking
   function (``litellm.completion``) is wrapped into a blocking function.
-* :func:`wrap_openai` wraps an ``AsyncOpenAI`` or ``OpenAI`` client: ``chat.completions.create``,
-  ``completions.create``, ``embeddings.create`` and ``audio.transcriptions.create`` are cached
-  and answer with the SDK's own types; everything else is the client's own.
+* :func:`wrap_openai` wraps an ``AsyncOpenAI`` or ``OpenAI`` client: ``chat.completions.create``
+  and ``.parse``, ``completions.create``, ``embeddings.create``, ``audio.transcriptions.create``
+  and ``responses.create`` are cached and answer with the SDK's own types;
+  :func:`wrap_anthropic` does the same for Anthropic's ``messages.create``. Raw-response views
+  pass through with a ``skip`` event; everything else is the client's own.
 
 Each call may pass ``cache={...}`` and ``caching=...`` (see :mod:`aiocache_llm.controls`);
 they are taken out before the upstream is called.
@@ -26,9 +28,14 @@ from .cache import CALL_TYPES, Cache
 from .handler import _call
 from .streaming import BlockingStream, CachedStream, aiter_blocking
 
-__all__ = ["cached", "wrap_openai"]
+__all__ = ["cached", "wrap_anthropic", "wrap_openai"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _is_async_call_type(call_type: str) -> bool:
+    """Whether ``call_type`` is the async form of another (``aresponses`` of ``responses``)."""
+    return call_type.startswith("a") and call_type[1:] in CALL_TYPES
 
 
 def _infer_call_type(fn: Callable[..., Any], is_async: bool) -> str:
@@ -118,7 +125,7 @@ def cached(
     if blocking is None:
         is_async = inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
         if not is_async and call_type is not None:
-            is_async = call_type.startswith("a") and call_type in CALL_TYPES
+            is_async = _is_async_call_type(call_type)
         blocking = not is_async
     kind = call_type or _infer_call_type(fn, not blocking)
     bind = _binder(fn)
@@ -160,63 +167,23 @@ def cached(
     return wrapper  # type: ignore[return-value]
 
 
-class _Proxy:
-    """An object whose listed attributes are replaced and the rest come from ``target``."""
-
-    __slots__ = ("_overrides", "_target")
-
-    def __init__(self, target: Any, overrides: dict[str, Any]) -> None:
-        self._target = target
-        self._overrides = overrides
-
-    def __getattr__(self, name: str) -> Any:
-        overrides = object.__getattribute__(self, "_overrides")
-        if name in overrides:
-            return overrides[name]
-        return getattr(object.__getattribute__(self, "_target"), name)
-
-    def __repr__(self) -> str:
-        return f"<cached {self._target!r}>"
-
-
 def wrap_openai(client: Any, *, cache: Cache | None = None) -> Any:
-    """``client`` (``AsyncOpenAI``/``OpenAI`` or a compatible one) with cached create calls.
+    """``client`` (``AsyncOpenAI``/``OpenAI`` or a compatible one) with cached calls
+    (see :mod:`aiocache_llm.shapes.clients`).
 
     With ``cache=None`` the process default cache applies at call time.
     """
-    is_async = hasattr(client, "__aenter__")
-    prefix = "a" if is_async else ""
+    from .shapes.clients import wrap_openai as wrap
 
-    def wrap(method: Any, call_type: str) -> Any:
-        return cached(method, cache=cache, call_type=prefix + call_type, blocking=not is_async)
+    return wrap(client, cache=cache)
 
-    chat = client.chat
-    audio = client.audio
-    return _Proxy(
-        client,
-        {
-            "chat": _Proxy(
-                chat,
-                {
-                    "completions": _Proxy(
-                        chat.completions, {"create": wrap(chat.completions.create, "completion")}
-                    )
-                },
-            ),
-            "completions": _Proxy(
-                client.completions, {"create": wrap(client.completions.create, "text_completion")}
-            ),
-            "embeddings": _Proxy(
-                client.embeddings, {"create": wrap(client.embeddings.create, "embedding")}
-            ),
-            "audio": _Proxy(
-                audio,
-                {
-                    "transcriptions": _Proxy(
-                        audio.transcriptions,
-                        {"create": wrap(audio.transcriptions.create, "transcription")},
-                    )
-                },
-            ),
-        },
-    )
+
+def wrap_anthropic(client: Any, *, cache: Cache | None = None) -> Any:
+    """``client`` (``AsyncAnthropic``/``Anthropic``) with cached ``messages.create`` calls
+    (see :mod:`aiocache_llm.shapes.clients`).
+
+    With ``cache=None`` the process default cache applies at call time.
+    """
+    from .shapes.clients import wrap_anthropic as wrap
+
+    return wrap(client, cache=cache)

@@ -9,8 +9,9 @@ loopback ports, then times requests from one keep-alive HTTP client:
 * cache hit: through the proxy, answered from the cache;
 * /health: the proxy's cheapest route, the HTTP round trip a hit cannot avoid.
 
-Bars: the hit is at least 5x faster than the relayed request; a hit adds under 2 ms p50
-(its median minus the /health median; the whole hit's median is shown too).
+Bars: the hit is at least 5x faster than the relayed request; a hit, with its
+``x-aiocache-llm-*`` and LiteLLM ``x-litellm-*`` headers, adds at most 0.3 ms p50 (its median
+minus the /health median; the whole hit's median is shown too).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def main() -> None:
                 client.post(through, json=BODY).raise_for_status()  # fill the cache
                 hit = client.post(through, json=BODY)
                 assert hit.headers["x-aiocache-llm-cache-hit"] == "true"
+                assert hit.headers["x-litellm-cache-key"] == hit.headers["x-aiocache-llm-cache-key"]
                 rows["cache hit through the proxy"] = measure(
                     lambda: client.post(through, json=BODY), FAST_ROUNDS
                 )
@@ -109,7 +111,7 @@ def main() -> None:
     added = hit - medians["proxy /health (HTTP floor)"]
     print()
     print(f"hit vs relayed: {relayed / hit:.1f}x faster (bar: >= 5x)")
-    print(f"hit p50 added over /health: {added * 1e3:.3f} ms (bar: < 2 ms)")
+    print(f"hit p50 added over /health: {added * 1e3:.3f} ms (bar: <= 0.3 ms)")
     print(f"hit p50 round trip: {hit * 1e3:.3f} ms")
 
 

@@ -11,16 +11,15 @@ What they may rely on, and the helpers here give:
   about, up to a generous bound.
 * **Load-proof durations.** Where a test guards a promise about time itself ("a call with a
   paused server costs at most the deadline + 10 %"), it measures with :func:`own_time`: the
-  monotonic clock minus the time this process's threads spent runnable but waiting for a CPU
-  (Linux's per-thread ``schedstat``). Waiting on a socket or a timer counts; waiting behind
-  other processes for a core does not. Where the kernel does not report it, ``own_time`` is
-  plain ``time.monotonic``.
+  monotonic clock minus the time the measuring thread (the event loop's) spent runnable but
+  waiting for a CPU (Linux's per-thread ``schedstat``). Waiting on a socket or a timer and
+  running the library's own code count; waiting behind other processes for a core does not.
+  Where the kernel does not report it, ``own_time`` is plain ``time.monotonic``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -28,45 +27,22 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_TASKS = Path("/proc/self/task")
+_SCHEDSTAT = Path("/proc/thread-self/schedstat")
 
 
-def _run_queue_waits() -> dict[str, int]:
-    """Nanoseconds each live thread of this process has spent waiting for a CPU (Linux)."""
-    waits: dict[str, int] = {}
+def cpu_wait() -> float:
+    """Seconds the calling thread has spent runnable but waiting for a CPU (Linux's
+    ``schedstat``), or 0.0 where the kernel does not say."""
     try:
-        threads = os.listdir(_TASKS)
-    except OSError:
-        return waits
-    for tid in threads:
-        try:
-            with open(_TASKS / tid / "schedstat", "rb") as stats:
-                waits[tid] = int(stats.read().split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # the thread ended meanwhile
-    return waits
+        return int(_SCHEDSTAT.read_bytes().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
-class OwnClock:
-    """``time.monotonic()`` minus the time this process's threads have waited for a CPU since
-    the clock's first reading (threads that start later count from their start)."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, int] | None = None
-        self._waited = 0
-
-    def __call__(self) -> float:
-        now = time.monotonic()
-        waits = _run_queue_waits()
-        if self._seen is not None:
-            for tid, waited in waits.items():
-                self._waited += waited - self._seen.get(tid, 0)
-        self._seen = waits
-        return now - self._waited / 1e9
-
-
-#: The process-wide :class:`OwnClock`.
-own_time = OwnClock()
+def own_time() -> float:
+    """A monotonic clock (for one thread: read it on the thread that does the work, the event
+    loop's in async tests) that stands still while that thread waits for a CPU."""
+    return time.monotonic() - cpu_wait()
 
 
 async def sleep_until(moment: float) -> None:
@@ -126,3 +102,14 @@ async def live_then_gone(
     gone = await read()
     assert gone is None, f"still {gone!r} after 1.5x its {ttl} s TTL"
     return ttl
+
+
+class ManualClock:
+    """A clock the test moves by hand (``clock.now += 5``), for code that takes a ``clock``
+    (``CircuitBreaker``, ``InMemoryCache``)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

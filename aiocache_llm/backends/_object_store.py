@@ -383,15 +383,26 @@ class ObjectStoreCache(BaseCache, Generic[C]):
         return await self._increment(name, by, ttl)
 
     async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
+        """The increments in order; every current value is checked before any is applied."""
+        self._refuse_without_conditional_writes()
         checked = normalize_increments(ops)
+        keys = list(dict.fromkeys(key for key, _, _ in checked))
+        for key, current in zip(keys, await self.async_batch_get_cache(keys), strict=True):
+            if current is not None and (
+                isinstance(current, bool) or not isinstance(current, (int, float))
+            ):
+                raise InvalidArgumentError(f"the value at {key!r} is not a number")
         return [await self._increment(self.object_name(k), by, ttl) for k, by, ttl in checked]
 
-    async def _increment(self, name: str, by: float, ttl: TTLArg) -> float:
+    def _refuse_without_conditional_writes(self) -> None:
         if not self.conditional_writes:
             raise NotSupported(
                 f"{type(self).__name__} cannot increment atomically: this store does not honour"
                 " conditional writes, and a plain read-modify-write would lose updates"
             )
+
+    async def _increment(self, name: str, by: float, ttl: TTLArg) -> float:
+        self._refuse_without_conditional_writes()
         client = await self._client()
         state = self._state()
         op = _Increment(by, ttl, asyncio.get_running_loop().create_future())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import datetime
 import enum
 import math
 import time
@@ -28,6 +29,7 @@ __all__ = [
     "USE_DEFAULT",
     "BaseCache",
     "CacheStats",
+    "MAX_TTL",
     "IncrementOp",
     "TTLArg",
     "check_key",
@@ -51,27 +53,54 @@ TTLArg: TypeAlias = "float | Literal[_UseDefault.USE_DEFAULT] | None"
 IncrementOp: TypeAlias = "tuple[str, float] | tuple[str, float, TTLArg] | Mapping[str, Any]"
 
 
+#: The longest TTL any backend accepts (100 years): beyond it Redis's millisecond expiry
+#: overflows, so every backend refuses it alike.
+MAX_TTL: Final = 100 * 365.25 * 86400
+
+
 def check_key(key: object) -> str:
-    """Return ``key`` if it is a non-empty ``str``; raise :class:`InvalidKeyError` otherwise."""
+    """Return ``key`` if it is a non-empty ``str`` that UTF-8 can encode (no lone surrogate);
+    raise :class:`InvalidKeyError` otherwise."""
     if isinstance(key, str) and key:
+        if not key.isascii():
+            try:
+                key.encode()
+            except UnicodeEncodeError:
+                raise InvalidKeyError(
+                    "cache keys must be encodable as UTF-8 (this one has a lone surrogate)"
+                ) from None
         return key if key.__class__ is str else str(key)
     raise InvalidKeyError(f"cache keys must be non-empty str, not {type(key).__name__!r}")
 
 
 def check_ttl(ttl: object) -> float | None:
-    """Return ``ttl`` as seconds (or ``None``); raise :class:`InvalidTTLError` if it is not one."""
+    """Return ``ttl`` as seconds (or ``None``); raise :class:`InvalidTTLError` if it is not one.
+
+    A TTL is a positive number of seconds up to :data:`MAX_TTL`; ints of any size are compared
+    exactly, so a huge one is refused rather than overflowing. A ``datetime.timedelta`` is its
+    seconds.
+    """
     if ttl is None:
         return None
+    if isinstance(ttl, datetime.timedelta):
+        ttl = ttl.total_seconds()
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
         raise InvalidTTLError(f"ttl must be a number of seconds or None, not {type(ttl).__name__}")
-    if not ttl > 0 or not math.isfinite(ttl):
-        raise InvalidTTLError(f"ttl must be a positive, finite number of seconds, not {ttl!r}")
+    if not 0 < ttl <= MAX_TTL:
+        shown = ttl if isinstance(ttl, float) or abs(ttl) < 10**30 else "a huge int"
+        raise InvalidTTLError(
+            f"ttl must be a positive number of seconds up to {MAX_TTL:.0f}, not {shown}"
+        )
     return float(ttl)
 
 
 def check_number(value: object, what: str = "increment") -> float:
     """Return ``value`` if it is an int or float (not bool); raise otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
         raise InvalidArgumentError(f"{what} must be a finite int or float, not {value!r}")
     return value
 

@@ -76,10 +76,13 @@ class DualCache(BaseCache):
         coherent: bool | None = None,
         invalidation_channel: str = "aiocache_llm:invalidate",
         fail_open: bool = True,
+        default_redis_batch_cache_expiry: float | None = None,  # LiteLLM's name
     ) -> None:
         if default_redis_ttl is None and redis_cache is not None:
             default_redis_ttl = redis_cache.default_ttl
         super().__init__(default_ttl=default_redis_ttl)
+        if default_redis_batch_cache_expiry is not None:
+            redis_batch_cache_expiry = default_redis_batch_cache_expiry
         self.in_memory_cache = InMemoryCache() if in_memory_cache is None else in_memory_cache
         self.redis_cache = redis_cache
         cap = check_ttl(default_in_memory_ttl)
@@ -131,20 +134,48 @@ class DualCache(BaseCache):
             await self.channel.ready(timeout)
 
     # -- reads -----------------------------------------------------------------------------
-    async def async_get_cache(self, key: str) -> Any:
+    async def async_get_cache(self, key: str, *, local_only: bool = False) -> Any:
+        """The value under ``key``: L1, then L2 (only L1 with ``local_only``, as LiteLLM)."""
         value = self._l1_get(key)
-        if value is not None or self.redis_cache is None:
+        if value is not None or self.redis_cache is None or local_only:
             return value
         entries = await self._l2_read([key])
         entry = None if entries is None else entries[0]
         return None if entry is None else entry.value
 
-    def get_cache(self, key: str) -> Any:
+    def get_cache(self, key: str, *, local_only: bool = False) -> Any:
         """Blocking get: an L1 hit is answered in the caller's thread, with no thread hop."""
         value = self._l1_get(key)
-        if value is not None or self.redis_cache is None:
+        if value is not None or self.redis_cache is None or local_only:
             return value
         return run_sync(self.async_get_cache(key))
+
+    async def async_set_cache_sadd(
+        self,
+        key: str,
+        members: Iterable[str],
+        ttl: TTLArg = USE_DEFAULT,
+        *,
+        local_only: bool = False,
+    ) -> int:
+        """Add ``members`` to the set at ``key`` in L1 and (unless ``local_only``) L2; return
+        how many were new in the level that holds the truth (L2 when used)."""
+        values = [str(member) for member in members]
+        seconds = self.resolve_ttl(ttl)
+        added = await self.in_memory_cache.async_set_cache_sadd(
+            key, values, self._state.ttl(seconds)
+        )
+        sadd = getattr(self.redis_cache, "async_set_cache_sadd", None)
+        if local_only or sadd is None:
+            return added
+        try:
+            added = int(await sadd(key, values, seconds))
+        except BackendError as exc:  # fail open, as every L2 write
+            self._l2_failed("set-add", exc)
+            return added
+        if self.channel is not None:
+            await self.channel.announce([(key, 0)])  # other processes drop their copy
+        return added
 
     async def _l2_read(self, keys: Sequence[str]) -> list[Entry | None] | None:
         """Entries from L2 (``None`` if the read failed), filling L1 where allowed."""

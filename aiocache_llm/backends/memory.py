@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -79,7 +80,11 @@ class InMemoryCache(BaseCache):
 
     # -- internals (callers hold self._lock where noted) ----------------------------------
     def _size_ok(self, value: Any) -> bool:
-        if value is None or isinstance(value, (bool, int, float)):
+        if value is None or isinstance(value, (bool, int)):
+            return True
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                dumps_json(value)  # raises SerializationError, as every backend does
             return True
         if isinstance(value, str):
             size = len(value) if len(value) * 4 <= self._max_item_bytes else len(value.encode())
@@ -104,8 +109,14 @@ class InMemoryCache(BaseCache):
 
     def _live(self, key: str) -> _Entry | None:
         """The unexpired entry under ``key`` (lock held)."""
-        entry = self._data.get(key)
-        if entry is not None and entry[1] is not None and entry[1] <= self._clock():
+        try:
+            entry = self._data.get(key)
+        except TypeError:  # unhashable
+            entry = None
+        if entry is None:
+            check_key(key)
+            return None
+        if entry[1] is not None and entry[1] <= self._clock():
             del self._data[key]
             self.stats.expirations += 1
             return None
@@ -173,8 +184,7 @@ class InMemoryCache(BaseCache):
         except TypeError:
             entry = None
         if entry is None:
-            if key.__class__ is not str:
-                check_key(key)
+            check_key(key)  # a bad key is an error, as on every backend (a miss costs it)
             return None
         expires = entry[1]
         if expires is not None and expires <= self._clock():
@@ -208,7 +218,7 @@ class InMemoryCache(BaseCache):
 
     @inline
     def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
-        if key.__class__ is not str or not key:
+        if key.__class__ is not str or not key or not key.isascii():
             key = check_key(key)
         expires = self._expiry(ttl)
         if self._admit(value):
@@ -226,19 +236,28 @@ class InMemoryCache(BaseCache):
             for key, value in admitted:
                 self._store(key, value, expires)
 
-    def _increment(self, key: str, by: float, ttl: TTLArg) -> float:
-        """Add ``by`` to the number at ``key`` (lock held)."""
-        entry = self._live(key)
-        if entry is None:
-            self._store(key, by, self._expiry(ttl))
-            return by
-        current = entry[0]
-        if isinstance(current, bool) or not isinstance(current, (int, float)):
-            raise InvalidArgumentError(f"the value at {key!r} is not a number")
-        new = current + by
-        self._data[key] = (new, entry[1], entry[2])
-        self._data.move_to_end(key)
-        return new
+    def _increments(self, ops: list[tuple[str, float, TTLArg]]) -> list[float]:
+        """Apply ``ops`` all or nothing (lock held): every current value is checked first."""
+        planned: dict[str, tuple[float, float | None, float]] = {}
+        results: list[float] = []
+        for key, by, ttl in ops:
+            entry = planned.get(key) or self._live(key)
+            if entry is None:
+                new, expires, created = by, self._expiry(ttl), self._clock()
+            else:
+                current = entry[0]
+                if isinstance(current, bool) or not isinstance(current, (int, float)):
+                    raise InvalidArgumentError(f"the value at {key!r} is not a number")
+                new, expires, created = current + by, entry[1], entry[2]
+            planned[key] = (new, expires, created)
+            results.append(new)
+        for key, (new, expires, created) in planned.items():
+            if key in self._data:
+                self._data[key] = (new, expires, created)
+                self._data.move_to_end(key)
+            else:
+                self._store(key, new, expires)
+        return results
 
     @inline
     def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
@@ -247,13 +266,13 @@ class InMemoryCache(BaseCache):
         if ttl is not USE_DEFAULT:
             check_ttl(ttl)
         with self._lock:
-            return self._increment(key, value, ttl)
+            return self._increments([(key, value, ttl)])[0]
 
     @inline
     def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
         checked = normalize_increments(ops)
         with self._lock:
-            return [self._increment(key, by, ttl) for key, by, ttl in checked]
+            return self._increments(checked)
 
     @inline
     def async_set_cache_sadd(
@@ -289,6 +308,7 @@ class InMemoryCache(BaseCache):
 
     @inline
     def async_delete_cache(self, key: str) -> None:
+        key = check_key(key)
         with self._lock:
             self._data.pop(key, None)
 

@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 from redis.asyncio.connection import BlockingConnectionPool, Connection, SSLConnection
 
-from ..codec import Entry, decode, encode
+from ..codec import Entry, decode, dumps_json, encode
 from ..errors import (
     BackendError,
     BackendTimeout,
@@ -54,16 +54,37 @@ from .base import (
     normalize_increments,
 )
 
-__all__ = ["RedisCache", "translate_redis_error"]
+__all__ = ["RedisCache", "namespace_prefix", "translate_redis_error"]
 
 logger = logging.getLogger("aiocache_llm.redis")
 
-#: INCRBYFLOAT, with the TTL (ARGV[2], milliseconds, 0 = none) set only on a new key.
+#: Increments, all or nothing: every key is read first (a value that is not a number, or a
+#: key of another type, fails the whole call before anything is written), then each gets
+#: INCRBYFLOAT with its TTL (ARGV[2i+1], milliseconds, 0 = none) set only when it was new.
+#: ARGV[1] = "1" only checks. One call serves a whole batch of keys of one slot.
 INCREMENT_SCRIPT = """
-local new = redis.call('EXISTS', KEYS[1]) == 0
-local value = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
-if new and tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return value
+local new = {}
+for i, key in ipairs(KEYS) do
+  local value = redis.call('GET', key)
+  if value then
+    if not tonumber(value) then
+      return redis.error_reply('ERR the value at a key is not a valid float')
+    end
+  elseif new[key] == nil then
+    new[key] = true
+  end
+end
+if ARGV[1] == '1' then return {} end
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('INCRBYFLOAT', key, ARGV[2 * i])
+  local ms = tonumber(ARGV[2 * i + 1])
+  if new[key] then
+    new[key] = false
+    if ms > 0 then redis.call('PEXPIRE', key, ms) end
+  end
+end
+return out
 """
 
 #: SADD, with the TTL (ARGV[1], milliseconds, 0 = none) set only on a new set.
@@ -106,8 +127,6 @@ def translate_redis_error(exc: BaseException) -> BaseException:
         new = BackendUnavailable(f"the Redis cluster cannot serve the request: {exc}")
     elif isinstance(exc, redis_errors.AuthenticationError):
         new = BackendUnavailable(f"Redis refused the credentials: {exc}")
-    elif isinstance(exc, redis_errors.ConnectionError) and "No connection available" in str(exc):
-        new = BackendTimeout(f"no Redis connection became free in time: {exc}")
     elif isinstance(exc, (redis_errors.ConnectionError, OSError, EOFError)):
         new = BackendUnavailable(f"Redis is unreachable: {exc}")
     elif isinstance(exc, redis_errors.ResponseError):
@@ -124,6 +143,15 @@ def translate_redis_error(exc: BaseException) -> BaseException:
         new = BackendError(f"Redis failed: {exc!r}")
     new.__cause__ = exc
     return new
+
+
+def namespace_prefix(namespace: str | None) -> str:
+    """The prefix of every key of ``namespace``: the namespace with ``\\`` and ``:`` escaped,
+    then ``:``. No namespace's keys, however it is named, start with another's prefix, so
+    namespace ``t`` never reads or flushes the keys of namespace ``t:x``."""
+    if not namespace:
+        return ""
+    return namespace.replace("\\", "\\\\").replace(":", "\\:") + ":"
 
 
 def _number(data: bytes | bytearray | int | float | str) -> float:
@@ -222,6 +250,8 @@ class RedisCache(BaseCache):
     """
 
     backend_name = "redis"
+    #: How many times ``async_disconnect`` has run: a subscription that outlives one ends.
+    _disconnects = 0
 
     def __init__(
         self,
@@ -271,7 +301,7 @@ class RedisCache(BaseCache):
             not isinstance(self.namespace, str) or not self.namespace
         ):
             raise ConfigurationError("namespace must be a non-empty str")
-        self._prefix = f"{self.namespace}:" if self.namespace else ""
+        self._prefix = namespace_prefix(self.namespace)
         flush_size = settings.pop("redis_flush_size", None) or _DEFAULT_FLUSH_SIZE
         if isinstance(flush_size, bool) or not isinstance(flush_size, int) or flush_size < 1:
             raise ConfigurationError("redis_flush_size must be a positive int")
@@ -434,7 +464,10 @@ class RedisCache(BaseCache):
             try:
                 connection = await asyncio.wait_for(waiter, self.socket_timeout)
             except asyncio.TimeoutError:
-                raise redis_errors.ConnectionError("No connection available.") from None
+                raise BackendTimeout(
+                    f"no Redis connection became free within {self.socket_timeout}s"
+                    f" (all {self.max_connections} busy)"
+                ) from None
             if connection is not None:  # else a connection was dropped: room in the pool
                 return await self._ready(state, connection)
 
@@ -576,7 +609,7 @@ class RedisCache(BaseCache):
 
     # -- values ---------------------------------------------------------------------------
     def _key(self, key: str) -> str:
-        if key.__class__ is not str or not key:
+        if key.__class__ is not str or not key or not key.isascii():
             key = check_key(key)
         return self._prefix + key
 
@@ -600,8 +633,14 @@ class RedisCache(BaseCache):
                 return None
 
     def _set_command(self, key: str, value: Any, seconds: float | None, now: float) -> Command:
-        expires = None if seconds is None else now + seconds
-        data = encode(value, expires_at=expires, created_at=now)
+        data: bytes
+        if value.__class__ is int or value.__class__ is float:  # stored as a counter is
+            if value.__class__ is float and not math.isfinite(value):
+                dumps_json(value)  # raises SerializationError
+            data = repr(value).encode()
+        else:
+            expires = None if seconds is None else now + seconds
+            data = encode(value, expires_at=expires, created_at=now)
         if seconds is None:
             return ("SET", key, data)
         return ("SET", key, data, "PX", _milliseconds(seconds))
@@ -612,13 +651,33 @@ class RedisCache(BaseCache):
 
     async def async_get_entry(self, key: str) -> Entry | None:
         """The entry under ``key`` with the creation and expiry times it was stored with."""
-        return self._entry(await self._call("GET", self._key(key)))
+        name = self._key(key)
+        return (await self._with_expiry([name], [self._entry(await self._call("GET", name))]))[0]
 
     async def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
         """Entries for ``keys`` with one ``MGET``."""
         if not keys:
             return []
-        return [self._entry(data) for data in await self._mget([self._key(k) for k in keys])]
+        names = [self._key(k) for k in keys]
+        entries = [self._entry(data) for data in await self._mget(names)]
+        return await self._with_expiry(names, entries)
+
+    async def _with_expiry(
+        self, names: Sequence[str], entries: list[Entry | None]
+    ) -> list[Entry | None]:
+        """Counters (plain numbers, no envelope) get their expiry from Redis's own TTL."""
+        counters = [i for i, e in enumerate(entries) if e is not None and e.created_at == -math.inf]
+        if counters:
+            replies = await self._call_many([("PTTL", names[i]) for i in counters])
+            now = time.time()
+            for i, ms in zip(counters, replies, strict=True):
+                entry = entries[i]
+                assert entry is not None
+                if int(ms) == -2:  # gone meanwhile
+                    entries[i] = None
+                elif int(ms) >= 0:
+                    entries[i] = Entry(entry.value, entry.created_at, now + int(ms) / 1000)
+        return entries
 
     async def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
         """Values for ``keys`` with one ``MGET``."""
@@ -672,21 +731,31 @@ class RedisCache(BaseCache):
         """Writes waiting in the buffer."""
         return len(self._write_buffer)
 
-    def _increment_command(self, key: str, by: float, ttl: TTLArg) -> Command:
-        seconds = self.default_ttl if ttl is USE_DEFAULT else check_ttl(ttl)
-        return ("EVAL", INCREMENT_SCRIPT, 1, key, repr(by), _milliseconds(seconds))
+    def _increment_command(
+        self, ops: Sequence[tuple[str, float, TTLArg]], check_only: bool = False
+    ) -> Command:
+        """One script call applying ``ops`` (keys already namespaced) all or nothing."""
+        default = self.default_ttl
+        args: list[Any] = ["1" if check_only else "0"]
+        for _, by, ttl in ops:
+            args.append(repr(by))
+            args.append(_milliseconds(default if ttl is USE_DEFAULT else check_ttl(ttl)))
+        return ("EVAL", INCREMENT_SCRIPT, len(ops), *(key for key, _, _ in ops), *args)
 
     async def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
         """Atomically add ``value`` (``INCRBYFLOAT``); the TTL is set only on a new key."""
-        command = self._increment_command(self._key(key), check_number(value), ttl)
-        return _number(await self._call(*command))
+        command = self._increment_command([(self._key(key), check_number(value), ttl)])
+        return _number((await self._call(*command))[0])
 
     async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
-        """Every increment in one round trip; the new values in order."""
-        commands = [
-            self._increment_command(self._key(k), by, t) for k, by, t in normalize_increments(ops)
-        ]
-        return [_number(reply) for reply in await self._call_many(commands)]
+        """Every increment in one script call, all or nothing; the new values in order."""
+        checked = [(self._key(k), by, t) for k, by, t in normalize_increments(ops)]
+        if not checked:
+            return []
+        return [_number(reply) for reply in await self._increment_all(checked)]
+
+    async def _increment_all(self, ops: Sequence[tuple[str, float, TTLArg]]) -> Sequence[Any]:
+        return await self._call(*self._increment_command(ops))  # type: ignore[no-any-return]
 
     async def async_set_cache_sadd(
         self, key: str, members: Iterable[str], ttl: TTLArg = USE_DEFAULT
@@ -770,13 +839,17 @@ class RedisCache(BaseCache):
         ``on_subscribed`` is called when the server confirms the subscription (from then on no
         message is missed). The subscription has its own connection, closed when the iteration
         stops; waiting for a message is not bounded by ``socket_timeout``, a broken connection
-        raises :class:`~aiocache_llm.errors.BackendUnavailable`.
+        raises :class:`~aiocache_llm.errors.BackendUnavailable`. ``async_disconnect`` ends the
+        iteration (without an error).
         """
         name = self._key(channel)
         client: Any = None
         pubsub: Any = None
+        shared = True
+        disconnects = self._disconnects
         try:
             client = await self._pubsub_client(name)
+            shared = client is self._loop_client().client
             pubsub = client.pubsub()
             await getattr(pubsub, self._SUBSCRIBE)(name)
             async for message in pubsub.listen():
@@ -786,11 +859,13 @@ class RedisCache(BaseCache):
                 elif kind == self._SUBSCRIBE and on_subscribed is not None:
                     on_subscribed()
         except Exception as exc:
+            if self._disconnects != disconnects:
+                return  # this cache closed the connection: the subscription ends with it
             raise translate_redis_error(exc) from exc
         finally:
             if pubsub is not None:
                 await pubsub.aclose()
-            if client is not None and client is not self._loop_client().client:
+            if not shared:
                 await client.aclose()
 
     async def _pubsub_client(self, channel: str) -> Any:
@@ -805,8 +880,7 @@ class RedisCache(BaseCache):
             raise NotSupported(
                 "flush_cache needs a namespace: without one it would empty a shared server"
             )
-        escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in self.namespace)
-        return f"{escaped}:*"
+        return "".join(f"\\{c}" if c in "*?[]\\" else c for c in self._prefix) + "*"
 
     async def async_flush_cache(self) -> None:
         """Remove every key of this cache's namespace (SCAN + UNLINK), and nothing else."""
@@ -877,6 +951,7 @@ class RedisCache(BaseCache):
             if self._write_buffer:
                 await self.async_flush_write_buffer()
         finally:
+            self._disconnects += 1
             current = asyncio.get_running_loop()
             with self._clients_lock:
                 states, self._clients, self._last = self._clients, {}, None

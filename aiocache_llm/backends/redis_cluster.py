@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.crc import key_slot
 
 from ..errors import ConfigurationError
 from ._autopipeline import Command
+from .base import TTLArg
 from .redis import RedisCache, _LoopClient, translate_redis_error
 
 __all__ = ["RedisClusterCache"]
@@ -79,6 +81,22 @@ class RedisClusterCache(RedisCache):
         for command in commands:
             pipe.execute_command(*command)
         return await pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
+
+    async def _increment_all(self, ops: Sequence[tuple[str, float, TTLArg]]) -> Sequence[Any]:
+        """One script call per hash slot: first every slot checks its values, then every slot
+        applies its increments, so a bad value anywhere applies nothing."""
+        by_slot: dict[int, list[int]] = {}
+        for i, (name, _, _) in enumerate(ops):
+            by_slot.setdefault(key_slot(name.encode()), []).append(i)
+        groups = [[ops[i] for i in indexes] for indexes in by_slot.values()]
+        if len(groups) > 1:
+            await self._call_many([self._increment_command(group, True) for group in groups])
+        replies = await self._call_many([self._increment_command(group) for group in groups])
+        results: list[Any] = [None] * len(ops)
+        for indexes, reply in zip(by_slot.values(), replies, strict=True):
+            for i, value in zip(indexes, reply, strict=True):
+                results[i] = value
+        return results
 
     async def _mget(self, names: Sequence[str]) -> Sequence[Any]:
         client = self._loop_client().client

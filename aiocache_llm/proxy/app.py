@@ -56,6 +56,16 @@ class ProxyState:
 
     async def start(self) -> None:
         self.forwarder = Forwarder(self.config.request_timeout)
+        if self.cache is not None:  # say at once whether the cache works, and if not why
+            health = await self.cache.async_health()
+            if health["status"] == "healthy":
+                logger.info("cache %s: healthy (%s)", self.cache.type, self.config.cache.reason)
+            else:
+                logger.warning(
+                    "cache %s is unhealthy, requests go upstream uncached: %s",
+                    self.cache.type,
+                    health.get("error"),
+                )
 
     async def stop(self) -> None:
         if self.forwarder is not None:

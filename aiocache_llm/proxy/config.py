@@ -6,7 +6,7 @@
       - model_name: gpt-4o                  # what callers ask for
         litellm_params:
           model: openai/gpt-4o              # the upstream's model name (provider prefix dropped)
-          api_base: https://api.openai.com/v1
+          api_base: https://api.openai.com/v1  # default: $OPENAI_API_BASE / $OPENAI_BASE_URL
           api_key: os.environ/OPENAI_API_KEY
     litellm_settings:                       # or cache_settings
       cache: true
@@ -258,7 +258,8 @@ def parse_config(raw: Any, environ: Mapping[str, str] | None = None) -> ProxyCon
         raise ConfigurationError(
             f"{unknown[0]}: unknown section; known sections: {sorted(_TOP_LEVEL)}"
         )
-    deployments = _deployments(raw.get("model_list"))
+    default_base = env.get("OPENAI_API_BASE") or env.get("OPENAI_BASE_URL") or _DEFAULT_API_BASE
+    deployments = _deployments(raw.get("model_list"), default_base)
     general = _general(raw)
     master_key = general.get("master_key")
     if master_key is not None and (not isinstance(master_key, str) or not master_key):
@@ -331,7 +332,7 @@ def _string(value: Any, where: str, *, required: bool = True) -> str | None:
     return value
 
 
-def _deployments(model_list: Any) -> dict[str, list[Deployment]]:
+def _deployments(model_list: Any, default_base: str) -> dict[str, list[Deployment]]:
     if model_list is None:
         return {}
     if not isinstance(model_list, list):
@@ -352,7 +353,7 @@ def _deployments(model_list: Any) -> dict[str, list[Deployment]]:
         upstream_model = (
             bare if slash and provider in ("openai", "text-completion-openai") else model
         )
-        api_base = _string(params.get("api_base", _DEFAULT_API_BASE), f"{where}.api_base")
+        api_base = _string(params.get("api_base", default_base), f"{where}.api_base")
         assert api_base is not None
         if not api_base.startswith(("http://", "https://")):
             raise ConfigurationError(f"{where}.api_base: must be an http:// or https:// URL")

@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import time
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,12 @@ from aiocache_llm import DiskCache
 VALUES = {f"v{i}": {"version": i, "body": chr(ord("a") + i) * 300_000} for i in range(4)}
 
 
-def _write_forever(directory: str) -> None:
+def _write_forever(directory: str, writing: Event) -> None:
     cache = DiskCache(directory, compress_threshold=None)
     i = 0
     while True:
         cache.set_cache("contended", VALUES[f"v{i % 4}"])
+        writing.set()  # the parent kills it among the writes that follow
         i += 1
 
 
@@ -48,9 +50,11 @@ def test_a_writer_killed_mid_write_never_leaves_a_torn_value(
 ) -> None:
     cache = DiskCache(tmp_path)
     cache.set_cache("contended", VALUES["v0"])
-    for delay in (0.3, 0.45, 0.6, 0.75, 0.9):
-        child = spawn.Process(target=_write_forever, args=(str(tmp_path),))
+    for delay in (0.0, 0.05, 0.1, 0.15, 0.2):
+        writing = spawn.Event()
+        child = spawn.Process(target=_write_forever, args=(str(tmp_path), writing))
         child.start()
+        assert writing.wait(60), "the writer never finished a first write"
         time.sleep(delay)
         assert child.pid is not None
         os.kill(child.pid, signal.SIGKILL)

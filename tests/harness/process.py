@@ -109,11 +109,13 @@ def start_server(
     port: int,
     log_dir: Path,
     ready: Callable[[], bool] | None = None,
-    timeout: float = 20.0,
+    timeout: float = 90.0,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> ServerProcess:
-    """Start ``argv`` and wait (bounded) until ``ready()`` (default: the port accepts)."""
+    """Start ``argv`` and wait (bounded) until ``ready()`` (default: the port accepts). The
+    bound is generous: a server importing a lot (moto) starts slowly on a busy machine, and the
+    wait ends as soon as it answers."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}-{port}.log"
     with open(log_path, "ab") as log:

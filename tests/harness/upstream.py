@@ -4,15 +4,17 @@ Run as ``python -m tests.harness.upstream --port P`` (the ``llm_upstream`` sessi
 this). It answers deterministically — the same request always gets the same answer:
 
 * ``POST /v1/chat/completions``: the reply is ``"echo: <last user message>"``; when ``tools``
-  are given the reply is a call of the first tool. ``stream=True`` sends SSE chunks: the role,
+  are given the reply is a call of the first tool; with a ``json_schema`` response format it is
+  a JSON object whose every property is that echo. ``stream=True`` sends SSE chunks: the role,
   one chunk per word, tool-call deltas in pieces, the finish reason, and a usage chunk when
   ``stream_options.include_usage`` is set.
 * ``POST /v1/completions``: ``"text: <prompt>"``, streamed word by word on request.
 * ``POST /v1/embeddings``: a vector derived from the sha256 of each input item.
 * ``POST /v1/audio/transcriptions``: the sha256 of the uploaded file (plain text when
   ``response_format=text``).
-* ``POST /v1/responses`` (OpenAI's Responses API) and ``POST /v1/messages`` (Anthropic's
-  Messages API): ``"echo: <last user text>"``, streamed as named events on request.
+* ``POST /v1/responses`` (OpenAI Responses API), ``POST /v1/messages`` (Anthropic Messages API),
+  streamed as the named SSE events those APIs send, and ``POST /search`` (Perplexity's search,
+  LiteLLM's native format): see :mod:`tests.harness._upstream_shapes`.
 * ``POST /v1/rerank``: the documents scored by the words they share with the query.
 
 Test controls (JSON): ``GET /_stats`` returns per-endpoint call counts and the embedding inputs
@@ -37,6 +39,7 @@ from typing import Any
 import httpx
 import pytest
 
+from . import _upstream_shapes as upstream_shapes
 from .process import LOOPBACK, ServerProcess, free_port, start_server
 
 CREATED = 1_700_000_000
@@ -60,14 +63,10 @@ class _State:
 
 
 def _id(body: dict[str, Any], prefix: str) -> str:
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{prefix}-{digest}"
+    return upstream_shapes.ident(body, prefix, "-")
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return str(content or "")
+_text_of = upstream_shapes.text_of
 
 
 def _usage(prompt: str, completion: str) -> dict[str, int]:
@@ -86,6 +85,10 @@ def _chat_answer(body: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]]
         arguments = json.dumps({"query": question})
         call = {"id": "call_" + _id(body, "t")[2:14], "type": "function"}
         return None, [{**call, "function": {"name": name, "arguments": arguments}}]
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":  # every property: the echo
+        properties = response_format["json_schema"].get("schema", {}).get("properties", {})
+        return json.dumps({name: f"echo: {question}" for name in properties}), None
     return f"echo: {question}", None
 
 
@@ -106,20 +109,45 @@ def build_app() -> Any:
             return JSONResponse({"error": {"message": "injected failure"}}, status_code=500)
         return None
 
-    def sse(events: list[dict[str, Any]], named: bool = False) -> StreamingResponse:
+    def sse(events: list[dict[str, Any]]) -> StreamingResponse:
+        return named_sse([(None, event) for event in events], done=True)
+
+    def named_sse(events: list[tuple[str | None, dict[str, Any]]], done: bool) -> StreamingResponse:
         async def body() -> AsyncIterator[bytes]:
-            for sent, event in enumerate(events):
+            for sent, (name, event) in enumerate(events):
                 if sent == state.break_stream_after:
                     state.break_stream_after = None
                     raise ConnectionAbortedError("stream broken on purpose by the test")
                 if state.chunk_delay:
                     await asyncio.sleep(state.chunk_delay)
-                name = f"event: {event['type']}\n" if named else ""
-                yield f"{name}data: {json.dumps(event)}\n\n".encode()
-            if not named:
+                head = f"event: {name}\n" if name else ""
+                yield f"{head}data: {json.dumps(event)}\n\n".encode()
+            if done:
                 yield b"data: [DONE]\n\n"
 
         return StreamingResponse(body(), media_type="text/event-stream")
+
+    def shaped(name: str, build: Any) -> Any:
+        """An endpoint answering ``build(body)`` -> (answer, events): JSON, or named SSE."""
+
+        async def endpoint(request: Request) -> Response:
+            body = await request.json()
+            failed = await gate(name)
+            if failed is not None:
+                return failed
+            answer, events = build(body)
+            if body.get("stream"):
+                return named_sse(events, done=False)
+            return JSONResponse(answer)
+
+        return endpoint
+
+    async def search(request: Request) -> Response:
+        body = await request.json()
+        failed = await gate("search")
+        if failed is not None:
+            return failed
+        return JSONResponse(upstream_shapes.search(body))
 
     async def chat(request: Request) -> Response:
         body = await request.json()
@@ -230,90 +258,6 @@ def build_app() -> Any:
             return Response(text, media_type="text/plain")
         return JSONResponse({"text": text})
 
-    async def responses(request: Request) -> Response:
-        body = await request.json()
-        failed = await gate("responses")
-        if failed is not None:
-            return failed
-        raw = body.get("input")
-        question = raw if isinstance(raw, str) else _text_of((raw or [{}])[-1].get("content"))
-        text = f"echo: {question}"
-        usage = _usage(question, text)
-        item = {"type": "message", "id": _id(body, "msg"), "status": "completed"}
-        part = {"type": "output_text", "text": text, "annotations": []}
-        answer = {
-            "id": _id(body, "resp"),
-            "object": "response",
-            "created_at": CREATED,
-            "model": body["model"],
-            "status": "completed",
-            "output": [{**item, "role": "assistant", "content": [part]}],
-            "usage": {
-                "input_tokens": usage["prompt_tokens"],
-                "output_tokens": usage["completion_tokens"],
-                "total_tokens": usage["total_tokens"],
-            },
-        }
-        if not body.get("stream"):
-            return JSONResponse(answer)
-        where = {"item_id": item["id"], "output_index": 0, "content_index": 0}
-        events: list[dict[str, Any]] = [
-            {"type": "response.created", "response": {**answer, "status": "in_progress"}}
-        ]
-        events += [
-            {"type": "response.output_text.delta", **where, "delta": (" " if i else "") + w}
-            for i, w in enumerate(text.split(" "))
-        ]
-        events.append({"type": "response.completed", "response": answer})
-        return sse([{**e, "sequence_number": n} for n, e in enumerate(events)], named=True)
-
-    async def messages(request: Request) -> Response:
-        body = await request.json()
-        failed = await gate("messages")
-        if failed is not None:
-            return failed
-        question = _text_of((body.get("messages") or [{}])[-1].get("content"))
-        text = f"echo: {question}"
-        usage = _usage(question, text)
-        message = {
-            "id": _id(body, "msg"),
-            "type": "message",
-            "role": "assistant",
-            "model": body["model"],
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": "end_turn",
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": usage["prompt_tokens"],
-                "output_tokens": usage["completion_tokens"],
-            },
-        }
-        if not body.get("stream"):
-            return JSONResponse(message)
-        start = {**message, "content": [], "stop_reason": None}
-        events: list[dict[str, Any]] = [
-            {"type": "message_start", "message": start},
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            },
-        ]
-        events += [
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
-            for t in ((" " if i else "") + w for i, w in enumerate(text.split(" ")))
-        ]
-        events += [
-            {"type": "content_block_stop", "index": 0},
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": usage["completion_tokens"]},
-            },
-            {"type": "message_stop"},
-        ]
-        return sse(events, named=True)
-
     async def rerank(request: Request) -> Response:
         body = await request.json()
         failed = await gate("rerank")
@@ -352,8 +296,11 @@ def build_app() -> Any:
             Route("/v1/completions", completions, methods=["POST"]),
             Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/audio/transcriptions", transcriptions, methods=["POST"]),
-            Route("/v1/responses", responses, methods=["POST"]),
-            Route("/v1/messages", messages, methods=["POST"]),
+            Route(
+                "/v1/responses", shaped("responses", upstream_shapes.responses), methods=["POST"]
+            ),
+            Route("/v1/messages", shaped("messages", upstream_shapes.messages), methods=["POST"]),
+            Route("/search", search, methods=["POST"]),
             Route("/v1/rerank", rerank, methods=["POST"]),
             Route("/_stats", stats),
             Route("/_reset", reset, methods=["POST"]),
@@ -382,7 +329,8 @@ class Upstream:
         return dict(httpx.get(self.url + "/_stats", timeout=5).json())
 
     def calls(self, endpoint: str = "chat") -> int:
-        """How many requests ``endpoint`` (chat, completions, embeddings, ...) has served."""
+        """How many requests ``endpoint`` (chat, completions, embeddings, transcriptions,
+        responses, messages, search) has served."""
         return int(self.stats()["counts"].get(endpoint, 0))
 
     def embedding_inputs(self) -> list[Any]:

@@ -42,15 +42,27 @@ async def test_litellm_streams_are_replayed_as_its_chunk_type() -> None:
     ]
 
 
+def upstream_call(upstream: Upstream, model: str = "openai/m") -> dict[str, Any]:
+    """``acompletion`` arguments that reach the stand-in upstream."""
+    return {"model": model, "messages": ask(), "api_base": upstream.base_url, "api_key": "sk-test"}
+
+
 async def test_litellm_against_the_upstream_makes_one_request(llm_upstream: Upstream) -> None:
     acompletion = Cache().cached(litellm.acompletion)
-    kwargs: dict[str, Any] = {
-        "model": "openai/m",
-        "messages": ask(),
-        "api_base": llm_upstream.base_url,
-        "api_key": "sk-test",
-    }
-    first = await acompletion(**kwargs)
-    hit = await acompletion(**kwargs)
+    first = await acompletion(**upstream_call(llm_upstream))
+    hit = await acompletion(**upstream_call(llm_upstream))
     assert hit.choices[0].message.content == first.choices[0].message.content
     assert llm_upstream.calls() == 1
+
+
+async def test_a_hit_through_cached_acompletion_costs_nothing_where_litellm_reads_it(
+    llm_upstream: Upstream,
+) -> None:
+    acompletion = Cache().cached(litellm.acompletion)
+    first = await acompletion(**upstream_call(llm_upstream, "openai/gpt-4o-mini"))
+    hit = await acompletion(**upstream_call(llm_upstream, "openai/gpt-4o-mini"))
+    assert litellm.completion_cost(first) > 0
+    assert litellm.completion_cost(hit) == 0.0
+    assert hit._hidden_params["response_cost"] == 0.0
+    assert hit._hidden_params["cache_hit"] is True
+    assert hit.usage.total_tokens == first.usage.total_tokens  # what the hit saved stays readable

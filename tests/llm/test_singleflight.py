@@ -9,6 +9,7 @@ from openai import InternalServerError
 
 from aiocache_llm.responses import cache_info
 from tests.harness.upstream import Upstream
+from tests.timing import eventually
 
 from ._support import ask
 
@@ -78,14 +79,22 @@ async def test_a_plain_call_waits_for_an_identical_stream_in_flight(
 async def test_a_cancelled_leader_lets_waiters_call_upstream_themselves(
     client: Any, llm_upstream: Upstream
 ) -> None:
-    llm_upstream.configure(latency=0.3)
+    llm_upstream.configure(latency=3)  # the leader is still waiting when it is cancelled
     leader = asyncio.create_task(client.chat.completions.create(model="m", messages=ask()))
-    await asyncio.sleep(0.05)
+
+    async def leader_called() -> bool:
+        return await asyncio.to_thread(llm_upstream.calls) == 1
+
+    await eventually(leader_called, what="the leader's request reaching the upstream")
     waiters = [
         asyncio.create_task(client.chat.completions.create(model="m", messages=ask()))
         for _ in range(3)
     ]
-    await asyncio.sleep(0.05)
+    for _ in range(20):  # each waiter runs up to its wait on the flight (no I/O on the way)
+        await asyncio.sleep(0)
+    await asyncio.to_thread(llm_upstream.configure, latency=0)
     leader.cancel()
     answers = await asyncio.gather(*waiters)
+    assert leader.cancelled()
     assert all(a.choices[0].message.content for a in answers)
+    assert 2 <= await asyncio.to_thread(llm_upstream.calls) <= 4  # the waiters went themselves

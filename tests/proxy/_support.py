@@ -78,12 +78,17 @@ def _answers(port: int) -> bool:
 
 
 def start_proxy(
-    config: dict[str, Any], directory: Path, key: str | None, log_level: str = "debug"
+    config: dict[str, Any] | str,
+    directory: Path,
+    key: str | None,
+    log_level: str = "debug",
+    env: dict[str, str] | None = None,
 ) -> Proxy:
-    """``python -m aiocache_llm serve`` with ``config`` on a free port (stop with .process.stop)."""
+    """``python -m aiocache_llm serve`` with ``config`` (a dict, or YAML text written as it
+    is) on a free port, with ``env`` added to the environment (stop with .process.stop)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
     port = free_port()
     argv = [sys.executable, "-m", "aiocache_llm", "serve", "--config", str(path)]
     argv += ["--port", str(port), "--log-level", log_level]
@@ -93,6 +98,7 @@ def start_proxy(
         "TEST_UPSTREAM_KEY": UPSTREAM_KEY,
         "TEST_MASTER_KEY": MASTER_KEY,
         "TEST_REDIS_PASSWORD": REDIS_PASSWORD,
+        **(env or {}),
     }
     process = start_server(
         "aiocache-llm-proxy",

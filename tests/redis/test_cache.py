@@ -92,6 +92,15 @@ async def test_flush_without_a_namespace_is_refused(
         await cache.async_disconnect()
 
 
+async def test_numbers_set_with_set_cache_are_plain_redis_numbers(
+    cache: RedisCache, raw: aioredis.Redis, namespace: str
+) -> None:
+    await cache.async_set_cache_pipeline([("int", 3), ("float", 3.0)])
+    assert await raw.mget(f"{namespace}:int", f"{namespace}:float") == [b"3", b"3.0"]
+    assert await cache.async_batch_get_cache(["int", "float"]) == [3, 3.0]
+    assert isinstance(await cache.async_get_cache("float"), float)
+
+
 async def test_counters_are_plain_redis_numbers(
     cache: RedisCache, raw: aioredis.Redis, namespace: str
 ) -> None:
@@ -183,11 +192,11 @@ async def test_buffered_writes_are_not_lost_at_disconnect(
     redis_server: RedisServer, raw: aioredis.Redis, namespace: str
 ) -> None:
     cache = RedisCache(url=redis_server.url, namespace=namespace, env={})
-    await cache.async_batch_cache_write("a", 1, ttl=60)
+    await cache.async_batch_cache_write("a", {"n": 1}, ttl=60)
     assert cache.buffered_writes == 1
     await cache.async_disconnect()
     try:
-        assert decode(await raw.get(f"{namespace}:a")).value == 1
+        assert decode(await raw.get(f"{namespace}:a")).value == {"n": 1}
     finally:
         await raw.delete(f"{namespace}:a")
 

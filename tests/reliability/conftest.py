@@ -1,12 +1,9 @@
 """Fixtures of the reliability suite: an in-process LLM stand-in (answers that say who asked
-them), fresh real servers per test where a test pauses or kills them, and a watchdog for
-event-loop blocking."""
+them), and fresh real servers per test where a test pauses or kills them."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -120,41 +117,3 @@ def redis_down_and_up(tmp_path: Path) -> Iterator[RedisServer]:
     finally:
         server.process.resume()
         server.stop()
-
-
-class LoopWatchdog(logging.Handler):
-    """Collects asyncio's debug-mode reports of callbacks that held the loop too long."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.reports: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if "took" in message and "Executing" in message and "coro=<test_" not in message:
-            self.reports.append(message)  # a step of the test's own coroutine is not counted
-
-
-@pytest.fixture
-def loop_watchdog() -> Iterator[LoopWatchdog]:
-    """Debug mode on the running loop with a 10 ms slow-callback threshold; every callback
-    (one step of a task) that holds the loop longer is reported."""
-    watchdog = LoopWatchdog()
-    logger = logging.getLogger("asyncio")
-    logger.addHandler(watchdog)
-    try:
-        yield watchdog
-    finally:
-        logger.removeHandler(watchdog)
-        gc.unfreeze()
-
-
-def watch_loop(threshold: float = 0.01) -> None:
-    """Turn on slow-callback reporting for the running loop. The objects alive now are moved
-    out of the collector's reach (``gc.freeze``), so a full collection of the test session's
-    garbage is not mistaken for the library blocking."""
-    gc.collect()
-    gc.freeze()
-    loop = asyncio.get_running_loop()
-    loop.set_debug(True)
-    loop.slow_callback_duration = threshold

@@ -25,11 +25,12 @@ DISK_WRITER = """
 import hashlib, os, sys
 from aiocache_llm.backends.disk import DiskCache
 cache = DiskCache(sys.argv[1])
-print("ready", flush=True)
 i = 0
 while True:
     body = os.urandom(48_000).hex()
     cache.set_cache(f"k{i % 64}", {"body": body, "sha": hashlib.sha256(body.encode()).hexdigest()})
+    if i == 0:
+        print("ready", flush=True)  # one whole write done: the kill lands among later ones
     i += 1
 """
 
@@ -39,7 +40,7 @@ from aiocache_llm.backends.redis import RedisCache
 
 async def main():
     cache = RedisCache(url=sys.argv[1], namespace="crash", env={})
-    print("ready", flush=True)
+    first = True
     while True:
         items = []
         for i in range(64):
@@ -47,13 +48,17 @@ async def main():
             sha = hashlib.sha256(body.encode()).hexdigest()
             items.append((f"k{i}", {"body": body, "sha": sha}))
         await cache.async_set_cache_pipeline(items)
+        if first:
+            print("ready", flush=True)  # one whole pipeline written: the kill lands later
+            first = False
 
 asyncio.run(main())
 """
 
 
 def run_and_kill(script: str, argument: str, rounds: int = 4) -> None:
-    """Start a writer, let it write for a random moment, SIGKILL it; ``rounds`` times."""
+    """Start a writer, wait for its first whole write, let it write on for a random moment,
+    SIGKILL it; ``rounds`` times."""
     for _ in range(rounds):
         writer = subprocess.Popen(
             [sys.executable, "-c", script, argument],
@@ -63,7 +68,7 @@ def run_and_kill(script: str, argument: str, rounds: int = 4) -> None:
         )
         try:
             assert writer.stdout is not None and writer.stdout.readline() == b"ready\n"
-            time.sleep(random.uniform(0.2, 0.5))
+            time.sleep(random.uniform(0.05, 0.3))
         finally:
             os.kill(writer.pid, signal.SIGKILL)
             writer.wait()

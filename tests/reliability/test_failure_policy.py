@@ -3,7 +3,6 @@ deadline per operation and a circuit breaker whose state callers can see."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,19 @@ from aiocache_llm.backends.memory import InMemoryCache
 from aiocache_llm.cache import Cache
 from aiocache_llm.errors import BackendTimeout, BackendUnavailable, ConfigurationError
 from aiocache_llm.events import CacheEvent
-from aiocache_llm.resilience import GuardedCache
+from aiocache_llm.resilience import CircuitBreaker, GuardedCache
 from aiocache_llm.responses import cache_info
 from tests.harness.redis import RedisServer
+from tests.timing import ManualClock, eventually
 
 from .conftest import Echo, chat, text_of
 
 BREAKER = {"failure_threshold": 3, "recovery_time": 0.5}
+
+
+def frozen_breaker() -> CircuitBreaker:
+    """A breaker whose clock never moves: once open it stays open, however slow the test."""
+    return CircuitBreaker(failure_threshold=3, recovery_time=0.5, clock=ManualClock())
 
 
 def redis_cache(server: RedisServer, **kwargs: Any) -> Cache:
@@ -69,7 +74,9 @@ async def test_fail_closed_raises_the_typed_error_instead_of_calling_upstream(
 async def test_fail_closed_refuses_calls_while_the_breaker_is_open(
     redis_down_and_up: RedisServer, echo: Echo
 ) -> None:
-    cache = redis_cache(redis_down_and_up, failure_policy="fail_closed")
+    cache = redis_cache(
+        redis_down_and_up, failure_policy="fail_closed", circuit_breaker=frozen_breaker()
+    )
     llm = cache.cached(echo.acompletion)
     redis_down_and_up.process.pause()
     for _ in range(3):
@@ -85,7 +92,7 @@ async def test_fail_closed_refuses_calls_while_the_breaker_is_open(
 async def test_an_open_breaker_shows_in_events_counters_and_test_connection(
     redis_down_and_up: RedisServer, echo: Echo
 ) -> None:
-    cache = redis_cache(redis_down_and_up)
+    cache = redis_cache(redis_down_and_up, circuit_breaker=frozen_breaker())
     events: list[CacheEvent] = []
     cache.add_callback(events.append)
     llm = cache.cached(echo.acompletion)
@@ -112,9 +119,15 @@ async def test_the_cache_resumes_by_itself_once_the_server_is_back(
         await llm(**chat(f"q{i}"))
     assert cache.handler.guard is not None and cache.handler.guard.breaker.state == "open"
     redis_down_and_up.process.resume()
-    await asyncio.sleep(0.6)
-    await llm(**chat("again"))  # the probe: a miss that is stored
-    assert cache.handler.guard.breaker.state == "closed"
-    assert cache_info(await llm(**chat("again")))["cache_hit"] is True
+
+    async def closed_by_a_probe() -> bool:  # a probe slower than the deadline is retried
+        await llm(**chat("again"))
+        return cache.handler.guard.breaker.state == "closed"  # type: ignore[union-attr]
+
+    async def served_from_the_cache() -> bool:  # a store slower than the deadline is skipped
+        return cache_info(await llm(**chat("again")))["cache_hit"] is True
+
+    await eventually(closed_by_a_probe, interval=0.2, what="the breaker closing")
+    await eventually(served_from_the_cache, what="a hit after the outage")
     assert (await cache.async_test_connection())["circuit_breaker"]["state"] == "closed"
     await cache.async_disconnect()

@@ -1,7 +1,7 @@
-"""Resource hygiene: no event-loop blocking beyond a few milliseconds on any backend path
-(asyncio's debug mode reports every slow step), and memory that stays flat over 100k cached
-calls on the in-memory cache. Warnings are errors in this suite, so an unclosed client fails
-the test that leaked it."""
+"""Resource hygiene: nothing on the disk or Redis paths blocks the event loop (every blocking
+call the library makes on the loop thread is recorded, see tests/loop_audit.py), and memory
+stays flat over 100k cached calls on the in-memory cache. Warnings are errors in this suite,
+so an unclosed client fails the test that leaked it."""
 
 from __future__ import annotations
 
@@ -11,73 +11,74 @@ import tracemalloc
 import uuid
 from pathlib import Path
 
+from aiocache_llm.backends.disk import DiskCache
+from aiocache_llm.backends.redis import RedisCache
 from aiocache_llm.cache import Cache
 from tests.harness.redis import RedisServer
+from tests.loop_audit import LoopAudit
 
-from .conftest import Echo, LoopWatchdog, chat, watch_loop
+from .conftest import Echo, chat
 
 
-async def exercise(cache: Cache, echo: Echo) -> None:
-    """Concurrent misses, stores and hits, a stream and embeddings."""
+async def exercise(cache: Cache, echo: Echo, tag: str) -> None:
+    """Concurrent misses, stores and hits, a stream and embeddings (all new under ``tag``)."""
     llm = cache.cached(echo.acompletion)
     for _ in range(2):
-        await asyncio.gather(*(llm(**chat(f"q{i}")) for i in range(50)))
-    stream = await llm(**chat("q1", stream=True))
+        await asyncio.gather(*(llm(**chat(f"{tag} q{i}")) for i in range(50)))
+    stream = await llm(**chat(f"{tag} q1", stream=True))
     assert [chunk async for chunk in stream]
     embed = cache.cached(echo.aembedding)
-    await embed(model="e", input=[f"t{i}" for i in range(20)])
+    await embed(model="e", input=[f"{tag} t{i}" for i in range(20)])
 
 
-async def test_the_disk_backend_never_blocks_the_loop(
-    tmp_path: Path, echo: Echo, loop_watchdog: LoopWatchdog
-) -> None:
-    cache = Cache(type="disk", disk_cache_dir=tmp_path)
-    await exercise(cache, Echo())  # warm: imports, schema, first connections
-    watch_loop()
-    await exercise(cache, echo)
-    await cache.async_disconnect()
-    assert loop_watchdog.reports == []
+async def audited(cache: Cache, echo: Echo) -> list[str]:
+    """The library's blocking calls on the loop thread while ``exercise`` runs and the cache
+    disconnects (after one warm run: imports, schema, first connections)."""
+    await exercise(cache, Echo(), "warm")
+    with LoopAudit().watching() as audit:
+        await exercise(cache, echo, "audited")
+        await cache.async_disconnect()
+    assert echo.calls > 0  # the audited run did go through the library
+    return audit.calls
 
 
-async def test_the_redis_backend_never_blocks_the_loop(
-    redis_url: str, echo: Echo, loop_watchdog: LoopWatchdog
-) -> None:
+async def test_the_disk_backend_never_blocks_the_loop(tmp_path: Path, echo: Echo) -> None:
+    assert await audited(Cache(type="disk", disk_cache_dir=tmp_path), echo) == []
+
+
+async def test_the_redis_backend_never_blocks_the_loop(redis_url: str, echo: Echo) -> None:
     cache = Cache(type="redis", url=redis_url, namespace=uuid.uuid4().hex[:8])
-    await exercise(cache, Echo())
-    watch_loop()
-    await exercise(cache, echo)
-    await cache.async_disconnect()
-    assert loop_watchdog.reports == []
+    assert await audited(cache, echo) == []
 
 
 async def test_a_paused_redis_never_blocks_the_loop(
-    redis_down_and_up: RedisServer, echo: Echo, loop_watchdog: LoopWatchdog
+    redis_down_and_up: RedisServer, echo: Echo
 ) -> None:
     cache = Cache(type="redis", url=redis_down_and_up.url, namespace="paused", backend_deadline=0.2)
-    await exercise(cache, Echo())
-    watch_loop()
+    await exercise(cache, Echo(), "warm")
     redis_down_and_up.process.pause()
     try:
-        await exercise(cache, echo)
+        with LoopAudit().watching() as audit:
+            await exercise(cache, echo, "paused")
     finally:
         redis_down_and_up.process.resume()
     await cache.async_disconnect()
-    assert loop_watchdog.reports == []
+    assert echo.calls > 0
+    assert audit.calls == []
 
 
-def test_the_watchdog_does_report_a_blocking_call(loop_watchdog: LoopWatchdog) -> None:
-    import time
-
-    def block() -> None:
-        time.sleep(0.05)
-
-    async def main() -> None:
-        watch_loop()
-        asyncio.get_running_loop().call_soon(block)
-        await asyncio.sleep(0.01)
-
-    asyncio.run(main())
-    assert loop_watchdog.reports
+async def test_the_audit_does_report_blocking_calls_on_the_loop(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    disk = DiskCache(tmp_path)
+    redis_cache = RedisCache(url=redis_server.url, namespace=uuid.uuid4().hex[:8], env={})
+    with LoopAudit().watching() as audit:
+        disk.get_cache("k")  # the blocking twins, called on the loop thread by mistake
+        redis_cache.get_cache("k")  # waits for the library's own loop thread
+    assert any(call.startswith("sqlite3.") and "disk.py" in call for call in audit.calls)
+    assert any("wait for another thread" in call for call in audit.calls)
+    disk.disconnect()
+    await asyncio.to_thread(redis_cache.disconnect)
 
 
 async def test_memory_stays_flat_over_100k_in_memory_calls(echo: Echo) -> None:

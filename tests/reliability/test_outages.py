@@ -1,6 +1,10 @@
 """Backends paused (SIGSTOP), killed and restarted during runs of concurrent cached calls:
 every call answers, none waits longer than the deadline + 10%, the breaker opens and closes,
-and the cache resumes with no user action."""
+and the cache resumes with no user action.
+
+Durations are measured with :func:`tests.timing.own_time`, which leaves out the time the event
+loop's thread waited for a CPU: on a busy machine that time stretches every step, and it is
+the machine's, not the cache's."""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -22,6 +25,7 @@ from aiocache_llm.resilience import GuardedCache
 from aiocache_llm.responses import cache_info
 from tests.harness.redis import RedisServer, start_redis
 from tests.harness.s3 import S3Server, start_s3
+from tests.timing import own_time
 
 from .conftest import Echo, chat, text_of
 
@@ -35,9 +39,9 @@ async def run_round(llm: Callable[..., Awaitable[Any]], tag: str, n: int = 40) -
     """``n`` concurrent calls; checks every answer, returns each call's duration."""
 
     async def one(i: int) -> float:
-        started = time.monotonic()
+        started = own_time()
         answer = await llm(**chat(f"{tag}-{i % 10}"))
-        elapsed = time.monotonic() - started
+        elapsed = own_time() - started
         assert text_of(answer) == f"None asked: {tag}-{i % 10}"
         return elapsed
 
@@ -83,7 +87,7 @@ async def outage_run(
         try:
             for round_ in range(3):
                 durations = await run_round(llm, f"down{round_}")
-                assert max(durations) <= BOUND
+                assert max(durations) <= BOUND, f"a call took {max(durations):.3f} s"
             assert breaker_state(cache) == "open"
             assert echo.calls > upstream_before
         finally:

@@ -3,9 +3,7 @@ paused (SIGSTOP) and resumed."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,18 +14,11 @@ from aiocache_llm import BackendTimeout, BackendUnavailable
 from aiocache_llm.backends.redis import RedisCache
 from aiocache_llm.resilience import CircuitBreaker, GuardedCache, RateLimitedLog
 from tests.harness.redis import RedisServer, start_redis
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.timing import ManualClock, eventually, own_time
 
 
 def test_the_breaker_opens_after_consecutive_failures_and_probes_once_when_half_open() -> None:
-    clock = Clock()
+    clock = ManualClock()
     breaker = CircuitBreaker(failure_threshold=3, recovery_time=10, clock=clock)
     for _ in range(2):
         breaker.record_failure()
@@ -73,10 +64,19 @@ def paused_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-async def guarded(paused_server: RedisServer) -> AsyncIterator[GuardedCache]:
+def clock() -> ManualClock:
+    """The breaker's clock: recovery happens when the test moves it, however slow the machine."""
+    return ManualClock()
+
+
+@pytest.fixture
+async def guarded(paused_server: RedisServer, clock: ManualClock) -> AsyncIterator[GuardedCache]:
     inner = RedisCache(url=paused_server.url, namespace=uuid.uuid4().hex[:8], env={})
+    await inner.async_set_cache("k", "v")  # set up (and connected) outside the deadline
     cache = GuardedCache(
-        inner, deadline=0.2, breaker=CircuitBreaker(failure_threshold=3, recovery_time=0.5)
+        inner,
+        deadline=0.2,
+        breaker=CircuitBreaker(failure_threshold=3, recovery_time=0.5, clock=clock),
     )
     yield cache
     paused_server.process.resume()
@@ -86,12 +86,11 @@ async def guarded(paused_server: RedisServer) -> AsyncIterator[GuardedCache]:
 async def test_with_the_server_paused_reads_miss_within_the_deadline_then_the_breaker_opens(
     guarded: GuardedCache, paused_server: RedisServer
 ) -> None:
-    await guarded.async_set_cache("k", "v")
     paused_server.process.pause()
     for _ in range(3):
-        started = time.monotonic()
+        started = own_time()
         assert await guarded.async_get_cache("k") is None
-        assert time.monotonic() - started < 0.2 * 1.5
+        assert own_time() - started < 0.2 * 1.5
     assert guarded.breaker.state == "open"
     for _ in range(100):
         assert await guarded.async_get_cache("k") is None
@@ -102,17 +101,23 @@ async def test_with_the_server_paused_reads_miss_within_the_deadline_then_the_br
 
 
 async def test_after_the_server_resumes_a_probe_closes_the_breaker(
-    guarded: GuardedCache, paused_server: RedisServer
+    guarded: GuardedCache, paused_server: RedisServer, clock: ManualClock
 ) -> None:
-    await guarded.async_set_cache("k", "v")
     paused_server.process.pause()
     for _ in range(3):
         await guarded.async_get_cache("k")
     assert guarded.breaker.state == "open"
     paused_server.process.resume()
-    await asyncio.sleep(0.6)
-    assert await guarded.async_get_cache("k") == "v"
-    assert guarded.breaker.state == "closed"
+    clock.now += 0.4  # before the recovery time: no probe, the backend is skipped
+    assert await guarded.async_get_cache("k") is None
+    assert guarded.guard_stats.skipped_open == 1 and guarded.breaker.state == "open"
+
+    async def probed_and_closed() -> object:
+        clock.now += 0.5  # the recovery time has passed: the next call is the probe
+        value = await guarded.async_get_cache("k")  # a probe slower than the deadline on a
+        return value if guarded.breaker.state == "closed" else None  # busy machine: again
+
+    assert await eventually(probed_and_closed, what="a probe closing the breaker") == "v"
 
 
 async def test_fail_closed_raises_the_typed_error(paused_server: RedisServer) -> None:

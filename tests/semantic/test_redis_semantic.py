@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 from aiocache_llm.backends.semantic.redis import RedisSemanticCache
 from aiocache_llm.embeddings import FunctionEmbedder, LocalEmbedder
 from aiocache_llm.errors import ConfigurationError
+from tests.timing import eventually
 
 from .conftest import chat, unique_name
 
@@ -156,10 +156,10 @@ async def test_an_index_dropped_behind_the_cache_is_recreated(make_redis: Make) 
     await cache._call("FT.DROPINDEX", cache.index_name)
     asked = chat("France's capital city?")
     hit = await cache.async_semantic_lookup("acompletion", asked, SCOPE)  # recreates, no error
-    for _ in range(50):  # the new index takes in the existing entries in the background
-        if hit is not None:
-            break
-        await asyncio.sleep(0.05)
-        hit = await cache.async_semantic_lookup("acompletion", asked, SCOPE)
-    assert hit is not None and hit.value == 1
+
+    async def found() -> Any:  # the new index takes in the existing entries in the background
+        return hit or await cache.async_semantic_lookup("acompletion", asked, SCOPE)
+
+    hit = await eventually(found, what="the recreated index finding the entry")
+    assert hit.value == 1
     await cache.async_flush_cache()

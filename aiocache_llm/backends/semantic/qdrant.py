@@ -451,19 +451,27 @@ class QdrantSemanticCache(SemanticCache):
         await self._run(lambda client: client.upsert(self.kv_collection_name, points=points))
         await self._maybe_cleanup()
 
-    async def _increment(self, key: str, by: float, ttl: TTLArg) -> float:
+    async def _current_number(self, key: str) -> tuple[dict[str, Any] | None, float | None]:
+        """The payload at ``key`` and the number it holds (a counter or a stored number)."""
         payload = await self._get_payload(key)
-        if payload is None:
+        entry = self._read_entry(payload)
+        if entry is None:
+            return None, None
+        current = entry.value
+        if isinstance(current, bool) or not isinstance(current, (int, float)):
+            raise InvalidArgumentError(f"the value at {key!r} is not a number")
+        return payload, current
+
+    async def _increment(self, key: str, by: float, ttl: TTLArg) -> float:
+        payload, current = await self._current_number(key)
+        if payload is None or current is None:
             seconds = self.resolve_ttl(ttl)
             new: float = by
             point = self._kv_point(key, {"num": new}, seconds)
         else:
-            if "num" not in payload:
-                raise InvalidArgumentError(f"the value at {key!r} is not a number")
-            new = payload["num"] + by
-            point = models.PointStruct(
-                id=_point_id(key), vector={}, payload={**payload, "num": new}
-            )
+            new = current + by
+            kept = {"k": key, "exp": payload.get("exp", _NEVER), "num": new}
+            point = models.PointStruct(id=_point_id(key), vector={}, payload=kept)
         await self._run(lambda client: client.upsert(self.kv_collection_name, points=[point]))
         return int(new) if float(new).is_integer() else new
 
@@ -478,6 +486,8 @@ class QdrantSemanticCache(SemanticCache):
     async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
         checked = normalize_increments(ops)
         async with self._lock():
+            for key in dict.fromkeys(key for key, _, _ in checked):  # all or nothing
+                await self._current_number(key)
             return [await self._increment(key, by, ttl) for key, by, ttl in checked]
 
     async def async_delete_cache(self, key: str) -> None:

@@ -1,0 +1,57 @@
+"""DualCache and the backends under LiteLLM's names: local_only, set-add, timedelta TTLs."""
+# ruff: noqa: F811 - the fixtures imported from test_dual are parameters here
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+
+from aiocache_llm import DiskCache, InMemoryCache
+from aiocache_llm.backends.dual import DualCache
+from aiocache_llm.backends.redis import RedisCache
+
+from .test_dual import dual, l2  # noqa: F401 - the same L1-over-real-Redis fixtures
+
+
+async def test_local_only_reads_stop_at_l1(dual: DualCache, l2: RedisCache) -> None:
+    await dual.async_set_cache("k", 1)
+    await dual.in_memory_cache.async_delete_cache("k")  # in L2 only, as another process's write
+    assert await dual.async_get_cache("k", local_only=True) is None
+    assert dual.get_cache("k", local_only=True) is None
+    assert await dual.async_get_cache("k") == 1  # fills L1
+    assert await dual.async_get_cache("k", local_only=True) == 1
+
+
+async def test_set_add_writes_both_levels_and_counts_new_members(
+    dual: DualCache, l2: RedisCache
+) -> None:
+    assert await dual.async_set_cache_sadd("s", ["a", "b"], ttl=60) == 2
+    assert await dual.async_set_cache_sadd("s", ["b", "c"]) == 1
+    assert await l2.async_smembers("s") == {"a", "b", "c"}
+    assert await dual.in_memory_cache.async_smembers("s") == {"a", "b", "c"}
+    assert await dual.async_set_cache_sadd("s", ["d"], local_only=True) == 1
+    assert await l2.async_smembers("s") == {"a", "b", "c"}
+
+
+def test_litellms_batch_expiry_name_is_accepted() -> None:
+    cache = DualCache(InMemoryCache(), None, default_redis_batch_cache_expiry=2.0)
+    assert cache.redis_batch_cache_expiry == 2.0
+
+
+@pytest.mark.parametrize("kind", ["memory", "disk"])
+def test_timedelta_ttls_and_values_are_seconds(kind: str, tmp_path: Path) -> None:
+    cache = InMemoryCache() if kind == "memory" else DiskCache(tmp_path)
+    cache.set_cache("k", {"v": 1}, ttl=datetime.timedelta(minutes=2))
+    remaining = cache.get_ttl("k")
+    assert remaining is not None and 60 < remaining <= 120
+    cache.set_cache("window", {"length": datetime.timedelta(seconds=90)})
+    stored = cache.get_cache("window")
+    # a serialising store keeps the seconds, as LiteLLM does; memory keeps the object itself
+    assert stored == {"length": 90.0 if kind == "disk" else datetime.timedelta(seconds=90)}
+
+
+async def test_a_timedelta_value_is_stored_as_seconds_in_redis(l2: RedisCache) -> None:
+    await l2.async_set_cache("window", datetime.timedelta(minutes=1), ttl=datetime.timedelta(1))
+    assert await l2.async_get_cache("window") == 60.0

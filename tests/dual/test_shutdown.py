@@ -1,0 +1,79 @@
+"""Shutting a DualCache down, in either order (the DualCache first, or its Redis L2 first),
+through the async or the blocking API, leaves nothing behind: no pending task destroyed, no
+L2 subscription error, no warning, nothing on stderr, also at interpreter exit.
+
+Each case runs in a process of its own, so what is printed while the interpreter exits is
+captured too."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.harness.redis import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = """
+import asyncio, logging, sys, time, warnings
+
+warnings.simplefilter("always")  # ResourceWarning (unclosed clients) included
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+from aiocache_llm import InMemoryCache
+from aiocache_llm.backends.dual import DualCache
+from aiocache_llm.backends.redis import RedisCache
+
+url, namespace, api, order = sys.argv[1:5]
+l2 = RedisCache(url=url, namespace=namespace, env={})
+dual = DualCache(InMemoryCache(), l2)
+
+
+async def use_async():
+    await dual.async_ready()  # the invalidation subscription is up
+    await dual.async_set_cache("k", "v")
+    assert await dual.async_get_cache("k") == "v"
+    first, second = (dual, l2) if order == "dual-first" else (l2, dual)
+    await first.async_disconnect()
+    await asyncio.sleep(0.3)  # time for the subscription to notice a closed connection
+    await second.async_disconnect()
+
+
+def use_blocking():
+    dual.ready()
+    dual.set_cache("k", "v")
+    assert dual.get_cache("k") == "v"
+    first, second = (dual, l2) if order == "dual-first" else (l2, dual)
+    first.disconnect()
+    time.sleep(0.3)
+    second.disconnect()
+
+
+if api == "async":
+    asyncio.run(use_async())
+else:
+    use_blocking()
+print("done")
+"""
+
+
+@pytest.mark.parametrize("api", ["async", "blocking"])
+@pytest.mark.parametrize("order", ["dual-first", "l2-first"])
+def test_shutting_down_in_either_order_leaves_nothing_behind(
+    redis_server: RedisServer, order: str, api: str
+) -> None:
+    namespace = f"shutdown-{uuid.uuid4().hex[:8]}"
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, redis_server.url, namespace, api, order],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "done"), done.stderr
+    assert done.stderr == ""
