@@ -783,23 +783,27 @@ class RedisCache(BaseCache):
         self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
     ) -> list[int]:
         """Store every pair in one round trip, each under a version Redis assigns atomically
-        with the write; return the versions. A bad value stores nothing."""
+        with the write; return the versions. A bad value stores nothing. A number is stored as
+        a counter (as by ``async_set_cache``), without a version: its version is 0."""
         seconds = self.default_ttl if ttl is USE_DEFAULT else check_ttl(ttl)
         now = time.time()
         expires = None if seconds is None else now + seconds
         px = _milliseconds(seconds)
         commands = [
-            (
+            self._set_command(name, value, seconds, now)
+            if value.__class__ is int or value.__class__ is float
+            else (
                 "EVAL",
                 SET_SCRIPT,
                 1,
-                self._key(key),
+                name,
                 encode(value, expires_at=expires, created_at=now),
                 px,
             )
-            for key, value in items
+            for name, value in ((self._key(key), value) for key, value in items)
         ]
-        return [int(reply) for reply in await self._call_many(commands)]
+        replies = await self._call_many(commands)
+        return [reply if isinstance(reply, int) else 0 for reply in replies]
 
     async def async_get_versioned(self, keys: Sequence[str]) -> list[tuple[Entry | None, int]]:
         """``(entry, version)`` per key (``GET``, or one ``MGET``); version 0 if unversioned."""
@@ -809,14 +813,9 @@ class RedisCache(BaseCache):
         replies = (
             [await self._call("GET", names[0])] if len(names) == 1 else await self._mget(names)
         )
-        out: list[tuple[Entry | None, int]] = []
-        for data in replies:
-            if data is None:
-                out.append((None, 0))
-                continue
-            version, rest = split_version(data)
-            out.append((self._entry(rest), version))
-        return out
+        versions = [0 if data is None else split_version(data)[0] for data in replies]
+        entries = await self._with_expiry(names, [self._entry(data) for data in replies])
+        return list(zip(entries, versions, strict=True))
 
     async def async_delete_versioned(self, key: str) -> int:
         """Delete ``key``; return the version the deletion took (newer than the value's)."""

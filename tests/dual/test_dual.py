@@ -100,13 +100,13 @@ async def test_local_only_writes_stay_in_l1(dual: DualCache, l2: RedisCache) -> 
 async def test_a_batch_get_reads_l1_then_l2_once_and_fills_l1(
     dual: DualCache, l2: RedisCache, redis_server: RedisServer
 ) -> None:
-    await dual.async_set_cache("in-l1", 1)
-    await l2.async_set_versioned([("in-l2-a", 2), ("in-l2-b", 3)])
+    await dual.async_set_cache("in-l1", "1")
+    await l2.async_set_versioned([("in-l2-a", "2"), ("in-l2-b", "3")])
     before = await _calls(redis_server, "mget")
     result = await dual.async_batch_get_cache(["in-l1", "in-l2-a", "absent", "in-l2-b"])
-    assert result == [1, 2, None, 3]
+    assert result == ["1", "2", None, "3"]
     assert await _calls(redis_server, "mget") == before + 1
-    assert dual.in_memory_cache.batch_get_cache(["in-l2-a", "in-l2-b"]) == [2, 3]
+    assert dual.in_memory_cache.batch_get_cache(["in-l2-a", "in-l2-b"]) == ["2", "3"]
 
 
 async def test_concurrent_and_repeated_batch_reads_of_missing_keys_hit_l2_once(
