@@ -16,20 +16,21 @@ default cache that :func:`~aiocache_llm.wrappers.cached` functions use when give
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeVar
 
 from ._failures import describe_failure
 from ._sync import run_sync
+from .backends._registry import BACKEND_TYPES, backend_type_class
 from .backends.base import BaseCache
-from .errors import CacheError, ConfigurationError, MissingDependencyError
-from .events import EventBus, EventCallback
+from .errors import CacheError, ConfigurationError
+from .events import EventBus, EventCallback, Prices
 from .handler import Handler
 from .resilience import CircuitBreaker, GuardedCache
 
 __all__ = [
+    "BACKEND_TYPES",
     "CALL_TYPES",
     "Cache",
     "default_cache",
@@ -60,21 +61,6 @@ CALL_TYPES: Final = (
     "asearch",
 )
 
-#: type -> (module under aiocache_llm.backends, class, extra that installs its client)
-BACKEND_TYPES: Final[dict[str, tuple[str, str, str | None]]] = {
-    "local": ("memory", "InMemoryCache", None),
-    "disk": ("disk", "DiskCache", None),
-    "redis": ("redis", "RedisCache", "redis"),
-    "redis-cluster": ("redis_cluster", "RedisClusterCache", "redis"),
-    "dual": ("dual", "DualCache", "redis"),
-    "s3": ("s3", "S3Cache", "s3"),
-    "gcs": ("gcs", "GCSCache", "gcs"),
-    "azure-blob": ("azure_blob", "AzureBlobCache", "azure"),
-    "redis-semantic": ("semantic.redis", "RedisSemanticCache", "redis"),
-    "qdrant-semantic": ("semantic.qdrant", "QdrantSemanticCache", "qdrant"),
-    "dual-semantic": ("semantic.dual", "DualSemanticCache", "redis"),
-}
-
 #: type -> the LiteLLM parameter that sets its default TTL (``ttl`` wins over it)
 _TYPE_TTL: Final = {"local": "default_in_memory_ttl", "redis": "default_in_redis_ttl"}
 
@@ -91,22 +77,7 @@ def backend_class(type_: str, params: Mapping[str, Any] = {}) -> type[BaseCache]
 
         if wants_cluster(params, params.get("env")):
             type_ = "redis-cluster"
-    if type_ not in BACKEND_TYPES:
-        raise ConfigurationError(
-            f"unknown cache type {type_!r}; choose one of {sorted(BACKEND_TYPES)}"
-        )
-    module_name, class_name, extra = BACKEND_TYPES[type_]
-    full_name = f"aiocache_llm.backends.{module_name}"
-    try:
-        module = importlib.import_module(full_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (full_name == exc.name or full_name.startswith(exc.name + ".")):
-            raise ConfigurationError(
-                f"cache type {type_!r} ({class_name}) is not available in this version"
-            ) from exc
-        raise MissingDependencyError(class_name, extra or "all", exc.name) from exc
-    cls: type[BaseCache] = getattr(module, class_name)
-    return cls
+    return backend_type_class(type_)
 
 
 def build_backend(type_: str, ttl: float | None, params: Mapping[str, Any]) -> BaseCache:
@@ -256,6 +227,10 @@ class Cache:
     * ``stale_if_error`` / ``stale_while_revalidate``: seconds an entry is kept past its
       ``ttl`` to be served, flagged stale, when the upstream fails / at once while one caller
       refreshes it in the background. Per call: ``cache={"stale-if-error": s, ...}``.
+    * ``prices``: per-token prices of LiteLLM's shape (``{"gpt-4o-mini":
+      {"input_cost_per_token": 1.5e-07, "output_cost_per_token": 6e-07}}``) that price what
+      each hit saved (default: litellm's cost map when the process uses litellm); see
+      :meth:`stats`.
     * ``get_cache_key(**kwargs) -> str`` replaces the key; ``get_cache(**kwargs, cache_key=...)``
       and ``add_cache(entry, **kwargs, cache_key=...)`` (sync or async) replace the storage.
       They can also be assigned as attributes later, as with LiteLLM.
@@ -284,6 +259,7 @@ class Cache:
         encryption_key: Any = None,
         stale_if_error: float | None = None,
         stale_while_revalidate: float | None = None,
+        prices: Prices | None = None,
         **backend_params: Any,
     ) -> None:
         self.type = str(_value(type))
@@ -337,7 +313,7 @@ class Cache:
             backend if backend is not None else build_backend(self.type, ttl, backend_params)
         )
         self.ttl = ttl
-        self.events = EventBus()
+        self.events = EventBus(prices)
         self._settings: dict[str, Any] = {
             "type": self.type,
             "namespace": namespace,
@@ -357,6 +333,7 @@ class Cache:
             "encryption_key": encryption_key,
             "stale_if_error": stale_if_error,
             "stale_while_revalidate": stale_while_revalidate,
+            "prices": prices,
             **backend_params,
         }
         self.handler = Handler(self)
@@ -406,6 +383,11 @@ class Cache:
     def add_callback(self, callback: EventCallback) -> None:
         """Call ``callback(event)`` for every cache event (see :mod:`aiocache_llm.events`)."""
         self.events.add_callback(callback)
+
+    def stats(self) -> dict[str, Any]:
+        """:meth:`stats_report` (event counters, hit rate, the store's counters) and what hits
+        saved per namespace and identity (tokens and, given prices, ``cost``)."""
+        return {**self.stats_report(), "savings": self.events.savings_report()}
 
     async def async_disconnect(self) -> None:
         """Release the backend's connections (the cache can be used again afterwards)."""
@@ -545,6 +527,7 @@ _HANDLER_SETTINGS: Final = frozenset(
         "lease_wait",
         "stale_if_error",
         "stale_while_revalidate",
+        "prices",
     }
 )
 
@@ -606,5 +589,6 @@ _USE_PARAMS: Final = frozenset(
         "add_cache",
         "stale_if_error",
         "stale_while_revalidate",
+        "prices",
     }
 )

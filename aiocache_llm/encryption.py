@@ -23,7 +23,8 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from .backends.base import USE_DEFAULT, BaseCache, IncrementOp, TTLArg
+from ._wrapper import Wrapper
+from .backends.base import USE_DEFAULT, BaseCache, TTLArg, check_key
 from .codec import Entry, dumps_json, loads_json
 from .errors import ConfigurationError, MissingDependencyError
 
@@ -64,23 +65,29 @@ def _aesgcm(key: bytes) -> AESGCM:
     return AESGCM(key)
 
 
-class EncryptedCache(BaseCache):
-    """A backend whose stored values are encrypted and authenticated (AES-256-GCM)."""
+class EncryptedCache(Wrapper):
+    """A backend whose stored values are encrypted and authenticated (AES-256-GCM).
+
+    Plain numbers (``int``, ``float``) are stored as they are, as counters are: they can be
+    incremented, and an increment's result reads back.
+    """
 
     def __init__(self, inner: BaseCache, key: KeyArg | Sequence[KeyArg]) -> None:
         keys = [key] if isinstance(key, (bytes, str)) else list(key)
         if not keys:
             raise ConfigurationError("give at least one encryption key")
-        super().__init__(default_ttl=inner.default_ttl)
-        self.inner = inner
-        self.backend_name = inner.backend_name
+        super().__init__(inner)
         raw = [_key_bytes(k) for k in keys]
         self._ciphers = {hashlib.sha256(k).digest()[:_KEY_ID]: _aesgcm(k) for k in raw}
         self._current = hashlib.sha256(raw[0]).digest()[:_KEY_ID]
 
     # -- sealing ---------------------------------------------------------------------------
-    def seal(self, key: str, value: Any) -> bytes:
-        """``value`` encrypted for storage under ``key``."""
+    def seal(self, key: str, value: Any) -> bytes | float:
+        """``value`` encrypted for storage under ``key`` (a plain number is kept as it is)."""
+        key = check_key(key)
+        if value.__class__ is int or value.__class__ is float:
+            dumps_json(value)  # NaN and infinity are refused as everywhere
+            return value
         if isinstance(value, (bytes, bytearray, memoryview)):
             plain = _BYTES + bytes(value)
         else:
@@ -93,6 +100,8 @@ class EncryptedCache(BaseCache):
         """The value sealed under ``key``, or ``None`` if ``stored`` does not decrypt."""
         if stored is None:
             return None
+        if stored.__class__ is int or stored.__class__ is float:  # a counter
+            return stored
         try:
             data = bytes(stored)
             cipher = self._ciphers.get(data[1 : 1 + _KEY_ID])
@@ -131,40 +140,17 @@ class EncryptedCache(BaseCache):
         sealed = [(k, self.seal(k, v)) for k, v in items]
         await self.inner.async_set_cache_pipeline(sealed, ttl)
 
-    async def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
-        return await self.inner.async_increment(key, value, ttl)
-
-    async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
-        return await self.inner.async_increment_pipeline(ops)
-
-    async def async_delete_cache(self, key: str) -> None:
-        await self.inner.async_delete_cache(key)
-
-    async def async_flush_cache(self) -> None:
-        await self.inner.async_flush_cache()
-
-    async def async_get_ttl(self, key: str) -> float | None:
-        return await self.inner.async_get_ttl(key)
-
-    async def async_ping(self) -> bool:
-        return await self.inner.async_ping()
-
     async def async_test_connection(self) -> dict[str, Any]:
         return {**await self.inner.async_test_connection(), "encrypted": True}
 
-    async def async_disconnect(self) -> None:
-        await self.inner.async_disconnect()
-
     # -- semantic backends: the stored answer is sealed, the search text is not -----------
     def __getattr__(self, name: str) -> Any:
-        inner = self.__dict__.get("inner")
-        if inner is None:
-            raise AttributeError(name)
-        if name == "async_semantic_store" and hasattr(inner, name):
+        attribute = super().__getattr__(name)
+        if name == "async_semantic_store":
             return self._semantic_store
-        if name == "async_semantic_lookup" and hasattr(inner, name):
+        if name == "async_semantic_lookup":
             return self._semantic_lookup
-        return getattr(inner, name)
+        return attribute
 
     async def _semantic_store(
         self,

@@ -18,12 +18,12 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from .backends.base import USE_DEFAULT, BaseCache, IncrementOp, TTLArg
-from .codec import Entry
+from ._wrapper import RAISE, Wrapper
+from .backends.base import BaseCache
 from .errors import BackendError, BackendTimeout, BackendUnavailable, ConfigurationError
 
 __all__ = ["CircuitBreaker", "FailurePolicy", "GuardedCache", "RateLimitedLog"]
@@ -154,7 +154,7 @@ else:  # pragma: no cover - Python 3.10
         return await asyncio.wait_for(awaitable, seconds)
 
 
-class GuardedCache(BaseCache):
+class GuardedCache(Wrapper):
     """A backend behind a deadline, a circuit breaker and a declared failure policy."""
 
     backend_name = "guarded"
@@ -170,9 +170,7 @@ class GuardedCache(BaseCache):
     ) -> None:
         if policy not in ("fail_open", "fail_closed"):
             raise ConfigurationError(f"policy must be fail_open or fail_closed, not {policy!r}")
-        super().__init__(default_ttl=inner.default_ttl)
-        self.inner = inner
-        self.backend_name = inner.backend_name
+        super().__init__(inner)
         self.policy: FailurePolicy = policy
         self.deadline = deadline
         self.breaker = breaker or CircuitBreaker()
@@ -189,6 +187,9 @@ class GuardedCache(BaseCache):
         view.__dict__.update(self.__dict__)
         view.policy = "fail_closed"
         return view
+
+    async def around(self, operation: str, call: Awaitable[T], fallback: Any) -> T:
+        return await self._call(operation, call, fallback)
 
     async def _call(self, operation: str, awaitable: Awaitable[T], fallback: T) -> T:
         """Run one backend operation under the guard; ``fallback`` is the fail-open answer."""
@@ -217,52 +218,9 @@ class GuardedCache(BaseCache):
         self._log.warning(
             "%s backend %s failed: %s", self.inner.backend_name, operation, type(error).__name__
         )
-        if self.policy == "fail_closed" or fallback is _RAISE:
+        if self.policy == "fail_closed" or fallback is RAISE:
             raise error
         return fallback
-
-    # -- the contract, each operation guarded --------------------------------------------------
-    async def async_get_cache(self, key: str) -> Any:
-        return await self._call("get", self.inner.async_get_cache(key), None)
-
-    async def async_get_entry(self, key: str) -> Entry | None:
-        return await self._call("get", self.inner.async_get_entry(key), None)
-
-    async def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
-        fallback: list[Any] = [None] * len(keys)
-        return await self._call("batch get", self.inner.async_batch_get_cache(keys), fallback)
-
-    async def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
-        fallback: list[Entry | None] = [None] * len(keys)
-        return await self._call("batch get", self.inner.async_batch_get_entries(keys), fallback)
-
-    async def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
-        await self._call("set", self.inner.async_set_cache(key, value, ttl), None)
-
-    async def async_set_cache_pipeline(
-        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
-    ) -> None:
-        await self._call("set", self.inner.async_set_cache_pipeline(items, ttl), None)
-
-    async def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
-        operation = self.inner.async_increment(key, value, ttl)
-        return await self._call("increment", operation, _RAISE)
-
-    async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
-        operation = self.inner.async_increment_pipeline(ops)
-        return await self._call("increment", operation, _RAISE)
-
-    async def async_delete_cache(self, key: str) -> None:
-        await self._call("delete", self.inner.async_delete_cache(key), None)
-
-    async def async_flush_cache(self) -> None:
-        await self._call("flush", self.inner.async_flush_cache(), None)
-
-    async def async_get_ttl(self, key: str) -> float | None:
-        return await self._call("ttl", self.inner.async_get_ttl(key), None)
-
-    async def async_ping(self) -> bool:
-        return await self._call("ping", self.inner.async_ping(), False)
 
     async def async_test_connection(self) -> dict[str, Any]:
         guard = {
@@ -281,13 +239,10 @@ class GuardedCache(BaseCache):
             }
         return {**report, **guard}
 
-    async def async_disconnect(self) -> None:
-        await self.inner.async_disconnect()
-
     def __getattr__(self, name: str) -> Any:
         """Backend-specific extras: ``async_`` methods run guarded (a failure reads as ``None``
         under ``fail_open``); anything else passes straight through."""
-        attribute = getattr(self.inner, name)
+        attribute = super().__getattr__(name)
         if not name.startswith("async_") or not asyncio.iscoroutinefunction(attribute):
             return attribute
 
@@ -298,6 +253,3 @@ class GuardedCache(BaseCache):
 
     def __repr__(self) -> str:
         return f"GuardedCache({self.inner!r}, policy={self.policy!r}, deadline={self.deadline!r})"
-
-
-_RAISE: Any = object()

@@ -7,27 +7,19 @@ extra.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from ..errors import MissingDependencyError
+from ..errors import ConfigurationError, MissingDependencyError
+from ._registry import BACKEND_TYPES, import_backend
 from .base import USE_DEFAULT, BaseCache, CacheStats
 from .disk import DiskCache
 from .memory import InMemoryCache
 
 __all__ = ["USE_DEFAULT", "BaseCache", "CacheStats", "DiskCache", "InMemoryCache"]
 
-#: public name -> (module, extra that installs its client library)
+#: public name -> (module, extra that installs its client library), from the one table
 OPTIONAL_BACKENDS: dict[str, tuple[str, str]] = {
-    "RedisCache": ("redis", "redis"),
-    "RedisClusterCache": ("redis_cluster", "redis"),
-    "DualCache": ("dual", "redis"),
-    "S3Cache": ("s3", "s3"),
-    "GCSCache": ("gcs", "gcs"),
-    "AzureBlobCache": ("azure_blob", "azure"),
-    "RedisSemanticCache": ("semantic.redis", "semantic"),
-    "QdrantSemanticCache": ("semantic.qdrant", "qdrant"),
-    "DualSemanticCache": ("semantic.dual", "semantic"),
+    name: (module, extra) for module, name, extra in BACKEND_TYPES.values() if extra is not None
 }
 
 
@@ -36,9 +28,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module_name, extra = OPTIONAL_BACKENDS[name]
     try:
-        module = importlib.import_module(f"{__name__}.{module_name}")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith(f"{__name__}."):
-            raise AttributeError(f"{name} is not available in this version") from exc
-        raise MissingDependencyError(name, extra, exc.name) from exc
-    return getattr(module, name)
+        return import_backend(module_name, name, extra)
+    except MissingDependencyError:
+        raise
+    except ConfigurationError as exc:  # not part of this version
+        raise AttributeError(str(exc)) from exc

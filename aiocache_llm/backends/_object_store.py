@@ -29,9 +29,7 @@ import abc
 import asyncio
 import logging
 import random
-import threading
 import time
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -49,6 +47,7 @@ from ..errors import (
     InvalidArgumentError,
     NotSupported,
 )
+from ._loops import PerLoop
 from .base import (
     USE_DEFAULT,
     BaseCache,
@@ -144,10 +143,7 @@ class ObjectStoreCache(BaseCache, Generic[C]):
         self.prefix = prefix.strip("/") + "/" if prefix and prefix.strip("/") else ""
         self.max_concurrency = max_concurrency
         self.compress_threshold = compress_threshold
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState[C]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._loops_lock = threading.Lock()
+        self._loops: PerLoop[_LoopState[C]] = PerLoop(_LoopState)
 
     # -- what a store supplies -------------------------------------------------------------
     @abc.abstractmethod
@@ -207,14 +203,7 @@ class ObjectStoreCache(BaseCache, Generic[C]):
 
     # -- clients, one per event loop ---------------------------------------------------------
     def _state(self) -> _LoopState[C]:
-        loop = asyncio.get_running_loop()
-        state = self._loops.get(loop)
-        if state is None:
-            with self._loops_lock:  # loops of other threads may be adding theirs
-                state = self._loops.get(loop)
-                if state is None:
-                    state = self._loops[loop] = _LoopState()
-        return state
+        return self._loops.get()
 
     async def _client(self) -> C:
         state = self._state()
@@ -473,24 +462,13 @@ class ObjectStoreCache(BaseCache, Generic[C]):
 
     # -- lifetimes ---------------------------------------------------------------------------
     async def async_disconnect(self) -> None:
-        """Close the current loop's client; schedule closing those of other running loops."""
-        current = asyncio.get_running_loop()
-        elsewhere: list[asyncio.Future[None]] = []
-        with self._loops_lock:
-            states = list(self._loops.items())
-        for loop, state in states:
-            client, state.client = state.client, None
-            if client is None:
-                continue
-            if loop is current:
-                await self._close_quietly(client)
-            elif loop.is_running():
-                future = asyncio.run_coroutine_threadsafe(self._close_quietly(client), loop)
-                elsewhere.append(asyncio.wrap_future(future))
-        if elsewhere:
-            await asyncio.wait(elsewhere, timeout=self.timeout)
+        """Close every loop's client (see :class:`~aiocache_llm.backends._loops.PerLoop`)."""
+        await self._loops.close(self._close_state, self.timeout)
 
-    async def _close_quietly(self, client: C) -> None:
+    async def _close_state(self, state: _LoopState[C]) -> None:
+        client, state.client = state.client, None
+        if client is None:
+            return
         try:
             with anyio.fail_after(self.timeout):
                 await self._close_client(client)

@@ -305,7 +305,7 @@ class DualCache(BaseCache):
             (
                 (key, Entry(value, now, expires), version)
                 for (key, value), version in zip(items, versions, strict=True)
-                if version or not self._versioned  # a counter is never held in L1
+                if version or not self._versioned  # a stored number is a counter: not held
             ),
             started,
         )

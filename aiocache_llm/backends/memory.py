@@ -15,6 +15,7 @@ from .._sync import inline
 from ..codec import Entry, dumps_json
 from ..errors import InvalidArgumentError
 from .base import (
+    MAX_TTL,
     USE_DEFAULT,
     BaseCache,
     IncrementOp,
@@ -99,9 +100,12 @@ class InMemoryCache(BaseCache):
     def _admit(self, value: Any) -> bool:
         if self._size_ok(value):
             return True
+        self._refuse()
+        return False
+
+    def _refuse(self) -> None:
         self.stats.refused_too_large += 1
         logger.debug("refused a value over max_size_per_item=%s KiB", self.max_size_per_item)
-        return False
 
     def _expiry(self, ttl: TTLArg) -> float | None:
         seconds = self.default_ttl if ttl is USE_DEFAULT else check_ttl(ttl)
@@ -122,10 +126,10 @@ class InMemoryCache(BaseCache):
             return None
         return entry
 
-    def _store(self, key: str, value: Any, expires: float | None) -> None:
+    def _store(self, key: str, value: Any, expires: float | None, now: float | None = None) -> None:
         """Put an entry and keep the bounds (lock held)."""
         data = self._data
-        data[key] = (value, expires, self._clock())
+        data[key] = (value, expires, self._clock() if now is None else now)
         data.move_to_end(key)
         if expires is not None:
             heapq.heappush(self._heap, (expires, key))
@@ -218,12 +222,26 @@ class InMemoryCache(BaseCache):
 
     @inline
     def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
+        # the checks of check_key/check_ttl/_admit, inlined for the common shapes
         if key.__class__ is not str or not key or not key.isascii():
             key = check_key(key)
-        expires = self._expiry(ttl)
-        if self._admit(value):
-            with self._lock:
-                self._store(key, value, expires)
+        seconds: Any
+        if ttl is USE_DEFAULT:
+            seconds = self.default_ttl
+        elif (ttl.__class__ is int or ttl.__class__ is float) and 0 < ttl <= MAX_TTL:
+            seconds = ttl
+        else:
+            seconds = check_ttl(ttl)
+        cls = value.__class__
+        if cls is dict or cls is list:
+            if len(dumps_json(value)) > self._max_item_bytes:
+                self._refuse()
+                return
+        elif not self._admit(value):
+            return
+        now = self._clock()
+        with self._lock:
+            self._store(key, value, None if seconds is None else now + seconds, now)
 
     @inline
     def async_set_cache_pipeline(

@@ -10,38 +10,32 @@
 * Every failure is an :class:`~aiocache_llm.errors.BackendError` (``BackendUnavailable``,
   ``BackendTimeout``), raised within ``socket_timeout``; once the server is back the same cache
   object works again.
-* One client (and connection pool) per event loop, created on first use.
+* One client (and connection pool) per event loop, created on first use
+  (:mod:`~aiocache_llm.backends._loops`); batches run on redis-py's pool
+  (:mod:`~aiocache_llm.backends._redis_connection`); failures are translated by one map
+  (:mod:`~aiocache_llm.backends._redis_errors`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import math
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis import exceptions as redis_errors
 from redis.asyncio.connection import BlockingConnectionPool, Connection, SSLConnection
 
 from ..codec import Entry, decode, dumps_json, encode
-from ..errors import (
-    BackendError,
-    BackendTimeout,
-    BackendUnavailable,
-    CacheError,
-    ConfigurationError,
-    CorruptEntryError,
-    InvalidArgumentError,
-    NotSupported,
-)
+from ..errors import ConfigurationError, CorruptEntryError, NotSupported
 from ._autopipeline import AutoPipeline, Command
+from ._loops import PerLoop
 from ._redis_config import CACHE_SETTINGS, mask_secrets, redis_settings
+from ._redis_connection import LoopClient, run_batch
+from ._redis_errors import translate_redis_error
 from ._versions import DELETE_SCRIPT, SET_SCRIPT, VERSION_PREFIX, split_version
 from .base import (
     USE_DEFAULT,
@@ -98,51 +92,6 @@ return added
 _DEFAULT_SOCKET_TIMEOUT = 5.0
 _DEFAULT_MAX_CONNECTIONS = 50
 _DEFAULT_FLUSH_SIZE = 100
-_DRAIN_ABOVE = 64 * 1024
-#: The thread of the blocking API's event loop (see aiocache_llm._sync).
-_LOOP_THREAD_NAME = "aiocache_llm-loop"
-_CLUSTER_UNAVAILABLE = (
-    redis_errors.ClusterDownError,
-    redis_errors.MasterDownError,
-    redis_errors.SlotNotCoveredError,
-    redis_errors.RedisClusterException,
-    redis_errors.TryAgainError,
-)
-_UNAVAILABLE_REPLIES = ("READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "LOADING", "BUSY")
-_WRONG_VALUE_REPLIES = ("WRONGTYPE", "not a valid float", "not an integer", "not a float")
-
-
-def translate_redis_error(exc: BaseException) -> BaseException:
-    """The :mod:`aiocache_llm.errors` exception for a redis-py (or socket) failure.
-
-    The original is chained as ``__cause__``. Errors that are already ours, and
-    ``BaseException``s that are not errors (cancellation), come back unchanged.
-    """
-    if isinstance(exc, CacheError) or not isinstance(exc, Exception):
-        return exc
-    new: BackendError
-    if isinstance(exc, (redis_errors.TimeoutError, asyncio.TimeoutError, socket.timeout)):
-        new = BackendTimeout(f"Redis did not answer in time: {exc}")
-    elif isinstance(exc, _CLUSTER_UNAVAILABLE):
-        new = BackendUnavailable(f"the Redis cluster cannot serve the request: {exc}")
-    elif isinstance(exc, redis_errors.AuthenticationError):
-        new = BackendUnavailable(f"Redis refused the credentials: {exc}")
-    elif isinstance(exc, (redis_errors.ConnectionError, OSError, EOFError)):
-        new = BackendUnavailable(f"Redis is unreachable: {exc}")
-    elif isinstance(exc, redis_errors.ResponseError):
-        text = str(exc)
-        if any(word in text for word in _WRONG_VALUE_REPLIES):
-            invalid = InvalidArgumentError(f"the stored value does not allow this: {text}")
-            invalid.__cause__ = exc
-            return invalid
-        if text.startswith(_UNAVAILABLE_REPLIES) or "MOVED" in text:
-            new = BackendUnavailable(f"Redis cannot serve the request now: {text}")
-        else:
-            new = BackendError(f"Redis answered with an error: {text}")
-    else:
-        new = BackendError(f"Redis failed: {exc!r}")
-    new.__cause__ = exc
-    return new
 
 
 def namespace_prefix(namespace: str | None) -> str:
@@ -164,72 +113,8 @@ def _number(data: bytes | bytearray | int | float | str) -> float:
         return float(data)
 
 
-def _load_packer() -> Callable[[Command], bytes] | None:
-    try:
-        from hiredis import pack_command
-    except ImportError:  # hiredis comes with the redis extra; redis-py works without it
-        return None
-    return pack_command
-
-
-_hiredis_pack = _load_packer()
-
-
-def _pack(connection: Any, commands: Sequence[Command]) -> list[bytes]:
-    """RESP bytes for ``commands``: hiredis's packer (C) when present, else redis-py's."""
-    pack = _hiredis_pack
-    if pack is not None:
-        return [pack(command) for command in commands]
-    packed: list[bytes] = connection.pack_commands(commands)
-    return packed
-
-
-async def _has_unread(connection: Any) -> bool:
-    """Whether an idle connection has data or EOF waiting (closed by the server, or dirty)."""
-    check = getattr(connection, "can_read", None) or connection.can_read_destructive
-    return bool(await check())
-
-
 def _milliseconds(seconds: float | None) -> int:
     return 0 if seconds is None else max(1, round(seconds * 1000))
-
-
-class _ClosedBeforeReply(Exception):
-    """A connection failed before the first reply of a batch (internal)."""
-
-    def __init__(self, error: redis_errors.ConnectionError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class _LoopClient:
-    """The client, pool and auto-pipeline that serve one event loop."""
-
-    __slots__ = ("client", "closers", "held", "idle", "pipeline", "pool", "waiters")
-
-    pipeline: AutoPipeline
-
-    def __init__(self, client: Any, pool: Any, closers: Sequence[Any] = ()) -> None:
-        self.client = client
-        self.pool = pool
-        self.closers = list(closers)
-        #: Connections this loop keeps between batches (taken from the pool once).
-        self.idle: list[Any] = []
-        #: Connections taken from the pool and not returned (idle or busy).
-        self.held = 0
-        #: Batches waiting for a connection while all ``max_connections`` are busy.
-        self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
-
-    async def aclose(self) -> None:
-        await self.pipeline.drain()
-        idle, self.idle = self.idle, []
-        try:
-            for connection in idle:
-                await self.pool.release(connection)
-            await self.client.aclose()
-        finally:
-            for closer in self.closers:
-                await closer.aclose()
 
 
 class RedisCache(BaseCache):
@@ -321,9 +206,7 @@ class RedisCache(BaseCache):
             raise ConfigurationError("decode_responses=True is not supported: values are bytes")
         self.auto_pipeline = auto_pipeline
         self._configure(settings)
-        self._clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
-        self._last: tuple[asyncio.AbstractEventLoop, _LoopClient] | None = None
-        self._clients_lock = threading.Lock()
+        self._loops: PerLoop[LoopClient] = PerLoop(self._make_loop_client)
         self._write_buffer: list[Command] = []
         self._buffer_lock = threading.Lock()
 
@@ -380,31 +263,20 @@ class RedisCache(BaseCache):
         return pool
 
     # -- per-loop clients -----------------------------------------------------------------
-    def _loop_client(self) -> _LoopClient:
-        loop = asyncio.get_running_loop()
-        last = self._last
-        if last is not None and last[0] is loop:
-            return last[1]
-        with self._clients_lock:
-            state = self._clients.get(loop)
-            if state is None:
-                for closed in [other for other in self._clients if other.is_closed()]:
-                    del self._clients[closed]  # its sockets died with it
-                state = self._make_loop_client(loop)
-                self._clients[loop] = state
-            self._last = (loop, state)
-            return state
+    def _loop_client(self) -> LoopClient:
+        return self._loops.get()
 
-    def _make_loop_client(self, loop: asyncio.AbstractEventLoop) -> _LoopClient:
+    def _make_loop_client(self) -> LoopClient:
         state = self._new_client()
+        loop = asyncio.get_running_loop()
 
-        async def run_batch(commands: Sequence[Command]) -> Sequence[Any]:
+        async def batch(commands: Sequence[Command]) -> Sequence[Any]:
             return await self._run_batch(state, commands)
 
-        state.pipeline = AutoPipeline(run_batch, translate_redis_error, loop)
+        state.pipeline = AutoPipeline(batch, translate_redis_error, loop)
         return state
 
-    def _new_client(self) -> _LoopClient:
+    def _new_client(self) -> LoopClient:
         """A client for the running loop (no connection is made yet)."""
         closers: list[Any] = []
         if self._sentinel_nodes:
@@ -427,7 +299,7 @@ class RedisCache(BaseCache):
             closers.extend(sentinel.sentinels)
         else:
             client = aioredis.Redis.from_pool(self._new_pool())
-        return _LoopClient(client, client.connection_pool, closers)
+        return LoopClient(client, client.connection_pool, self.max_connections, closers)
 
     def _renew_credentials(self) -> bool:
         """Forget a cached token after the server refused it; whether there was one."""
@@ -436,137 +308,6 @@ class RedisCache(BaseCache):
             return False
         invalidate()
         return True
-
-    async def _connect(self, connection: Any) -> None:
-        try:
-            await connection.connect()
-        except redis_errors.AuthenticationError:
-            if not self._renew_credentials():
-                raise
-            await connection.connect()  # with a fresh token
-
-    async def _acquire(self, state: _LoopClient) -> Any:
-        """A connection for one batch: an idle one this loop holds, else a new one from the
-        pool, else (all ``max_connections`` busy) the next one a batch hands back, waiting at
-        most ``socket_timeout``."""
-        while True:
-            if state.idle:
-                return await self._ready(state, state.idle.pop())
-            if state.held < self.max_connections:
-                state.held += 1
-                try:
-                    return await self._from_pool(state.pool)
-                except BaseException:
-                    state.held -= 1
-                    raise
-            waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            state.waiters.append(waiter)
-            try:
-                connection = await asyncio.wait_for(waiter, self.socket_timeout)
-            except asyncio.TimeoutError:
-                raise BackendTimeout(
-                    f"no Redis connection became free within {self.socket_timeout}s"
-                    f" (all {self.max_connections} busy)"
-                ) from None
-            if connection is not None:  # else a connection was dropped: room in the pool
-                return await self._ready(state, connection)
-
-    async def _ready(self, state: _LoopClient, connection: Any) -> Any:
-        """``connection`` checked (reconnected if the server closed it while idle)."""
-        try:
-            if connection.is_connected and not await _has_unread(connection):
-                if getattr(connection, "_re_auth_token", None) is not None:
-                    await connection.re_auth()  # a streaming provider handed over a new token
-                return connection
-            await connection.disconnect(nowait=True)  # closed by the server, or dirty
-            await self._connect(connection)
-            return connection
-        except BaseException:
-            await self._drop(state, connection)
-            raise
-
-    async def _from_pool(self, pool: Any) -> Any:
-        try:
-            return await pool.get_connection()
-        except redis_errors.AuthenticationError:
-            if not self._renew_credentials():
-                raise
-            return await pool.get_connection()  # with a fresh token
-
-    def _give_back(self, state: _LoopClient, connection: Any) -> None:
-        """Hand ``connection`` to a waiting batch, or keep it idle for the next one."""
-        while state.waiters:
-            waiter = state.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(connection)
-                return
-        state.idle.append(connection)
-
-    async def _drop(self, state: _LoopClient, connection: Any) -> None:
-        """Close a failed connection and return it to the pool; wake one waiting batch."""
-        state.held -= 1
-        try:
-            await connection.disconnect(nowait=True)
-        finally:
-            await state.pool.release(connection)
-            while state.waiters:
-                waiter = state.waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    break
-
-    async def _send(self, connection: Any, packed: list[bytes]) -> None:
-        """Write ``packed``; wait for the socket (at most ``socket_timeout``) only when the
-        kernel buffer is full. redis-py's ``send_packed_command`` starts a task per write."""
-        writer = getattr(connection, "_writer", None)
-        if writer is None or writer.transport.is_closing():
-            await connection.send_packed_command(packed, check_health=False)
-            return
-        writer.writelines(packed)
-        if writer.transport.get_write_buffer_size() > _DRAIN_ABOVE:
-            try:
-                await asyncio.wait_for(writer.drain(), self.socket_timeout)
-            except asyncio.TimeoutError as exc:
-                raise redis_errors.TimeoutError("Timeout writing to Redis") from exc
-
-    async def _run_on_connection(
-        self, state: _LoopClient, commands: Sequence[Command]
-    ) -> list[Any]:
-        """Send ``commands`` in one write on one connection and read every reply.
-
-        The connection stays with this loop for the next batch; after a failure it is closed
-        and handed back to the pool. A kept connection the server closed while it was idle
-        fails before any reply: the batch is then sent once more on a new connection.
-        """
-        reused = bool(state.idle)
-        try:
-            return await self._run_once(state, commands)
-        except _ClosedBeforeReply as exc:
-            if not reused:
-                raise exc.error from exc.error.__cause__
-        try:
-            return await self._run_once(state, commands)
-        except _ClosedBeforeReply as exc:
-            raise exc.error from exc.error.__cause__
-
-    async def _run_once(self, state: _LoopClient, commands: Sequence[Command]) -> list[Any]:
-        connection = await self._acquire(state)
-        results: list[Any] = []
-        try:
-            await self._send(connection, _pack(connection, commands))
-            read = connection.read_response
-            for _ in range(len(commands)):
-                try:
-                    results.append(await read(disable_decoding=True))
-                except redis_errors.ResponseError as exc:
-                    results.append(exc)
-        except BaseException as exc:
-            await self._drop(state, connection)
-            if not results and isinstance(exc, redis_errors.ConnectionError):
-                raise _ClosedBeforeReply(exc) from exc
-            raise
-        self._give_back(state, connection)
-        return results
 
     async def _call(self, *command: Any) -> Any:
         """Run one command (through the auto-pipeline) and return its raw reply."""
@@ -593,7 +334,7 @@ class RedisCache(BaseCache):
         return results
 
     async def _direct(
-        self, state: _LoopClient, commands: Sequence[Command], many: bool = False
+        self, state: LoopClient, commands: Sequence[Command], many: bool = False
     ) -> Any:
         try:
             results = await self._run_batch(state, commands)
@@ -604,8 +345,8 @@ class RedisCache(BaseCache):
                 raise translate_redis_error(result) from result
         return list(results) if many else results[0]
 
-    async def _run_batch(self, state: _LoopClient, commands: Sequence[Command]) -> Sequence[Any]:
-        return await self._run_on_connection(state, commands)
+    async def _run_batch(self, state: LoopClient, commands: Sequence[Command]) -> Sequence[Any]:
+        return await run_batch(state, commands, self.socket_timeout, self._renew_credentials)
 
     # -- values ---------------------------------------------------------------------------
     def _key(self, key: str) -> str:
@@ -789,19 +530,14 @@ class RedisCache(BaseCache):
         now = time.time()
         expires = None if seconds is None else now + seconds
         px = _milliseconds(seconds)
-        commands = [
-            self._set_command(name, value, seconds, now)
-            if value.__class__ is int or value.__class__ is float
-            else (
-                "EVAL",
-                SET_SCRIPT,
-                1,
-                name,
-                encode(value, expires_at=expires, created_at=now),
-                px,
-            )
-            for name, value in ((self._key(key), value) for key, value in items)
-        ]
+        commands: list[Command] = []
+        for key, value in items:
+            if value.__class__ is int or value.__class__ is float:
+                # a number is stored as a counter is (incrementable), unversioned: version 0
+                commands.append(self._set_command(self._key(key), value, seconds, now))
+            else:
+                data = encode(value, expires_at=expires, created_at=now)
+                commands.append(("EVAL", SET_SCRIPT, 1, self._key(key), data, px))
         replies = await self._call_many(commands)
         return [reply if isinstance(reply, int) else 0 for reply in replies]
 
@@ -813,8 +549,13 @@ class RedisCache(BaseCache):
         replies = (
             [await self._call("GET", names[0])] if len(names) == 1 else await self._mget(names)
         )
-        versions = [0 if data is None else split_version(data)[0] for data in replies]
-        entries = await self._with_expiry(names, [self._entry(data) for data in replies])
+        versions: list[int] = []
+        entries: list[Entry | None] = []
+        for data in replies:
+            version, rest = (0, None) if data is None else split_version(data)
+            versions.append(version)
+            entries.append(None if rest is None else self._entry(rest))
+        entries = await self._with_expiry(names, entries)
         return list(zip(entries, versions, strict=True))
 
     async def async_delete_versioned(self, key: str) -> int:
@@ -951,33 +692,7 @@ class RedisCache(BaseCache):
                 await self.async_flush_write_buffer()
         finally:
             self._disconnects += 1
-            current = asyncio.get_running_loop()
-            with self._clients_lock:
-                states, self._clients, self._last = self._clients, {}, None
-                mine = states.pop(current, None)
-                for loop in list(states):
-                    if not loop.is_closed() and not loop.is_running():
-                        self._clients[loop] = states.pop(loop)  # it cannot close now
-            try:
-                await self._close_elsewhere(states)
-            finally:
-                if mine is not None:
-                    await mine.aclose()
-
-    async def _close_elsewhere(self, states: dict[asyncio.AbstractEventLoop, _LoopClient]) -> None:
-        wait = threading.current_thread().name != _LOOP_THREAD_NAME
-        for loop, state in states.items():
-            if loop.is_closed():
-                continue  # its sockets went with it
-            try:
-                future = asyncio.run_coroutine_threadsafe(state.aclose(), loop)
-            except RuntimeError:  # closed meanwhile
-                continue
-            if wait:
-                try:
-                    await asyncio.wait_for(asyncio.wrap_future(future), self.socket_timeout)
-                except Exception as exc:  # closing is best effort
-                    logger.debug("closing a client on another loop failed: %r", exc)
+            await self._loops.close(LoopClient.aclose, self.socket_timeout)
 
     def __repr__(self) -> str:
         return (

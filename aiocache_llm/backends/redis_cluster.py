@@ -16,8 +16,10 @@ from redis.crc import key_slot
 
 from ..errors import ConfigurationError
 from ._autopipeline import Command
+from ._redis_connection import LoopClient
+from ._redis_errors import translate_redis_error
 from .base import TTLArg
-from .redis import RedisCache, _LoopClient, translate_redis_error
+from .redis import RedisCache
 
 __all__ = ["RedisClusterCache"]
 
@@ -60,7 +62,7 @@ class RedisClusterCache(RedisCache):
     def _new_pool(self) -> Any:
         return None  # the cluster client keeps a pool per node
 
-    def _new_client(self) -> _LoopClient:
+    def _new_client(self) -> LoopClient:
         kwargs = dict(self._connection_kwargs)
         kwargs.pop("host", None)
         kwargs.pop("port", None)
@@ -74,9 +76,9 @@ class RedisClusterCache(RedisCache):
             )
         except TypeError as exc:
             raise ConfigurationError(f"invalid Redis Cluster setting: {exc}") from exc
-        return _LoopClient(client, None)
+        return LoopClient(client, None, self.max_connections)
 
-    async def _run_batch(self, state: _LoopClient, commands: Sequence[Command]) -> Sequence[Any]:
+    async def _run_batch(self, state: LoopClient, commands: Sequence[Command]) -> Sequence[Any]:
         pipe = state.client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)

@@ -100,18 +100,29 @@ async def test_local_only_writes_stay_in_l1(dual: DualCache, l2: RedisCache) -> 
 async def test_a_batch_get_reads_l1_then_l2_once_and_fills_l1(
     dual: DualCache, l2: RedisCache, redis_server: RedisServer
 ) -> None:
-    await dual.async_set_cache("in-l1", "1")
-    await l2.async_set_versioned([("in-l2-a", "2"), ("in-l2-b", "3")])
+    await dual.async_set_cache("in-l1", [1])
+    await l2.async_set_versioned([("in-l2-a", [2]), ("in-l2-b", [3])])
     before = await _calls(redis_server, "mget")
     result = await dual.async_batch_get_cache(["in-l1", "in-l2-a", "absent", "in-l2-b"])
-    assert result == ["1", "2", None, "3"]
+    assert result == [[1], [2], None, [3]]
     assert await _calls(redis_server, "mget") == before + 1
-    assert dual.in_memory_cache.batch_get_cache(["in-l2-a", "in-l2-b"]) == ["2", "3"]
+    assert dual.in_memory_cache.batch_get_cache(["in-l2-a", "in-l2-b"]) == [[2], [3]]
+
+
+async def test_a_stored_number_stays_incrementable_and_is_never_held_in_l1(
+    dual: DualCache, l2: RedisCache
+) -> None:
+    await dual.async_set_cache("n", 5)
+    assert await l2.async_increment("n", 1) == 6  # a number is stored as a counter is
+    assert await dual.async_get_cache("n") == 6
+    assert dual.in_memory_cache.get_cache("n") is None  # counters change without versions
 
 
 async def test_concurrent_and_repeated_batch_reads_of_missing_keys_hit_l2_once(
-    dual: DualCache, redis_server: RedisServer
+    l2: RedisCache, redis_server: RedisServer
 ) -> None:
+    # a window far longer than the test, so that a slow machine cannot make it run out
+    dual = DualCache(InMemoryCache(), l2, redis_batch_cache_expiry=600)
     keys = [f"missing-{i}" for i in range(20)]
     before = await _calls(redis_server, "mget")
     results = await asyncio.gather(*(dual.async_batch_get_cache(keys) for _ in range(10)))
@@ -119,6 +130,7 @@ async def test_concurrent_and_repeated_batch_reads_of_missing_keys_hit_l2_once(
         results.append(await dual.async_batch_get_cache(keys))
     assert all(result == [None] * 20 for result in results)
     assert await _calls(redis_server, "mget") == before + 1
+    await dual.async_disconnect()
 
 
 async def test_a_write_ends_the_miss_window_for_that_key(dual: DualCache) -> None:

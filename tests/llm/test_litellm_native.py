@@ -14,6 +14,7 @@ import pytest
 
 import aiocache_llm
 from aiocache_llm.backends import RedisCache
+from aiocache_llm.backends.dual import DualCache
 from aiocache_llm.backends.memory import InMemoryCache
 from tests.harness.redis import RedisServer
 from tests.harness.upstream import Upstream
@@ -135,7 +136,8 @@ async def test_the_one_line_setup_builds_the_backend_from_litellm_style_settings
     kwargs = request(llm_upstream)
     key = litellm.cache.get_cache_key(**kwargs)
     try:
-        assert isinstance(litellm.cache.cache.backend.inner, RedisCache)
+        store = litellm.cache.cache.backend.inner  # Redis, behind the default in-memory L1
+        assert isinstance(store, DualCache) and isinstance(store.redis_cache, RedisCache)
         assert key.startswith("oneline:")
         await litellm.acompletion(**kwargs)
         await stored(litellm.cache, kwargs)

@@ -8,23 +8,17 @@ and write both.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ...codec import Entry
 from ...errors import ConfigurationError
+from .._registry import SEMANTIC_TYPES, backend_type_class
 from ..base import USE_DEFAULT, BaseCache, IncrementOp, TTLArg
 from ..memory import InMemoryCache
 from .base import SemanticCache, SemanticHit
 
 __all__ = ["DualSemanticCache"]
-
-#: ``semantic_type`` -> (module, class)
-_SEMANTIC_TYPES = {
-    "redis-semantic": ("aiocache_llm.backends.semantic.redis", "RedisSemanticCache"),
-    "qdrant-semantic": ("aiocache_llm.backends.semantic.qdrant", "QdrantSemanticCache"),
-}
 
 
 class DualSemanticCache(BaseCache):
@@ -47,13 +41,10 @@ class DualSemanticCache(BaseCache):
     ) -> None:
         super().__init__(default_ttl=default_ttl)
         if semantic_cache is None:
-            if semantic_type not in _SEMANTIC_TYPES:
-                raise ConfigurationError(
-                    f"semantic_type must be one of {sorted(_SEMANTIC_TYPES)}, not {semantic_type!r}"
-                )
-            module, name = _SEMANTIC_TYPES[semantic_type]
-            cls = getattr(importlib.import_module(module), name)
-            semantic_cache = cls(default_ttl=default_ttl, **semantic_params)
+            cls = backend_type_class(semantic_type, SEMANTIC_TYPES)
+            built = cls(default_ttl=default_ttl, **semantic_params)
+            assert isinstance(built, SemanticCache)
+            semantic_cache = built
         elif semantic_params:
             raise ConfigurationError("give semantic_cache or its parameters, not both")
         self.semantic: SemanticCache = semantic_cache
