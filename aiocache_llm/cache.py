@@ -25,7 +25,7 @@ from ._sync import run_sync
 from .backends._registry import BACKEND_TYPES, backend_type_class
 from .backends.base import BaseCache
 from .errors import CacheError, ConfigurationError
-from .events import EventBus, EventCallback
+from .events import EventBus, EventCallback, Prices
 from .handler import Handler
 from .resilience import CircuitBreaker, GuardedCache
 
@@ -227,6 +227,10 @@ class Cache:
     * ``stale_if_error`` / ``stale_while_revalidate``: seconds an entry is kept past its
       ``ttl`` to be served, flagged stale, when the upstream fails / at once while one caller
       refreshes it in the background. Per call: ``cache={"stale-if-error": s, ...}``.
+    * ``prices``: per-token prices of LiteLLM's shape (``{"gpt-4o-mini":
+      {"input_cost_per_token": 1.5e-07, "output_cost_per_token": 6e-07}}``) that price what
+      each hit saved (default: litellm's cost map when the process uses litellm); see
+      :meth:`stats`.
     * ``get_cache_key(**kwargs) -> str`` replaces the key; ``get_cache(**kwargs, cache_key=...)``
       and ``add_cache(entry, **kwargs, cache_key=...)`` (sync or async) replace the storage.
       They can also be assigned as attributes later, as with LiteLLM.
@@ -255,6 +259,7 @@ class Cache:
         encryption_key: Any = None,
         stale_if_error: float | None = None,
         stale_while_revalidate: float | None = None,
+        prices: Prices | None = None,
         **backend_params: Any,
     ) -> None:
         self.type = str(_value(type))
@@ -308,7 +313,7 @@ class Cache:
             backend if backend is not None else build_backend(self.type, ttl, backend_params)
         )
         self.ttl = ttl
-        self.events = EventBus()
+        self.events = EventBus(prices)
         self._settings: dict[str, Any] = {
             "type": self.type,
             "namespace": namespace,
@@ -328,6 +333,7 @@ class Cache:
             "encryption_key": encryption_key,
             "stale_if_error": stale_if_error,
             "stale_while_revalidate": stale_while_revalidate,
+            "prices": prices,
             **backend_params,
         }
         self.handler = Handler(self)
@@ -377,6 +383,11 @@ class Cache:
     def add_callback(self, callback: EventCallback) -> None:
         """Call ``callback(event)`` for every cache event (see :mod:`aiocache_llm.events`)."""
         self.events.add_callback(callback)
+
+    def stats(self) -> dict[str, Any]:
+        """:meth:`stats_report` (event counters, hit rate, the store's counters) and what hits
+        saved per namespace and identity (tokens and, given prices, ``cost``)."""
+        return {**self.stats_report(), "savings": self.events.savings_report()}
 
     async def async_disconnect(self) -> None:
         """Release the backend's connections (the cache can be used again afterwards)."""
@@ -515,6 +526,7 @@ _HANDLER_SETTINGS: Final = frozenset(
         "lease_wait",
         "stale_if_error",
         "stale_while_revalidate",
+        "prices",
     }
 )
 
@@ -576,5 +588,6 @@ _USE_PARAMS: Final = frozenset(
         "add_cache",
         "stale_if_error",
         "stale_while_revalidate",
+        "prices",
     }
 )

@@ -5,6 +5,12 @@ Every lookup ends in one :class:`CacheEvent` — ``hit``, ``miss``, ``store``, `
 inline, coroutine functions are scheduled on the running loop) and counted in
 :attr:`EventBus.counters`, which a metrics exporter can read at any time. Events carry the key,
 never the prompt. A callback that raises is logged and never fails the call.
+
+Every hit also counts what it saved (:class:`Saving`): the prompt and completion tokens of the
+stored answer's usage and, given prices, the money, totalled per namespace and identity in
+:meth:`EventBus.savings_report`. Prices are a table of LiteLLM's shape
+(``{"gpt-4o-mini": {"input_cost_per_token": 1.5e-07, "output_cost_per_token": 6e-07}}``) or,
+when none is given and the process uses litellm, litellm's own cost map.
 """
 
 from __future__ import annotations
@@ -12,12 +18,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
-__all__ = ["CacheEvent", "EventBus", "EventCallback", "EventKind"]
+from .errors import ConfigurationError
+
+__all__ = ["CacheEvent", "EventBus", "EventCallback", "EventKind", "Prices", "Saving"]
 
 logger = logging.getLogger("aiocache_llm.events")
 
@@ -25,6 +35,57 @@ EventKind: TypeAlias = Literal["hit", "miss", "store", "skip", "error"]
 EventCallback: TypeAlias = "Callable[[CacheEvent], Awaitable[None] | None]"
 
 KINDS: Final[tuple[EventKind, ...]] = ("hit", "miss", "store", "skip", "error")
+
+#: model -> {"input_cost_per_token": ..., "output_cost_per_token": ...} (LiteLLM's names)
+Prices: TypeAlias = "Mapping[str, Mapping[str, float]]"
+_PROMPT_NAMES: Final = ("prompt_tokens", "input_tokens")
+_COMPLETION_NAMES: Final = ("completion_tokens", "output_tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class Saving:
+    """What one hit saved: the stored answer's tokens and, when its model is priced, the cost
+    (``None`` when no price is known). ``namespace`` and ``identity`` say whose saving it is."""
+
+    namespace: str | None
+    identity: str | None
+    model: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float | None
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def check_prices(prices: object) -> Prices | None:
+    """``prices`` if it is a table of per-token prices; raise ``ConfigurationError`` if not."""
+    if prices is None:
+        return None
+    if not isinstance(prices, Mapping):
+        raise ConfigurationError("prices must map model names to their per-token prices")
+    for model, row in prices.items():
+        if not isinstance(model, str) or not isinstance(row, Mapping):
+            raise ConfigurationError(
+                f"prices[{model!r}] must be a dict like {{'input_cost_per_token': 1e-06,"
+                " 'output_cost_per_token': 2e-06}}"
+            )
+        for name in ("input_cost_per_token", "output_cost_per_token"):
+            value = row.get(name, 0.0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigurationError(f"prices[{model!r}][{name!r}] must be a number >= 0")
+            if not math.isfinite(value):
+                raise ConfigurationError(f"prices[{model!r}][{name!r}] must be finite")
+    return prices
+
+
+def _tokens(usage: Mapping[str, Any], names: tuple[str, ...]) -> int:
+    for name in names:
+        value = usage.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +107,8 @@ class CacheEvent:
     tokens_saved: int = 0
     error: str | None = None
     reason: str | None = None
+    #: what a hit saved (tokens, money, whose), ``None`` for other events
+    saving: Saving | None = None
 
 
 class EventBus:
@@ -53,13 +116,17 @@ class EventBus:
 
     ``counters`` maps ``hit``, ``miss``, ``store``, ``skip``, ``error``, ``semantic_hit``,
     ``stale_hit``, ``circuit_open`` (calls that skipped the cache because its backend's circuit
-    breaker was open) and ``tokens_saved`` to running totals.
+    breaker was open) and ``tokens_saved`` to running totals. ``prices`` (see the module) price
+    what hits save.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, prices: Prices | None = None) -> None:
         self.counters: dict[str, int] = dict.fromkeys(
             (*KINDS, "semantic_hit", "stale_hit", "circuit_open", "tokens_saved"), 0
         )
+        self.prices = check_prices(prices)
+        #: (namespace, identity) -> running totals of what hits saved
+        self.savings: dict[tuple[str | None, str | None], dict[str, float]] = {}
         self._sync: list[Callable[[CacheEvent], Any]] = []
         self._async: list[Callable[[CacheEvent], Awaitable[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -84,6 +151,58 @@ class EventBus:
     def reset_counters(self) -> None:
         for name in self.counters:
             self.counters[name] = 0
+        self.savings.clear()
+
+    # -- savings ----------------------------------------------------------------------------
+    def price(self, model: str | None) -> tuple[float, float] | None:
+        """``(input, output)`` cost per token of ``model`` (also tried without its provider
+        prefix, ``openai/gpt-4o`` -> ``gpt-4o``), or ``None`` when it is not priced."""
+        if not model:
+            return None
+        table = self.prices
+        if table is None:  # litellm's cost map, only when the process already uses litellm
+            table = getattr(sys.modules.get("litellm"), "model_cost", None) or {}
+        for name in (model, model.partition("/")[2]):
+            row = table.get(name) if name else None
+            if isinstance(row, Mapping):
+                return (
+                    float(row.get("input_cost_per_token") or 0.0),
+                    float(row.get("output_cost_per_token") or 0.0),
+                )
+        return None
+
+    def save(self, answer: Any, model: str | None, scope: Mapping[str, str]) -> Saving | None:
+        """Count what a hit serving the stored ``answer`` (a response or final chunk, as
+        stored) saved, for ``scope``'s namespace and identity; ``None`` if it has no usage."""
+        usage = answer.get("usage") if isinstance(answer, Mapping) else None
+        if not isinstance(usage, Mapping):
+            return None
+        prompt, completion = _tokens(usage, _PROMPT_NAMES), _tokens(usage, _COMPLETION_NAMES)
+        stored_model = answer.get("model") if isinstance(answer, Mapping) else None
+        model = model if isinstance(model, str) else None
+        price = self.price(model) or self.price(
+            stored_model if isinstance(stored_model, str) else None
+        )
+        cost = None if price is None else prompt * price[0] + completion * price[1]
+        saving = Saving(
+            scope.get("namespace"), scope.get("identity"), model, prompt, completion, cost
+        )
+        totals = self.savings.setdefault(
+            (saving.namespace, saving.identity),
+            {"hits": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0},
+        )
+        totals["hits"] += 1
+        totals["prompt_tokens"] += prompt
+        totals["completion_tokens"] += completion
+        totals["cost"] += cost or 0.0
+        return saving
+
+    def savings_report(self) -> list[dict[str, Any]]:
+        """What hits saved, one row per namespace and identity."""
+        return [
+            {"namespace": namespace, "identity": identity, **totals}
+            for (namespace, identity), totals in self.savings.items()
+        ]
 
     def count(self, kind: EventKind, tokens_saved: int = 0, semantic: bool = False) -> None:
         """Count an event without building it (the path when nobody listens)."""

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .backends.base import USE_DEFAULT, BaseCache, TTLArg
 from .controls import DEFAULT_CONTROLS, Controls, parse_controls
 from .errors import BackendUnavailable, CacheError, InvalidArgumentError
-from .events import CacheEvent, EventBus, EventKind, now
+from .events import CacheEvent, EventBus, EventKind, Saving, now
 from .keys import call_family, digest, make_key
 from .resilience import GuardedCache
 from .responses import (
@@ -42,6 +42,7 @@ from .responses import (
     type_name,
     usage_tokens,
 )
+from .shapes import UNCACHEABLE_WHEN, uncacheable
 from .singleflight import Flight, SingleFlight
 from .streaming import Broadcast, CachedStream, replay
 
@@ -135,6 +136,11 @@ class Handler:
             )
             self._event("skip", None, call_type, reason=reason)
             return await _call(upstream, kwargs)
+        if call_type in UNCACHEABLE_WHEN:
+            why = uncacheable(call_type, kwargs)
+            if why is not None:  # the answer is not a function of the arguments
+                self._event("skip", None, call_type, reason=why)
+                return await _call(upstream, kwargs)
         guard = self.guard
         if guard is not None and guard.breaker.is_open() and self.custom_get is None:
             return await self._bypass(call_type, upstream, kwargs)
@@ -158,10 +164,12 @@ class Handler:
                 answer = self._answer(entry, stream, key, similarity)
                 if answer is not None:
                     data = entry["data"]
-                    tokens = usage_tokens(
-                        data if entry["kind"] == "response" else (data[-1] if data else None)
+                    stored = data if entry["kind"] == "response" else (data[-1] if data else None)
+                    tokens = usage_tokens(data)
+                    saving = self.events.save(
+                        stored, kwargs.get("model"), self._scope(kwargs, controls)
                     )
-                    self._event("hit", key, call_type, start, similarity, tokens)
+                    self._event("hit", key, call_type, start, similarity, tokens, saving=saving)
                     return answer
             self._event("miss", key, call_type, start)
         return await self._fly(key, call_type, upstream, kwargs, controls, stream)
@@ -642,6 +650,7 @@ class Handler:
         tokens: int = 0,
         error: str | None = None,
         reason: str | None = None,
+        saving: Saving | None = None,
     ) -> None:
         events = self.events
         if not events.listening:
@@ -650,7 +659,16 @@ class Handler:
         latency = 0.0 if start is None else now() - start
         events.emit(
             CacheEvent(
-                kind, key, call_type, self.backend_name, latency, similarity, tokens, error, reason
+                kind,
+                key,
+                call_type,
+                self.backend_name,
+                latency,
+                similarity,
+                tokens,
+                error,
+                reason,
+                saving,
             )
         )
 

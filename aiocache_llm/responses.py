@@ -24,7 +24,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from . import shapes
+from .shapes import anthropic_messages
 from .shapes.events import UNIONS, union_for, union_named
+from .shapes.sse import SSE_BYTES, SSEBytes
 
 __all__ = [
     "CachedDict",
@@ -62,6 +64,8 @@ class CachedDict(dict[str, Any]):
 def type_name(obj: Any) -> str | None:
     """The stored name of ``obj``'s type, registering it for :func:`rebuild`; None for dicts."""
     cls = type(obj)
+    if cls is bytes:  # a raw SSE frame (litellm.anthropic_messages streams them)
+        return SSE_BYTES
     if cls is dict or cls is CachedDict or not hasattr(cls, "model_validate"):
         return None
     name = f"{cls.__module__}:{cls.__qualname__}"
@@ -81,6 +85,8 @@ def _resolve(name: str | None) -> type | None:
         return cls
     if name in UNIONS:
         return union_named(name)  # type: ignore[return-value]
+    if name == SSE_BYTES:
+        return SSEBytes
     module_name, _, qualname = name.partition(":")
     if module_name.partition(".")[0] not in _TRUSTED_PACKAGES:
         return None
@@ -103,6 +109,11 @@ def dump(obj: Any) -> Any:
         return model_dump(mode="json", exclude_unset=True, warnings=False)
     if isinstance(obj, Mapping):
         return dict(obj)
+    if isinstance(obj, bytes):
+        try:
+            return obj.decode()
+        except UnicodeDecodeError:
+            return obj
     return obj
 
 
@@ -179,7 +190,23 @@ def cache_info(obj: Any) -> dict[str, Any]:
 
 
 def usage_tokens(data: Any) -> int:
-    """The total tokens of a stored response (or of the final event of a stream), or 0."""
+    """The total tokens of a stored response or stream (the last chunk that reports usage;
+    an Anthropic stream's message as a whole), or 0."""
+    if not isinstance(data, list):
+        return _chunk_tokens(data)
+    if anthropic_messages.is_stream(data):  # input tokens come first, output tokens last
+        try:
+            return _chunk_tokens(anthropic_messages.stream_to_message(data))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return 0
+    for chunk in reversed(data):
+        total = _chunk_tokens(chunk)
+        if total:
+            return total
+    return 0
+
+
+def _chunk_tokens(data: Any) -> int:
     if isinstance(data, dict):
         usage = data.get("usage")
         if not isinstance(usage, dict) and isinstance(data.get("response"), dict):

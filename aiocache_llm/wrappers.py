@@ -117,8 +117,8 @@ def cached(
 
     ``call_type`` defaults to ``fn``'s name when it is one of LiteLLM's call types, else
     ``"acompletion"`` (``"completion"`` for a blocking ``fn``). ``blocking`` says whether ``fn``
-    blocks (default: it does unless it is a coroutine function or its call type starts with
-    ``a``).
+    blocks (default: it does unless it is a coroutine function or its call type is the async
+    form of another, such as ``"aresponses"``).
     """
     if fn is None:
         return functools.partial(cached, cache=cache, call_type=call_type, blocking=blocking)

@@ -13,16 +13,22 @@ backends of this library (with their coherence, TTL and failure handling)::
     await litellm.acompletion(model=..., messages=..., caching=True)   # served by our Redis
 
 Hits come back through LiteLLM's own path: its success callbacks see ``cache_hit=True`` and a
-``response_cost`` of 0. Backend failures never fail the call: the backend sits behind the same
+``response_cost`` of 0. For ``cached(litellm.acompletion)`` (this library's keys, controls,
+single-flight and savings), :func:`cached_litellm` reports its hits to LiteLLM's success
+callbacks the same way. Backend failures never fail the call: the backend sits behind the same
 deadline and fail-open guard as :class:`~aiocache_llm.cache.Cache` uses, and LiteLLM treats
 what still goes wrong as a miss.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import functools
 import inspect
-from collections.abc import Iterable, Sequence
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 try:
@@ -35,9 +41,13 @@ except ImportError as exc:  # pragma: no cover - exercised without litellm insta
     raise MissingDependencyError("LiteLLM integration", "litellm", exc.name) from exc
 
 from ..backends.base import USE_DEFAULT, BaseCache, TTLArg
-from ..cache import build_backend, guard_backend
+from ..cache import Cache, build_backend, guard_backend
+from ..responses import cache_info
+from ..wrappers import cached
 
-__all__ = ["LiteLLMBackend", "litellm_cache", "ttl_seconds"]
+__all__ = ["LiteLLMBackend", "cached_litellm", "litellm_cache", "ttl_seconds"]
+
+logger = logging.getLogger("aiocache_llm.integrations.litellm")
 
 #: A ``ttl`` that means "do not keep this" (0 or less, as LiteLLM's controls use it).
 _DO_NOT_STORE: Final = object()
@@ -199,3 +209,81 @@ def litellm_cache(
     cache = LiteLLMCache(type=LiteLLMCacheType.LOCAL, **options)  # releases without _backend
     cache.cache = adapter
     return cache
+
+
+# -- cached(litellm.acompletion) with its hits reported to LiteLLM's callbacks ------------------
+_reports: set[asyncio.Task[None]] = set()
+
+
+def cached_litellm(
+    fn: Callable[..., Any], *, cache: Cache | None = None, call_type: str | None = None
+) -> Callable[..., Any]:
+    """``cached(fn)`` for a litellm coroutine (``litellm.acompletion``, ``litellm.aembedding``,
+    ...) whose non-streamed hits LiteLLM's success callbacks see, as hits of its own cache
+    (``cache_hit=True``, ``response_cost=0``). Misses reach them through LiteLLM itself.
+
+    Reporting uses LiteLLM's logging object, built as LiteLLM builds it for a call; it runs in
+    the background, and a LiteLLM release that changed it makes a hit go unreported (logged at
+    debug level), never fail.
+    """
+    wrapped = cached(fn, cache=cache, call_type=call_type)
+    name = getattr(fn, "__name__", "acompletion")
+
+    @functools.wraps(fn)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        start = datetime.datetime.now()
+        result = await wrapped(*args, **kwargs)
+        if cache_info(result).get("cache_hit") is True and not kwargs.get("stream"):
+            task = asyncio.get_running_loop().create_task(
+                _report_hit(name, args, kwargs, result, start)
+            )
+            _reports.add(task)
+            task.add_done_callback(_reports.discard)
+        return result
+
+    return call
+
+
+async def _report_hit(
+    name: str, args: tuple[Any, ...], kwargs: dict[str, Any], hit: Any, start: datetime.datetime
+) -> None:
+    try:
+        from litellm.litellm_core_utils.get_llm_provider_logic import get_llm_provider
+        from litellm.litellm_core_utils.rules import Rules
+        from litellm.utils import function_setup
+
+        call = {k: v for k, v in kwargs.items() if k not in ("cache", "caching")}
+        call.setdefault("litellm_call_id", str(uuid.uuid4()))
+        logging_obj, _ = function_setup(name, Rules(), start, *args, **call)
+        model, provider, _, _ = get_llm_provider(
+            model=call.get("model", ""),
+            custom_llm_provider=call.get("custom_llm_provider"),
+            api_base=call.get("api_base"),
+        )
+        logging_obj.update_environment_variables(
+            model=model,
+            user=call.get("user"),
+            optional_params={},
+            litellm_params={
+                "acompletion": True,
+                "api_base": call.get("api_base", ""),
+                "metadata": call.get("metadata") or {},
+                "custom_llm_provider": provider,
+                "preset_cache_key": cache_info(hit).get("cache_key"),
+            },
+            input=call.get("messages", call.get("input", "")),
+            api_key=None,
+            original_response=str(hit),
+            additional_args=None,
+            stream=False,
+            custom_llm_provider=provider,
+        )
+        end = datetime.datetime.now()
+        await logging_obj.async_success_handler(
+            result=hit, start_time=start, end_time=end, cache_hit=True
+        )
+        sync_callbacks = getattr(logging_obj, "handle_sync_success_callbacks_for_async_calls", None)
+        if sync_callbacks is not None:
+            sync_callbacks(result=hit, start_time=start, end_time=end, cache_hit=True)
+    except Exception as exc:  # reporting is best effort: a hit is never failed by it
+        logger.debug("a cache hit could not be reported to litellm (%s)", type(exc).__name__)

@@ -1,6 +1,7 @@
 """Prometheus metrics of the proxy, fed by cache events and by each request.
 
-Labels are call types, endpoints, outcomes and HTTP statuses: never keys, prompts or secrets.
+Labels are call types, endpoints, outcomes, HTTP statuses, namespaces and identities: never
+keys, prompts or secrets.
 """
 
 from __future__ import annotations
@@ -82,6 +83,18 @@ class ProxyMetrics:
             ["call_type"],
             registry=r,
         )
+        self.saved_tokens = Counter(
+            "aiocache_llm_saved_tokens",
+            "Tokens of answers served from the cache, by namespace, identity and kind.",
+            ["namespace", "identity", "kind"],
+            registry=r,
+        )
+        self.saved_cost = Counter(
+            "aiocache_llm_saved_cost_usd",
+            "What answers served from the cache would have cost (priced models only).",
+            ["namespace", "identity"],
+            registry=r,
+        )
         self.lookup_seconds = Histogram(
             "aiocache_llm_cache_lookup_seconds",
             "Time spent looking up the cache.",
@@ -113,6 +126,13 @@ class ProxyMetrics:
                 self.semantic_hits.labels(call_type).inc()
             if event.tokens_saved:
                 self.tokens_saved.labels(call_type).inc(event.tokens_saved)
+            saving = event.saving
+            if saving is not None:
+                scope = (saving.namespace or "", saving.identity or "")
+                self.saved_tokens.labels(*scope, "prompt").inc(saving.prompt_tokens)
+                self.saved_tokens.labels(*scope, "completion").inc(saving.completion_tokens)
+                if saving.cost is not None:
+                    self.saved_cost.labels(*scope).inc(saving.cost)
         elif kind == "miss":
             self.misses.labels(call_type).inc()
             self.lookup_seconds.labels(call_type, "miss").observe(event.latency)

@@ -14,8 +14,10 @@ Passed through with a ``skip`` event whose ``reason`` says why: ``with_raw_respo
 not keep) and the SDKs' stream / parse helpers that call the API past the wrapper.
 
 An async client's cached methods have a blocking twin, ``.blocking``. It runs on the library's
-own event loop, with its own copy of the client: an SDK client's connection pool belongs to the
-event loop it first ran on, so sharing it with the loop thread would fail.
+own event loop, with its own copy of the client (``with_options`` with the SDK's default HTTP
+client; a custom ``http_client`` is not copied): an SDK client's connection pool belongs to the
+event loop it first ran on, so sharing it with the loop thread would fail. The copy is closed
+with the wrapped client (``await client.close()``) or when the wrapped client is collected.
 """
 
 from __future__ import annotations
@@ -123,12 +125,20 @@ class _Skipping:
         if not callable(value):
             return _Skipping(value, self._reason, self._cache, path, self._calls)
         call_type = self._calls.get(path)
-        if call_type is None and path != "chat.completions.parse":
+        if path == "chat.completions.parse":
+            call_type = _create_call_type(self._calls, path)
+        if call_type is None:
             return value  # a call the cache never serves: nothing skipped
-        return _skipping_method(value, self._cache, call_type or path, self._reason)
+        return _skipping_method(value, self._cache, call_type, self._reason)
 
     def __repr__(self) -> str:
         return f"<uncached {self._target!r}>"
+
+
+def _create_call_type(calls: Mapping[str, str], path: str) -> str | None:
+    """The call type of the ``create`` beside ``path`` (``chat.completions.stream`` ->
+    that of ``chat.completions.create``)."""
+    return calls.get(path.rpartition(".")[0] + ".create")
 
 
 def _skipping_method(method: Any, cache: Cache | None, call_type: str, reason: str) -> Any:
@@ -205,7 +215,8 @@ def _wrap(
             method = _resolve(client, path)
         except AttributeError:
             continue
-        overrides[path] = _skipping_method(method, cache, path, reason)
+        call_type = _create_call_type(typed, path) or path
+        overrides[path] = _skipping_method(method, cache, call_type, reason)
     create = overrides.get("chat.completions.create")
     if create is not None and "chat.completions.parse" not in overrides:
         parse = _parse_method(create, is_async)

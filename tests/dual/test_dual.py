@@ -119,8 +119,10 @@ async def test_a_stored_number_stays_incrementable_and_is_never_held_in_l1(
 
 
 async def test_concurrent_and_repeated_batch_reads_of_missing_keys_hit_l2_once(
-    dual: DualCache, redis_server: RedisServer
+    l2: RedisCache, redis_server: RedisServer
 ) -> None:
+    # a window far longer than the test, so that a slow machine cannot make it run out
+    dual = DualCache(InMemoryCache(), l2, redis_batch_cache_expiry=600)
     keys = [f"missing-{i}" for i in range(20)]
     before = await _calls(redis_server, "mget")
     results = await asyncio.gather(*(dual.async_batch_get_cache(keys) for _ in range(10)))
@@ -128,6 +130,7 @@ async def test_concurrent_and_repeated_batch_reads_of_missing_keys_hit_l2_once(
         results.append(await dual.async_batch_get_cache(keys))
     assert all(result == [None] * 20 for result in results)
     assert await _calls(redis_server, "mget") == before + 1
+    await dual.async_disconnect()
 
 
 async def test_a_write_ends_the_miss_window_for_that_key(dual: DualCache) -> None:

@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
+import httpx
 import pytest
 from anthropic.types import Message, RawMessageStopEvent
 
 from aiocache_llm.cache import Cache
 from aiocache_llm.events import CacheEvent
-from aiocache_llm.responses import cache_info
+from aiocache_llm.responses import CachedDict, cache_info
+from aiocache_llm.wrappers import cached
 from tests.harness.upstream import Upstream
 
 TOOLS: list[dict[str, Any]] = [
@@ -151,6 +153,16 @@ async def test_message_events_name_their_call_type_and_tokens(cache: Cache, clau
     assert events[-1].tokens_saved == first.usage.input_tokens + first.usage.output_tokens
 
 
+async def test_a_streamed_hit_reports_input_and_output_tokens(cache: Cache, claude: Any) -> None:
+    events: list[CacheEvent] = []
+    cache.add_callback(events.append)
+    miss = await _events(await claude.messages.create(**ask(), stream=True))
+    await _events(await claude.messages.create(**ask(), stream=True))
+    used = miss[0].message.usage.input_tokens + miss[-2].usage.output_tokens
+    assert events[-1].kind == "hit"
+    assert events[-1].tokens_saved == used > 0
+
+
 def test_the_blocking_client_caches_messages_and_streams(
     blocking_anthropic_client: Any, llm_upstream: Upstream
 ) -> None:
@@ -170,7 +182,7 @@ async def test_the_stream_helper_passes_through_and_says_why(
     async with claude.messages.stream(**ask()) as stream:
         text = await stream.get_final_text()
     assert text == "echo: What is the capital of France?"
-    assert [e.kind for e in events] == ["skip"]
+    assert [(e.kind, e.call_type) for e in events] == [("skip", "aanthropic_messages")]
     assert "create(stream=True)" in (events[0].reason or "")
     assert llm_upstream.calls("messages") == 1
 
@@ -178,3 +190,44 @@ async def test_the_stream_helper_passes_through_and_says_why(
 async def test_everything_else_is_the_clients_own(claude: Any, anthropic_client: Any) -> None:
     assert claude.models is anthropic_client.models
     assert claude.messages.count_tokens == anthropic_client.messages.count_tokens
+
+
+def sse_client(upstream: Upstream) -> Any:
+    """``anthropic_messages(**kwargs)`` as LiteLLM's: a plain call answers the message as a
+    dict, a streamed one yields the raw SSE frames (bytes) as they arrive."""
+
+    async def anthropic_messages(**kwargs: Any) -> Any:
+        url = upstream.url + "/v1/messages"
+        if not kwargs.get("stream"):
+            async with httpx.AsyncClient() as http:
+                return (await http.post(url, json=kwargs)).json()
+
+        async def frames() -> AsyncIterator[bytes]:
+            async with httpx.AsyncClient() as http, http.stream("POST", url, json=kwargs) as r:
+                frame: list[str] = []
+                async for line in r.aiter_lines():
+                    if line:
+                        frame.append(line)
+                    elif frame:
+                        yield ("\n".join(frame) + "\n\n").encode()
+                        frame = []
+
+        return frames()
+
+    return anthropic_messages
+
+
+async def test_a_stream_of_raw_sse_frames_replays_byte_for_byte(llm_upstream: Upstream) -> None:
+    messages = cached(sse_client(llm_upstream), cache=Cache(), call_type="aanthropic_messages")
+    miss = await _events(await messages(**ask(), stream=True))
+    hit = await _events(await messages(**ask(), stream=True))
+    assert all(type(frame) is bytes for frame in hit)
+    assert hit == miss and miss[0].startswith(b"event: message_start")
+    assert llm_upstream.calls("messages") == 1
+    plain = await messages(**ask())
+    assert type(plain) is CachedDict and cache_info(plain)["cache_hit"] is True
+    assert llm_upstream.calls("messages") == 1
+    async with httpx.AsyncClient() as http:
+        upstream_answer = (await http.post(llm_upstream.url + "/v1/messages", json=ask())).json()
+    del plain["id"], upstream_answer["id"]  # the stand-in's ids differ for a streamed request
+    assert plain == upstream_answer

@@ -45,12 +45,16 @@ async def test_with_raw_response_passes_through_and_says_why(
     await client.chat.completions.create(model="m", messages=ask())
     raw = await client.chat.completions.with_raw_response.create(model="m", messages=ask())
     top = await client.with_raw_response.chat.completions.create(model="m", messages=ask())
+    parsed = await client.with_raw_response.chat.completions.parse(
+        model="m", messages=ask(), response_format=Capital
+    )
+    assert parsed.parse().choices[0].message.parsed == Capital(city="echo: " + ask()[0]["content"])
     assert raw.headers["content-type"].startswith("application/json")
     assert type(top.parse()) is ChatCompletion
     skips = [e for e in events if e.kind == "skip"]
-    assert [e.call_type for e in skips] == ["acompletion", "acompletion"]
+    assert [e.call_type for e in skips] == ["acompletion"] * 3
     assert all("with_raw_response" in (e.reason or "") for e in skips)
-    assert llm_upstream.calls() == 3
+    assert llm_upstream.calls() == 4
 
 
 async def test_with_streaming_response_passes_through_and_says_why(
@@ -99,7 +103,7 @@ async def test_the_stream_helper_passes_through_and_says_why(
     async with client.chat.completions.stream(model="m", messages=ask()) as stream:
         final = await stream.get_final_completion()
     assert final.choices[0].message.content == "echo: " + ask()[0]["content"]
-    assert [e.kind for e in events] == ["skip"]
+    assert [(e.kind, e.call_type) for e in events] == [("skip", "acompletion")]
     assert "create(stream=True)" in (events[0].reason or "")
 
 

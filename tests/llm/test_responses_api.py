@@ -3,6 +3,7 @@ streamed hit replays the SDK's own event types event for event."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from openai import AsyncOpenAI, OpenAI
@@ -168,3 +169,35 @@ async def test_responses_can_be_left_out_of_the_supported_call_types(
     await client.responses.create(model="m", input="hi")
     assert [(e.kind, e.reason) for e in events] == [("skip", "unsupported")] * 2
     assert llm_upstream.calls("responses") == 2
+
+
+async def test_background_and_conversation_responses_pass_through_and_say_why(
+    cache: Cache, client: Any, llm_upstream: Upstream
+) -> None:
+    events: list[CacheEvent] = []
+    cache.add_callback(events.append)
+    for _ in range(2):
+        await client.responses.create(model="m", input="hi", background=True)
+        await client.responses.create(model="m", input="hi", conversation="conv_1")
+    assert [e.kind for e in events] == ["skip"] * 4
+    assert "background" in (events[0].reason or "")
+    assert "conversation" in (events[1].reason or "")
+    assert llm_upstream.calls("responses") == 4
+    await client.responses.create(model="m", input="hi", background=False)
+    assert [e.kind for e in events[4:]] == ["miss", "store"]
+
+
+async def test_concurrent_identical_streams_share_one_upstream_call(
+    client: Any, llm_upstream: Upstream
+) -> None:
+    llm_upstream.configure(chunk_delay=0.02)  # the followers join while the leader streams
+
+    async def streamed() -> list[Any]:
+        return await _events(await client.responses.create(model="m", input="hi", stream=True))
+
+    leader, *followers = await asyncio.gather(*(streamed() for _ in range(3)))
+    for events in followers:
+        _same_events(leader, events)
+    plain = await client.responses.create(model="m", input="hi")
+    assert plain.model_dump() == leader[-1].response.model_dump()
+    assert llm_upstream.calls("responses") == 1

@@ -37,6 +37,11 @@ def _azure(request: pytest.FixtureRequest) -> StoreFactory:
 FAMILIES = {"s3": _s3, "gcs": _gcs, "azure-blob": _azure}
 
 
+#: The per-request timeout of the stores these tests use: a hang catcher, far above what an
+#: emulator needs even on a busy machine (timeouts themselves are tested in test_outage.py).
+STORE_TIMEOUT = 30
+
+
 @pytest.fixture(params=sorted(FAMILIES))
 def make_store(request: pytest.FixtureRequest) -> StoreFactory:
     """Build a cache of this family: ``make_store(prefix, **options)``."""
@@ -50,7 +55,7 @@ def prefix() -> str:
 
 @pytest.fixture
 async def store(make_store: StoreFactory, prefix: str) -> AsyncIterator[ObjectStoreCache[Any]]:
-    cache = make_store(prefix, timeout=5)
+    cache = make_store(prefix, timeout=STORE_TIMEOUT)
     try:
         yield cache
     finally:

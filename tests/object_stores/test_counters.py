@@ -14,7 +14,7 @@ from aiocache_llm.backends.gcs import GCSCache
 from aiocache_llm.errors import NotSupported
 from tests.harness.gcs import GCSServer
 
-from .conftest import FAMILIES, StoreFactory
+from .conftest import FAMILIES, STORE_TIMEOUT, StoreFactory
 
 #: The stores whose emulators honour conditional writes (S3 If-Match / If-None-Match, Azure
 #: ETags). The GCS emulator ignores generation preconditions, so GCSCache refuses to count.
@@ -30,7 +30,7 @@ def make_counter_store(request: pytest.FixtureRequest) -> StoreFactory:
 async def counter_store(
     make_counter_store: StoreFactory, prefix: str
 ) -> AsyncIterator[ObjectStoreCache[Any]]:
-    cache = make_counter_store(prefix, timeout=5)
+    cache = make_counter_store(prefix, timeout=STORE_TIMEOUT)
     try:
         yield cache
     finally:

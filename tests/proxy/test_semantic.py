@@ -30,6 +30,9 @@ def semantic_proxy_server(proxy_factory: Any, llm_upstream_server: Upstream) -> 
         "location": ":memory:",
         "qdrant_semantic_cache_embedding_model": "local",
         "similarity_threshold": 0.7,
+        # embedding a question is CPU work: on a busy machine it may take longer than the
+        # default 1 s deadline, which would make a lookup or store fail open (not under test)
+        "backend_deadline": 30,
     }
     config = {
         "model_list": models(llm_upstream_server),
