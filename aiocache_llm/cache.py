@@ -491,7 +491,8 @@ class Cache:
         except Exception as exc:  # a diagnostic: reported, not raised
             report["status"] = "unhealthy"
             report["error"] = f"{step} failed: {describe_failure(exc)}"
-            settings = getattr(self.backend, "settings", None)
+            store = getattr(self.backend, "redis_cache", None) or self.backend  # under an L1
+            settings = getattr(store, "settings", None)
             if isinstance(exc, TimeoutError) and isinstance(settings, dict) and settings.get("ssl"):
                 report["error"] += (
                     " (with ssl on, a server that does not speak TLS never answers the"

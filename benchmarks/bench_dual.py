@@ -39,29 +39,53 @@ from tests.harness.redis import redis_running
 
 N = 300_000
 REPEATS = 5
+#: Short turns, alternating sides: the best turn of each side is the least disturbed one.
+SAMPLES = 100
 HIT_ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20000"))
 RUNS = int(os.environ.get("RUNS", "20"))
 WRITES = int(os.environ.get("WRITES", "10000"))
 
 
-def rate(fn: Callable[[str], Any]) -> float:
+def rate(fn: Callable[[str], Any], n: int = N, repeats: int = REPEATS) -> float:
     best = 0.0
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         started = time.perf_counter()
-        for _ in range(N):
+        for _ in range(n):
             fn("hot")
-        best = max(best, N / (time.perf_counter() - started))
+        best = max(best, n / (time.perf_counter() - started))
     return best
 
 
-async def arate(fn: Callable[[str], Awaitable[Any]], n: int = N) -> float:
+async def arate(fn: Callable[[str], Awaitable[Any]], n: int = N, repeats: int = REPEATS) -> float:
     best = 0.0
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         started = time.perf_counter()
         for _ in range(n):
             await fn("hot")
         best = max(best, n / (time.perf_counter() - started))
     return best
+
+
+async def interleaved(
+    base: Callable[[str], Awaitable[Any]], mine: Callable[[str], Awaitable[Any]]
+) -> tuple[float, float]:
+    """Best rates of ``base`` and ``mine``, measured in short alternating turns so changes
+    of the machine's load hit both alike."""
+    best = [0.0, 0.0]
+    for _ in range(SAMPLES):
+        for side, fn in enumerate((base, mine)):
+            best[side] = max(best[side], await arate(fn, N // SAMPLES, repeats=1))
+    return best[0], best[1]
+
+
+def interleaved_blocking(
+    base: Callable[[str], Any], mine: Callable[[str], Any]
+) -> tuple[float, float]:
+    best = [0.0, 0.0]
+    for _ in range(SAMPLES):
+        for side, fn in enumerate((base, mine)):
+            best[side] = max(best[side], rate(fn, N // SAMPLES, repeats=1))
+    return best[0], best[1]
 
 
 async def hot_gets(url: str) -> None:
@@ -72,14 +96,11 @@ async def hot_gets(url: str) -> None:
     await dual.async_set_cache("hot", VALUE, ttl=3600)
     assert dual.in_memory_cache.get_cache("hot") is not None
     l2_only = RedisCache(url=url, namespace="bench", env={})
+    base, mine = await interleaved(memory.async_get_cache, dual.async_get_cache)
+    blocking_base, blocking_mine = interleaved_blocking(memory.get_cache, dual.get_cache)
     rows = [
-        (
-            "hot-key get, async",
-            await arate(memory.async_get_cache),
-            await arate(dual.async_get_cache),
-            ">= 0.8x",
-        ),
-        ("hot-key get, blocking", rate(memory.get_cache), rate(dual.get_cache), ">= 0.5x (no hop)"),
+        ("hot-key get, async", base, mine, ">= 0.8x"),
+        ("hot-key get, blocking", blocking_base, blocking_mine, ">= 0.5x (no hop)"),
     ]
     l2_rate = await arate(l2_only.async_get_cache, 3000)
     await dual.async_flush_cache()

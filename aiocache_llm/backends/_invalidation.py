@@ -255,7 +255,10 @@ class InvalidationChannel:
         message = orjson.dumps({"from": "probe", "keys": [[probe, 0]]})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            await self.pubsub.async_publish(self.channel, message)
+            try:
+                await self.pubsub.async_publish(self.channel, message)
+            except BackendError:  # not reachable yet: ask again
+                pass
             await asyncio.sleep(0.02)
             if probe in self._probes and self.state.live:
                 self._probes.discard(probe)

@@ -127,10 +127,11 @@ class DualCache(BaseCache):
         if self.channel is not None:
             self.channel.ensure_listening()
 
-    async def async_ready(self) -> None:
-        """Wait until this process receives invalidations (the subscription is up)."""
+    async def async_ready(self, timeout: float = 5.0) -> None:
+        """Wait until this process receives invalidations (the subscription is up), at most
+        ``timeout`` seconds (then :class:`~aiocache_llm.errors.BackendError`)."""
         if self.channel is not None:
-            await self.channel.ready()
+            await self.channel.ready(timeout)
 
     # -- reads -----------------------------------------------------------------------------
     async def async_get_cache(self, key: str, *, local_only: bool = False) -> Any:

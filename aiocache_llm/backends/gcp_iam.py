@@ -6,23 +6,35 @@ API (``generateAccessToken``) for one, caches it, and fetches a new one ``refres
 seconds before it expires, or after :meth:`~GCPIAMCredentialProvider.invalidate` (the cache
 calls it when the server refuses a token, then connects again). redis-py calls the provider
 on every new connection, single node or cluster, sync or async.
+
+The provider is also a redis-py *streaming* credential provider: on a Redis Cluster, redis-py
+registers a re-authentication callback for the nodes of every cluster client, and the provider
+fetches the next token ``refresh_margin`` seconds before the current one expires and hands it
+to those callbacks, which send ``AUTH`` with it on every node's idle connections. Connections
+that stay open for hours so never outlive their token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
+import logging
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from redis.credentials import CredentialProvider
+from redis.auth.token import SimpleToken
+from redis.credentials import StreamingCredentialProvider
 
 from ..errors import BackendUnavailable, ConfigurationError, MissingDependencyError
 
 __all__ = ["GCPIAMCredentialProvider", "google_default_token"]
+
+logger = logging.getLogger("aiocache_llm.redis")
 
 IAM_CREDENTIALS_ENDPOINT = "https://iamcredentials.googleapis.com"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -50,7 +62,7 @@ def _httpx() -> Any:
         raise MissingDependencyError("GCP IAM authentication", "gcp-iam") from exc
 
 
-class GCPIAMCredentialProvider(CredentialProvider):
+class GCPIAMCredentialProvider(StreamingCredentialProvider):
     """Short-lived access tokens of ``service_account`` as Redis credentials.
 
     ``source_token`` gives the token that authorises the IAM Credentials call (default: the
@@ -86,6 +98,53 @@ class GCPIAMCredentialProvider(CredentialProvider):
         self._lock = threading.Lock()
         #: How many tokens were fetched (for tests and diagnostics).
         self.fetches = 0
+        #: Re-authentication callbacks per event loop (weakly held: they die with their client).
+        self._listeners: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        self._refreshers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+    # -- streaming: re-authenticate open connections before their token expires ------------
+    def is_streaming(self) -> bool:
+        return True
+
+    def on_next(self, callback: Callable[[Any], Any]) -> None:
+        """Call ``callback(token)`` with every token fetched before the current one expires
+        (on the event loop that registered it)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a blocking client: it authenticates each new connection only
+            return
+        ref: Any = weakref.WeakMethod(callback) if inspect.ismethod(callback) else lambda: callback
+        listeners = self._listeners.setdefault(loop, [])
+        if all(other() != callback for other in listeners):
+            listeners.append(ref)
+        if loop not in self._refreshers or self._refreshers[loop].done():
+            self._refreshers[loop] = loop.create_task(self._refresh_before_expiry(loop))
+
+    def on_error(self, callback: Callable[[Exception], Any]) -> None:
+        """Errors of a refresh are logged; the next connection fetches a token itself."""
+
+    async def _refresh_before_expiry(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            if self._token is None:
+                await self.get_credentials_async()
+            await asyncio.sleep(max(1.0, self._expires_at - self.refresh_margin - time.time()))
+            listeners = [ref() for ref in self._listeners.get(loop, [])]
+            self._listeners[loop] = [ref for ref in self._listeners.get(loop, []) if ref()]
+            if not any(listeners):
+                self._refreshers.pop(loop, None)
+                return
+            try:
+                username, value = await self.get_credentials_async()
+                token = SimpleToken(
+                    value, self._expires_at * 1000, time.time() * 1000, {"oid": username}
+                )
+                for callback in listeners:
+                    if callback is not None:
+                        result = callback(token)
+                        if inspect.isawaitable(result):
+                            await result
+            except Exception as exc:  # the connections re-authenticate when they reconnect
+                logger.warning("re-authenticating Redis connections failed: %r", exc)
 
     @property
     def url(self) -> str:

@@ -524,7 +524,8 @@ class RedisCache(BaseCache):
         self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
     ) -> list[int]:
         """Store every pair in one round trip, each under a version Redis assigns atomically
-        with the write; return the versions. A bad value stores nothing."""
+        with the write; return the versions. A bad value stores nothing. A number is stored as
+        a counter (as by ``async_set_cache``), without a version: its version is 0."""
         seconds = self.default_ttl if ttl is USE_DEFAULT else check_ttl(ttl)
         now = time.time()
         expires = None if seconds is None else now + seconds

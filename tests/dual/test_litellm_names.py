@@ -16,7 +16,7 @@ from .test_dual import dual, l2  # noqa: F401 - the same L1-over-real-Redis fixt
 
 
 async def test_local_only_reads_stop_at_l1(dual: DualCache, l2: RedisCache) -> None:
-    await dual.async_set_cache("k", "v")
+    await dual.async_set_cache("k", "v")  # a number would be a counter, never held in L1
     await dual.in_memory_cache.async_delete_cache("k")  # in L2 only, as another process's write
     assert await dual.async_get_cache("k", local_only=True) is None
     assert dual.get_cache("k", local_only=True) is None

@@ -1,0 +1,162 @@
+"""DualCache over a real Redis Cluster: invalidations over sharded pub/sub across every master,
+and a master killed mid-run with its replica promoted."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from redis.cluster import key_slot
+
+from aiocache_llm import InMemoryCache
+from aiocache_llm.backends.dual import DualCache
+from aiocache_llm.backends.redis_cluster import RedisClusterCache
+from tests.harness.redis_cluster import RedisClusterServers
+
+KEYS = [f"k{i}" for i in range(60)]
+
+
+def _dual(cluster: RedisClusterServers, namespace: str) -> DualCache:
+    l2 = RedisClusterCache(
+        startup_nodes=cluster.startup_nodes, namespace=namespace, socket_timeout=1, env={}
+    )
+    return DualCache(InMemoryCache(max_size_in_memory=1000), l2)
+
+
+async def _until(condition: object, bound: float = 10.0) -> None:
+    deadline = time.monotonic() + bound
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "the condition did not hold within the bound"
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def pair(redis_cluster: RedisClusterServers) -> AsyncIterator[tuple[DualCache, DualCache]]:
+    namespace = f"dc-{uuid.uuid4().hex[:8]}"
+    a, b = _dual(redis_cluster, namespace), _dual(redis_cluster, namespace)
+    await a.async_ready()
+    await b.async_ready()
+    yield a, b
+    await a.async_flush_cache()
+    await a.async_disconnect()
+    await b.async_disconnect()
+
+
+def test_the_keys_span_every_master() -> None:
+    assert {key_slot(f"x:{key}".encode()) * 3 // 16384 for key in KEYS} == {0, 1, 2}
+
+
+async def test_writes_on_every_master_drop_the_copies_in_another_cache(
+    pair: tuple[DualCache, DualCache],
+) -> None:
+    a, b = pair
+    await a.async_set_cache_pipeline([(key, "first") for key in KEYS])
+    assert await b.async_batch_get_cache(KEYS) == ["first"] * len(KEYS)
+    assert all(b.in_memory_cache.get_cache(key) == "first" for key in KEYS)
+    await a.async_set_cache_pipeline([(key, "second") for key in KEYS])
+    await _until(lambda: all(b.in_memory_cache.get_cache(key) is None for key in KEYS))
+    assert await b.async_batch_get_cache(KEYS) == ["second"] * len(KEYS)
+    await a.async_delete_cache(KEYS[0])
+    await _until(lambda: b.in_memory_cache.get_cache(KEYS[0]) is None)
+    assert await b.async_get_cache(KEYS[0]) is None
+
+
+async def test_invalidations_travel_on_sharded_pub_sub(
+    pair: tuple[DualCache, DualCache], redis_cluster: RedisClusterServers
+) -> None:
+    a, _ = pair
+    assert a.channel is not None and isinstance(a.redis_cache, RedisClusterCache)
+    channel = a.redis_cache._key(a.channel.channel)
+    owner = redis_cluster.master_of(channel)
+    client = aioredis.Redis(host=owner.host, port=owner.port)
+    try:
+        sharded = await client.execute_command("PUBSUB", "SHARDNUMSUB", channel)
+        plain = await client.execute_command("PUBSUB", "NUMSUB", channel)
+    finally:
+        await client.aclose()
+    assert [int(count) for _, count in _pairs(sharded)] == [2]
+    assert [int(count) for _, count in _pairs(plain)] == [0]
+
+
+def _pairs(reply: object) -> list[tuple[object, object]]:
+    """``[(channel, count)]`` from a flat ``[channel, count, ...]`` reply or redis-py's pairs."""
+    items = list(reply)  # type: ignore[call-overload]
+    if items and isinstance(items[0], (list, tuple)):
+        return [tuple(item) for item in items]  # type: ignore[misc]
+    return list(zip(items[::2], items[1::2], strict=True))
+
+
+async def test_a_master_killed_mid_run_fails_over_and_the_caches_converge(
+    redis_cluster_replicas: RedisClusterServers,
+) -> None:
+    cluster = redis_cluster_replicas
+    namespace = f"fo-{uuid.uuid4().hex[:8]}"
+    a, b = _dual(cluster, namespace), _dual(cluster, namespace)
+    await a.async_ready()
+    await b.async_ready()
+    assert a.channel is not None and isinstance(a.redis_cache, RedisClusterCache)
+    channel = a.redis_cache._key(a.channel.channel)
+    victim = cluster.master_of(channel)  # the invalidation channel's shard goes down too
+    rng = random.Random(7)
+    stop = asyncio.Event()
+    calls = 0
+
+    async def traffic(cache: DualCache, name: str) -> None:
+        nonlocal calls
+        i = 0
+        while not stop.is_set():
+            i += 1
+            await cache.async_set_cache(rng.choice(KEYS), f"{name}-{i}")  # never raises
+            await cache.async_get_cache(rng.choice(KEYS))
+            calls += 2
+            await asyncio.sleep(0.001)
+
+    tasks = [asyncio.create_task(traffic(cache, name)) for cache, name in ((a, "a"), (b, "b"))]
+    try:
+        await asyncio.sleep(0.5)
+        cluster.kill(victim)
+        at_kill = calls
+
+        def promoted() -> bool:
+            try:
+                return cluster.master_of(channel) is not victim
+            except LookupError:  # no master for the slot yet
+                return False
+
+        await _until(promoted, bound=30)
+        await asyncio.sleep(1.0)  # writes go on against the promoted replica
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    assert calls > at_kill  # the caches kept answering through the failover
+    await a.async_ready(timeout=20)
+    await b.async_ready(timeout=20)
+    # after the writes stop, every L1 copy agrees with L2, and new writes invalidate again
+    await a.async_set_cache_pipeline([(key, "final") for key in KEYS])
+    assert await b.async_batch_get_cache(KEYS) == ["final"] * len(KEYS)
+
+    async def diverged() -> int:
+        count = 0
+        for cache in (a, b):
+            for key in KEYS:
+                held = cache.in_memory_cache.get_cache(key)
+                if held is not None and held != await cache.redis_cache.async_get_cache(key):
+                    count += 1
+        return count
+
+    deadline = time.monotonic() + 10
+    left = await diverged()
+    while left and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        left = await diverged()
+    assert left == 0
+    await b.async_set_cache(KEYS[0], "from b")
+    await _until(lambda: a.in_memory_cache.get_cache(KEYS[0]) is None)
+    assert await a.async_get_cache(KEYS[0]) == "from b"
+    await a.async_disconnect()
+    await b.async_disconnect()
