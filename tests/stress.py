@@ -90,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             with open(log, "wb") as out:
                 suite = subprocess.Popen(
-                    command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+                    command,
+                    cwd=ROOT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
                 )
                 try:
                     code = suite.wait()
