@@ -81,8 +81,11 @@ class Wrapper(BaseCache):
     ) -> None:
         await self.around("set", self.inner.async_set_cache_pipeline(items, ttl), None)
 
-    async def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
-        return await self.around("increment", self.inner.async_increment(key, value, ttl), RAISE)
+    async def async_increment(
+        self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
+    ) -> float:
+        call = self.inner.async_increment(key, value, ttl, refresh_ttl=refresh_ttl)
+        return await self.around("increment", call, RAISE)
 
     async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
         return await self.around("increment", self.inner.async_increment_pipeline(ops), RAISE)

@@ -95,6 +95,7 @@ class _Increment:
     by: float
     ttl: TTLArg
     result: asyncio.Future[float]
+    refresh_ttl: bool = False
 
 
 class ObjectStoreCache(BaseCache, Generic[C]):
@@ -364,12 +365,14 @@ class ObjectStoreCache(BaseCache, Generic[C]):
         return True
 
     # -- counters ----------------------------------------------------------------------------
-    async def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
+    async def async_increment(
+        self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
+    ) -> float:
         name = self.object_name(check_key(key))
         by = check_number(value)
         if ttl is not USE_DEFAULT:
             check_ttl(ttl)
-        return await self._increment(name, by, ttl)
+        return await self._increment(name, by, ttl, refresh_ttl)
 
     async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
         """The increments in order; every current value is checked before any is applied."""
@@ -390,11 +393,13 @@ class ObjectStoreCache(BaseCache, Generic[C]):
                 " conditional writes, and a plain read-modify-write would lose updates"
             )
 
-    async def _increment(self, name: str, by: float, ttl: TTLArg) -> float:
+    async def _increment(
+        self, name: str, by: float, ttl: TTLArg, refresh_ttl: bool = False
+    ) -> float:
         self._refuse_without_conditional_writes()
         client = await self._client()
         state = self._state()
-        op = _Increment(by, ttl, asyncio.get_running_loop().create_future())
+        op = _Increment(by, ttl, asyncio.get_running_loop().create_future(), refresh_ttl)
         state.pending.setdefault(name, []).append(op)
         if name not in state.draining:
             state.draining[name] = asyncio.create_task(self._drain(client, state, name))
@@ -443,6 +448,8 @@ class ObjectStoreCache(BaseCache, Generic[C]):
             for op in batch:
                 total += op.by
                 results.append(total)
+                if op.refresh_ttl:
+                    expires_at = self.expires_at(op.ttl, now)
             data = self._encode(total, expires_at, now)
             try:
                 if stored is None:

@@ -186,10 +186,14 @@ class BaseCache(abc.ABC):
         """Store ``value`` under ``key`` for ``ttl`` seconds (default: the cache's)."""
 
     @abc.abstractmethod
-    async def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
+    async def async_increment(
+        self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
+    ) -> float:
         """Atomically add ``value`` to the number at ``key`` (0 if absent); return the result.
 
         The TTL is set only when the key is created, so a rate-limit window does not slide.
+        With ``refresh_ttl=True`` (LiteLLM's flag) every increment sets the key's TTL to
+        ``ttl`` again (``None``: never expires), so the key lives ``ttl`` past its last use.
         """
 
     @abc.abstractmethod

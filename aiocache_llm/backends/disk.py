@@ -262,8 +262,11 @@ class DiskCache(BaseCache):
                 raise
         self._after_write(sum(row[3] for row in rows))
 
-    def _increments(self, ops: list[tuple[str, float, TTLArg]]) -> list[float]:
-        """Apply ``ops`` in one immediate transaction (atomic across processes)."""
+    def _increments(
+        self, ops: list[tuple[str, float, TTLArg]], refresh_ttl: bool = False
+    ) -> list[float]:
+        """Apply ``ops`` in one immediate transaction (atomic across processes);
+        ``refresh_ttl`` sets each key's TTL to its op's, whether the key is new or not."""
         db, results = self._db(), []
         with self._errors():
             db.execute("BEGIN IMMEDIATE")
@@ -278,7 +281,8 @@ class DiskCache(BaseCache):
                         current = entry.value
                         if isinstance(current, bool) or not isinstance(current, (int, float)):
                             raise InvalidArgumentError(f"the value at {key!r} is not a number")
-                        new, expires_at = current + by, entry.expires_at
+                        new = current + by
+                        expires_at = self.expires_at(ttl, now) if refresh_ttl else entry.expires_at
                     data = self._encode(new, expires_at, now)
                     db.execute(_PUT, self._row(key, data, expires_at, now))
                     results.append(new)
@@ -289,10 +293,12 @@ class DiskCache(BaseCache):
         return results
 
     @threaded
-    def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
+    def async_increment(
+        self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
+    ) -> float:
         if ttl is not USE_DEFAULT:
             check_ttl(ttl)
-        return self._increments([(check_key(key), check_number(value), ttl)])[0]
+        return self._increments([(check_key(key), check_number(value), ttl)], refresh_ttl)[0]
 
     @threaded
     def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:

@@ -315,22 +315,39 @@ class DualCache(BaseCache):
             )
 
     async def async_increment(
-        self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, local_only: bool = False
+        self,
+        key: str,
+        value: float,
+        ttl: TTLArg = USE_DEFAULT,
+        *,
+        local_only: bool = False,
+        refresh_ttl: bool = False,
     ) -> float:
-        return (await self._increments([(key, value, ttl)], local_only))[0]
+        return (await self._increments([(key, value, ttl)], local_only, refresh_ttl))[0]
 
     async def async_increment_pipeline(
         self, ops: Iterable[IncrementOp], *, local_only: bool = False
     ) -> list[float]:
         return await self._increments(ops, local_only)
 
-    async def _increments(self, ops: Iterable[IncrementOp], local_only: bool) -> list[float]:
+    async def _increments(
+        self, ops: Iterable[IncrementOp], local_only: bool, refresh_ttl: bool = False
+    ) -> list[float]:
+        """Apply ``ops`` on L2 (L1 alone if ``local_only`` or there is none); ``refresh_ttl``
+        comes with a single increment, which then sets its key's TTL even if it exists."""
         checked = normalize_increments(ops)
         if local_only or self.redis_cache is None:
+            if refresh_ttl:
+                ((key, by, ttl),) = checked
+                return [self.in_memory_cache.increment_cache(key, by, ttl, refresh_ttl=True)]
             return self.in_memory_cache.increment_pipeline(checked)
         l2_ops = [(key, by, self.resolve_ttl(ttl)) for key, by, ttl in checked]
         self._state.drop(key for key, _, _ in l2_ops)
         try:
+            if refresh_ttl:
+                ((key, by, seconds),) = l2_ops
+                l2 = self.redis_cache
+                return [await l2.async_increment(key, by, seconds, refresh_ttl=True)]
             return await self.redis_cache.async_increment_pipeline(l2_ops)
         except BackendError as exc:
             self._l2_failed_quietly("increment", exc)

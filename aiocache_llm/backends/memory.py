@@ -254,8 +254,11 @@ class InMemoryCache(BaseCache):
             for key, value in admitted:
                 self._store(key, value, expires)
 
-    def _increments(self, ops: list[tuple[str, float, TTLArg]]) -> list[float]:
-        """Apply ``ops`` all or nothing (lock held): every current value is checked first."""
+    def _increments(
+        self, ops: list[tuple[str, float, TTLArg]], refresh_ttl: bool = False
+    ) -> list[float]:
+        """Apply ``ops`` all or nothing (lock held): every current value is checked first.
+        ``refresh_ttl`` sets each key's TTL to its op's, whether the key is new or not."""
         planned: dict[str, tuple[float, float | None, float]] = {}
         results: list[float] = []
         for key, by, ttl in ops:
@@ -266,7 +269,8 @@ class InMemoryCache(BaseCache):
                 current = entry[0]
                 if isinstance(current, bool) or not isinstance(current, (int, float)):
                     raise InvalidArgumentError(f"the value at {key!r} is not a number")
-                new, expires, created = current + by, entry[1], entry[2]
+                expires = self._expiry(ttl) if refresh_ttl else entry[1]
+                new, created = current + by, entry[2]
             planned[key] = (new, expires, created)
             results.append(new)
         for key, (new, expires, created) in planned.items():
@@ -278,13 +282,15 @@ class InMemoryCache(BaseCache):
         return results
 
     @inline
-    def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
+    def async_increment(
+        self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
+    ) -> float:
         key = check_key(key)
         check_number(value)
         if ttl is not USE_DEFAULT:
             check_ttl(ttl)
         with self._lock:
-            return self._increments([(key, value, ttl)])[0]
+            return self._increments([(key, value, ttl)], refresh_ttl)[0]
 
     @inline
     def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:

@@ -55,7 +55,8 @@ logger = logging.getLogger("aiocache_llm.redis")
 #: Increments, all or nothing: every key is read first (a value that is not a number, or a
 #: key of another type, fails the whole call before anything is written), then each gets
 #: INCRBYFLOAT with its TTL (ARGV[2i+1], milliseconds, 0 = none) set only when it was new.
-#: ARGV[1] = "1" only checks. One call serves a whole batch of keys of one slot.
+#: ARGV[1] = "1" only checks; "2" sets every key's TTL (PERSIST for none), new or not.
+#: One call serves a whole batch of keys of one slot.
 INCREMENT_SCRIPT = """
 local new = {}
 for i, key in ipairs(KEYS) do
@@ -69,11 +70,14 @@ for i, key in ipairs(KEYS) do
   end
 end
 if ARGV[1] == '1' then return {} end
+local refresh = ARGV[1] == '2'
 local out = {}
 for i, key in ipairs(KEYS) do
   out[i] = redis.call('INCRBYFLOAT', key, ARGV[2 * i])
   local ms = tonumber(ARGV[2 * i + 1])
-  if new[key] then
+  if refresh then
+    if ms > 0 then redis.call('PEXPIRE', key, ms) else redis.call('PERSIST', key) end
+  elseif new[key] then
     new[key] = false
     if ms > 0 then redis.call('PEXPIRE', key, ms) end
   end
@@ -473,19 +477,26 @@ class RedisCache(BaseCache):
         return len(self._write_buffer)
 
     def _increment_command(
-        self, ops: Sequence[tuple[str, float, TTLArg]], check_only: bool = False
+        self,
+        ops: Sequence[tuple[str, float, TTLArg]],
+        check_only: bool = False,
+        refresh_ttl: bool = False,
     ) -> Command:
         """One script call applying ``ops`` (keys already namespaced) all or nothing."""
         default = self.default_ttl
-        args: list[Any] = ["1" if check_only else "0"]
+        args: list[Any] = ["1" if check_only else "2" if refresh_ttl else "0"]
         for _, by, ttl in ops:
             args.append(repr(by))
             args.append(_milliseconds(default if ttl is USE_DEFAULT else check_ttl(ttl)))
         return ("EVAL", INCREMENT_SCRIPT, len(ops), *(key for key, _, _ in ops), *args)
 
-    async def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
-        """Atomically add ``value`` (``INCRBYFLOAT``); the TTL is set only on a new key."""
-        command = self._increment_command([(self._key(key), check_number(value), ttl)])
+    async def async_increment(
+        self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
+    ) -> float:
+        """Atomically add ``value`` (``INCRBYFLOAT``); the TTL is set only on a new key, or on
+        every increment with ``refresh_ttl``, in the same script call."""
+        op = (self._key(key), check_number(value), ttl)
+        command = self._increment_command([op], refresh_ttl=refresh_ttl)
         return _number((await self._call(*command))[0])
 
     async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:

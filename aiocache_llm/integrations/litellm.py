@@ -118,14 +118,22 @@ class LiteLLMBackend(_LiteLLMBaseCache):
 
     # -- counters ---------------------------------------------------------------------------
     async def async_increment(
-        self, key: str, value: float, ttl: Any = None, **kwargs: Any
+        self,
+        key: str,
+        value: float,
+        ttl: Any = None,
+        parent_otel_span: Any = None,
+        refresh_ttl: bool = False,
+        **kwargs: Any,
     ) -> float:
         seconds: TTLArg = USE_DEFAULT if ttl is None else ttl_seconds(ttl)
-        return await self.backend.async_increment(key, value, seconds)
+        return await self.backend.async_increment(key, value, seconds, refresh_ttl=refresh_ttl)
 
-    def increment_cache(self, key: str, value: float, ttl: Any = None, **kwargs: Any) -> float:
+    def increment_cache(
+        self, key: str, value: float, ttl: Any = None, *, refresh_ttl: bool = False, **kwargs: Any
+    ) -> float:
         seconds: TTLArg = USE_DEFAULT if ttl is None else ttl_seconds(ttl)
-        result: float = self.backend.increment_cache(key, value, seconds)
+        result: float = self.backend.increment_cache(key, value, seconds, refresh_ttl=refresh_ttl)
         return result
 
     async def async_increment_pipeline(

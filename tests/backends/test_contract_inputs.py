@@ -85,6 +85,31 @@ async def test_a_stored_number_keeps_its_ttl_when_incremented(api: Api) -> None:
     assert entry.value == 6 and entry.expires_at is not None
 
 
+@pytest.mark.parametrize("create", ["set_cache", "increment_cache"])
+async def test_a_refreshing_increment_resets_the_ttl_of_an_existing_key(
+    api: Api, create: str
+) -> None:
+    await getattr(api, create)("n", 5, ttl=100)
+    assert await api.increment_cache("n", 1, ttl=1000, refresh_ttl=True) == 6
+    remaining = await api.get_ttl("n")
+    assert remaining is not None and 500 < remaining <= 1000
+
+
+async def test_an_increment_without_refresh_keeps_the_ttl_of_an_existing_key(api: Api) -> None:
+    await api.increment_cache("n", 5, ttl=100)
+    assert await api.increment_cache("n", 1, ttl=1000, refresh_ttl=False) == 6
+    assert await api.increment_cache("n", 1, ttl=1000) == 7
+    remaining = await api.get_ttl("n")
+    assert remaining is not None and remaining <= 100
+
+
+async def test_a_refreshing_increment_with_ttl_none_makes_the_key_unexpiring(api: Api) -> None:
+    await api.increment_cache("n", 5, ttl=100)
+    assert await api.increment_cache("n", 1, ttl=None, refresh_ttl=True) == 6
+    assert await api.get_ttl("n") is None
+    assert await api.get_cache("n") == 6
+
+
 async def test_an_increment_pipeline_with_one_bad_item_applies_nothing(api: Api) -> None:
     await api.set_cache("text", "not a number")
     await api.increment_cache("a", 1)

@@ -55,3 +55,14 @@ def test_timedelta_ttls_and_values_are_seconds(kind: str, tmp_path: Path) -> Non
 async def test_a_timedelta_value_is_stored_as_seconds_in_redis(l2: RedisCache) -> None:
     await l2.async_set_cache("window", datetime.timedelta(minutes=1), ttl=datetime.timedelta(1))
     assert await l2.async_get_cache("window") == 60.0
+
+
+async def test_a_local_only_refreshing_increment_resets_the_l1_ttl_and_skips_l2(
+    dual: DualCache, l2: RedisCache
+) -> None:
+    await dual.async_increment("n", 1, ttl=100, local_only=True)
+    assert await dual.async_increment("n", 1, ttl=1000, local_only=True, refresh_ttl=True) == 2
+    assert dual.increment_cache("n", 1, ttl=2000, local_only=True) == 3  # keeps the refreshed TTL
+    remaining = await dual.in_memory_cache.async_get_ttl("n")
+    assert remaining is not None and 500 < remaining <= 1000
+    assert await l2.async_get_cache("n") is None

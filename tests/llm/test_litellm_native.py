@@ -194,6 +194,22 @@ def test_the_adapter_reads_litellm_ttls_as_seconds() -> None:
     assert adapter.get_cache("a") == {"v": 1}
 
 
+async def test_the_adapter_refreshes_a_counters_ttl_as_litellms_redis_cache_does(
+    redis_backend: RedisCache,
+) -> None:
+    from aiocache_llm.integrations.litellm import LiteLLMBackend
+
+    adapter = LiteLLMBackend(redis_backend)
+    assert await adapter.async_increment("n", 1, 100) == 1
+    assert await adapter.async_increment("n", 1, 1000) == 2  # the window keeps its TTL
+    kept = await redis_backend.async_get_ttl("n")
+    assert kept is not None and kept <= 100
+    # LiteLLM's positional order: key, value, ttl, parent_otel_span, refresh_ttl
+    assert await adapter.async_increment("n", 1, 1000, None, True) == 3
+    refreshed = await redis_backend.async_get_ttl("n")
+    assert refreshed is not None and 500 < refreshed <= 1000
+
+
 async def test_a_failing_backend_never_fails_litellms_call(
     llm_upstream: Upstream, recorder: Recorder
 ) -> None:

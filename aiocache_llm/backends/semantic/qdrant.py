@@ -468,26 +468,28 @@ class QdrantSemanticCache(SemanticCache):
             raise InvalidArgumentError(f"the value at {key!r} is not a number")
         return payload, current
 
-    async def _increment(self, key: str, by: float, ttl: TTLArg) -> float:
+    async def _increment(
+        self, key: str, by: float, ttl: TTLArg, refresh_ttl: bool = False
+    ) -> float:
         payload, current = await self._current_number(key)
-        if payload is None or current is None:
-            seconds = self.resolve_ttl(ttl)
-            new: float = by
-            point = self._kv_point(key, {"num": new}, seconds)
+        new: float = by if current is None else current + by
+        if payload is None or current is None or refresh_ttl:
+            point = self._kv_point(key, {"num": new}, self.resolve_ttl(ttl))
         else:
-            new = current + by
             kept = {"k": key, "exp": payload.get("exp", _NEVER), "num": new}
             point = models.PointStruct(id=_point_id(key), vector={}, payload=kept)
         await self._run(lambda client: client.upsert(self.kv_collection_name, points=[point]))
         return int(new) if float(new).is_integer() else new
 
-    async def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
+    async def async_increment(
+        self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
+    ) -> float:
         key = check_key(key)
         check_number(value)
         if ttl is not USE_DEFAULT:
             self.resolve_ttl(ttl)
         async with self._lock():
-            return await self._increment(key, value, ttl)
+            return await self._increment(key, value, ttl, refresh_ttl)
 
     async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
         checked = normalize_increments(ops)
