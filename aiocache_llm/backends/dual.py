@@ -10,8 +10,9 @@ from typing import Any
 
 from .._sync import run_sync
 from ..codec import Entry
-from ..errors import BackendError
+from ..errors import BackendError, ConfigurationError
 from ._invalidation import InvalidationChannel, L1Coherence
+from ._tracking import TrackingChannel
 from ._versions import PubSubCapable, VersionedStore
 from .base import (
     USE_DEFAULT,
@@ -75,6 +76,7 @@ class DualCache(BaseCache):
         redis_batch_cache_expiry: float = 0.5,
         coherent: bool | None = None,
         invalidation_channel: str = "aiocache_llm:invalidate",
+        invalidation: str = "pubsub",
         fail_open: bool = True,
         default_redis_batch_cache_expiry: float | None = None,  # LiteLLM's name
     ) -> None:
@@ -90,6 +92,10 @@ class DualCache(BaseCache):
         self.redis_batch_cache_expiry = redis_batch_cache_expiry
         self.invalidation_channel = invalidation_channel
         self.fail_open = fail_open
+        if invalidation not in ("pubsub", "tracking"):
+            raise ConfigurationError("invalidation must be 'pubsub' or 'tracking'")
+        if invalidation == "tracking":
+            _check_tracking(redis_cache)
         can_announce = all(
             isinstance(redis_cache, kind) for kind in (PubSubCapable, VersionedStore)
         )
@@ -100,8 +106,11 @@ class DualCache(BaseCache):
         self._state = L1Coherence(
             self.in_memory_cache, self.default_in_memory_ttl, needs_subscription=self.coherent
         )
-        self.channel: InvalidationChannel | None = None
-        if self.coherent:
+        self.invalidation = invalidation
+        self.channel: InvalidationChannel | TrackingChannel | None = None
+        if self.coherent and invalidation == "tracking":
+            self.channel = TrackingChannel(redis_cache, self._state, self._l2_failed_quietly)
+        elif self.coherent:
             self.channel = InvalidationChannel(
                 redis_cache,  # type: ignore[arg-type]
                 invalidation_channel,
@@ -409,3 +418,12 @@ class DualCache(BaseCache):
         return (
             f"DualCache(in_memory_cache={self.in_memory_cache!r}, redis_cache={self.redis_cache!r})"
         )
+
+
+def _check_tracking(l2: BaseCache | None) -> None:
+    """Client-side tracking is set up on one connection: a standalone Redis only."""
+    from .redis import RedisCache
+    from .redis_cluster import RedisClusterCache
+
+    if not isinstance(l2, RedisCache) or isinstance(l2, RedisClusterCache) or l2._sentinel_nodes:
+        raise ConfigurationError("invalidation='tracking' needs a standalone RedisCache as L2")
