@@ -7,7 +7,8 @@ never interleave badly:
 * an L1 copy is the value of a version L2 assigned; the highest version seen per key (own
   copies and invalidations) is remembered, and a fill of an older version is refused, so a
   write that lost the race to another process's write never lands in L1;
-* an invalidation drops the copy if it is older than the invalidation's version;
+* an invalidation drops the copy if it is older than the invalidation's version; one of
+  unknown version (0) drops it and refuses the fills of that key begun before it;
 * fills are refused while the invalidation subscription is not confirmed, and every
   (re)subscription, flush or loss of bookkeeping starts a new *generation*: operations begun
   before it cannot fill L1;
@@ -55,7 +56,13 @@ class L1Coherence:
         self._known: dict[str, int] = {}
         #: The L2 entry's (created_at, expires_at) of each copy, wall clock.
         self._times: dict[str, tuple[float, float | None]] = {}
+        #: Counts events that refuse fills begun before them.
         self.generation = 0
+        #: The generation of the last event that refuses every earlier fill.
+        self._epoch = 0
+        #: Per key, the generation of its last version-0 drop (a change of unknown version):
+        #: fills of that key begun before it are refused.
+        self._dropped: dict[str, int] = {}
         #: Whether fills are allowed (the subscription is confirmed, or none is needed).
         self.live = not needs_subscription
         self._max_tracked = max(4 * l1.max_size_in_memory, 10_000)
@@ -71,10 +78,12 @@ class L1Coherence:
     def fill(self, items: Iterable[tuple[str, Entry, int]], started: int) -> None:
         """Put ``(key, L2 entry, version)`` items into L1 where allowed."""
         with self._lock:
-            if started != self.generation or not self.live:
+            if started < self._epoch or not self.live:
                 return
-            known, now = self._known, time.time()
+            known, dropped, now = self._known, self._dropped, time.time()
             for key, entry, version in items:
+                if started < dropped.get(key, 0):
+                    continue  # changed to an unknown version since the fill began
                 left = None if entry.expires_at is None else entry.expires_at - now
                 if left is not None and left <= 0:
                     continue
@@ -112,8 +121,8 @@ class L1Coherence:
     def invalidate(self, items: Iterable[tuple[str, int]]) -> None:
         """Apply changes: drop each copy older than the change's version.
 
-        Version 0 (a store without versions) drops the copy and refuses every fill begun
-        before now.
+        Version 0 (a change of unknown version: a store without versions, a set-add, a
+        tracking message) drops the copy and refuses the fills of that key begun before now.
         """
         with self._lock:
             known = self._known
@@ -121,16 +130,17 @@ class L1Coherence:
                 if not version:
                     self.l1.delete_cache(key)
                     self.generation += 1
+                    self._dropped[key] = self.generation
                 elif known.get(key, 0) < version:
                     known[key] = version
                     self.l1.delete_cache(key)
-            if len(known) > self._max_tracked:
+            if max(len(known), len(self._dropped)) > self._max_tracked:
                 self._forget()
 
     def reset(self, *, live: bool | None = None) -> None:
         """Empty L1 and start a new generation (a flush, or a subscription (re)confirmed)."""
         with self._lock:
-            self.generation += 1
+            self._new_epoch()
             self._known.clear()
             self._times.clear()
             self.l1.flush_cache()
@@ -141,7 +151,7 @@ class L1Coherence:
         """Refuse fills until :meth:`reset` (the subscription broke); L1 keeps serving."""
         with self._lock:
             self.live = False
-            self.generation += 1
+            self._new_epoch()
 
     def _forget(self) -> None:
         """Bound the bookkeeping: forget versions and refuse fills begun before (lock held).
@@ -150,7 +160,13 @@ class L1Coherence:
         """
         self._known.clear()
         self._times.clear()
+        self._new_epoch()
+
+    def _new_epoch(self) -> None:
+        """Refuse every fill begun before now (lock held)."""
         self.generation += 1
+        self._epoch = self.generation
+        self._dropped.clear()
 
 
 class Listener:

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import BackendError
+from ..errors import BackendError, ConfigurationError
 from ._invalidation import L1Coherence, Listener
 
-__all__ = ["TrackingChannel"]
+__all__ = ["TrackingChannel", "check_tracking"]
 
 
 class TrackingChannel(Listener):
@@ -94,3 +94,12 @@ class TrackingChannel(Listener):
                 return
             await asyncio.sleep(0.01)
         raise BackendError(f"client-side tracking did not come up within {timeout} s")
+
+
+def check_tracking(l2: object) -> None:
+    """Client-side tracking is set up on one connection: a standalone Redis only."""
+    from .redis import RedisCache
+    from .redis_cluster import RedisClusterCache
+
+    if not isinstance(l2, RedisCache) or isinstance(l2, RedisClusterCache) or l2._sentinel_nodes:
+        raise ConfigurationError("invalidation='tracking' needs a standalone RedisCache as L2")

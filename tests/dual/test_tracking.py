@@ -12,10 +12,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from aiocache_llm import InMemoryCache
+from aiocache_llm.backends._invalidation import L1Coherence
 from aiocache_llm.backends._tracking import TrackingChannel
 from aiocache_llm.backends.dual import DualCache
 from aiocache_llm.backends.redis import RedisCache
 from aiocache_llm.cache import Cache
+from aiocache_llm.codec import Entry
 from aiocache_llm.errors import ConfigurationError
 from tests.harness.redis import RedisServer
 
@@ -129,3 +131,18 @@ def test_tracking_needs_a_standalone_redis() -> None:
         DualCache(
             InMemoryCache(), RedisCache(url="redis://127.0.0.1:1", env={}), invalidation="push"
         )
+
+
+def test_a_change_of_unknown_version_refuses_only_that_keys_earlier_fills() -> None:
+    l1 = InMemoryCache()
+    state = L1Coherence(l1, 30.0, needs_subscription=False)
+    started = state.begin()
+    state.invalidate([("k", 0)])  # a tracking message: no version
+    state.fill(
+        [("k", Entry("old", time.time(), None), 5), ("other", Entry("o", time.time(), None), 5)],
+        started,
+    )
+    assert l1.get_cache("k") is None
+    assert l1.get_cache("other") == "o"
+    state.fill([("k", Entry("new", time.time(), None), 6)], state.begin())
+    assert l1.get_cache("k") == "new"
