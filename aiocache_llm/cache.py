@@ -26,7 +26,8 @@ from .backends._registry import BACKEND_TYPES, backend_type_class
 from .backends.base import BaseCache
 from .errors import CacheError, ConfigurationError
 from .events import EventBus, EventCallback, Prices
-from .handler import Handler
+from .llm.handler import Handler
+from .llm.result_types import Shape
 from .resilience import CircuitBreaker, GuardedCache
 
 __all__ = [
@@ -436,10 +437,15 @@ class Cache:
     # Each goes through the same guard and encryption stack as cached calls, and raises the
     # typed BackendError on a failure (the caller reports it) instead of failing open.
     async def async_call(
-        self, call_type: str, fn: Callable[..., Any], kwargs: dict[str, Any]
+        self,
+        call_type: str,
+        fn: Callable[..., Any],
+        kwargs: dict[str, Any],
+        shape: Shape | None = None,
     ) -> Any:
-        """``fn(**kwargs)`` as a cached ``call_type`` call (``kwargs`` is consumed)."""
-        return await self.handler.call(call_type, fn, kwargs)
+        """``fn(**kwargs)`` as a cached ``call_type`` call (``kwargs`` is consumed); ``shape``
+        names the result types the caller wants (default: as the entry was stored)."""
+        return await self.handler.call(call_type, fn, kwargs, shape)
 
     def _strict(self) -> BaseCache:
         guarded = self.guarded

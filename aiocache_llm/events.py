@@ -115,14 +115,16 @@ class EventBus:
     """Callbacks and counters for cache events.
 
     ``counters`` maps ``hit``, ``miss``, ``store``, ``skip``, ``error``, ``semantic_hit``,
-    ``stale_hit``, ``circuit_open`` (calls that skipped the cache because its backend's circuit
-    breaker was open) and ``tokens_saved`` to running totals. ``prices`` (see the module) price
-    what hits save.
+    ``stale_hit``, ``coalesced_hit`` (hits served by an identical call in flight),
+    ``circuit_open`` (calls that skipped the cache because its backend's circuit breaker was
+    open) and ``tokens_saved`` to running totals. ``prices`` (see the module) price what hits
+    save.
     """
 
     def __init__(self, prices: Prices | None = None) -> None:
         self.counters: dict[str, int] = dict.fromkeys(
-            (*KINDS, "semantic_hit", "stale_hit", "circuit_open", "tokens_saved"), 0
+            (*KINDS, "semantic_hit", "stale_hit", "coalesced_hit", "circuit_open", "tokens_saved"),
+            0,
         )
         self.prices = check_prices(prices)
         #: (namespace, identity) -> running totals of what hits saved

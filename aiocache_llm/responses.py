@@ -19,11 +19,13 @@ Every answer the cache layer returns carries ``_hidden_params`` (as LiteLLM's re
 from __future__ import annotations
 
 import importlib
-import time
 from collections.abc import Mapping
 from typing import Any, Final
 
+import orjson
+
 from . import shapes
+from .llm.entries import ENTRY_VERSION, make_entry
 from .shapes import anthropic_messages
 from .shapes.events import UNIONS, union_for, union_named
 from .shapes.sse import SSE_BYTES, SSEBytes
@@ -33,26 +35,37 @@ __all__ = [
     "aggregate_chunks",
     "cache_info",
     "dump",
+    "is_usage_chunk",
+    "ENTRY_VERSION",
     "make_entry",
     "mark",
     "rebuild",
     "response_to_chunks",
     "type_name",
+    "type_name_of",
+    "usage_tokens",
 ]
 
-ENTRY_VERSION: Final = 1
 _TRUSTED_PACKAGES: Final = frozenset({"openai", "litellm", "anthropic"})
 _types: dict[str, type] = {}
 
 #: response type -> chunk type of the same API (and back)
-_CHUNK_OF: Final[dict[str, str]] = {
+CHUNK_OF: Final[dict[str, str]] = {
     "openai.types.chat.chat_completion:ChatCompletion": (
         "openai.types.chat.chat_completion_chunk:ChatCompletionChunk"
     ),
     "openai.types.completion:Completion": "openai.types.completion:Completion",
     "litellm.types.utils:ModelResponse": "litellm.types.utils:ModelResponseStream",
 }
-_RESPONSE_OF: Final = {v: k for k, v in _CHUNK_OF.items()}
+_RESPONSE_OF: Final = {v: k for k, v in CHUNK_OF.items()}
+
+
+def type_name_of(cls: type) -> str:
+    """The stored name of the class ``cls`` (registered for :func:`rebuild`)."""
+    name = f"{cls.__module__}:{cls.__qualname__}"
+    if name not in _types:
+        _types[name] = cls
+    return name
 
 
 class CachedDict(dict[str, Any]):
@@ -102,13 +115,20 @@ def _resolve(name: str | None) -> type | None:
     return None
 
 
+_JSON_OPTIONS: Final = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
 def dump(obj: Any) -> Any:
-    """Plain JSON-able data for a response or chunk."""
+    """Plain JSON-able data for a response or chunk, sharing nothing with ``obj`` (so the
+    caller may change its answer without changing the stored one)."""
     model_dump = getattr(obj, "model_dump", None)
     if model_dump is not None:
         return model_dump(mode="json", exclude_unset=True, warnings=False)
-    if isinstance(obj, Mapping):
-        return dict(obj)
+    if isinstance(obj, (Mapping, list)):
+        try:
+            return orjson.loads(orjson.dumps(obj, option=_JSON_OPTIONS))
+        except TypeError:  # not JSON: the store refuses it with its typed error
+            return dict(obj) if isinstance(obj, Mapping) else list(obj)
     if isinstance(obj, bytes):
         try:
             return obj.decode()
@@ -118,29 +138,31 @@ def dump(obj: Any) -> Any:
 
 
 def rebuild(data: Any, name: str | None) -> Any:
-    """``data`` as an instance of the stored type ``name`` (a dict if it cannot be rebuilt)."""
-    cls = _resolve(name)
+    """A fresh instance of the stored type ``name`` made from ``data`` (a dict if it cannot be
+    rebuilt). Nothing of ``data`` is shared with the result: every hit is decoded anew, so a
+    caller that changes its answer never changes what the next caller gets."""
+    encoded = orjson.dumps(data, option=_JSON_OPTIONS)
+    cls: Any = _resolve(name)
     if cls is not None:
         try:
-            return cls.model_validate(data)  # type: ignore[attr-defined]
+            validate_json = getattr(cls, "model_validate_json", None)
+            if validate_json is not None:  # a pydantic model: decoded straight from JSON
+                return validate_json(encoded)
+            return cls.model_validate(orjson.loads(encoded))  # an event union
         except ValueError:  # the SDKs accept what their servers send, strict or not
-            return cls.model_construct(**data)  # type: ignore[attr-defined]
-    if type(data) is dict:
-        return CachedDict(data)
-    return data
+            return cls.model_construct(**orjson.loads(encoded))
+    fresh = orjson.loads(encoded)
+    if type(fresh) is dict:
+        return CachedDict(fresh)
+    return fresh
 
 
 def chunk_type_for(response_type: str | None) -> str | None:
-    return _CHUNK_OF.get(response_type or "") or shapes.stream_type_of(response_type)
+    return CHUNK_OF.get(response_type or "") or shapes.stream_type_of(response_type)
 
 
 def response_type_for(chunk_type: str | None) -> str | None:
     return _RESPONSE_OF.get(chunk_type or "") or shapes.response_type_of(chunk_type)
-
-
-def make_entry(kind: str, data: Any, type_: str | None) -> dict[str, Any]:
-    """A stored entry: ``kind`` is ``"response"`` or ``"chunks"``; ``t`` is its creation time."""
-    return {"v": ENTRY_VERSION, "t": time.time(), "kind": kind, "type": type_, "data": data}
 
 
 #: ``_hidden_params`` that make LiteLLM price a hit at 0 (``response_cost`` for its callbacks and
@@ -148,13 +170,29 @@ def make_entry(kind: str, data: Any, type_: str | None) -> dict[str, Any]:
 _HIT_COST: Final = {"response_cost": 0.0, "upstream_usage_cost": 0.0}
 
 
-def mark(obj: Any, key: str | list[str] | None, hit: bool, similarity: float | None = None) -> Any:
-    """Attach ``_hidden_params`` to ``obj`` (when it can carry attributes) and return it."""
-    params: dict[str, Any] = {"cache_hit": hit, "cache_key": key}
-    if hit:  # a hit costs nothing: what LiteLLM's cost tracking reads (completion_cost included)
-        params.update(_HIT_COST)
+def mark(
+    obj: Any,
+    key: str | list[str] | None,
+    hit: bool,
+    similarity: float | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> Any:
+    """Attach ``_hidden_params`` to ``obj`` (when it can carry attributes) and return it; a
+    plain dict comes back as a :class:`CachedDict` with the same items."""
+    params: dict[str, Any] = (
+        {"cache_hit": hit, "cache_key": key, **_HIT_COST}  # a hit costs nothing: what LiteLLM's
+        if hit  # cost tracking reads (completion_cost included)
+        else {"cache_hit": hit, "cache_key": key}
+    )
     if similarity is not None:
         params["similarity"] = similarity
+    if facts:
+        params.update(facts)
+    cls = type(obj)
+    if cls is dict or (cls is CachedDict and "_hidden_params" not in obj.__dict__):
+        fresh = CachedDict(obj) if cls is dict else obj
+        fresh._hidden_params = params  # the common case: a dict answer with no params yet
+        return fresh
     try:
         existing = _existing_hidden_params(obj)
         if existing is not None:
@@ -186,7 +224,10 @@ def cache_info(obj: Any) -> dict[str, Any]:
     params = getattr(obj, "_hidden_params", None)
     if not isinstance(params, dict):
         return {}
-    return {k: params[k] for k in ("cache_hit", "cache_key", "similarity", "stale") if k in params}
+    return {k: params[k] for k in _INFO if k in params}
+
+
+_INFO: Final = ("cache_hit", "cache_key", "similarity", "stale", "partial", "coalesced")
 
 
 def usage_tokens(data: Any) -> int:
@@ -293,9 +334,19 @@ def _merge_tool_call(calls: list[dict[str, Any]], delta: dict[str, Any]) -> None
         call["function"]["arguments"] += function["arguments"]
 
 
-def response_to_chunks(response: dict[str, Any]) -> list[dict[str, Any]]:
+def is_usage_chunk(chunk: Any) -> bool:
+    """Whether a stored chunk is the usage-only chunk (no choices) that ends a chat or text
+    stream asked for usage."""
+    return chunk.__class__ is dict and chunk.get("choices") == [] and bool(chunk.get("usage"))
+
+
+def response_to_chunks(
+    response: dict[str, Any], include_usage: bool = False
+) -> list[dict[str, Any]]:
     """The chunks a stream of ``response`` (a chat or text completion, a Responses-API
-    response or an Anthropic message) would have sent."""
+    response or an Anthropic message) would have sent; with ``include_usage``
+    (``stream_options={"include_usage": True}``) a chat or text stream ends with a chunk that
+    carries the usage and no choices, as the OpenAI API sends it."""
     events = shapes.stream_of_response(response)
     if events is not None:
         return events
@@ -334,6 +385,6 @@ def response_to_chunks(response: dict[str, Any]) -> list[dict[str, Any]]:
         {**common, "object": obj, "choices": first},
         {**common, "object": obj, "choices": last},
     ]
-    if response.get("usage"):
-        chunks[-1]["usage"] = response["usage"]
+    if include_usage and response.get("usage"):
+        chunks.append({**common, "object": obj, "choices": [], "usage": response["usage"]})
     return chunks

@@ -1,4 +1,4 @@
-"""Call shapes adapted onto the one cached path (:mod:`aiocache_llm.handler`).
+"""Call shapes adapted onto the one cached path (:mod:`aiocache_llm.llm.handler`).
 
 * :func:`cached` puts a cache in front of any ``acompletion``-style function (keyword
   arguments ``model``, ``messages``, ...): ``litellm.acompletion``, an SDK method, your own
@@ -25,7 +25,8 @@ from typing import Any, TypeVar, overload
 from . import cache as _cache_module
 from ._sync import run_sync
 from .cache import CALL_TYPES, Cache
-from .handler import _call
+from .llm.context import call_upstream
+from .llm.result_types import Shape
 from .streaming import BlockingStream, CachedStream, aiter_blocking
 
 __all__ = ["cached", "wrap_anthropic", "wrap_openai"]
@@ -71,6 +72,7 @@ def _binder(fn: Callable[..., Any]) -> Callable[[tuple[Any, ...], dict[str, Any]
 def _blocking_upstream(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A blocking function as an async upstream (run in a worker thread, streams included)."""
 
+    @functools.wraps(fn)  # its signature says which arguments fn takes
     async def upstream(**kwargs: Any) -> Any:
         result = await asyncio.to_thread(functools.partial(fn, **kwargs))
         if kwargs.get("stream") is True and hasattr(result, "__next__"):
@@ -129,6 +131,7 @@ def cached(
         blocking = not is_async
     kind = call_type or _infer_call_type(fn, not blocking)
     bind = _binder(fn)
+    shape = Shape.of(fn)  # fn's own result types, whichever call shape stored an entry
 
     def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """The cache to use (``None``: call ``fn`` as is) and the call's keyword arguments."""
@@ -148,7 +151,7 @@ def cached(
             chosen, kwargs = prepare(args, kwargs)
             if chosen is None:
                 return fn(**kwargs)
-            return _blocking_result(run_sync(chosen.handler.call(kind, upstream, kwargs)))
+            return _blocking_result(run_sync(chosen.async_call(kind, upstream, kwargs, shape)))
 
         return blocking_wrapper
 
@@ -156,8 +159,8 @@ def cached(
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         chosen, kwargs = prepare(args, kwargs)
         if chosen is None:
-            return await _call(fn, kwargs)
-        return await chosen.handler.call(kind, fn, kwargs)
+            return await call_upstream(fn, kwargs)
+        return await chosen.async_call(kind, fn, kwargs, shape)
 
     def blocking_twin(*args: Any, **kwargs: Any) -> Any:
         return _blocking_result(run_sync(wrapper(*args, **kwargs)))

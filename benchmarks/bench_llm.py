@@ -2,7 +2,10 @@
 
 Run from the repository root: ``python benchmarks/bench_llm.py``. Every row is measured in the
 same run; "added p50" is the row's median minus the baseline's median (a direct
-``InMemoryCache.async_get_cache`` with a ready key). The bar: a hit adds at most 30 us p50.
+``InMemoryCache.async_get_cache`` with a ready key). The bars: a dict hit, which hands the
+caller an answer of its own (decoded anew), adds at most 10 us p50 and stays under 40 us p50
+through ``cached(fn)``; a hit rebuilt as an SDK type adds at most 30 us. The "own" rows compare
+ways of making that answer: copying the stored data versus decoding it anew.
 With LiteLLM installed, its own ``Cache(type="local")`` hit on ``litellm.acompletion`` is
 measured as the anchor.
 """
@@ -190,6 +193,42 @@ def blocking_rows() -> list[tuple[str, list[int]]]:
     ]
 
 
+def copy_rows() -> list[tuple[str, list[int]]]:
+    """What a hit that is the caller's own object costs: copying the stored answer versus
+    decoding it anew (the handler decodes: orjson for dicts, pydantic's JSON validator for SDK
+    types). Each row is one way of turning the stored data into a fresh answer."""
+    import copy
+
+    import orjson
+
+    def tree_copy(value: Any) -> Any:
+        if value.__class__ is dict:
+            return {k: tree_copy(v) for k, v in value.items()}
+        if value.__class__ is list:
+            return [tree_copy(v) for v in value]
+        return value
+
+    rounds = max(ROUNDS // 2, 1000)
+    return [
+        ("own dict: copy.deepcopy", measure_blocking(lambda: copy.deepcopy(ANSWER), rounds)),
+        ("own dict: recursive copy", measure_blocking(lambda: tree_copy(ANSWER), rounds)),
+        (
+            "own dict: decode anew (orjson)",
+            measure_blocking(lambda: orjson.loads(orjson.dumps(ANSWER)), rounds),
+        ),
+        (
+            "own SDK: model_validate(deepcopy)",
+            measure_blocking(lambda: ChatCompletion.model_validate(copy.deepcopy(ANSWER)), rounds),
+        ),
+        (
+            "own SDK: decode anew (model_validate_json)",
+            measure_blocking(
+                lambda: ChatCompletion.model_validate_json(orjson.dumps(ANSWER)), rounds
+            ),
+        ),
+    ]
+
+
 def main() -> None:
     started = time.perf_counter()
     results = asyncio.run(rows())
@@ -198,16 +237,19 @@ def main() -> None:
     print(
         f"{'case':50} {'p50 us':>9} {'p99 us':>9} {'calls/s':>10} {'x base':>7} {'added p50':>10}"
     )
-    for name, samples in results + blocking:
+    copies = copy_rows()
+    for name, samples in results + blocking + copies:
         p50, p99, rate = summarise(samples)
         base = baseline if not name.startswith("blocking") else summarise(blocking[0][1])[0]
         print(f"{name:50} {p50:9.2f} {p99:9.2f} {rate:10.0f} {p50 / base:7.1f} {p50 - base:9.2f}")
     hit_added = statistics.median(results[2][1]) / 1000 - baseline
     sdk_added = statistics.median(results[3][1]) / 1000 - baseline
-    verdict = "PASS" if max(hit_added, sdk_added) <= 30 else "FAIL"
+    hit_p50 = statistics.median(results[2][1]) / 1000
+    verdict = "PASS" if hit_added <= 10 and hit_p50 <= 40 and sdk_added <= 30 else "FAIL"
     print(
-        f"\nbar: a hit adds <= 30 us p50 over the direct get: dict {hit_added:.1f} us,"
-        f" SDK type {sdk_added:.1f} us -> {verdict}  ({time.perf_counter() - started:.1f} s)"
+        f"\nbars: a dict hit adds <= 10 us p50 over the direct get ({hit_added:.1f} us), a"
+        f" cached(fn) hit p50 <= 40 us ({hit_p50:.1f} us), an SDK-type hit adds <= 30 us"
+        f" ({sdk_added:.1f} us) -> {verdict}  ({time.perf_counter() - started:.1f} s)"
     )
 
 

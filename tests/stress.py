@@ -60,7 +60,12 @@ def failures(log: Path) -> list[str]:
     ]
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds through the finally that stops the busy processes
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     parser = argparse.ArgumentParser(
         description="Run the test suite beside CPU-bound processes.",
         epilog="Arguments after -- are passed to pytest (default: the whole suite).",
@@ -84,13 +89,19 @@ def main(argv: list[str] | None = None) -> int:
             log = log_dir / f"run-{run}.log"
             started = time.monotonic()
             with open(log, "wb") as out:
-                code = subprocess.call(
+                suite = subprocess.Popen(
                     command,
                     cwd=ROOT,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
+                try:
+                    code = suite.wait()
+                finally:
+                    if suite.poll() is None:  # interrupted: the suite stops with us
+                        suite.terminate()
+                        suite.wait()
             took = time.monotonic() - started
             load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
             verdict = "pass" if code == 0 else f"FAIL (exit {code})"

@@ -19,3 +19,21 @@ TOOLS: list[dict[str, Any]] = [
 def ask(text: str = "What is the capital of France?") -> list[dict[str, str]]:
     """A one-message chat."""
     return [{"role": "user", "content": text}]
+
+
+def chat_answer(content: str, **message: Any) -> dict[str, Any]:
+    """A chat completion (as plain data) answering ``content``; ``message`` adds fields."""
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": content, **message},
+            }
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }

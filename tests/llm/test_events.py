@@ -72,12 +72,12 @@ async def test_a_callback_that_raises_does_not_fail_the_call(
     assert cache.events.listening is False
 
 
-async def test_an_embedding_partial_hit_is_a_miss_with_a_reason(cache: Cache, client: Any) -> None:
+async def test_an_embedding_partial_hit_is_a_hit_with_a_reason(cache: Cache, client: Any) -> None:
     events: list[CacheEvent] = []
     cache.add_callback(events.append)
     await client.embeddings.create(model="e", input=["a"])
     await client.embeddings.create(model="e", input=["a", "b"])
     assert [(e.kind, e.reason) for e in events if e.kind != "store"] == [
         ("miss", None),
-        ("miss", "partial"),
+        ("hit", "partial"),
     ]

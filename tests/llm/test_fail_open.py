@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from aiocache_llm.backends.base import USE_DEFAULT, BaseCache, TTLArg
+from aiocache_llm.backends.memory import InMemoryCache
 from aiocache_llm.cache import Cache
 from aiocache_llm.errors import BackendUnavailable, InvalidControlError
 from aiocache_llm.responses import cache_info
@@ -125,3 +127,59 @@ async def test_a_foreign_value_under_the_key_is_a_miss(
     assert cache_info(again)["cache_hit"] is False
     assert again.choices[0].message.content == first.choices[0].message.content
     assert llm_upstream.calls() == 2
+
+
+class LaggingCache(RefusingCache):
+    """An in-memory store whose lookups and stores answer ``lag`` seconds late, as over a
+    congested network (a fault injector: a real server cannot be made to answer late on
+    demand)."""
+
+    backend_name = "lagging"
+
+    def __init__(self, lag: float) -> None:
+        super().__init__()
+        self.lag = lag
+        self.store = InMemoryCache()
+        self.operations: list[str] = []
+
+    async def async_get_cache(self, key: str) -> Any:
+        self.operations.append("get")
+        await asyncio.sleep(self.lag)
+        return await self.store.async_get_cache(key)
+
+    async def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
+        self.operations.append("set")
+        await asyncio.sleep(self.lag)
+        await self.store.async_set_cache(key, value, ttl)
+
+
+async def test_a_miss_spends_one_deadline_on_the_cache_not_one_per_operation() -> None:
+    backend = LaggingCache(lag=0.2)
+    cache = Cache(backend=backend, backend_deadline=0.3)
+    events: list[Any] = []
+    cache.add_callback(events.append)
+
+    async def acompletion(**kwargs: Any) -> dict[str, Any]:
+        return {"choices": [{"message": {"content": "fresh"}}]}
+
+    answer = await cache.cached(acompletion)(model="m", messages=ask())
+    assert answer["choices"][0]["message"]["content"] == "fresh"
+    # the lookup spent 0.2 s of the 0.3 s budget: the store gets the 0.1 s left and gives up
+    assert [(e.kind, e.reason) for e in events if e.kind in ("store", "error")] == [
+        ("error", "store")
+    ]
+    assert await backend.store.async_get_cache(cache_info(answer)["cache_key"]) is None
+
+
+async def test_fail_closed_never_logs_that_it_calls_upstream(
+    openai_client: Any, llm_upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = Cache(backend=RefusingCache(), failure_policy="fail_closed")
+    client = cache.wrap_openai(openai_client)
+    caplog.set_level(logging.DEBUG, logger="aiocache_llm")
+    with pytest.raises(BackendUnavailable):
+        await client.chat.completions.create(model="m", messages=ask())
+    assert llm_upstream.calls() == 0
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("aiocache_llm")]
+    assert messages and not any("calling upstream" in m for m in messages)
+    assert any("raising" in m for m in messages)

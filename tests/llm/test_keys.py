@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
 
+from aiocache_llm.cache import Cache
 from aiocache_llm.errors import InvalidArgumentError
 from aiocache_llm.keys import KEY_SCHEMA_VERSION, digest, make_key, relevant_arguments
+from aiocache_llm.responses import cache_info
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}
 
@@ -159,3 +162,45 @@ def test_a_transcription_key_uses_the_digest_of_the_file_bytes(tmp_path: Path) -
 def test_an_argument_that_cannot_be_serialised_raises_a_typed_error() -> None:
     with pytest.raises(InvalidArgumentError):
         make_key("acompletion", {**CHAT, "seed": object()})
+
+
+async def test_an_anonymous_prompt_cannot_forge_another_identitys_custom_key() -> None:
+    calls: list[str | None] = []
+
+    async def acompletion(**kwargs: Any) -> dict[str, Any]:
+        calls.append(kwargs.get("user"))
+        return {"choices": [{"message": {"content": f"for {kwargs.get('user')}"}}]}
+
+    cache = Cache(
+        identity=lambda kwargs: kwargs.get("user"),
+        get_cache_key=lambda **kwargs: kwargs["messages"][-1]["content"],
+    )
+    llm = cache.cached(acompletion)
+    alice = await llm(model="m", messages=[{"role": "user", "content": "plan"}], user="alice")
+    scoped_key = cache_info(alice)["cache_key"]
+    forged = await llm(model="m", messages=[{"role": "user", "content": scoped_key}])
+    assert cache_info(forged)["cache_hit"] is False
+    assert forged["choices"][0]["message"]["content"] == "for None"
+    assert calls == ["alice", None]
+
+
+async def test_namespace_and_identity_enter_a_custom_key_unambiguously() -> None:
+    cache = Cache(
+        identity=lambda kwargs: kwargs.get("user"),
+        get_cache_key=lambda **kwargs: kwargs["messages"][-1]["content"],
+    )
+
+    async def acompletion(**kwargs: Any) -> dict[str, Any]:
+        return {"choices": [{"message": {"content": "x"}}]}
+
+    llm = cache.cached(acompletion)
+    keys = set()
+    for user, namespace, text in [("a:b", None, "c"), ("a", None, "b:c"), (None, "a", "b:c")]:
+        answer = await llm(
+            model="m",
+            messages=[{"role": "user", "content": text}],
+            user=user,
+            cache={"namespace": namespace} if namespace else None,
+        )
+        keys.add(cache_info(answer)["cache_key"])
+    assert len(keys) == 3

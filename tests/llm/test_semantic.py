@@ -3,6 +3,7 @@ reported on the answer and in the event."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib.util
 import re
@@ -96,3 +97,54 @@ async def test_another_model_is_never_a_semantic_candidate(
     )
     assert cache_info(other)["cache_hit"] is False
     assert llm_upstream.calls() == 2
+
+
+async def test_deleting_an_entry_by_key_removes_it_from_the_index_too(
+    semantic_cache: Cache, openai_client: Any, llm_upstream: Upstream
+) -> None:
+    client = semantic_cache.wrap_openai(openai_client)
+    first = await client.chat.completions.create(model="m", messages=ask("Capital of France?"))
+    await semantic_cache.backend.async_delete_cache(cache_info(first)["cache_key"])
+    again = await client.chat.completions.create(model="m", messages=ask("capital of france"))
+    assert cache_info(again)["cache_hit"] is False
+    assert llm_upstream.calls() == 2
+
+
+class SlowLoadingEmbedder(WordsEmbedder):
+    """An embedder whose model takes longer to load than a lookup's deadline (as a cold
+    all-MiniLM-L6-v2 load on a busy machine does)."""
+
+    def __init__(self, load_time: float) -> None:
+        self.load_time = load_time
+        self.loaded = False
+
+    async def warm(self) -> None:
+        if not self.loaded:
+            await asyncio.sleep(self.load_time)
+            self.loaded = True
+
+    async def aembed(self, texts: Sequence[str]) -> list[list[float]]:
+        await self.warm()
+        return await super().aembed(texts)
+
+
+async def test_loading_the_model_never_counts_against_a_lookups_deadline(
+    openai_client: Any, llm_upstream: Upstream
+) -> None:
+    from aiocache_llm.backends.semantic.qdrant import QdrantSemanticCache
+
+    backend = QdrantSemanticCache(
+        location=":memory:", embedder=SlowLoadingEmbedder(0.6), similarity_threshold=0.9
+    )
+    cache = Cache(backend=backend, backend_deadline=0.4)
+    events: list[CacheEvent] = []
+    cache.add_callback(events.append)
+    try:
+        client = cache.wrap_openai(openai_client)
+        await client.chat.completions.create(model="m", messages=ask("Capital of France?"))
+        similar = await client.chat.completions.create(model="m", messages=ask("capital of france"))
+    finally:
+        await cache.async_disconnect()
+    assert [e for e in events if e.kind == "error"] == []
+    assert cache_info(similar)["cache_hit"] is True
+    assert llm_upstream.calls() == 1

@@ -34,7 +34,6 @@ async def test_waiters_get_their_own_copy_of_the_answer(
     )
     assert first is not second
     assert first.model_dump() == second.model_dump()
-    assert cache_info(second)["cache_hit"] is False
 
 
 async def test_every_waiter_gets_the_error_and_nothing_is_cached(
@@ -98,3 +97,31 @@ async def test_a_cancelled_leader_lets_waiters_call_upstream_themselves(
     assert leader.cancelled()
     assert all(a.choices[0].message.content for a in answers)
     assert 2 <= await asyncio.to_thread(llm_upstream.calls) <= 4  # the waiters went themselves
+
+
+async def test_coalesced_followers_are_hits_in_events_and_metrics(
+    cache: Any, client: Any, llm_upstream: Upstream
+) -> None:
+    events: list[Any] = []
+    cache.add_callback(events.append)
+    llm_upstream.configure(latency=0.2)
+    await asyncio.gather(
+        *(client.chat.completions.create(model="m", messages=ask()) for _ in range(100))
+    )
+    assert llm_upstream.calls() == 1
+    lookups = [(e.kind, e.reason) for e in events if e.kind in ("hit", "miss")]
+    assert sorted(lookups, key=str) == [("hit", "coalesced")] * 99 + [("miss", None)]
+    assert cache.events.counters["miss"] == 1
+    assert cache.events.counters["hit"] == 99
+    assert cache.events.counters["coalesced_hit"] == 99
+
+
+async def test_a_coalesced_follower_says_it_was_served_by_the_cache(
+    client: Any, llm_upstream: Upstream
+) -> None:
+    llm_upstream.configure(latency=0.1)
+    first, second = await asyncio.gather(
+        *(client.chat.completions.create(model="m", messages=ask()) for _ in range(2))
+    )
+    assert cache_info(first)["cache_hit"] is False
+    assert cache_info(second)["cache_hit"] is True

@@ -178,3 +178,41 @@ def test_a_blocking_client_streams_and_replays(
         replayed = list(stream)
     assert dumps(replayed) == dumps(original)
     assert llm_upstream.calls() == 1
+
+
+async def test_a_plain_call_served_from_a_stored_stream_has_usage(
+    client: Any, llm_upstream: Upstream
+) -> None:
+    await collect(await client.chat.completions.create(model="m", messages=ask(), stream=True))
+    plain = await client.chat.completions.create(model="m", messages=ask())
+    direct = await client.chat.completions.create(
+        model="m", messages=ask(), cache={"no-cache": True, "no-store": True}
+    )
+    assert cache_info(plain)["cache_hit"] is True
+    assert plain.usage is not None and plain.usage == direct.usage
+
+
+async def test_a_stream_that_did_not_ask_for_usage_gets_no_usage_chunk(client: Any) -> None:
+    live = await collect(
+        await client.chat.completions.create(model="m", messages=ask(), stream=True)
+    )
+    replayed = await collect(
+        await client.chat.completions.create(model="m", messages=ask(), stream=True)
+    )
+    for chunks in (live, replayed):
+        assert all(chunk.usage is None for chunk in chunks)
+        assert all(chunk.choices for chunk in chunks)
+
+
+async def test_a_stream_asking_for_usage_gets_it_from_a_stored_plain_answer(
+    client: Any, llm_upstream: Upstream
+) -> None:
+    plain = await client.chat.completions.create(model="m", messages=ask())
+    chunks = await collect(
+        await client.chat.completions.create(
+            model="m", messages=ask(), stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert llm_upstream.calls() == 1
+    assert chunks[-1].choices == [] and chunks[-1].usage == plain.usage
+    assert all(chunk.usage is None for chunk in chunks[:-1])

@@ -265,3 +265,46 @@ async def test_exact_key_operations_work_beside_semantic_entries(
         "acompletion", chat("What is the capital of France?"), SCOPE, 1
     )
     assert await cache.async_get_cache("app:llm:v1:abc") == ANSWER
+
+
+async def test_deleting_the_key_of_an_answer_removes_it_from_the_index(
+    make_semantic: MakeSemantic,
+) -> None:
+    cache = await make_semantic()
+    request = chat("What is the capital of France?")
+    await cache.async_semantic_store("acompletion", request, SCOPE, ANSWER)
+    hit = await cache.async_semantic_lookup("acompletion", request, SCOPE)
+    assert hit is not None
+    await cache.async_delete_cache(hit.key)
+    assert await cache.async_semantic_lookup("acompletion", request, SCOPE) is None
+    assert (
+        await cache.async_semantic_lookup("acompletion", chat("France's capital?"), SCOPE) is None
+    )
+
+
+async def test_a_verifier_has_the_last_word_on_borderline_hits(
+    make_semantic: MakeSemantic,
+) -> None:
+    asked: list[tuple[str, str]] = []
+
+    async def verifier(query: str, candidate: str) -> bool:
+        asked.append((query, candidate))
+        return "Which" not in query
+
+    cache = await make_semantic(verifier=verifier, verify_below=0.999)
+    await cache.async_semantic_store("acompletion", chat(FRANCE), SCOPE, ANSWER)
+    paraphrase = chat("Which city is the capital of France?")
+    assert await cache.async_semantic_lookup("acompletion", paraphrase, SCOPE) is None
+    assert asked == [("Which city is the capital of France?", FRANCE)]
+    assert await cache.async_semantic_lookup("acompletion", chat(PARAPHRASE), SCOPE) is not None
+    exact = await cache.async_semantic_lookup("acompletion", chat(FRANCE), SCOPE)
+    assert exact is not None and len(asked) == 2  # not borderline: served unasked
+
+
+async def test_a_failing_verifier_makes_the_lookup_a_miss(make_semantic: MakeSemantic) -> None:
+    def verifier(query: str, candidate: str) -> bool:
+        raise RuntimeError("the judge model is down")
+
+    cache = await make_semantic(verifier=verifier, verify_below=0.999)
+    await cache.async_semantic_store("acompletion", chat(FRANCE), SCOPE, ANSWER)
+    assert await cache.async_semantic_lookup("acompletion", chat(PARAPHRASE), SCOPE) is None

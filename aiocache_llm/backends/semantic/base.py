@@ -24,20 +24,24 @@ does. Entries keep the question text (to run the guard) next to the vector and t
 from __future__ import annotations
 
 import abc
+import inspect
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from ...embeddings import CachedEmbedder, Embedder, LocalEmbedder, OpenAIEmbedder
 from ...errors import ConfigurationError
 from ...keys import call_family, digest, make_key, relevant_arguments
+from ...llm.requests import QueryExtractor, query_text, split_question
 from ...semantic_guard import PrecisionGuard
 from ..base import USE_DEFAULT, BaseCache, TTLArg, check_number
 
 __all__ = [
     "DEFAULT_SIMILARITY_THRESHOLD",
+    "DEFAULT_VERIFY_BELOW",
+    "Verifier",
     "Candidate",
     "QueryExtractor",
     "Scope",
@@ -54,10 +58,11 @@ logger = logging.getLogger("aiocache_llm.semantic")
 #: the precision guard on: the lowest threshold that keeps precision >= 0.95 on the labelled set.
 DEFAULT_SIMILARITY_THRESHOLD = 0.8
 
-#: ``(call_type, request) -> text to embed`` (``None``: the request has no question).
-QueryExtractor: TypeAlias = Callable[[str, Mapping[str, Any]], "str | None"]
-
-_TEXT_PARTS = frozenset({"text", "input_text"})
+#: ``(query, candidate question) -> whether the candidate's answer serves the query`` (sync or
+#: async): a second opinion on borderline hits, e.g. a cross-encoder or a judge model.
+Verifier: TypeAlias = Callable[[str, str], "bool | Awaitable[bool]"]
+#: Hits below this similarity go to the verifier (when one is set); above it they are served.
+DEFAULT_VERIFY_BELOW = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,81 +96,6 @@ class Candidate:
     value: Any
 
 
-def _content_text(content: Any) -> tuple[str | None, Any]:
-    """(text of a message ``content``, the non-text parts that remain)."""
-    if content is None:
-        return None, None
-    if isinstance(content, str):
-        return content, None
-    if isinstance(content, Sequence):
-        texts: list[str] = []
-        rest: list[Any] = []
-        for part in content:
-            if isinstance(part, Mapping) and part.get("type") in _TEXT_PARTS:
-                texts.append(str(part.get("text", "")))
-            elif isinstance(part, str):
-                texts.append(part)
-            else:
-                rest.append(part)  # images, audio, files: part of the exact-match filter
-        return ("\n".join(texts) if texts else None), (rest or None)
-    return None, content
-
-
-def _as_dict(message: Any) -> Mapping[str, Any] | None:
-    if isinstance(message, Mapping):
-        return message
-    dump = getattr(message, "model_dump", None)
-    return dump(exclude_none=True) if dump is not None else None
-
-
-def _last_user_turn(messages: Any) -> tuple[int, str | None, Any]:
-    """(index, text, non-text parts) of the last user message, index -1 when there is none."""
-    if not isinstance(messages, Sequence) or isinstance(messages, str):
-        return -1, None, None
-    for index in range(len(messages) - 1, -1, -1):
-        message = _as_dict(messages[index])
-        if message is not None and message.get("role") == "user":
-            text, rest = _content_text(message.get("content"))
-            return index, text, rest
-    return -1, None, None
-
-
-def split_question(request: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    """Split ``request`` into the question text and everything else.
-
-    The question is the last user turn of ``messages`` (or of a message-list ``input``), else
-    a string ``prompt`` or ``input``. Everything else keeps the question turn's role and its
-    non-text parts, so an image attached to the question is still matched exactly.
-    """
-    rest = dict(request)
-    for field in ("messages", "input"):
-        value = request.get(field)
-        if isinstance(value, str):
-            if field == "input":
-                rest.pop(field)
-                return value, rest
-            continue
-        index, text, parts = _last_user_turn(value)
-        if index >= 0 and value is not None:
-            messages = [_as_dict(m) or m for m in value]
-            question = {"role": "user"} if parts is None else {"role": "user", "content": parts}
-            messages[index] = question
-            rest[field] = messages
-            return text, rest
-    prompt = request.get("prompt")
-    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-        prompt = prompt[0]
-    if isinstance(prompt, str):
-        rest.pop("prompt")
-        return prompt, rest
-    return None, rest
-
-
-def query_text(call_type: str, request: Mapping[str, Any]) -> str | None:
-    """The default :data:`QueryExtractor`: the question text of :func:`split_question`."""
-    return split_question(request)[0]
-
-
 def make_embedder(embedder: Embedder | str | None, default_model: str | None = None) -> Embedder:
     """An embedder from an instance, a model name (``"local"`` for :class:`LocalEmbedder`,
     anything else an OpenAI-compatible model), or ``None`` (``default_model``)."""
@@ -195,6 +125,8 @@ class SemanticCache(BaseCache):
     precision_guard: PrecisionGuard | None
     query_extractor: QueryExtractor
     candidates: int
+    verifier: Verifier | None
+    verify_below: float
 
     def _init_semantic(
         self,
@@ -205,6 +137,8 @@ class SemanticCache(BaseCache):
         query_extractor: QueryExtractor | None,
         candidates: int = 4,
         embedding_cache_size: int = 10_000,
+        verifier: Verifier | None = None,
+        verify_below: float = DEFAULT_VERIFY_BELOW,
     ) -> None:
         threshold = check_number(similarity_threshold, "similarity_threshold")
         if not 0.0 <= threshold <= 1.0:
@@ -226,6 +160,12 @@ class SemanticCache(BaseCache):
         if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
             raise ConfigurationError("candidates must be a positive int")
         self.candidates = candidates
+        if verifier is not None and not callable(verifier):
+            raise ConfigurationError("verifier must be a callable (query, candidate) -> bool")
+        below = check_number(verify_below, "verify_below")
+        if not 0.0 <= below <= 1.0:
+            raise ConfigurationError("verify_below must be between 0 and 1")
+        self.verifier, self.verify_below = verifier, float(below)
 
     # -- what is matched ------------------------------------------------------------------
     def question_and_scope(
@@ -249,9 +189,24 @@ class SemanticCache(BaseCache):
         )
 
     @staticmethod
-    def entry_id(scope: Scope, question: str) -> str:
-        """The id of the entry for ``question`` in ``scope`` (storing it again overwrites)."""
-        return digest({"scope": scope.as_dict(), "q": question})
+    def request_key(call_type: str, request: Mapping[str, Any], scope: Mapping[str, str]) -> str:
+        """The exact cache key of ``request`` (the key the LLM layer stores its answer under)."""
+        return make_key(
+            call_type, request, namespace=scope.get("namespace"), identity=scope.get("identity")
+        )
+
+    @staticmethod
+    def entry_id(key: str) -> str:
+        """The id of the index entry of the answer stored under the exact ``key`` (storing
+        the same request again overwrites it; deleting ``key`` deletes it)."""
+        return digest({"key": key})
+
+    async def semantic_warm(self) -> None:
+        """Load the embedding model now (the LLM layer calls this before its first lookup,
+        outside any deadline, so a cold model never makes a lookup time out)."""
+        warm = getattr(self.embedder, "warm", None)
+        if warm is not None:
+            await warm()
 
     async def _embed(self, text: str) -> list[float] | None:
         try:
@@ -283,8 +238,24 @@ class SemanticCache(BaseCache):
                 if not verdict.ok:
                     logger.debug("precision guard rejected a candidate: %s", verdict.reason)
                     continue
+            borderline = self.verifier is not None and candidate.similarity < self.verify_below
+            if borderline and not await self._verify(question, candidate.question):
+                continue
             return SemanticHit(candidate.value, candidate.similarity, candidate.key)
         return None
+
+    async def _verify(self, question: str, candidate: str) -> bool:
+        """The verifier's verdict on a borderline candidate (a failing verifier rejects it)."""
+        assert self.verifier is not None
+        try:
+            verdict = self.verifier(question, candidate)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+        except Exception as exc:  # a failing verifier makes the lookup a miss, never an error
+            self.stats.errors += 1
+            logger.warning("the verifier failed; the candidate is not served (%r)", exc)
+            return False
+        return bool(verdict)
 
     async def async_semantic_store(
         self,
@@ -302,12 +273,10 @@ class SemanticCache(BaseCache):
         vector = await self._embed(question)
         if vector is None:
             return
-        key = make_key(
-            call_type, request, namespace=scope.get("namespace"), identity=scope.get("identity")
-        )
+        key = self.request_key(call_type, request, scope)
         now = time.time()
         await self._upsert(
-            self.entry_id(entry_scope, question),
+            self.entry_id(key),
             vector,
             entry_scope,
             question=question,
@@ -316,6 +285,11 @@ class SemanticCache(BaseCache):
             seconds=seconds,
             now=now,
         )
+
+    @abc.abstractmethod
+    async def async_semantic_delete(self, key: str) -> None:
+        """Delete the semantic entry of the answer stored under the exact ``key`` (if any);
+        ``async_delete_cache(key)`` does this too."""
 
     # -- storage, per backend -------------------------------------------------------------
     @abc.abstractmethod

@@ -1,30 +1,32 @@
-"""DualSemanticCache: an in-process exact-match L1 in front of a semantic cache.
+"""DualSemanticCache: the layered cache (:class:`~aiocache_llm.backends.dual.DualCache`) with a
+semantic cache as its L2.
 
-An identical request (same question text in the same scope) is answered from process memory
-before any embedding is computed or any server is asked; everything else goes to the semantic
-cache. Entries stored through this object fill the L1. Exact-key operations read the L1 first
-and write both.
+Exact-key operations are the layered cache's own: an in-memory L1 in front of the semantic
+cache's exact store, coherent across processes when that store is Redis (writes and deletes
+announced, L1 fills never outliving the L2 entry). An identical request (same question in the
+same scope, so the same exact key) is answered from L1 before any embedding is computed or any
+server is asked; everything else goes to the semantic cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from ...codec import Entry
 from ...errors import ConfigurationError
 from .._registry import SEMANTIC_TYPES, backend_type_class
-from ..base import USE_DEFAULT, BaseCache, IncrementOp, TTLArg
+from ..base import USE_DEFAULT, TTLArg
+from ..dual import DualCache
 from ..memory import InMemoryCache
 from .base import SemanticCache, SemanticHit
 
 __all__ = ["DualSemanticCache"]
 
 
-class DualSemanticCache(BaseCache):
+class DualSemanticCache(DualCache):
     """``semantic_cache`` (or one built from ``semantic_type`` and the other keyword
-    arguments) behind an :class:`~aiocache_llm.backends.memory.InMemoryCache` of
-    ``max_size_in_memory`` entries kept at most ``in_memory_ttl`` seconds.
+    arguments) behind an in-memory L1 of ``max_size_in_memory`` entries, each kept at most
+    ``in_memory_ttl`` seconds (``None``: the layered cache's default bound).
     """
 
     backend_name = "dual-semantic"
@@ -39,7 +41,6 @@ class DualSemanticCache(BaseCache):
         default_ttl: float | None = None,
         **semantic_params: Any,
     ) -> None:
-        super().__init__(default_ttl=default_ttl)
         if semantic_cache is None:
             cls = backend_type_class(semantic_type, SEMANTIC_TYPES)
             built = cls(default_ttl=default_ttl, **semantic_params)
@@ -47,39 +48,35 @@ class DualSemanticCache(BaseCache):
             semantic_cache = built
         elif semantic_params:
             raise ConfigurationError("give semantic_cache or its parameters, not both")
+        assert semantic_cache is not None
+        super().__init__(
+            InMemoryCache(max_size_in_memory=max_size_in_memory),
+            semantic_cache,
+            default_in_memory_ttl=in_memory_ttl,
+            default_redis_ttl=default_ttl
+            if default_ttl is not None
+            else semantic_cache.default_ttl,
+        )
         self.semantic: SemanticCache = semantic_cache
-        self.l1 = InMemoryCache(max_size_in_memory=max_size_in_memory, default_ttl=in_memory_ttl)
         self.in_memory_ttl = in_memory_ttl
 
-    def _l1_ttl(self, ttl: TTLArg) -> float | None:
-        seconds = self.resolve_ttl(ttl)
-        if self.in_memory_ttl is None:
-            return seconds
-        return self.in_memory_ttl if seconds is None else min(seconds, self.in_memory_ttl)
-
-    def _l1_key(
-        self, call_type: str, request: Mapping[str, Any], scope: Mapping[str, str]
-    ) -> str | None:
-        question, entry_scope = self.semantic.question_and_scope(call_type, request, scope)
-        if question is None:
-            return None
-        return "semantic:" + self.semantic.entry_id(entry_scope, question)
+    @property
+    def l1(self) -> InMemoryCache:
+        """The in-memory level."""
+        return self.in_memory_cache
 
     # -- semantic API ---------------------------------------------------------------------
     async def async_semantic_lookup(
         self, call_type: str, request: Mapping[str, Any], scope: Mapping[str, str]
     ) -> SemanticHit | None:
-        """An identical request from memory, else the semantic cache.
-
-        The memory holds the requests stored through this object (for at most their TTL and
-        ``in_memory_ttl``); a repeated paraphrase is not embedded again either, as embeddings
-        are cached.
-        """
-        l1_key = self._l1_key(call_type, request, scope)
-        if l1_key is not None:
-            hit = self.l1.get_cache(l1_key)
-            if hit is not None:
-                return SemanticHit(hit["value"], hit["similarity"], hit["key"])
+        """An identical request from memory, else the semantic cache."""
+        question, _ = self.semantic.question_and_scope(call_type, request, scope)
+        if question is None:
+            return None
+        key = self.semantic.request_key(call_type, request, scope)
+        value = await self.async_get_cache(key, local_only=True)
+        if value is not None:
+            return SemanticHit(value, 1.0, key)
         return await self.semantic.async_semantic_lookup(call_type, request, scope)
 
     async def async_semantic_store(
@@ -90,87 +87,29 @@ class DualSemanticCache(BaseCache):
         value: Any,
         ttl: TTLArg = USE_DEFAULT,
     ) -> None:
-        from ...keys import make_key
+        """Store ``value`` for similar requests, and under its exact key unless the layered
+        cache holds it there already (the LLM layer writes the exact key first)."""
+        seconds = self.resolve_ttl(ttl)
+        await self.semantic.async_semantic_store(call_type, request, scope, value, seconds)
+        question, _ = self.semantic.question_and_scope(call_type, request, scope)
+        if question is None:
+            return
+        key = self.semantic.request_key(call_type, request, scope)
+        if await self.async_get_cache(key, local_only=True) is None:
+            await self.async_set_cache(key, value, seconds)
 
-        await self.semantic.async_semantic_store(call_type, request, scope, value, ttl)
-        l1_key = self._l1_key(call_type, request, scope)
-        if l1_key is not None:
-            key = make_key(
-                call_type,
-                request,
-                namespace=scope.get("namespace"),
-                identity=scope.get("identity"),
-            )
-            entry = {"value": value, "key": key, "similarity": 1.0}
-            self.l1.set_cache(l1_key, entry, ttl=self._l1_ttl(ttl))
-
-    # -- exact-key contract ---------------------------------------------------------------
-    async def async_get_cache(self, key: str) -> Any:
-        value = self.l1.get_cache(key)
-        if value is not None:
-            return value
-        value = await self.semantic.async_get_cache(key)
-        if value is not None:
-            remaining = await self.semantic.async_get_ttl(key)
-            ttl = self.in_memory_ttl if remaining is None else remaining
-            if self.in_memory_ttl is not None and ttl is not None:
-                ttl = min(ttl, self.in_memory_ttl)
-            if ttl is None or ttl > 0:
-                self.l1.set_cache(key, value, ttl=ttl)
-        return value
-
-    async def async_get_entry(self, key: str) -> Entry | None:
-        """The semantic cache's entry (with its times): the memory does not keep them."""
-        return await self.semantic.async_get_entry(key)
-
-    async def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
-        return await self.semantic.async_batch_get_entries(keys)
-
-    async def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
-        return [await self.async_get_cache(key) for key in keys]
-
-    async def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
-        await self.semantic.async_set_cache(key, value, self.resolve_ttl(ttl))
-        self.l1.set_cache(key, value, ttl=self._l1_ttl(ttl))
-
-    async def async_set_cache_pipeline(
-        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
-    ) -> None:
-        pairs = list(items)
-        await self.semantic.async_set_cache_pipeline(pairs, self.resolve_ttl(ttl))
-        self.l1.set_cache_pipeline(pairs, ttl=self._l1_ttl(ttl))
-
-    async def async_increment(self, key: str, value: float, ttl: TTLArg = USE_DEFAULT) -> float:
-        self.l1.delete_cache(key)
-        ttl = ttl if ttl is not USE_DEFAULT else self.default_ttl
-        return await self.semantic.async_increment(key, value, ttl)
-
-    async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
-        from ..base import normalize_increments
-
-        checked = normalize_increments(ops)
-        for key, _, _ in checked:
-            self.l1.delete_cache(key)
-        return await self.semantic.async_increment_pipeline(
-            [(k, by, self.default_ttl if t is USE_DEFAULT else t) for k, by, t in checked]
-        )
+    async def async_semantic_delete(self, key: str) -> None:
+        """Delete the semantic entry of the answer stored under ``key``."""
+        await self.semantic.async_semantic_delete(key)
 
     async def async_delete_cache(self, key: str) -> None:
-        self.l1.delete_cache(key)
-        await self.semantic.async_delete_cache(key)
+        """Delete ``key`` (both levels, announced) and its semantic entry."""
+        await super().async_delete_cache(key)
+        await self.semantic.async_semantic_delete(key)
 
-    async def async_flush_cache(self) -> None:
-        self.l1.flush_cache()
-        await self.semantic.async_flush_cache()
-
-    async def async_get_ttl(self, key: str) -> float | None:
-        return await self.semantic.async_get_ttl(key)
-
-    async def async_ping(self) -> bool:
-        return await self.semantic.async_ping()
-
-    async def async_disconnect(self) -> None:
-        await self.semantic.async_disconnect()
+    async def semantic_warm(self) -> None:
+        """Load the embedding model now (see :meth:`SemanticCache.semantic_warm`)."""
+        await self.semantic.semantic_warm()
 
     def __repr__(self) -> str:
-        return f"DualSemanticCache({self.semantic!r}, l1={self.l1!r})"
+        return f"DualSemanticCache({self.semantic!r}, l1={self.in_memory_cache!r})"

@@ -47,10 +47,12 @@ from ...semantic_guard import PrecisionGuard
 from ..base import USE_DEFAULT, IncrementOp, TTLArg, check_key, check_number, normalize_increments
 from .base import (
     DEFAULT_SIMILARITY_THRESHOLD,
+    DEFAULT_VERIFY_BELOW,
     Candidate,
     QueryExtractor,
     Scope,
     SemanticCache,
+    Verifier,
 )
 
 try:
@@ -149,6 +151,8 @@ class QdrantSemanticCache(SemanticCache):
         qdrant_semantic_cache_embedding_model: str | None = None,
         precision_guard: PrecisionGuard | bool | None = True,
         query_extractor: QueryExtractor | None = None,
+        verifier: Verifier | None = None,
+        verify_below: float = DEFAULT_VERIFY_BELOW,
         default_ttl: float | None = None,
         location: str | None = None,
         path: str | None = None,
@@ -162,6 +166,8 @@ class QdrantSemanticCache(SemanticCache):
             similarity_threshold=similarity_threshold,
             precision_guard=precision_guard,
             query_extractor=query_extractor,
+            verifier=verifier,
+            verify_below=verify_below,
         )
         if location is None and path is None:
             qdrant_api_base = (
@@ -491,6 +497,7 @@ class QdrantSemanticCache(SemanticCache):
             return [await self._increment(key, by, ttl) for key, by, ttl in checked]
 
     async def async_delete_cache(self, key: str) -> None:
+        """Delete ``key`` and the semantic entry of the answer stored under it."""
         await self._ensure_kv()
         point_id = _point_id(check_key(key))
         await self._run(
@@ -498,6 +505,18 @@ class QdrantSemanticCache(SemanticCache):
                 self.kv_collection_name, points_selector=models.PointIdsList(points=[point_id])
             )
         )
+        await self.async_semantic_delete(key)
+
+    async def async_semantic_delete(self, key: str) -> None:
+        """Delete the semantic entry of the answer stored under ``key`` (if any)."""
+        name, point_id = self.collection_name, _point_id(self.entry_id(key))
+
+        async def remove(client: AsyncQdrantClient) -> None:
+            if name in self._ready or await client.collection_exists(name):
+                selector = models.PointIdsList(points=[point_id])
+                await client.delete(name, points_selector=selector)
+
+        await self._run(remove)
 
     async def async_flush_cache(self) -> None:
         """Remove every entry of both collections (the collections stay)."""

@@ -26,10 +26,12 @@ from ...semantic_guard import PrecisionGuard
 from ..redis import RedisCache
 from .base import (
     DEFAULT_SIMILARITY_THRESHOLD,
+    DEFAULT_VERIFY_BELOW,
     Candidate,
     QueryExtractor,
     Scope,
     SemanticCache,
+    Verifier,
     similarity_from_cosine_distance,
 )
 
@@ -103,6 +105,8 @@ class RedisSemanticCache(SemanticCache, RedisCache):
         redis_semantic_cache_index_name: str | None = None,
         precision_guard: PrecisionGuard | bool | None = True,
         query_extractor: QueryExtractor | None = None,
+        verifier: Verifier | None = None,
+        verify_below: float = DEFAULT_VERIFY_BELOW,
         namespace: str | None = None,
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 200,
@@ -117,6 +121,8 @@ class RedisSemanticCache(SemanticCache, RedisCache):
             similarity_threshold=similarity_threshold,
             precision_guard=precision_guard,
             query_extractor=query_extractor,
+            verifier=verifier,
+            verify_below=verify_below,
         )
         self.index_name = index_name
         self.entry_prefix = f"{self._prefix}sem:{index_name}:"
@@ -260,6 +266,15 @@ class RedisSemanticCache(SemanticCache, RedisCache):
             else ("PEXPIRE", name, max(1, round(seconds * 1000)))
         )
         await self._call_many([("HSET", name, *fields), expiry])
+
+    async def async_delete_cache(self, key: str) -> None:
+        """Delete ``key`` and the semantic entry of the answer stored under it."""
+        await super().async_delete_cache(key)
+        await self.async_semantic_delete(key)
+
+    async def async_semantic_delete(self, key: str) -> None:
+        """Delete the semantic entry of the answer stored under ``key`` (if any)."""
+        await self._call("DEL", self.entry_prefix + self.entry_id(key))
 
     def __repr__(self) -> str:
         return (
