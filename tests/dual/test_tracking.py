@@ -73,17 +73,26 @@ async def test_a_key_of_another_namespace_drops_nothing(
     redis_server: RedisServer, tracked: DualCache
 ) -> None:
     elsewhere = RedisCache(url=redis_server.url, namespace=f"x-{uuid.uuid4().hex[:6]}", env={})
-    await tracked.async_set_cache("k", "mine")
-    await _held(tracked, "k", "mine")
     applied: list[str] = []
     assert tracked.channel is not None
     tracked.channel.observer = lambda items, at, sent: applied.extend(k for k, _ in items)
-    await elsewhere.async_set_cache("k", "theirs")
-    await tracked.async_set_cache("marker", 1)  # tracked: its notification comes after
-    await until(lambda: "marker" in applied)
-    assert applied == ["marker"]
-    assert tracked.in_memory_cache.get_cache("k") == "mine"
-    await elsewhere.async_disconnect()
+    try:
+        # the server reports this cache's own writes too, in order: once a write's report is
+        # in, no report of an earlier write is still on its way
+        await tracked.async_set_cache("fence", "f")
+        await until(lambda: "fence" in applied)
+        applied.clear()
+        await tracked.async_set_cache("k", "mine")
+        await until(lambda: "k" in applied)  # its own write's report: the copy was dropped
+        await _held(tracked, "k", "mine")
+        applied.clear()
+        await elsewhere.async_set_cache("k", "theirs")
+        await tracked.async_set_cache("marker", "m")  # tracked: its notification comes after
+        await until(lambda: "marker" in applied)
+        assert applied == ["marker"]
+        assert tracked.in_memory_cache.get_cache("k") == "mine"
+    finally:
+        await elsewhere.async_disconnect()
 
 
 async def test_a_killed_tracking_connection_comes_back_and_empties_l1(
