@@ -7,7 +7,8 @@ never interleave badly:
 * an L1 copy is the value of a version L2 assigned; the highest version seen per key (own
   copies and invalidations) is remembered, and a fill of an older version is refused, so a
   write that lost the race to another process's write never lands in L1;
-* an invalidation drops the copy if it is older than the invalidation's version;
+* an invalidation drops the copy if it is older than the invalidation's version; one of
+  unknown version (0) drops it and refuses the fills of that key begun before it;
 * fills are refused while the invalidation subscription is not confirmed, and every
   (re)subscription, flush or loss of bookkeeping starts a new *generation*: operations begun
   before it cannot fill L1;
@@ -37,7 +38,7 @@ from ..errors import BackendError
 from ._versions import PubSubCapable
 from .memory import InMemoryCache
 
-__all__ = ["InvalidationChannel", "L1Coherence"]
+__all__ = ["InvalidationChannel", "L1Coherence", "Listener"]
 
 logger = logging.getLogger("aiocache_llm.dual")
 
@@ -55,7 +56,13 @@ class L1Coherence:
         self._known: dict[str, int] = {}
         #: The L2 entry's (created_at, expires_at) of each copy, wall clock.
         self._times: dict[str, tuple[float, float | None]] = {}
+        #: Counts events that refuse fills begun before them.
         self.generation = 0
+        #: The generation of the last event that refuses every earlier fill.
+        self._epoch = 0
+        #: Per key, the generation of its last version-0 drop (a change of unknown version):
+        #: fills of that key begun before it are refused.
+        self._dropped: dict[str, int] = {}
         #: Whether fills are allowed (the subscription is confirmed, or none is needed).
         self.live = not needs_subscription
         self._max_tracked = max(4 * l1.max_size_in_memory, 10_000)
@@ -71,10 +78,12 @@ class L1Coherence:
     def fill(self, items: Iterable[tuple[str, Entry, int]], started: int) -> None:
         """Put ``(key, L2 entry, version)`` items into L1 where allowed."""
         with self._lock:
-            if started != self.generation or not self.live:
+            if started < self._epoch or not self.live:
                 return
-            known, now = self._known, time.time()
+            known, dropped, now = self._known, self._dropped, time.time()
             for key, entry, version in items:
+                if started < dropped.get(key, 0):
+                    continue  # changed to an unknown version since the fill began
                 left = None if entry.expires_at is None else entry.expires_at - now
                 if left is not None and left <= 0:
                     continue
@@ -112,8 +121,8 @@ class L1Coherence:
     def invalidate(self, items: Iterable[tuple[str, int]]) -> None:
         """Apply changes: drop each copy older than the change's version.
 
-        Version 0 (a store without versions) drops the copy and refuses every fill begun
-        before now.
+        Version 0 (a change of unknown version: a store without versions, a set-add, a
+        tracking message) drops the copy and refuses the fills of that key begun before now.
         """
         with self._lock:
             known = self._known
@@ -121,16 +130,17 @@ class L1Coherence:
                 if not version:
                     self.l1.delete_cache(key)
                     self.generation += 1
+                    self._dropped[key] = self.generation
                 elif known.get(key, 0) < version:
                     known[key] = version
                     self.l1.delete_cache(key)
-            if len(known) > self._max_tracked:
+            if max(len(known), len(self._dropped)) > self._max_tracked:
                 self._forget()
 
     def reset(self, *, live: bool | None = None) -> None:
         """Empty L1 and start a new generation (a flush, or a subscription (re)confirmed)."""
         with self._lock:
-            self.generation += 1
+            self._new_epoch()
             self._known.clear()
             self._times.clear()
             self.l1.flush_cache()
@@ -141,7 +151,7 @@ class L1Coherence:
         """Refuse fills until :meth:`reset` (the subscription broke); L1 keeps serving."""
         with self._lock:
             self.live = False
-            self.generation += 1
+            self._new_epoch()
 
     def _forget(self) -> None:
         """Bound the bookkeeping: forget versions and refuse fills begun before (lock held).
@@ -150,10 +160,81 @@ class L1Coherence:
         """
         self._known.clear()
         self._times.clear()
+        self._new_epoch()
+
+    def _new_epoch(self) -> None:
+        """Refuse every fill begun before now (lock held)."""
         self.generation += 1
+        self._epoch = self.generation
+        self._dropped.clear()
 
 
-class InvalidationChannel:
+class Listener:
+    """A task on the library's event loop that applies another processes' changes to an L1:
+    started by the first operation that needs it, stopped from any loop."""
+
+    def __init__(self, state: L1Coherence, on_error: Callable[[str, BaseException], None]) -> None:
+        self.state = state
+        self._on_error = on_error
+        self._future: Any = None  # concurrent.futures.Future of the listening task
+        self._task: asyncio.Task[None] | None = None  # that task, on the library loop
+        self._listening = False
+        self._backoff = 0.05
+        #: Called with ``(items, wall time, sent)`` for every change this process announces
+        #: (``sent=True``) or applies from another process (for diagnostics and benchmarks).
+        self.observer: Callable[[list[tuple[str, int]], float, bool], None] | None = None
+
+    #: What a broken session is reported as.
+    _what = "subscription"
+
+    async def _session(self) -> None:
+        """One connection's life: call :meth:`_confirmed` once changes arrive, then apply
+        them until the connection breaks (raise) or listening stops."""
+        raise NotImplementedError
+
+    def _confirmed(self) -> None:
+        self._backoff = 0.05
+        self.state.reset(live=True)
+
+    def _applied(self, items: list[tuple[str, int]]) -> None:
+        if self.observer is not None:
+            self.observer(items, time.time(), False)
+
+    async def _listen(self) -> None:
+        self._task = asyncio.current_task()
+        self._backoff = 0.05
+        while self._listening:
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the connection broke; retried with a backoff
+                self._on_error(self._what, exc)
+            self.state.pause()
+            if self._listening:
+                await asyncio.sleep(self._backoff)
+                self._backoff = min(self._backoff * 2, 2.0)
+
+    def ensure_listening(self) -> None:
+        if not self._listening:
+            self._listening = True
+            self._future = asyncio.run_coroutine_threadsafe(self._listen(), loop_thread_loop())
+
+    def _take_task(self) -> asyncio.Task[None] | None:
+        task, self._task = self._task, None
+        return task
+
+    async def stop(self) -> None:
+        """Stop listening (from any loop); L1 takes no fills until listening again."""
+        self._listening = False
+        self.state.pause()
+        if self._future is None:
+            return
+        self._future = None
+        await stop_task(self._take_task)
+
+
+class InvalidationChannel(Listener):
     """Announces this process's changes and applies other processes' to an L1.
 
     A message is ``{"from": sender, "keys": [[key, version], ...]}`` or
@@ -169,18 +250,11 @@ class InvalidationChannel:
         state: L1Coherence,
         on_error: Callable[[str, BaseException], None],
     ) -> None:
+        super().__init__(state, on_error)
         self.pubsub = pubsub
         self.channel = channel
-        self.state = state
-        self._on_error = on_error
         self.sender = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self._future: Any = None  # concurrent.futures.Future of the subscription task
-        self._task: asyncio.Task[None] | None = None  # that task, on the library loop
-        self._listening = False
         self._probes: set[str] = set()
-        #: Called with ``(items, wall time, sent)`` for every change this process announces
-        #: (``sent=True``) or applies from another process (for diagnostics and benchmarks).
-        self.observer: Callable[[list[tuple[str, int]], float, bool], None] | None = None
 
     # -- sending ---------------------------------------------------------------------------
     async def announce(self, items: Sequence[tuple[str, int]]) -> None:
@@ -202,11 +276,6 @@ class InvalidationChannel:
             self._on_error("publish", exc)
 
     # -- receiving -------------------------------------------------------------------------
-    def ensure_listening(self) -> None:
-        if not self._listening:
-            self._listening = True
-            self._future = asyncio.run_coroutine_threadsafe(self._listen(), loop_thread_loop())
-
     def _apply(self, raw: bytes) -> None:
         message = orjson.loads(raw)
         if message.get("from") == self.sender:
@@ -220,33 +289,14 @@ class InvalidationChannel:
                 self._probes.update(key for key, _ in items)
                 return
             self.state.invalidate(items)
-        if self.observer is not None:
-            self.observer(items, time.time(), False)
+        self._applied(items)
 
-    async def _listen(self) -> None:
-        self._task = asyncio.current_task()
-        backoff = 0.05
-
-        def subscribed() -> None:
-            nonlocal backoff
-            backoff = 0.05
-            self.state.reset(live=True)
-
-        while self._listening:
+    async def _session(self) -> None:
+        async for raw in self.pubsub.async_subscribe(self.channel, self._confirmed):
             try:
-                async for raw in self.pubsub.async_subscribe(self.channel, subscribed):
-                    try:
-                        self._apply(raw)
-                    except (ValueError, TypeError, AttributeError) as exc:
-                        logger.warning("ignored a malformed invalidation message: %r", exc)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the subscription broke; retried with a backoff
-                self._on_error("subscription", exc)
-            self.state.pause()
-            if self._listening:
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                self._apply(raw)
+            except (ValueError, TypeError, AttributeError) as exc:
+                logger.warning("ignored a malformed invalidation message: %r", exc)
 
     async def ready(self, timeout: float = 5.0) -> None:
         """Wait until messages from other processes arrive here (the subscription is up)."""
@@ -265,34 +315,30 @@ class InvalidationChannel:
                 return
         raise BackendError(f"the invalidation subscription did not come up within {timeout} s")
 
-    # -- stopping --------------------------------------------------------------------------
-    async def _stop_task(self) -> None:
-        """Cancel the subscription task and wait until it has closed its connection (runs on
-        the library loop, where the task lives)."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        # A cancel that lands while a read timeout unwinds can be absorbed (asyncio.timeout on
-        # Python 3.11), so cancellation is delivered again until the task has really ended.
-        deadline = time.monotonic() + 5.0
-        while not task.done() and time.monotonic() < deadline:
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.1)
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: an error while closing is not worth a warning
-        elif not task.done():
-            logger.warning("the invalidation subscription did not stop within 5 s")
 
-    async def stop(self) -> None:
-        """Stop listening (from any loop); L1 takes no fills until listening again."""
-        self._listening = False
-        self.state.pause()
-        if self._future is None:
-            return
-        self._future = None
-        library_loop = loop_thread_loop()
-        if asyncio.get_running_loop() is library_loop:
-            await self._stop_task()
-        else:
-            stop = asyncio.run_coroutine_threadsafe(self._stop_task(), library_loop)
-            await asyncio.wrap_future(stop)
+async def _cancel(take: Callable[[], asyncio.Task[None] | None]) -> None:
+    """Cancel the task ``take()`` hands over and wait until it has closed its connection (runs
+    on the library loop, where the task lives)."""
+    task = take()
+    if task is None:
+        return
+    # A cancel that lands while a read timeout unwinds can be absorbed (asyncio.timeout on
+    # Python 3.11), so cancellation is delivered again until the task has really ended.
+    deadline = time.monotonic() + 5.0
+    while not task.done() and time.monotonic() < deadline:
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+    if task.done() and not task.cancelled():
+        task.exception()  # retrieved: an error while closing is not worth a warning
+    elif not task.done():
+        logger.warning("the invalidation listener did not stop within 5 s")
+
+
+async def stop_task(take: Callable[[], asyncio.Task[None] | None]) -> None:
+    """Stop a listener task of the library loop, from any loop (``take`` is asked on that
+    loop, after the task has started)."""
+    library_loop = loop_thread_loop()
+    if asyncio.get_running_loop() is library_loop:
+        await _cancel(take)
+    else:
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_cancel(take), library_loop))

@@ -27,6 +27,7 @@ L1_OPTIONS: Final = frozenset(
         "max_size_per_item",
         "redis_batch_cache_expiry",
         "invalidation_channel",
+        "invalidation",
     }
 )
 DEFAULT_L1_SIZE = 1000

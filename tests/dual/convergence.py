@@ -54,6 +54,7 @@ async def _run(
     sync: Any,
     poll: float,
     busy: bool,
+    invalidation: str,
 ) -> ProcessReport:
     ready, start, done, check, out = sync
     report = ProcessReport()
@@ -61,6 +62,7 @@ async def _run(
         InMemoryCache(max_size_in_memory=10_000),
         RedisCache(url=url, namespace=namespace, env={}),
         default_in_memory_ttl=300,
+        invalidation=invalidation,
     )
     assert cache.channel is not None
 
@@ -110,11 +112,12 @@ def run_writers(
     settle: float = 0.1,
     poll: float = 0.0,
     busy: bool = True,
+    invalidation: str = "pubsub",
 ) -> list[ProcessReport]:
     """Run ``processes`` writers of ``writes`` writes each over ``key_count`` keys; ``settle``
     seconds after the last one stops, every process compares its L1 with L2 (again every
     50 ms for up to ``poll`` seconds while keys differ). ``busy`` blocks each writer's event
-    loop for 2 ms after 1% of its writes."""
+    loop for 2 ms after 1% of its writes; ``invalidation`` is DualCache's source."""
     namespace = f"conv-{uuid.uuid4().hex[:8]}"
     keys = [f"key-{i}" for i in range(key_count)]
     spawn = multiprocessing.get_context("spawn")
@@ -123,7 +126,17 @@ def run_writers(
     children = [
         spawn.Process(
             target=_process,
-            args=(url, namespace, keys, writes, seed, (ready, start, done, check, out), poll, busy),
+            args=(
+                url,
+                namespace,
+                keys,
+                writes,
+                seed,
+                (ready, start, done, check, out),
+                poll,
+                busy,
+                invalidation,
+            ),
         )
         for seed in range(processes)
     ]
@@ -144,6 +157,14 @@ def run_writers(
             if child.is_alive():
                 child.kill()
     return reports
+
+
+async def until(condition: Any, bound: float = 5.0) -> None:
+    """Poll ``condition`` until it holds; fail if it does not within ``bound`` seconds."""
+    deadline = time.monotonic() + bound
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not hold within the bound"
+        await asyncio.sleep(0.005)
 
 
 def lags(reports: list[ProcessReport]) -> list[float]:

@@ -22,7 +22,7 @@ from aiocache_llm.codec import Entry
 from aiocache_llm.errors import BackendUnavailable
 from tests.harness.redis import RedisServer
 
-from .convergence import run_writers
+from .convergence import run_writers, until
 
 
 class HeldWrites(RedisCache):
@@ -70,13 +70,6 @@ async def other(redis_server: RedisServer, namespace: str) -> AsyncIterator[Dual
     await cache.async_disconnect()
 
 
-async def _until(condition: Any, bound: float = 5.0) -> None:
-    deadline = time.monotonic() + bound
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not hold within the bound"
-        await asyncio.sleep(0.005)
-
-
 async def test_a_write_overtaken_by_another_process_is_not_kept_in_l1(
     redis_server: RedisServer, namespace: str, other: DualCache
 ) -> None:
@@ -90,7 +83,7 @@ async def test_a_write_overtaken_by_another_process_is_not_kept_in_l1(
     write = asyncio.create_task(mine.async_set_cache("k", "mine"))
     await held.written.wait()  # in L2, not yet in L1
     await other.async_set_cache("k", "theirs")  # overwrites it; the invalidation arrives
-    await _until(lambda: "k" in applied)
+    await until(lambda: "k" in applied)
     held.release.set()
     await write
     assert mine.in_memory_cache.get_cache("k") is None
@@ -107,10 +100,10 @@ async def test_a_write_in_one_cache_drops_the_older_copy_in_another(
     await mine.async_set_cache("k", "first")
     assert await other.async_get_cache("k") == "first"
     await mine.async_set_cache("k", "second")
-    await _until(lambda: other.in_memory_cache.get_cache("k") is None)
+    await until(lambda: other.in_memory_cache.get_cache("k") is None)
     assert await other.async_get_cache("k") == "second"
     await mine.async_delete_cache("k")
-    await _until(lambda: other.in_memory_cache.get_cache("k") is None)
+    await until(lambda: other.in_memory_cache.get_cache("k") is None)
     assert await other.async_get_cache("k") is None
     await mine.async_disconnect()
 
@@ -189,7 +182,7 @@ async def test_a_broken_subscription_empties_l1_once_it_is_back(
         await client.client_kill_filter(_type="pubsub")
     finally:
         await client.aclose()
-    await _until(lambda: other.in_memory_cache.get_cache("k") is None)
+    await until(lambda: other.in_memory_cache.get_cache("k") is None)
     await other.async_ready()
     assert await other.async_get_cache("k") == "v"
     assert other.in_memory_cache.get_cache("k") == "v"
