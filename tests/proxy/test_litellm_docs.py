@@ -22,6 +22,7 @@ import httpx
 import pytest
 import redis
 
+from tests.harness.gcs import GCSServer
 from tests.harness.process import LOOPBACK
 from tests.harness.redis import RedisServer, redis_running, redisearch_module
 from tests.harness.redis_cluster import RedisClusterServers
@@ -33,7 +34,7 @@ from ._support import ROOT, Proxy, start_proxy
 
 #: example name -> "works" or the start-up error
 OUTCOMES: dict[str, str] = {}
-EXAMPLE_COUNT = 28
+EXAMPLE_COUNT = 29
 PASSWORD = "liteLlmIsAmazing"  # the page's REDIS_PASSWORD
 CHAT = {
     "model": "gpt-3.5-turbo",
@@ -433,6 +434,54 @@ litellm_settings:
     assert ACCESS_KEY not in json.dumps(report) and SECRET_KEY not in json.dumps(report)
     assert_cached(proxy, body=fresh("test_s3"))
     record("s3")
+
+
+def test_gcs(
+    proxies: Any, gcs_server: GCSServer, llm_upstream_server: Upstream, tmp_path: Path
+) -> None:
+    created = httpx.post(
+        f"{gcs_server.api_root}/storage/v1/b",
+        params={"project": "test"},
+        json={"name": "cache-bucket-litellm"},
+        timeout=30,
+    )
+    assert created.status_code in (200, 409), created.text
+    account = tmp_path / "service-account.json"  # read, never sent: the emulator takes no token
+    account.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "client_email": "sa@p.iam",
+                "private_key": "unused",
+                "token_uri": "http://127.0.0.1:9",
+            }
+        )
+    )
+    text = (
+        QUICK_START_MODELS
+        + """
+litellm_settings:
+  set_verbose: True
+  cache: True # set cache responses to True
+  cache_params: # set cache params for gcs
+    type: gcs
+    gcs_bucket_name: cache-bucket-litellm # GCS Bucket Name for caching
+    gcs_path_service_account: os.environ/GCS_PATH_SERVICE_ACCOUNT # use os.environ/<variable name> to pass environment variables. This is the path to your GCS service account JSON file
+    gcs_path: cache/ # [OPTIONAL] GCS path prefix for cache objects
+"""
+    )
+    env = {
+        **upstream_env(llm_upstream_server),
+        "GCS_BUCKET_NAME": "cache-bucket-litellm",
+        "GCS_PATH_SERVICE_ACCOUNT": str(account),
+        "STORAGE_EMULATOR_HOST": gcs_server.api_root,  # the emulator instead of Google
+    }
+    proxy = proxies("gcs", text, env)
+    assert_healthy(proxy, "gcs")
+    assert_cached(proxy, body=fresh("test_gcs"))
+    listed = httpx.get(f"{gcs_server.api_root}/storage/v1/b/cache-bucket-litellm/o", timeout=30)
+    assert any(item["name"].startswith("cache/") for item in listed.json().get("items", []))
+    record("gcs (gcs_path_service_account, gcs_path)")
 
 
 def test_redis_semantic_with_a_model_list_embedding_model(
