@@ -164,27 +164,31 @@ class EventBus:
         table = self.prices
         if table is None:  # litellm's cost map, only when the process already uses litellm
             table = getattr(sys.modules.get("litellm"), "model_cost", None) or {}
-        for name in (model, model.partition("/")[2]):
-            row = table.get(name) if name else None
-            if isinstance(row, Mapping):
-                return (
-                    float(row.get("input_cost_per_token") or 0.0),
-                    float(row.get("output_cost_per_token") or 0.0),
-                )
-        return None
+        row = table.get(model)
+        if not isinstance(row, Mapping):
+            _, slash, bare = model.partition("/")
+            row = table.get(bare) if slash and bare else None
+            if not isinstance(row, Mapping):
+                return None
+        return (
+            float(row.get("input_cost_per_token") or 0.0),
+            float(row.get("output_cost_per_token") or 0.0),
+        )
 
     def save(self, answer: Any, model: str | None, scope: Mapping[str, str]) -> Saving | None:
         """Count what a hit serving the stored ``answer`` (a response or final chunk, as
         stored) saved, for ``scope``'s namespace and identity; ``None`` if it has no usage."""
-        usage = answer.get("usage") if isinstance(answer, Mapping) else None
+        if not isinstance(answer, Mapping):
+            return None
+        usage = answer.get("usage")
         if not isinstance(usage, Mapping):
             return None
         prompt, completion = _tokens(usage, _PROMPT_NAMES), _tokens(usage, _COMPLETION_NAMES)
-        stored_model = answer.get("model") if isinstance(answer, Mapping) else None
+        stored_model = answer.get("model")
         model = model if isinstance(model, str) else None
-        price = self.price(model) or self.price(
-            stored_model if isinstance(stored_model, str) else None
-        )
+        price = self.price(model)
+        if price is None and isinstance(stored_model, str) and stored_model != model:
+            price = self.price(stored_model)
         cost = None if price is None else prompt * price[0] + completion * price[1]
         saving = Saving(
             scope.get("namespace"), scope.get("identity"), model, prompt, completion, cost
