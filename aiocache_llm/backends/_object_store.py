@@ -68,6 +68,9 @@ R = TypeVar("R")
 
 #: Conflicting writers of one counter retry this many times before giving up.
 _MAX_INCREMENT_ATTEMPTS = 64
+#: Jitter for conflicting counter writes: a generator of its own, so the backoff never draws
+#: from (or shifts) the process-wide random state an application may have seeded.
+_JITTER = random.Random()
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,7 +462,7 @@ class ObjectStoreCache(BaseCache, Generic[C]):
                         self._write, client, name, data, expires_at, if_version=stored.version
                     )
             except VersionConflict:
-                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 25)))
+                await asyncio.sleep(_JITTER.uniform(0, 0.002 * min(attempt + 1, 25)))
                 continue
             return results
         raise BackendUnavailable(

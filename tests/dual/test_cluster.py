@@ -97,66 +97,73 @@ async def test_a_master_killed_mid_run_fails_over_and_the_caches_converge(
     cluster = redis_cluster_replicas
     namespace = f"fo-{uuid.uuid4().hex[:8]}"
     a, b = _dual(cluster, namespace), _dual(cluster, namespace)
-    await a.async_ready()
-    await b.async_ready()
-    assert a.channel is not None and isinstance(a.redis_cache, RedisClusterCache)
-    channel = a.redis_cache._key(a.channel.channel)
-    victim = cluster.master_of(channel)  # the invalidation channel's shard goes down too
-    rng = random.Random(7)
-    stop = asyncio.Event()
-    calls = 0
-
-    async def traffic(cache: DualCache, name: str) -> None:
-        nonlocal calls
-        i = 0
-        while not stop.is_set():
-            i += 1
-            await cache.async_set_cache(rng.choice(KEYS), f"{name}-{i}")  # never raises
-            await cache.async_get_cache(rng.choice(KEYS))
-            calls += 2
-            await asyncio.sleep(0.001)
-
-    tasks = [asyncio.create_task(traffic(cache, name)) for cache, name in ((a, "a"), (b, "b"))]
     try:
-        await asyncio.sleep(0.5)
-        cluster.kill(victim)
-        at_kill = calls
+        await a.async_ready()
+        await b.async_ready()
+        assert a.channel is not None and isinstance(a.redis_cache, RedisClusterCache)
+        channel = a.redis_cache._key(a.channel.channel)
+        victim = cluster.master_of(channel)  # the invalidation channel's shard goes down too
+        rng = random.Random(7)
+        stop = asyncio.Event()
+        calls = 0
 
-        def promoted() -> bool:
-            try:
-                return cluster.master_of(channel) is not victim
-            except LookupError:  # no master for the slot yet
-                return False
+        async def traffic(cache: DualCache, name: str) -> None:
+            nonlocal calls
+            i = 0
+            while not stop.is_set():
+                i += 1
+                await cache.async_set_cache(rng.choice(KEYS), f"{name}-{i}")  # never raises
+                await cache.async_get_cache(rng.choice(KEYS))
+                calls += 2
+                await asyncio.sleep(0.001)
 
-        await _until(promoted, bound=30)
-        await asyncio.sleep(1.0)  # writes go on against the promoted replica
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
-    assert calls > at_kill  # the caches kept answering through the failover
-    await a.async_ready(timeout=20)
-    await b.async_ready(timeout=20)
-    # after the writes stop, every L1 copy agrees with L2, and new writes invalidate again
-    await a.async_set_cache_pipeline([(key, "final") for key in KEYS])
-    assert await b.async_batch_get_cache(KEYS) == ["final"] * len(KEYS)
+        tasks = [asyncio.create_task(traffic(cache, name)) for cache, name in ((a, "a"), (b, "b"))]
+        try:
+            await asyncio.sleep(0.5)
+            cluster.kill(victim)
+            at_kill = calls
 
-    async def diverged() -> int:
-        count = 0
-        for cache in (a, b):
-            for key in KEYS:
-                held = cache.in_memory_cache.get_cache(key)
-                if held is not None and held != await cache.redis_cache.async_get_cache(key):
-                    count += 1
-        return count
+            def promoted() -> bool:
+                try:
+                    return cluster.master_of(channel) is not victim
+                except LookupError:  # no master for the slot yet
+                    return False
 
-    deadline = time.monotonic() + 10
-    left = await diverged()
-    while left and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+            await _until(promoted, bound=30)
+            await asyncio.sleep(1.0)  # writes go on against the promoted replica
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+        assert calls > at_kill  # the caches kept answering through the failover
+        await a.async_ready(timeout=20)
+        await b.async_ready(timeout=20)
+        # after the writes stop, every L1 copy agrees with L2, and new writes invalidate again
+        await a.async_set_cache_pipeline([(key, "final") for key in KEYS])
+        # b may still hold copies read during the traffic until a's announcement reaches it
+        finals = ["final"] * len(KEYS)
+        deadline = time.monotonic() + 10
+        while await b.async_batch_get_cache(KEYS) != finals:
+            assert time.monotonic() < deadline, "b did not converge on a's writes within the bound"
+            await asyncio.sleep(0.05)
+
+        async def diverged() -> int:
+            count = 0
+            for cache in (a, b):
+                for key in KEYS:
+                    held = cache.in_memory_cache.get_cache(key)
+                    if held is not None and held != await cache.redis_cache.async_get_cache(key):
+                        count += 1
+            return count
+
+        deadline = time.monotonic() + 10
         left = await diverged()
-    assert left == 0
-    await b.async_set_cache(KEYS[0], "from b")
-    await _until(lambda: a.in_memory_cache.get_cache(KEYS[0]) is None)
-    assert await a.async_get_cache(KEYS[0]) == "from b"
-    await a.async_disconnect()
-    await b.async_disconnect()
+        while left and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            left = await diverged()
+        assert left == 0
+        await b.async_set_cache(KEYS[0], "from b")
+        await _until(lambda: a.in_memory_cache.get_cache(KEYS[0]) is None)
+        assert await a.async_get_cache(KEYS[0]) == "from b"
+    finally:
+        await a.async_disconnect()
+        await b.async_disconnect()
