@@ -266,8 +266,14 @@ class StoreCache(BaseCache, Generic[P]):
 
     async def async_test_connection(self) -> dict[str, Any]:
         report = await super().async_test_connection()
-        report.update(self.store.details())
+        report.update(self._where())
         return report
+
+    def _where(self) -> dict[str, Any]:
+        where = self.store.details()
+        if self.prefix:
+            where["prefix"] = self.prefix
+        return where
 
     # -- counters --------------------------------------------------------------------------
     async def async_increment(
@@ -342,5 +348,5 @@ class StoreCache(BaseCache, Generic[P]):
         return change
 
     def __repr__(self) -> str:
-        where = ", ".join(f"{k}={v!r}" for k, v in self.store.details().items())
+        where = ", ".join(f"{k}={v!r}" for k, v in self._where().items())
         return f"{type(self).__name__}({where})"
