@@ -65,7 +65,7 @@ class TrackingChannel(Listener):
         async def pushed(response: Any) -> Any:
             return response
 
-        pool = self.redis._new_pool()
+        pool = self.redis._connector.new_pool()
         kwargs = {**pool.connection_kwargs, "protocol": 3, "socket_timeout": None}
         connection: Any = pool.connection_class(**kwargs)
         try:
@@ -99,7 +99,6 @@ class TrackingChannel(Listener):
 def check_tracking(l2: object) -> None:
     """Client-side tracking is set up on one connection: a standalone Redis only."""
     from .redis import RedisCache
-    from .redis_cluster import RedisClusterCache
 
-    if not isinstance(l2, RedisCache) or isinstance(l2, RedisClusterCache) or l2._sentinel_nodes:
+    if not isinstance(l2, RedisCache) or l2._mode() != "standalone":
         raise ConfigurationError("invalidation='tracking' needs a standalone RedisCache as L2")
