@@ -9,6 +9,10 @@ picks the cheapest correct blocking form for each:
 * ``@threaded`` on a plain ``def``: the body does blocking local I/O (the disk backend). The async
   form runs it in a worker thread so the event loop never blocks; the blocking form calls it
   directly, without a thread hop.
+* ``@eager`` on a plain ``def`` that answers at once when it can (an L1 hit) and otherwise
+  returns a coroutine for the rest (an L2 read): the async form awaits that coroutine; the
+  blocking form answers in the caller's thread, with no thread hop, unless it has to wait, and
+  then runs the coroutine as below.
 * a real ``async def`` (network backends): the blocking form runs the coroutine on one
   long-lived, process-wide event-loop thread and waits for it. Clients and connection pools made
   there belong to that loop and are reused by every blocking call, from any thread, including
@@ -27,9 +31,10 @@ import os
 import queue
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
+from types import CoroutineType as _CoroutineType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-__all__ = ["blocking", "install_blocking_methods", "inline", "run_sync", "threaded"]
+__all__ = ["blocking", "eager", "install_blocking_methods", "inline", "run_sync", "threaded"]
 
 S = TypeVar("S")
 P = ParamSpec("P")
@@ -96,6 +101,30 @@ def threaded(
     return _forwarding_coroutine(  # type: ignore[no-any-return]
         fn, "return await __offload(__fn, {call})", {"__offload": _offload}
     )
+
+
+def eager(
+    fn: Callable[Concatenate[S, P], Any],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, Any]]:
+    """Make an async contract method from a body that returns its answer when it has it at
+    once, or else a coroutine that computes it.
+
+    The async form awaits the coroutine when there is one; the blocking form returns an
+    immediate answer in the caller's thread and runs a coroutine on the loop thread.
+    """
+    method = _forwarding_coroutine(
+        fn,
+        "__r = __fn({call})\n    return (await __r) if __r.__class__ is __coro else __r",
+        {"__coro": _CoroutineType},
+    )
+
+    @functools.wraps(fn)
+    def blocking_form(*args: Any, **kwargs: Any) -> Any:
+        answer = fn(*args, **kwargs)
+        return run_sync(answer) if answer.__class__ is _CoroutineType else answer
+
+    setattr(method, _CORE, blocking_form)
+    return method  # type: ignore[no-any-return]
 
 
 def _offload(fn: Callable[..., R], *args: Any, **kwargs: Any) -> asyncio.Future[R]:

@@ -3,6 +3,7 @@ required by a real redis-server whose password the test rotates."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -198,3 +199,79 @@ def test_gcp_service_account_from_the_environment_installs_the_provider(tmp_path
     assert isinstance(cache.credential_provider, GCPIAMCredentialProvider)
     assert cache.credential_provider.service_account == ACCOUNT
     assert cache.settings["gcp_ssl_ca_certs"] == str(tmp_path / "ca.pem")
+
+
+def _private_key_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@pytest.fixture
+def adc_token_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Application-default credentials (a service-account key file) whose OAuth token endpoint
+    is on loopback and answers only once ``loop_ran`` is set (or refuses after 10 s)."""
+    pytest.importorskip("google.auth.transport.requests")
+    pytest.importorskip("cryptography")
+    loop_ran = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            ok = loop_ran.wait(timeout=10)
+            payload = json.dumps(
+                {"access_token": "adc-token", "expires_in": 3600, "token_type": "Bearer"}
+                if ok
+                else {"error": "the event loop was blocked"}
+            ).encode()
+            self.send_response(200 if ok else 400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    credentials = tmp_path / "adc.json"
+    credentials.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "project",
+                "private_key_id": "key-1",
+                "private_key": _private_key_pem(),
+                "client_email": "source@project.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": f"http://127.0.0.1:{server.server_address[1]}/token",
+            }
+        )
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials))
+    try:
+        yield loop_ran
+    finally:
+        loop_ran.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+async def test_application_default_credentials_are_fetched_without_blocking_the_loop(
+    iam: IAMStandIn, adc_token_endpoint: threading.Event
+) -> None:
+    provider = GCPIAMCredentialProvider(ACCOUNT, endpoint=iam.url)
+    fetch = asyncio.create_task(provider.get_credentials_async())
+    await asyncio.sleep(0)  # the fetch has started; on the loop thread it would still block it
+    adc_token_endpoint.set()  # only a loop that runs meanwhile lets the token endpoint answer
+    assert await fetch == ("default", iam.token)
+    assert iam.requests[-1]["auth"] == "Bearer adc-token"

@@ -30,6 +30,7 @@ from typing import Any
 from redis.auth.token import SimpleToken
 from redis.credentials import StreamingCredentialProvider
 
+from ..._sync import threaded
 from ...errors import BackendUnavailable, ConfigurationError, MissingDependencyError
 
 __all__ = ["GCPIAMCredentialProvider", "google_default_token"]
@@ -175,6 +176,12 @@ class GCPIAMCredentialProvider(StreamingCredentialProvider):
             self.fetches += 1
         return token
 
+    @threaded
+    def _default_source_token(self) -> str:
+        """The application-default credentials' token; awaited, it is fetched in the
+        library's I/O workers, so the event loop never blocks."""
+        return google_default_token()
+
     def get_credentials(self) -> tuple[str, str]:
         token = self._cached()
         if token is None:
@@ -200,7 +207,7 @@ class GCPIAMCredentialProvider(StreamingCredentialProvider):
         if token is None:
             httpx = _httpx()
             if self._source_token is google_default_token:  # blocking I/O: off the loop
-                source: str | Awaitable[str] = await asyncio.to_thread(google_default_token)
+                source: str | Awaitable[str] = await self._default_source_token()
             else:
                 source = self._source_token()
             if not isinstance(source, str):
