@@ -4,9 +4,10 @@ required by a real redis-server whose password the test rotates."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,24 +36,16 @@ class IAMStandIn:
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
-@pytest.fixture(scope="module")
-def iam() -> Iterator[IAMStandIn]:
-    state = IAMStandIn(url="")
+@contextlib.contextmanager
+def json_endpoint(answer: Callable[[Any, bytes], tuple[int, dict[str, Any]]]) -> Iterator[str]:
+    """A loopback HTTP server that answers every POST with ``answer(request, body)`` (a status
+    and a JSON object); yields its URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            state.requests.append(
-                {"path": self.path, "auth": self.headers["Authorization"], "body": body}
-            )
-            expires = datetime.now(timezone.utc) + timedelta(seconds=state.lifetime)
-            payload = json.dumps(
-                {
-                    "accessToken": state.token,
-                    "expireTime": expires.isoformat().replace("+00:00", "Z"),
-                }
-            ).encode()
-            self.send_response(200)
+            status, reply = answer(self, self.rfile.read(int(self.headers["Content-Length"])))
+            payload = json.dumps(reply).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -64,13 +57,32 @@ def iam() -> Iterator[IAMStandIn]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        yield state
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture(scope="module")
+def iam() -> Iterator[IAMStandIn]:
+    state = IAMStandIn(url="")
+
+    def answer(request: Any, body: bytes) -> tuple[int, dict[str, Any]]:
+        state.requests.append(
+            {
+                "path": request.path,
+                "auth": request.headers["Authorization"],
+                "body": json.loads(body),
+            }
+        )
+        expires = datetime.now(timezone.utc) + timedelta(seconds=state.lifetime)
+        expire_time = expires.isoformat().replace("+00:00", "Z")
+        return 200, {"accessToken": state.token, "expireTime": expire_time}
+
+    with json_endpoint(answer) as state.url:
+        yield state
 
 
 @pytest.fixture(scope="module")
@@ -221,49 +233,31 @@ def adc_token_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     pytest.importorskip("cryptography")
     loop_ran = threading.Event()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            ok = loop_ran.wait(timeout=10)
-            payload = json.dumps(
-                {"access_token": "adc-token", "expires_in": 3600, "token_type": "Bearer"}
-                if ok
-                else {"error": "the event loop was blocked"}
-            ).encode()
-            self.send_response(200 if ok else 400)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    def answer(request: Any, body: bytes) -> tuple[int, dict[str, Any]]:
+        if not loop_ran.wait(timeout=10):
+            return 400, {"error": "the event loop was blocked"}
+        return 200, {"access_token": "adc-token", "expires_in": 3600, "token_type": "Bearer"}
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    credentials = tmp_path / "adc.json"
-    credentials.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "project",
-                "private_key_id": "key-1",
-                "private_key": _private_key_pem(),
-                "client_email": "source@project.iam.gserviceaccount.com",
-                "client_id": "1",
-                "token_uri": f"http://127.0.0.1:{server.server_address[1]}/token",
-            }
+    with json_endpoint(answer) as url:
+        credentials = tmp_path / "adc.json"
+        credentials.write_text(
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": "project",
+                    "private_key_id": "key-1",
+                    "private_key": _private_key_pem(),
+                    "client_email": "source@project.iam.gserviceaccount.com",
+                    "client_id": "1",
+                    "token_uri": f"{url}/token",
+                }
+            )
         )
-    )
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials))
-    try:
-        yield loop_ran
-    finally:
-        loop_ran.set()
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials))
+        try:
+            yield loop_ran
+        finally:
+            loop_ran.set()  # lets a waiting token request end before the server stops
 
 
 async def test_application_default_credentials_are_fetched_without_blocking_the_loop(
