@@ -43,8 +43,11 @@ R = TypeVar("R")
 _CORE = "__aiocache_llm_core__"
 
 
-def _forwarding_coroutine(fn: Callable[..., Any], template: str, env: dict[str, Any]) -> Any:
-    """Compile ``async def <name>(<fn's parameters>)`` whose body is ``template`` around a call.
+def _forwarding_coroutine(
+    fn: Callable[..., Any], template: str, env: dict[str, Any], header: str = "async def"
+) -> Any:
+    """Compile ``async def <name>(<fn's parameters>)`` (or another ``header``, ``def``) whose
+    body is ``template`` around a call.
 
     Forwarding with the exact parameter list instead of ``*args, **kwargs`` halves the cost of
     an awaited in-memory get.
@@ -66,7 +69,7 @@ def _forwarding_coroutine(fn: Callable[..., Any], template: str, env: dict[str, 
         else:
             call.append(p.name)
     signature = sig.replace(parameters=params, return_annotation=sig.empty)
-    source = f"async def {fn.__name__}{signature}:\n    " + template.format(call=", ".join(call))
+    source = f"{header} {fn.__name__}{signature}:\n    " + template.format(call=", ".join(call))
     exec(compile(source, f"<aiocache_llm {fn.__qualname__}>", "exec"), namespace)
     method = functools.wraps(fn)(namespace[fn.__name__])
     setattr(method, _CORE, fn)
@@ -112,17 +115,16 @@ def eager(
     The async form awaits the coroutine when there is one; the blocking form returns an
     immediate answer in the caller's thread and runs a coroutine on the loop thread.
     """
+    answer = "__r = __fn({call})\n    return "
     method = _forwarding_coroutine(
-        fn,
-        "__r = __fn({call})\n    return (await __r) if __r.__class__ is __coro else __r",
-        {"__coro": _CoroutineType},
+        fn, answer + "(await __r) if __r.__class__ is __coro else __r", {"__coro": _CoroutineType}
     )
-
-    @functools.wraps(fn)
-    def blocking_form(*args: Any, **kwargs: Any) -> Any:
-        answer = fn(*args, **kwargs)
-        return run_sync(answer) if answer.__class__ is _CoroutineType else answer
-
+    blocking_form = _forwarding_coroutine(
+        fn,
+        answer + "__run(__r) if __r.__class__ is __coro else __r",
+        {"__coro": _CoroutineType, "__run": run_sync},
+        header="def",
+    )
     setattr(method, _CORE, blocking_form)
     return method  # type: ignore[no-any-return]
 
