@@ -23,20 +23,29 @@ __all__ = [
     "split_version",
 ]
 
-#: Increments, all or nothing: every key is read first (a value that is not a number, or a
-#: key of another type, fails the whole call before anything is written), then each gets
-#: INCRBYFLOAT with its TTL (ARGV[2i+1], milliseconds, 0 = none) set only when it was new.
-#: ARGV[1] = "1" only checks; "2" sets every key's TTL (PERSIST for none), new or not.
-#: One call serves a whole batch of keys of one slot.
+#: Increments, all or nothing: every key is read first, with one MGET per 4,000 keys (a value
+#: that is not a number, or a key of another type, fails the whole call before anything is
+#: written; only a key MGET finds absent costs an EXISTS, to tell it from another type), then
+#: each gets INCRBYFLOAT with its TTL (ARGV[2i+1], milliseconds, 0 = none) set only when it
+#: was new. ARGV[1] = "1" only checks; "2" sets every key's TTL (PERSIST for none), new or
+#: not. One call serves a whole batch of keys of one slot.
 INCREMENT_SCRIPT = """
+local values = {}
+for first = 1, #KEYS, 4000 do
+  local chunk = redis.call('MGET', unpack(KEYS, first, math.min(first + 3999, #KEYS)))
+  for i = 1, #chunk do values[first + i - 1] = chunk[i] end
+end
 local new = {}
 for i, key in ipairs(KEYS) do
-  local value = redis.call('GET', key)
+  local value = values[i]
   if value then
     if not tonumber(value) then
       return redis.error_reply('ERR the value at a key is not a valid float')
     end
   elseif new[key] == nil then
+    if redis.call('EXISTS', key) == 1 then
+      return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
+    end
     new[key] = true
   end
 end

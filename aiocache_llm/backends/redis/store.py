@@ -192,20 +192,25 @@ class RedisCache(RedisClient):
         check_only: bool = False,
         refresh_ttl: bool = False,
     ) -> Command:
-        """One script call applying ``ops`` (keys already namespaced) all or nothing."""
-        default = self.default_ttl
+        """One script call applying ``ops`` (keys namespaced, TTLs checked) all or nothing."""
+        millis: dict[Any, int] = {USE_DEFAULT: _milliseconds(self.default_ttl)}
+        keys: list[str] = []
         args: list[Any] = ["1" if check_only else "2" if refresh_ttl else "0"]
-        for _, by, ttl in ops:
-            args.append(repr(by))
-            args.append(_milliseconds(default if ttl is USE_DEFAULT else check_ttl(ttl)))
-        return ("EVAL", INCREMENT_SCRIPT, len(ops), *(key for key, _, _ in ops), *args)
+        for key, by, ttl in ops:
+            keys.append(key)
+            ms = millis.get(ttl)
+            if ms is None:
+                ms = millis[ttl] = _milliseconds(ttl)  # type: ignore[arg-type]
+            args.append(by if by.__class__ is int else repr(by))
+            args.append(ms)
+        return ("EVAL", INCREMENT_SCRIPT, len(keys), *keys, *args)
 
     async def async_increment(
         self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
     ) -> float:
         """Atomically add ``value`` (``INCRBYFLOAT``); the TTL is set only on a new key, or on
         every increment with ``refresh_ttl``, in the same script call."""
-        op = (self._key(key), check_number(value), ttl)
+        op = (self._key(key), check_number(value), ttl if ttl is USE_DEFAULT else check_ttl(ttl))
         command = self._increment_command([op], refresh_ttl=refresh_ttl)
         return _number((await self._call(*command))[0])
 
