@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .._sync import eager
+from .._sync import read_through
 from ..codec import Entry
 from ..errors import BackendError, ConfigurationError
 from ._invalidation import InvalidationChannel, L1Coherence
@@ -151,14 +151,13 @@ class DualCache(BaseCache):
             await self.channel.ready(timeout)
 
     # -- reads -----------------------------------------------------------------------------
-    @eager
+    @read_through("_l1_get")
     def async_get_cache(self, key: str, *, local_only: bool = False) -> Any:
-        """The value under ``key``: L1, then L2 (only L1 with ``local_only``, as LiteLLM). An
-        L1 hit is answered at once: the blocking ``get_cache`` answers it in the caller's
-        thread, with no thread hop."""
-        value = self._l1_get(key)
-        if value is not None or self.redis_cache is None or local_only:
-            return value
+        """The value under ``key``: L1, then L2 (only L1 with ``local_only``, as LiteLLM). L1
+        answers at once: the blocking ``get_cache`` answers it in the caller's thread, with
+        no thread hop."""
+        if self.redis_cache is None or local_only:
+            return None
         return self._l2_value(key)
 
     async def _l2_value(self, key: str) -> Any:
