@@ -9,6 +9,10 @@ picks the cheapest correct blocking form for each:
 * ``@threaded`` on a plain ``def``: the body does blocking local I/O (the disk backend). The async
   form runs it in a worker thread so the event loop never blocks; the blocking form calls it
   directly, without a thread hop.
+* ``@read_through(first)`` on a plain ``def``: a faster level's lookup answers when it finds
+  something (an L1 hit), else the body answers or returns a coroutine for the rest (an L2
+  read); the blocking form answers in the caller's thread, with no thread hop, unless it has
+  to wait, and then runs the coroutine as below.
 * a real ``async def`` (network backends): the blocking form runs the coroutine on one
   long-lived, process-wide event-loop thread and waits for it. Clients and connection pools made
   there belong to that loop and are reused by every blocking call, from any thread, including
@@ -27,9 +31,17 @@ import os
 import queue
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
+from types import CoroutineType as _CoroutineType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-__all__ = ["blocking", "install_blocking_methods", "inline", "run_sync", "threaded"]
+__all__ = [
+    "blocking",
+    "inline",
+    "install_blocking_methods",
+    "read_through",
+    "run_sync",
+    "threaded",
+]
 
 S = TypeVar("S")
 P = ParamSpec("P")
@@ -38,8 +50,11 @@ R = TypeVar("R")
 _CORE = "__aiocache_llm_core__"
 
 
-def _forwarding_coroutine(fn: Callable[..., Any], template: str, env: dict[str, Any]) -> Any:
-    """Compile ``async def <name>(<fn's parameters>)`` whose body is ``template`` around a call.
+def _forwarding_coroutine(
+    fn: Callable[..., Any], template: str, env: dict[str, Any], header: str = "async def"
+) -> Any:
+    """Compile ``async def <name>(<fn's parameters>)`` (or another ``header``, ``def``) whose
+    body is ``template`` around a call.
 
     Forwarding with the exact parameter list instead of ``*args, **kwargs`` halves the cost of
     an awaited in-memory get.
@@ -61,7 +76,7 @@ def _forwarding_coroutine(fn: Callable[..., Any], template: str, env: dict[str, 
         else:
             call.append(p.name)
     signature = sig.replace(parameters=params, return_annotation=sig.empty)
-    source = f"async def {fn.__name__}{signature}:\n    " + template.format(call=", ".join(call))
+    source = f"{header} {fn.__name__}{signature}:\n    " + template.format(call=", ".join(call))
     exec(compile(source, f"<aiocache_llm {fn.__qualname__}>", "exec"), namespace)
     method = functools.wraps(fn)(namespace[fn.__name__])
     setattr(method, _CORE, fn)
@@ -96,6 +111,41 @@ def threaded(
     return _forwarding_coroutine(  # type: ignore[no-any-return]
         fn, "return await __offload(__fn, {call})", {"__offload": _offload}
     )
+
+
+def read_through(
+    first: str,
+) -> Callable[
+    [Callable[Concatenate[S, P], Any]], Callable[Concatenate[S, P], Coroutine[Any, Any, Any]]
+]:
+    """Make an async contract method that answers from ``self.<first>(key)`` when that is not
+    ``None`` (a faster level's lookup, which never waits), and otherwise from the decorated
+    body, which returns its answer, or a coroutine that computes it.
+
+    The async form awaits the body's coroutine when there is one; the blocking form answers in
+    the caller's thread, with no thread hop, unless it must wait, and then runs the coroutine
+    on the loop thread. ``key`` is the method's first parameter after ``self``.
+    """
+
+    def decorate(
+        fn: Callable[Concatenate[S, P], Any],
+    ) -> Callable[Concatenate[S, P], Coroutine[Any, Any, Any]]:
+        owner, key = list(inspect.signature(fn).parameters)[:2]
+        answer = (
+            f"__r = {owner}.{first}({key})\n    if __r is not None:\n        return __r\n"
+            "    __r = __fn({call})\n    return "
+        )
+        env = {"__coro": _CoroutineType, "__run": run_sync}
+        method = _forwarding_coroutine(
+            fn, answer + "(await __r) if __r.__class__ is __coro else __r", env
+        )
+        blocking_form = _forwarding_coroutine(
+            fn, answer + "__run(__r) if __r.__class__ is __coro else __r", env, header="def"
+        )
+        setattr(method, _CORE, blocking_form)
+        return method  # type: ignore[no-any-return]
+
+    return decorate
 
 
 def _offload(fn: Callable[..., R], *args: Any, **kwargs: Any) -> asyncio.Future[R]:

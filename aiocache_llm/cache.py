@@ -74,7 +74,7 @@ def _value(obj: Any) -> Any:
 def backend_class(type_: str, params: Mapping[str, Any] = {}) -> type[BaseCache]:
     """The backend class for a cache ``type`` (imported now)."""
     if type_ == "redis":
-        from .backends._redis_config import wants_cluster
+        from .backends.redis.settings import wants_cluster
 
         if wants_cluster(params, params.get("env")):
             type_ = "redis-cluster"

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..backends._redis_config import redis_env_target
+from ..backends.redis.settings import redis_env_target
 from ..cache import BACKEND_TYPES, CALL_TYPES, Cache, backend_class, build_backend
 from ..errors import ConfigurationError
 

@@ -71,7 +71,8 @@ def test_a_missing_client_library_names_the_extra(monkeypatch: pytest.MonkeyPatc
             import aiocache_llm.backends.redis  # noqa: F401
         except ImportError:
             pytest.skip("the redis backend is not part of this version")
-    monkeypatch.delitem(sys.modules, "aiocache_llm.backends.redis")
+    for name in [m for m in sys.modules if m.startswith("aiocache_llm.backends.redis")]:
+        monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "redis", None)
     monkeypatch.setitem(sys.modules, "redis.asyncio", None)
     with pytest.raises(MissingDependencyError, match=r"aiocache-llm\[redis\]"):
