@@ -141,11 +141,11 @@ def test_a_model_name_selects_an_openai_compatible_embedder() -> None:
 
 
 def test_a_document_that_expires_during_a_search_is_skipped() -> None:
-    from aiocache_llm.backends.semantic.redis import _search_rows
+    from aiocache_llm.semantic.redis_index import search_rows
 
     # RESP2 FT.SEARCH reply in which the first document expired between match and load
     reply = [2, b"sem:a", None, b"sem:b", [b"q", b"question", b"dist", b"0.1"]]
-    assert _search_rows(reply) == [{}, {"q": b"question", "dist": b"0.1"}]
+    assert search_rows(reply) == [{}, {"q": b"question", "dist": b"0.1"}]
 
 
 async def test_an_index_dropped_behind_the_cache_is_recreated(make_redis: Make) -> None:
