@@ -22,15 +22,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..backends.base import (
-    USE_DEFAULT,
-    BaseCache,
-    IncrementOp,
-    TTLArg,
-    check_key,
-    check_number,
-    normalize_increments,
-)
+from ..backends import USE_DEFAULT, BaseCache
+from ..backends.base import IncrementOp, TTLArg, check_key, check_number, normalize_increments
 from ..codec import Entry, decode, encode
 from ..errors import CorruptEntryError, InvalidArgumentError
 from .qdrant_connection import NEVER, Cleanup, QdrantConnection, models, point_id
