@@ -30,13 +30,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from .._wrapper import Wrapper
 from ..backends.base import USE_DEFAULT, BaseCache, TTLArg, check_number
 from ..codec import decode, encode
 from ..embeddings import CachedEmbedder, Embedder, LocalEmbedder, OpenAIEmbedder
 from ..errors import ConfigurationError, CorruptEntryError
 from ..keys import call_family, digest, make_key, relevant_arguments
 from ..llm.requests import QueryExtractor, query_text, split_question
+from .exact import ExactKeys
 from .guard import PrecisionGuard
 from .index import Match, Record, Scope, VectorIndex
 
@@ -109,7 +109,7 @@ def _guard(guard: PrecisionGuard | bool | None) -> PrecisionGuard | None:
     return guard
 
 
-class SemanticCache(Wrapper):
+class SemanticCache(ExactKeys):
     """``store`` for exact keys, ``index`` for similar questions, ``embedder`` and ``guard``.
 
     ``guard``: a :class:`PrecisionGuard`, ``True`` (the default one) or ``False``/``None``
@@ -134,7 +134,6 @@ class SemanticCache(Wrapper):
         verify_below: float = DEFAULT_VERIFY_BELOW,
     ) -> None:
         super().__init__(store)
-        self.backend_name = type(self).backend_name
         if not isinstance(index, VectorIndex):
             raise ConfigurationError("index must be a VectorIndex (upsert, search, delete, ...)")
         self.index = index
@@ -154,11 +153,6 @@ class SemanticCache(Wrapper):
             raise ConfigurationError("verifier must be a callable (query, candidate) -> bool")
         self.verifier = verifier
         self.verify_below = _fraction(verify_below, "verify_below")
-
-    @property
-    def store(self) -> BaseCache:
-        """The exact-key cache every ``async_*_cache`` operation goes to."""
-        return self.inner
 
     # -- what is matched ------------------------------------------------------------------
     def question_and_scope(
@@ -302,16 +296,13 @@ class SemanticCache(Wrapper):
     async def async_ping(self) -> bool:
         return await super().async_ping() and await self.index.ping()
 
-    async def async_test_connection(self) -> dict[str, Any]:
-        return {**await super().async_test_connection(), "backend": self.backend_name}
-
     async def async_disconnect(self) -> None:
         await super().async_disconnect()
         await self.index.close()
 
     def _parts(self) -> str:
         """What :meth:`__repr__` names first: where the entries are."""
-        return f"{self.inner!r}, {self.index!r}"
+        return f"{self.store!r}, {self.index!r}"
 
     def __repr__(self) -> str:
         return (

@@ -96,8 +96,6 @@ class QdrantSemanticCache(SemanticCache):
             store = QdrantPointStore(
                 connection, f"{name}_kv", default_ttl=default_ttl, cleanup_interval=cleanup_interval
             )
-        elif not isinstance(store, BaseCache):
-            raise ConfigurationError("store must be a cache backend (a BaseCache)")
         super().__init__(
             store,
             index,
@@ -120,7 +118,7 @@ class QdrantSemanticCache(SemanticCache):
     @property
     def kv_collection_name(self) -> str | None:
         """The collection of exact keys, when the store is the Qdrant point store."""
-        store = self.inner
+        store = self.store
         return store.collection_name if isinstance(store, QdrantPointStore) else None
 
     @property
@@ -145,8 +143,8 @@ class QdrantSemanticCache(SemanticCache):
     async def async_cleanup_expired(self) -> None:
         """Delete the expired points of the index (and of the point store, if it is one)."""
         await self.index.cleanup_expired()
-        if isinstance(self.inner, QdrantPointStore):
-            await self.inner.cleanup_expired()
+        if isinstance(self.store, QdrantPointStore):
+            await self.store.cleanup_expired()
 
     async def aclose(self) -> None:
         """Close every client, including a local-mode one (its in-memory data is lost)."""
