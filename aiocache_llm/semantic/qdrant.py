@@ -5,16 +5,19 @@
 * The index is :class:`~aiocache_llm.semantic.qdrant_index.QdrantVectorIndex` on
   ``qdrant_collection_name`` (quantization with ``qdrant_quantization_config``).
 * The exact-key store is ``store`` when given (any backend: a ``RedisCache``, a ``DiskCache``,
-  ...); otherwise :class:`~aiocache_llm.semantic.qdrant_store.QdrantPointStore` on a second,
-  vector-less collection ``<name>_kv``, whose increments are atomic within one event loop of
-  one process only (Qdrant has no atomic update).
+  ..., or its configuration: ``{"type": "redis", "host": ...}``); otherwise
+  :class:`~aiocache_llm.semantic.qdrant_store.QdrantPointStore` on a second, vector-less
+  collection ``<name>_kv``, whose increments are atomic within one event loop of one process
+  only (Qdrant has no atomic update).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
+from ..backends._registry import BACKEND_TYPES, backend_type_class
 from ..backends.base import BaseCache, check_number
 from ..embeddings import Embedder
 from ..errors import ConfigurationError
@@ -24,7 +27,7 @@ from .qdrant_connection import QdrantConnection, models
 from .qdrant_index import QdrantVectorIndex, Quantization, quantization_config
 from .qdrant_store import QdrantPointStore
 
-__all__ = ["DEFAULT_COLLECTION_NAME", "QdrantSemanticCache", "quantization_config"]
+__all__ = ["DEFAULT_COLLECTION_NAME", "QdrantSemanticCache", "build_store", "quantization_config"]
 
 DEFAULT_COLLECTION_NAME = "aiocache_llm_semantic"
 
@@ -44,6 +47,17 @@ def _client_kwargs(
     return {"location": location} if location is not None else {"path": path}
 
 
+def build_store(config: Mapping[str, Any]) -> BaseCache:
+    """An exact-key store from ``{"type": <cache type>, **its parameters}`` (any type but a
+    semantic one), so a configuration file can name it."""
+    params = dict(config)
+    type_ = params.pop("type", None)
+    exact_types = tuple(t for t in BACKEND_TYPES if "semantic" not in t)
+    if not isinstance(type_, str):
+        raise ConfigurationError(f"store needs a 'type', one of {sorted(exact_types)}")
+    return backend_type_class(type_, exact_types)(**params)
+
+
 class QdrantSemanticCache(SemanticCache):
     """A semantic cache in Qdrant.
 
@@ -54,7 +68,7 @@ class QdrantSemanticCache(SemanticCache):
     ``query_extractor``, ``verifier`` / ``verify_below``, ``default_ttl``; ``location`` /
     ``path`` for local mode; ``oversampling`` for quantized searches; ``timeout`` in seconds;
     ``cleanup_interval``: how often writes delete expired points; ``store``: the exact-key
-    cache (default: points of ``<collection>_kv``).
+    cache, or ``{"type": "redis", **its parameters}`` (default: points of ``<collection>_kv``).
     """
 
     backend_name = "qdrant-semantic"
@@ -80,7 +94,7 @@ class QdrantSemanticCache(SemanticCache):
         oversampling: float = 2.0,
         timeout: int = 10,
         cleanup_interval: float = 60.0,
-        store: BaseCache | None = None,
+        store: BaseCache | Mapping[str, Any] | None = None,
     ) -> None:
         kwargs = _client_kwargs(qdrant_api_base, qdrant_api_key, location, path, timeout)
         connection = QdrantConnection(kwargs)
@@ -96,6 +110,8 @@ class QdrantSemanticCache(SemanticCache):
             store = QdrantPointStore(
                 connection, f"{name}_kv", default_ttl=default_ttl, cleanup_interval=cleanup_interval
             )
+        elif isinstance(store, Mapping):
+            store = build_store(store)
         super().__init__(
             store,
             index,

@@ -125,3 +125,22 @@ def test_the_guard_is_a_part_of_its_own() -> None:
     cache = SemanticCache(InMemoryCache(), qdrant_index(), "local", guard)
     assert cache.precision_guard is guard
     assert SemanticCache(InMemoryCache(), qdrant_index(), "local", False).precision_guard is None
+
+
+async def test_the_store_can_be_named_by_its_configuration(redis_server: Any) -> None:
+    namespace = unique_name("ns")
+    config = {"type": "redis", "url": redis_server.url, "namespace": namespace, "env": {}}
+    cache = QdrantSemanticCache(location=":memory:", store=config)
+    try:
+        assert isinstance(cache.store, RedisCache) and cache.store.namespace == namespace
+        await cache.async_set_cache("k", "v")
+        assert await cache.store.async_get_cache("k") == "v"
+    finally:
+        await cache.async_flush_cache()
+        await cache.async_disconnect()
+
+
+@pytest.mark.parametrize("config", [{}, {"type": "qdrant-semantic"}, {"type": "sqlite"}])
+def test_a_store_configuration_of_no_exact_key_type_is_refused(config: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        QdrantSemanticCache(location=":memory:", store=config)
