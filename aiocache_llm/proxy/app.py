@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..facade import Cache
+from ..cache import Cache
 from .auth import api_key, current_identity, is_authorized
 from .config import ProxyConfig
 from .forward import Forwarder

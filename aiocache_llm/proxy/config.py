@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..backends._redis_config import redis_env_target
+from ..cache import BACKEND_TYPES, CALL_TYPES, Cache, backend_class, build_backend
 from ..errors import ConfigurationError
-from ..facade import BACKEND_TYPES, CALL_TYPES, Cache, backend_class, build_backend
 
 __all__ = [
     "CacheConfig",
