@@ -358,6 +358,13 @@ class _IOWorkers:
         self._pid = 0
         self._threads = 0
         self._idle = 0  # workers free for a new job: threads minus jobs not finished
+        if hasattr(os, "register_at_fork"):  # POSIX
+            os.register_at_fork(after_in_child=self._forget_threads)
+
+    def _forget_threads(self) -> None:
+        """In a forked child: no worker threads, and a lock no parent thread can be holding."""
+        self._lock = threading.Lock()
+        self._pid = 0
 
     def submit(
         self,

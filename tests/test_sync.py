@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -349,3 +351,21 @@ async def test_a_blocking_iterable_is_read_and_closed_on_the_io_workers() -> Non
     assert [item async for item in items] == ["a", "b", "c"]
     assert threading.get_ident() not in stream.threads
     assert stream.closed_in is not None and stream.closed_in != threading.get_ident()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() of a threaded process
+def test_a_forked_child_has_io_workers_even_if_the_parents_lock_was_held() -> None:
+    asyncio.run(in_worker(int))  # the parent's workers run
+    with _io_workers._lock:  # as a worker finishing a job holds it, at the moment of the fork
+        pid = os.fork()
+        if pid == 0:  # the child: report by exit code, never return into pytest
+            code = 3
+            try:
+                signal.alarm(20)  # a deadlock ends the child instead of hanging the test
+                thread = asyncio.run(in_worker(threading.current_thread))
+                code = 0 if thread.name.startswith("aiocache_llm-io-") else 1
+            finally:
+                os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
