@@ -121,6 +121,7 @@ async def test_batch_entries_come_back_decrypted(tmp_path: Path) -> None:
     stack = EncryptedCache(DiskCache(tmp_path / "disk"), generate_key())
     await stack.async_set_cache_pipeline([("a", {"answer": 1}), ("b", "text")], ttl=60)
     a, missing, b = await stack.async_batch_get_entries(["a", "missing", "b"])
+    assert a is not None and b is not None
     assert (a.value, missing, b.value) == ({"answer": 1}, None, "text")
     assert b.expires_at is not None
 
