@@ -43,14 +43,16 @@ class GuardedCache(ComposedCache):
         timer = Deadline(deadline, guard_stats=stats)
         super().__init__(inner, [guard, timer])
         self._guard, self._deadline, self.guard_stats = guard, timer, stats
+        self.breaker: CircuitBreaker = guard.breaker
 
     @property
     def policy(self) -> FailurePolicy:
+        """``fail_open`` or ``fail_closed`` (see :class:`~aiocache_llm.middleware.Breaker`)."""
         return self._guard.policy
 
-    @property
-    def breaker(self) -> CircuitBreaker:
-        return self._guard.breaker
+    @policy.setter
+    def policy(self, policy: FailurePolicy) -> None:
+        self._guard.policy = policy
 
     @property
     def deadline(self) -> float | None:
