@@ -1,11 +1,13 @@
 """Prometheus metrics of the proxy, fed by cache events and by each request.
 
 Labels are call types, endpoints, outcomes, HTTP statuses, namespaces and identities: never
-keys, prompts or secrets.
+keys, prompts or secrets. The children of each label set are looked up once and kept, so an
+event costs its increments and no label lookup.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -16,130 +18,156 @@ from ..events import CacheEvent
 __all__ = ["CONTENT_TYPE", "ProxyMetrics"]
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
-_LOOKUP_BUCKETS: Final = (
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.5,
-)
-_REQUEST_BUCKETS: Final = (
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1,
-    2.5,
-    5,
-    10,
-    30,
-)
+_LOOKUP_BUCKETS: Final = (1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.5)
+_REQUEST_BUCKETS: Final = (1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+@dataclass(frozen=True, slots=True)
+class _CallTypeChildren:
+    """The metric children of one call type."""
+
+    hits: Counter
+    semantic_hits: Counter
+    misses: Counter
+    stores: Counter
+    tokens_saved: Counter
+    hit_seconds: Histogram
+    miss_seconds: Histogram
+
+
+@dataclass(frozen=True, slots=True)
+class _ScopeChildren:
+    """The savings children of one (namespace, identity)."""
+
+    prompt_tokens: Counter
+    completion_tokens: Counter
+    cost: Counter
 
 
 class ProxyMetrics:
     """The proxy's metrics in a registry of their own (one per app)."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.hits = Counter(
-            "aiocache_llm_cache_hits",
-            "Requests answered from the cache.",
-            ["call_type"],
-            registry=r,
+        self.registry = r = CollectorRegistry(auto_describe=True)
+
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(name, doc, labels, registry=r)
+
+        def histogram(name: str, doc: str, buckets: tuple[float, ...], *labels: str) -> Histogram:
+            return Histogram(name, doc, labels, buckets=buckets, registry=r)
+
+        call_type = "call_type"
+        self.hits = counter(
+            "aiocache_llm_cache_hits", "Requests answered from the cache.", call_type
         )
-        self.semantic_hits = Counter(
+        self.semantic_hits = counter(
             "aiocache_llm_cache_semantic_hits",
             "Requests answered by a similar cached question.",
-            ["call_type"],
-            registry=r,
+            call_type,
         )
-        self.misses = Counter(
-            "aiocache_llm_cache_misses", "Lookups that found nothing.", ["call_type"], registry=r
+        self.misses = counter("aiocache_llm_cache_misses", "Lookups that found nothing.", call_type)
+        self.stores = counter(
+            "aiocache_llm_cache_stores", "Answers written to the cache.", call_type
         )
-        self.stores = Counter(
-            "aiocache_llm_cache_stores", "Answers written to the cache.", ["call_type"], registry=r
-        )
-        self.errors = Counter(
+        self.errors = counter(
             "aiocache_llm_cache_errors",
             "Cache operations that failed (the request went upstream).",
-            ["call_type", "operation"],
-            registry=r,
+            call_type,
+            "operation",
         )
-        self.tokens_saved = Counter(
+        self.tokens_saved = counter(
             "aiocache_llm_tokens_saved",
             "Tokens (usage.total_tokens) of answers served from the cache.",
-            ["call_type"],
-            registry=r,
+            call_type,
         )
-        self.saved_tokens = Counter(
+        self.saved_tokens = counter(
             "aiocache_llm_saved_tokens",
             "Tokens of answers served from the cache, by namespace, identity and kind.",
-            ["namespace", "identity", "kind"],
-            registry=r,
+            "namespace",
+            "identity",
+            "kind",
         )
-        self.saved_cost = Counter(
+        self.saved_cost = counter(
             "aiocache_llm_saved_cost_usd",
             "What answers served from the cache would have cost (priced models only).",
-            ["namespace", "identity"],
-            registry=r,
+            "namespace",
+            "identity",
         )
-        self.lookup_seconds = Histogram(
+        self.lookup_seconds = histogram(
             "aiocache_llm_cache_lookup_seconds",
             "Time spent looking up the cache.",
-            ["call_type", "result"],
-            buckets=_LOOKUP_BUCKETS,
-            registry=r,
+            _LOOKUP_BUCKETS,
+            call_type,
+            "result",
         )
-        self.request_seconds = Histogram(
+        self.request_seconds = histogram(
             "aiocache_llm_proxy_request_seconds",
             "Time to answer a proxied request (to the start of the body for streams).",
-            ["endpoint", "cache"],
-            buckets=_REQUEST_BUCKETS,
-            registry=r,
+            _REQUEST_BUCKETS,
+            "endpoint",
+            "cache",
         )
-        self.upstream_errors = Counter(
+        self.upstream_errors = counter(
             "aiocache_llm_proxy_upstream_errors",
             "Upstream answers with an error status, or no answer (status 502/504).",
-            ["endpoint", "status"],
-            registry=r,
+            "endpoint",
+            "status",
         )
+        self._call_types: dict[str, _CallTypeChildren] = {}
+        self._scopes: dict[tuple[str, str], _ScopeChildren] = {}
+
+    def _for_call_type(self, call_type: str) -> _CallTypeChildren:
+        children = self._call_types.get(call_type)
+        if children is None:
+            children = self._call_types[call_type] = _CallTypeChildren(
+                self.hits.labels(call_type),
+                self.semantic_hits.labels(call_type),
+                self.misses.labels(call_type),
+                self.stores.labels(call_type),
+                self.tokens_saved.labels(call_type),
+                self.lookup_seconds.labels(call_type, "hit"),
+                self.lookup_seconds.labels(call_type, "miss"),
+            )
+        return children
+
+    def _for_scope(self, scope: tuple[str, str]) -> _ScopeChildren:
+        children = self._scopes.get(scope)
+        if children is None:
+            children = self._scopes[scope] = _ScopeChildren(
+                self.saved_tokens.labels(*scope, "prompt"),
+                self.saved_tokens.labels(*scope, "completion"),
+                self.saved_cost.labels(*scope),
+            )
+        return children
 
     def on_event(self, event: CacheEvent) -> None:
         """A cache event callback (``Cache.add_callback``)."""
-        kind, call_type = event.kind, event.call_type
+        kind = event.kind
+        if kind == "error":
+            self.errors.labels(event.call_type, event.reason or "unknown").inc()
+            return
+        if kind not in ("hit", "miss", "store"):
+            return
+        children = self._call_types.get(event.call_type) or self._for_call_type(event.call_type)
         if kind == "hit":
-            self.hits.labels(call_type).inc()
-            self.lookup_seconds.labels(call_type, "hit").observe(event.latency)
+            children.hits.inc()
+            children.hit_seconds.observe(event.latency)
             if event.similarity is not None:
-                self.semantic_hits.labels(call_type).inc()
+                children.semantic_hits.inc()
             if event.tokens_saved:
-                self.tokens_saved.labels(call_type).inc(event.tokens_saved)
+                children.tokens_saved.inc(event.tokens_saved)
             saving = event.saving
             if saving is not None:
-                scope = (saving.namespace or "", saving.identity or "")
-                self.saved_tokens.labels(*scope, "prompt").inc(saving.prompt_tokens)
-                self.saved_tokens.labels(*scope, "completion").inc(saving.completion_tokens)
+                scope = self._for_scope((saving.namespace or "", saving.identity or ""))
+                scope.prompt_tokens.inc(saving.prompt_tokens)
+                scope.completion_tokens.inc(saving.completion_tokens)
                 if saving.cost is not None:
-                    self.saved_cost.labels(*scope).inc(saving.cost)
+                    scope.cost.inc(saving.cost)
         elif kind == "miss":
-            self.misses.labels(call_type).inc()
-            self.lookup_seconds.labels(call_type, "miss").observe(event.latency)
-        elif kind == "store":
-            self.stores.labels(call_type).inc()
-        elif kind == "error":
-            self.errors.labels(call_type, event.reason or "unknown").inc()
+            children.misses.inc()
+            children.miss_seconds.observe(event.latency)
+        else:
+            children.stores.inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
