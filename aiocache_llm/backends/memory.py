@@ -298,8 +298,13 @@ class InMemoryCache(StoreCache[_Entry]):
         else:
             seconds = check_ttl(ttl)
             self._ttl_seen = (ttl, seconds)
-        cls = value.__class__
-        size = len(value) if cls is str else cls.__sizeof__(value)
+        if value.__class__ is str:
+            size = len(value)
+        else:
+            try:
+                size = value.__sizeof__()
+            except TypeError:  # a class: its __sizeof__ wants an instance
+                size = 0
         if size > self._fast_limit and not self.store.admits(value):  # UTF-8 may be 4x
             return
         now = self._clock()
