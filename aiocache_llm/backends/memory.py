@@ -51,8 +51,8 @@ class MemoryStore(Store[_Entry]):
         self.heap: list[tuple[float, str]] = []
         #: The heap keeps the records of removed keys until it is this long.
         self.heap_limit = 2 * max_entries + 64
-        #: Sets and gets are single dict operations (atomic under the GIL) and take no lock;
-        #: read-modify-writes (counters, set-add), eviction and heap rebuilds do.
+        #: The fast get and set are dict operations (atomic each under the GIL) and take no
+        #: lock; every other change does (so a locked move never loses its key).
         self.lock = threading.RLock()
 
     # -- admission and bounds (callers hold the lock where noted) ---------------------------
@@ -71,18 +71,15 @@ class MemoryStore(Store[_Entry]):
     def put(self, name: str, entry: _Entry) -> None:
         """Store ``entry`` as the most recently used and keep the bounds.
 
-        Dict operations, atomic each under the GIL, and no lock: a concurrent reader sees the
-        old entry or the new one. The heap learns of an expiry only for a new key (or one that
-        had none); a later overwrite's expiry is found lazily when the older record comes up
-        (see :meth:`_pop_heap_entry`).
+        The heap learns of an expiry only for a new key (or one that had none); a later
+        overwrite's expiry is found lazily when the older record comes up (see
+        :meth:`_pop_heap_entry`). :meth:`InMemoryCache.async_set_cache` does this without the
+        lock, its dict operations atomic each under the GIL.
         """
-        data = self.data
-        old = data.get(name)
-        data[name] = entry
-        try:
-            data.move_to_end(name)
-        except KeyError:  # removed by another thread meanwhile
-            pass
+        with self.lock:
+            old = self.data.get(name)
+            self.data[name] = entry
+            self.data.move_to_end(name)
         if old is None or old[1] is None:
             self.track(name, entry, old is None)
 
@@ -172,7 +169,8 @@ class MemoryStore(Store[_Entry]):
             self.put(name, entry)
 
     async def delete(self, name: str) -> None:
-        self.data.pop(name, None)
+        with self.lock:
+            self.data.pop(name, None)
 
     async def discard(self, name: str, stored: Stored[_Entry]) -> None:
         self.drop_if_same(name, stored.data)
