@@ -16,6 +16,7 @@ from ..codec import DEFAULT_COMPRESS_THRESHOLD
 from ..errors import BackendUnavailable, InvalidArgumentError, ValueTooLargeError
 from ._store import Change, ErrorMap, Store, Stored
 from ._store_cache import StoreCache
+from .base import check_ttl
 
 __all__ = ["DiskCache", "DiskStore"]
 
@@ -231,6 +232,7 @@ class DiskCache(StoreCache[bytes]):
         compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
         timeout: float = 10.0,
     ) -> None:
+        check_ttl(default_ttl)  # before the directory is made
         if isinstance(size_limit, bool) or not isinstance(size_limit, int) or size_limit < 1:
             raise InvalidArgumentError("size_limit must be a positive int (bytes)")
         directory = Path(disk_cache_dir if disk_cache_dir is not None else ".aiocache_llm")
