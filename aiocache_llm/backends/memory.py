@@ -279,15 +279,7 @@ class InMemoryCache(StoreCache[_Entry]):
 
     @inline
     def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
-        data = self._data
-        try:
-            old = data.get(key)
-        except TypeError:  # unhashable: not a key
-            old = None
-        # the checks of check_key/check_ttl, cheap for what was checked before: a key already
-        # stored, the TTL object of the last call
-        if old is None and (key.__class__ is not str or not key or not key.isascii()):
-            key = check_key(key)
+        # check_ttl, cheap for the TTL object of the last call
         seen = self._ttl_seen
         if ttl is seen[0]:
             seconds = seen[1]
@@ -306,12 +298,16 @@ class InMemoryCache(StoreCache[_Entry]):
         if size > self._fast_limit and not self.store.admits(value):  # UTF-8 may be 4x
             return
         now = self._clock()
+        data = self._data
+        try:
+            old = data.pop(key, None)  # re-inserted below: the most recently used
+        except TypeError:  # unhashable: not a key
+            old = None
+        # check_key, cheap for a key stored already (it was checked then)
+        if key.__class__ is not str or (old is None and (not key or not key.isascii())):
+            key = check_key(key)
         entry = (value, None if seconds is None else now + seconds, now)
         data[key] = entry
-        try:
-            data.move_to_end(key)
-        except KeyError:  # removed by another thread meanwhile
-            pass
         if old is None or old[1] is None:
             self.store.track(key, entry, old is None)
 
