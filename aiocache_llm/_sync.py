@@ -208,8 +208,10 @@ def install_blocking_methods(cls: type) -> None:
     """Give ``cls`` a concrete blocking method for each ``async_`` method it has.
 
     Names come from the :class:`blocking` declarations (``increment_cache`` for
-    ``async_increment``); any other ``async_<name>`` gets ``<name>``. A blocking method the class
-    defines itself is left alone.
+    ``async_increment``); any other ``async_<name>`` gets ``<name>``. There is no other way to
+    have one: a class that writes a blocking method by hand raises ``TypeError`` (write the
+    body once, with :func:`inline`, :func:`threaded` or :func:`eager` when it can answer
+    without the loop thread).
     """
     declared: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
@@ -222,7 +224,11 @@ def install_blocking_methods(cls: type) -> None:
         sync_name = declared.get(async_name, async_name.removeprefix("async_"))
         own = cls.__dict__.get(sync_name)
         if own is not None and not isinstance(own, blocking):
-            continue
+            raise TypeError(
+                f"{cls.__qualname__}.{sync_name} is written by hand: blocking methods are"
+                f" generated from {async_name} (use @inline, @threaded or @eager for a body"
+                " that answers without the library's loop thread)"
+            )
         setattr(cls, sync_name, _blocking_function(cls, async_name))
 
 
