@@ -20,7 +20,6 @@ import redis.asyncio as aioredis
 from aiocache_llm import BackendUnavailable, BaseCache, DiskCache, InMemoryCache
 from aiocache_llm._sync import (
     BlockingIterator,
-    _io_workers,
     blocking_function,
     in_worker,
     inline,
@@ -29,6 +28,7 @@ from aiocache_llm._sync import (
     run_sync,
     threaded,
 )
+from aiocache_llm._workers import _io_workers
 from aiocache_llm.backends.base import USE_DEFAULT, TTLArg
 from tests.harness.redis import RedisServer
 
