@@ -9,6 +9,10 @@ picks the cheapest correct blocking form for each:
 * ``@threaded`` on a plain ``def``: the body does blocking local I/O (the disk backend). The async
   form runs it in a worker thread so the event loop never blocks; the blocking form calls it
   directly, without a thread hop.
+* ``@read_through(first)`` on a plain ``def``: a faster level's lookup answers when it finds
+  something (an L1 hit), else the body answers or returns a coroutine for the rest (an L2
+  read); the blocking form answers in the caller's thread, with no thread hop, unless it has
+  to wait, and then runs the coroutine as below.
 * a real ``async def`` (network backends): the blocking form runs the coroutine on one
   long-lived, process-wide event-loop thread and waits for it. Clients and connection pools made
   there belong to that loop and are reused by every blocking call, from any thread, including
@@ -16,30 +20,52 @@ picks the cheapest correct blocking form for each:
 
 Calling a blocking method on that loop thread itself would deadlock; it raises
 ``RuntimeError`` instead.
+
+The same adapter serves functions and iterators: :func:`blocking_function` is the blocking form
+of an async function, :class:`BlockingIterator` of an async iterator; :func:`in_worker` and
+:func:`iterate_in_workers` go the other way, running blocking work (a sync SDK call, a model,
+a sync stream) on the library's I/O workers without blocking the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import os
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
+from types import CoroutineType as _CoroutineType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-__all__ = ["blocking", "install_blocking_methods", "inline", "run_sync", "threaded"]
+__all__ = [
+    "BlockingIterator",
+    "blocking",
+    "blocking_function",
+    "in_worker",
+    "install_blocking_methods",
+    "inline",
+    "iterate_in_workers",
+    "read_through",
+    "run_sync",
+    "threaded",
+]
 
 S = TypeVar("S")
+T = TypeVar("T")
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _CORE = "__aiocache_llm_core__"
 
 
-def _forwarding_coroutine(fn: Callable[..., Any], template: str, env: dict[str, Any]) -> Any:
-    """Compile ``async def <name>(<fn's parameters>)`` whose body is ``template`` around a call.
+def _forwarding_coroutine(
+    fn: Callable[..., Any], template: str, env: dict[str, Any], header: str = "async def"
+) -> Any:
+    """Compile ``async def <name>(<fn's parameters>)`` (or another ``header``, ``def``) whose
+    body is ``template`` around a call.
 
     Forwarding with the exact parameter list instead of ``*args, **kwargs`` halves the cost of
     an awaited in-memory get.
@@ -61,7 +87,7 @@ def _forwarding_coroutine(fn: Callable[..., Any], template: str, env: dict[str, 
         else:
             call.append(p.name)
     signature = sig.replace(parameters=params, return_annotation=sig.empty)
-    source = f"async def {fn.__name__}{signature}:\n    " + template.format(call=", ".join(call))
+    source = f"{header} {fn.__name__}{signature}:\n    " + template.format(call=", ".join(call))
     exec(compile(source, f"<aiocache_llm {fn.__qualname__}>", "exec"), namespace)
     method = functools.wraps(fn)(namespace[fn.__name__])
     setattr(method, _CORE, fn)
@@ -96,6 +122,41 @@ def threaded(
     return _forwarding_coroutine(  # type: ignore[no-any-return]
         fn, "return await __offload(__fn, {call})", {"__offload": _offload}
     )
+
+
+def read_through(
+    first: str,
+) -> Callable[
+    [Callable[Concatenate[S, P], Any]], Callable[Concatenate[S, P], Coroutine[Any, Any, Any]]
+]:
+    """Make an async contract method that answers from ``self.<first>(key)`` when that is not
+    ``None`` (a faster level's lookup, which never waits), and otherwise from the decorated
+    body, which returns its answer, or a coroutine that computes it.
+
+    The async form awaits the body's coroutine when there is one; the blocking form answers in
+    the caller's thread, with no thread hop, unless it must wait, and then runs the coroutine
+    on the loop thread. ``key`` is the method's first parameter after ``self``.
+    """
+
+    def decorate(
+        fn: Callable[Concatenate[S, P], Any],
+    ) -> Callable[Concatenate[S, P], Coroutine[Any, Any, Any]]:
+        owner, key = list(inspect.signature(fn).parameters)[:2]
+        answer = (
+            f"__r = {owner}.{first}({key})\n    if __r is not None:\n        return __r\n"
+            "    __r = __fn({call})\n    return "
+        )
+        env = {"__coro": _CoroutineType, "__run": run_sync}
+        method = _forwarding_coroutine(
+            fn, answer + "(await __r) if __r.__class__ is __coro else __r", env
+        )
+        blocking_form = _forwarding_coroutine(
+            fn, answer + "__run(__r) if __r.__class__ is __coro else __r", env, header="def"
+        )
+        setattr(method, _CORE, blocking_form)
+        return method  # type: ignore[no-any-return]
+
+    return decorate
 
 
 def _offload(fn: Callable[..., R], *args: Any, **kwargs: Any) -> asyncio.Future[R]:
@@ -135,7 +196,7 @@ def _blocking_function(cls: type, async_name: str) -> Callable[..., Any]:
         return core  # type: ignore[no-any-return]
 
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return run_sync(getattr(self, async_name)(*args, **kwargs))
+        return _loop_thread.run(getattr(self, async_name)(*args, **kwargs))
 
     method.__name__ = async_name.removeprefix("async_")
     method.__qualname__ = f"{cls.__qualname__}.{method.__name__}"
@@ -228,6 +289,91 @@ def loop_thread_loop() -> asyncio.AbstractEventLoop:
     return _loop_thread.loop()
 
 
+def blocking_function(
+    fn: Callable[P, Coroutine[Any, Any, R]], result: Callable[[R], Any] | None = None
+) -> Callable[P, Any]:
+    """The blocking form of the async function ``fn``: runs it on the loop thread and waits.
+
+    ``result`` turns what ``fn`` returns into its blocking form (an async stream into a
+    :class:`BlockingIterator`, say); by default the value is returned as it is.
+    """
+    run = _loop_thread.run
+    if result is None:
+
+        @functools.wraps(fn)
+        def blocking_form(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return run(fn(*args, **kwargs))
+
+    else:
+        convert = result
+
+        @functools.wraps(fn)
+        def blocking_form(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return convert(run(fn(*args, **kwargs)))
+
+    return blocking_form
+
+
+class BlockingIterator(Generic[T]):
+    """The blocking form of an async iterator: each item is awaited on the loop thread.
+
+    ``close()`` (or leaving a ``with`` block) awaits the source's ``aclose()`` when it has one.
+    """
+
+    def __init__(self, source: AsyncIterator[T]) -> None:
+        self._source = source
+
+    def __iter__(self) -> BlockingIterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        try:
+            return _loop_thread.run(_next(self._source))
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def close(self) -> None:
+        closer = getattr(self._source, "aclose", None)
+        if closer is not None:
+            _loop_thread.run(closer())
+
+    def __enter__(self) -> BlockingIterator[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+async def _next(source: AsyncIterator[T]) -> T:
+    return await source.__anext__()
+
+
+async def in_worker(fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
+    """``fn(*args, **kwargs)`` run on the library's I/O workers, awaited without blocking the
+    event loop (in place of ``asyncio.to_thread``; the caller's context variables go along)."""
+    context = contextvars.copy_context()
+    return await _io_workers.submit(asyncio.get_running_loop(), context.run, (fn, *args), kwargs)
+
+
+_DONE = object()
+
+
+async def iterate_in_workers(iterable: Iterable[T]) -> AsyncIterator[T]:
+    """The items of a blocking iterable (a sync SDK stream), each read on the I/O workers;
+    the iterable's ``close()``, when it has one, runs there too once iteration ends."""
+    iterator: Iterator[T] = iter(iterable)
+    try:
+        while True:
+            item = await in_worker(next, iterator, _DONE)
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        closer = getattr(iterable, "close", None)
+        if closer is not None:
+            await in_worker(closer)
+
+
 def _resolve(future: asyncio.Future[Any], result: Any) -> None:
     if not future.done():
         future.set_result(result)
@@ -243,12 +389,24 @@ class _IOWorkers:
 
     Leaner than ``loop.run_in_executor``: a job is one queue entry, and its result reaches the
     loop with one ``call_soon_threadsafe``. Few threads also means few holders of the GIL for
-    the event loop's thread to wait behind.
+    the event loop's thread to wait behind. A job that finds every worker busy (long blocking
+    work such as a sync upstream call holds one) starts another, up to ``limit`` threads, so
+    short disk reads never queue behind long calls.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, limit: int = 32) -> None:
         self.size = size
+        self.limit = limit
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._threads = 0
+        self._idle = 0  # workers free for a new job: threads minus jobs not finished
+        if hasattr(os, "register_at_fork"):  # POSIX
+            os.register_at_fork(after_in_child=self._forget_threads)
+
+    def _forget_threads(self) -> None:
+        """In a forked child: no worker threads, and a lock no parent thread can be holding."""
         self._lock = threading.Lock()
         self._pid = 0
 
@@ -262,6 +420,11 @@ class _IOWorkers:
         if self._pid != os.getpid():  # first use, or a forked child: no threads yet
             self._start()
         future: asyncio.Future[R] = loop.create_future()
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+            elif self._threads < self.limit:
+                self._spawn()  # the new worker takes this job
         self._queue.put((loop, future, fn, args, kwargs))
         return future
 
@@ -270,12 +433,20 @@ class _IOWorkers:
             if self._pid == os.getpid():
                 return
             self._queue = queue.SimpleQueue()
-            for i in range(self.size):
-                threading.Thread(target=self._run, name=f"aiocache_llm-io-{i}", daemon=True).start()
+            self._threads = self._idle = 0
+            for _ in range(self.size):
+                self._spawn()
+                self._idle += 1
             self._pid = os.getpid()
 
-    def _run(self) -> None:
-        get = self._queue.get
+    def _spawn(self) -> None:
+        """Start one more worker (the caller holds the lock)."""
+        name = f"aiocache_llm-io-{self._threads}"
+        threading.Thread(target=self._run, args=(self._queue,), name=name, daemon=True).start()
+        self._threads += 1
+
+    def _run(self, jobs: queue.SimpleQueue[tuple[Any, ...]]) -> None:
+        get, lock = jobs.get, self._lock
         while True:
             loop, future, fn, args, kwargs = get()
             callback: Callable[[asyncio.Future[Any], Any], None]
@@ -289,6 +460,8 @@ class _IOWorkers:
             except RuntimeError:  # the loop closed meanwhile: nobody is waiting
                 pass
             del loop, future, fn, args, kwargs, value
+            with lock:
+                self._idle += 1
 
 
 _io_workers = _IOWorkers(size=min(4, os.cpu_count() or 1))

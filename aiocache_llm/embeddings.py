@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ._local_embedder import LocalEmbedder
+from ._sync import in_worker
 from .errors import (
     BackendError,
     BackendTimeout,
@@ -215,8 +216,8 @@ class FunctionEmbedder:
 
     ``fn(texts)`` returns vectors; with ``model`` given, ``fn(model=model, input=texts)`` is
     called instead (LiteLLM's ``aembedding``, the OpenAI SDK's ``embeddings.create``) and may
-    return an OpenAI-shaped response. ``fn`` may be sync or async; a sync ``fn`` runs in a
-    worker thread.
+    return an OpenAI-shaped response. ``fn`` may be sync or async; a sync ``fn`` runs on the
+    library's I/O workers.
     """
 
     def __init__(
@@ -238,7 +239,7 @@ class FunctionEmbedder:
         if inspect.iscoroutinefunction(self._fn):
             result = await self._fn(*args, **kwargs)
         else:
-            result = await asyncio.to_thread(self._fn, *args, **kwargs)
+            result = await in_worker(self._fn, *args, **kwargs)
             if inspect.isawaitable(result):
                 result = await result
         vectors = _vectors_from_response(result, len(texts))

@@ -3,7 +3,7 @@
 :class:`CachedStream` is what a cached ``stream=True`` call returns, live or replayed: an async
 iterator of the SDK's own chunk types that also closes like the SDK's stream (``aclose()``,
 ``close()``, ``async with``) and carries ``_hidden_params``. :class:`BlockingStream` is its
-blocking form (iterated through the library's loop thread).
+blocking form (the adapter's :class:`~aiocache_llm._sync.BlockingIterator`).
 
 :class:`Broadcast` is one upstream stream shared by every concurrent identical request: a pump
 task reads the upstream as fast as it sends, and each subscriber reads the chunks in order from
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
-from types import TracebackType
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any
 
-from ._sync import run_sync
+from ._sync import BlockingIterator
+from ._sync import iterate_in_workers as aiter_blocking
 
 __all__ = ["BlockingStream", "Broadcast", "CachedStream", "aiter_blocking", "replay"]
 
@@ -47,68 +47,25 @@ class CachedStream:
     async def __aenter__(self) -> CachedStream:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
 
-class BlockingStream:
+class BlockingStream(BlockingIterator[Any]):
     """The blocking form of a :class:`CachedStream`: a plain iterator of chunks."""
 
     def __init__(self, stream: CachedStream) -> None:
-        self._stream = stream
+        super().__init__(stream)
         self._hidden_params = stream._hidden_params
-
-    def __iter__(self) -> BlockingStream:
-        return self
-
-    def __next__(self) -> Any:
-        try:
-            return run_sync(self._stream.__anext__())
-        except StopAsyncIteration:
-            raise StopIteration from None
-
-    def close(self) -> None:
-        run_sync(self._stream.aclose())
 
     def __enter__(self) -> BlockingStream:
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 async def replay(chunks: Iterable[Any]) -> AsyncIterator[Any]:
     """Yield stored chunks one by one, as a stream would."""
     for chunk in chunks:
         yield chunk
-
-
-_DONE = object()
-
-
-async def aiter_blocking(iterable: Iterable[Any]) -> AsyncIterator[Any]:
-    """Iterate a blocking iterator (a sync SDK stream) in worker threads."""
-    iterator: Iterator[Any] = iter(iterable)
-    try:
-        while True:
-            item = await asyncio.to_thread(next, iterator, _DONE)
-            if item is _DONE:
-                return
-            yield item
-    finally:
-        closer = getattr(iterable, "close", None)
-        if closer is not None:
-            await asyncio.to_thread(closer)
 
 
 class Broadcast:

@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from aiocache_llm.backends.semantic.base import DEFAULT_VERIFY_BELOW  # noqa: E402
 from aiocache_llm.embeddings import FunctionEmbedder, LocalEmbedder  # noqa: E402
-from aiocache_llm.semantic_guard import PrecisionGuard, features  # noqa: E402
+from aiocache_llm.semantic import DEFAULT_VERIFY_BELOW  # noqa: E402
+from aiocache_llm.semantic.guard import PrecisionGuard, features  # noqa: E402
 
 DATA = ROOT / "tests" / "semantic" / "data"
 THRESHOLDS = [round(0.6 + 0.05 * i, 2) for i in range(8)]
@@ -195,8 +195,8 @@ async def fill_and_time(
 
 async def latency() -> None:
     from aiocache_llm.backends.redis import RedisCache
-    from aiocache_llm.backends.semantic.qdrant import QdrantSemanticCache
-    from aiocache_llm.backends.semantic.redis import RedisSemanticCache
+    from aiocache_llm.semantic.qdrant import QdrantSemanticCache
+    from aiocache_llm.semantic.redis import RedisSemanticCache
     from tests.harness.redis import redis_running
 
     print(f"\nLookup latency, {ENTRIES} entries, half the lookups hits, embedding excluded")

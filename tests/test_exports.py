@@ -28,3 +28,25 @@ def test_an_optional_backend_is_reachable_or_names_its_extra() -> None:
             assert extra in str(exc)
         except AttributeError:
             pass  # not built in this version
+
+
+def test_the_old_facade_paths_hand_out_the_facades_own_objects() -> None:
+    import aiocache_llm.cache
+    import aiocache_llm.facade
+    import aiocache_llm.wrappers
+
+    for module in (aiocache_llm.cache, aiocache_llm.wrappers):
+        for name in module.__all__:
+            assert getattr(module, name) is getattr(aiocache_llm.facade, name), name
+    for name in ("Cache", "cached", "wrap_openai", "enable_cache", "update_cache"):
+        assert getattr(aiocache_llm, name) is getattr(aiocache_llm.facade, name), name
+
+
+def test_every_async_method_of_the_facade_has_a_generated_blocking_form() -> None:
+    from aiocache_llm.facade import Cache
+
+    async_names = [name for name in dir(Cache) if name.startswith("async_")]
+    assert {"async_get_cache", "async_add_cache", "async_health"} <= set(async_names)
+    for name in async_names:
+        blocking_form = getattr(Cache, name.removeprefix("async_"))
+        assert blocking_form.__doc__ == f"Blocking form of :meth:`{name}`.", name

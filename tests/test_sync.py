@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import os
+import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,17 @@ import pytest
 import redis.asyncio as aioredis
 
 from aiocache_llm import BackendUnavailable, BaseCache, DiskCache, InMemoryCache
-from aiocache_llm._sync import inline, loop_thread_loop, run_sync, threaded
+from aiocache_llm._sync import (
+    BlockingIterator,
+    _io_workers,
+    blocking_function,
+    in_worker,
+    inline,
+    iterate_in_workers,
+    loop_thread_loop,
+    run_sync,
+    threaded,
+)
 from aiocache_llm.backends.base import USE_DEFAULT, TTLArg
 from tests.harness.redis import RedisServer
 
@@ -234,3 +247,125 @@ async def test_a_cancelled_caller_leaves_the_io_workers_serving() -> None:
         await task
     await slow.async_set_cache("k", 1, ttl=None)  # the workers still answer
     assert len(slow.threads) == 1
+
+
+async def _double_on_its_loop(x: int) -> tuple[int, asyncio.AbstractEventLoop]:
+    return x * 2, asyncio.get_running_loop()
+
+
+def test_a_blocking_function_runs_its_coroutine_on_the_library_loop() -> None:
+    double = blocking_function(_double_on_its_loop)
+    assert double(21) == (42, loop_thread_loop())
+    assert double.__name__ == "_double_on_its_loop"
+
+
+def test_a_blocking_function_hands_back_the_converted_result() -> None:
+    first = blocking_function(_double_on_its_loop, result=lambda pair: pair[0])
+    assert first(x=4) == 8
+
+
+class Source:
+    """An async iterator that records whether it was closed."""
+
+    def __init__(self, items: list[int]) -> None:
+        self.items = iter(items)
+        self.closed = False
+
+    def __aiter__(self) -> Source:
+        return self
+
+    async def __anext__(self) -> int:
+        for item in self.items:
+            return item
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def test_a_blocking_iterator_yields_the_async_items_in_order() -> None:
+    assert list(BlockingIterator(Source([1, 2, 3]))) == [1, 2, 3]
+
+
+def test_leaving_a_blocking_iterator_early_closes_its_source() -> None:
+    source = Source([1, 2, 3])
+    with BlockingIterator(source) as items:
+        assert next(items) == 1
+    assert source.closed
+
+
+_caller: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="nobody")
+
+
+async def test_in_worker_runs_blocking_work_off_the_loop_with_the_callers_context() -> None:
+    _caller.set("the caller")
+
+    def where() -> tuple[str, str]:
+        return threading.current_thread().name, _caller.get()
+
+    thread, caller = await in_worker(where)
+    assert thread.startswith("aiocache_llm-io-")
+    assert caller == "the caller"
+
+
+async def test_in_worker_passes_keywords_named_like_its_own_parameter() -> None:
+    assert await in_worker(dict, fn=1, args=2) == {"fn": 1, "args": 2}
+
+
+async def test_a_short_job_is_not_held_up_by_long_jobs_on_every_worker() -> None:
+    release = threading.Event()
+    long_jobs = [
+        asyncio.ensure_future(in_worker(release.wait, 60)) for _ in range(_io_workers.size + 2)
+    ]
+    try:
+        short = await asyncio.wait_for(in_worker(lambda: "done"), timeout=30)
+        assert short == "done"
+        assert not any(job.done() for job in long_jobs)  # all still held when it answered
+    finally:
+        release.set()
+        assert await asyncio.gather(*long_jobs) == [True] * len(long_jobs)
+
+
+class SyncStream:
+    """A blocking iterator that records the threads that read and closed it."""
+
+    def __init__(self) -> None:
+        self.items = iter("abc")
+        self.threads: list[int] = []
+        self.closed_in: int | None = None
+
+    def __iter__(self) -> SyncStream:
+        return self
+
+    def __next__(self) -> str:
+        self.threads.append(threading.get_ident())
+        return next(self.items)
+
+    def close(self) -> None:
+        self.closed_in = threading.get_ident()
+
+
+async def test_a_blocking_iterable_is_read_and_closed_on_the_io_workers() -> None:
+    stream = SyncStream()
+    items: AsyncIterator[str] = iterate_in_workers(stream)
+    assert [item async for item in items] == ["a", "b", "c"]
+    assert threading.get_ident() not in stream.threads
+    assert stream.closed_in is not None and stream.closed_in != threading.get_ident()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() of a threaded process
+def test_a_forked_child_has_io_workers_even_if_the_parents_lock_was_held() -> None:
+    asyncio.run(in_worker(int))  # the parent's workers run
+    with _io_workers._lock:  # as a worker finishing a job holds it, at the moment of the fork
+        pid = os.fork()
+        if pid == 0:  # the child: report by exit code, never return into pytest
+            code = 3
+            try:
+                signal.alarm(20)  # a deadlock ends the child instead of hanging the test
+                thread = asyncio.run(in_worker(threading.current_thread))
+                code = 0 if thread.name.startswith("aiocache_llm-io-") else 1
+            finally:
+                os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -20,8 +20,8 @@ __all__ = ["BACKEND_TYPES", "SEMANTIC_TYPES", "backend_type_class", "import_back
 BACKEND_TYPES: Final[dict[str, tuple[str, str, str | None]]] = {
     "local": ("memory", "InMemoryCache", None),
     "disk": ("disk", "DiskCache", None),
-    "redis": ("redis", "RedisCache", "redis"),
-    "redis-cluster": ("redis_cluster", "RedisClusterCache", "redis"),
+    "redis": ("redis.store", "RedisCache", "redis"),
+    "redis-cluster": ("redis.cluster", "RedisClusterCache", "redis"),
     "dual": ("dual", "DualCache", "redis"),
     "s3": ("s3", "S3Cache", "s3"),
     "gcs": ("gcs", "GCSCache", "gcs"),

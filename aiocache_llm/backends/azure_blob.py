@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -20,10 +20,11 @@ from azure.core.exceptions import (
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 from ..codec import DEFAULT_COMPRESS_THRESHOLD
-from ..errors import ConfigurationError
-from ._object_store import ObjectStoreCache, Stored, VersionConflict
+from ..errors import BackendTimeout, BackendUnavailable, ConfigurationError
+from ._object_store import ObjectStore, ObjectStoreCache, VersionConflict
+from ._store import ErrorMap, Stored
 
-__all__ = ["AzureBlobCache"]
+__all__ = ["AzureBlobCache", "AzureBlobStore"]
 
 
 @dataclass
@@ -33,51 +34,51 @@ class _Client:
     credential: Any
 
 
-class AzureBlobCache(ObjectStoreCache[_Client]):
-    """A cache of one blob per key in ``azure_blob_container``, named ``azure_path`` + key.
+class AzureBlobStore(ObjectStore[_Client]):
+    """Blobs in one Azure container (created on first use); conditions by ETag."""
 
-    Connect with ``azure_account_url`` (credentials from ``DefaultAzureCredential``, or an
-    explicit ``azure_credential``), or with ``azure_connection_string``. The container is created
-    on first use if it does not exist.
-
-    Entries expire on read (their expiry travels inside the blob) and carry it as the blob's
-    ``expires_at`` metadata. Writes overwrite. Counters use ETag conditions (``If-Match`` /
-    ``If-None-Match: *``) and retry on conflict.
-    """
-
-    backend_name = "azure-blob"
+    errors: ClassVar[ErrorMap] = (
+        *ObjectStore.errors,
+        ((ServiceRequestTimeoutError, ServiceResponseTimeoutError), BackendTimeout),
+        ((AzureError, OSError), BackendUnavailable),
+    )
 
     def __init__(
         self,
-        azure_account_url: str | None = None,
-        azure_blob_container: str = "aiocache-llm",
+        account_url: str | None,
+        container: str,
+        connection_string: str | None,
+        credential: Any,
         *,
-        azure_connection_string: str | None = None,
-        azure_credential: Any = None,
-        azure_path: str | None = None,
-        default_ttl: float | None = None,
-        timeout: float = 10.0,
-        max_concurrency: int = 32,
-        compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
+        timeout: float,
+        max_concurrency: int,
     ) -> None:
-        if not azure_account_url and not azure_connection_string:
+        if not account_url and not connection_string:
             raise ConfigurationError(
                 "AzureBlobCache needs azure_account_url or azure_connection_string"
             )
-        if not isinstance(azure_blob_container, str) or not azure_blob_container:
+        if not isinstance(container, str) or not container:
             raise ConfigurationError("AzureBlobCache needs azure_blob_container")
-        super().__init__(
-            prefix=azure_path,
-            default_ttl=default_ttl,
-            timeout=timeout,
-            max_concurrency=max_concurrency,
-            compress_threshold=compress_threshold,
-        )
-        self.account_url = azure_account_url
-        self.container_name = azure_blob_container
-        self._connection_string = azure_connection_string
-        self._credential = azure_credential
+        super().__init__(timeout=timeout, max_concurrency=max_concurrency)
+        self.account_url = account_url
+        self.container_name = container
+        self._connection_string = connection_string
+        self._credential = credential
         self._container_ready = False
+
+    def details(self) -> dict[str, Any]:
+        where: dict[str, Any] = {"container": self.container_name}
+        if self.account_url:
+            where["account_url"] = self.account_url
+        return where
+
+    def error_message(self, exc: BaseException) -> str:
+        if isinstance(exc, HttpResponseError):
+            code = getattr(exc, "error_code", None) or exc.status_code
+            return f"{code}: {exc.reason or exc.message}"
+        if isinstance(exc, AzureError):
+            return str(exc.message)
+        return super().error_message(exc)
 
     # -- client ------------------------------------------------------------------------------
     async def _open_client(self) -> _Client:
@@ -119,20 +120,8 @@ class AzureBlobCache(ObjectStoreCache[_Client]):
             if client.credential is not None:
                 await client.credential.close()
 
-    def _describe_error(self, exc: Exception) -> tuple[bool, str] | None:
-        if isinstance(exc, (ServiceRequestTimeoutError, ServiceResponseTimeoutError)):
-            return True, exc.message
-        if isinstance(exc, HttpResponseError):
-            code = getattr(exc, "error_code", None) or exc.status_code
-            return False, f"{code}: {exc.reason or exc.message}"
-        if isinstance(exc, AzureError):
-            return False, exc.message
-        if isinstance(exc, OSError):
-            return False, str(exc)
-        return None
-
-    # -- primitives --------------------------------------------------------------------------
-    async def _read(self, client: _Client, name: str) -> Stored | None:
+    # -- requests ----------------------------------------------------------------------------
+    async def _read(self, client: _Client, name: str) -> Stored[bytes] | None:
         try:
             downloader = await client.container.download_blob(name)
             data = await downloader.readall()
@@ -186,12 +175,43 @@ class AzureBlobCache(ObjectStoreCache[_Client]):
     async def _probe(self, client: _Client) -> None:
         await client.container.get_container_properties()
 
-    async def async_test_connection(self) -> dict[str, Any]:
-        report = await super().async_test_connection()
-        report.update(container=self.container_name, prefix=self.prefix)
-        if self.account_url:
-            report["account_url"] = self.account_url
-        return report
 
-    def __repr__(self) -> str:
-        return f"AzureBlobCache(container={self.container_name!r}, prefix={self.prefix!r})"
+class AzureBlobCache(ObjectStoreCache[_Client]):
+    """A cache of one blob per key in ``azure_blob_container``, named ``azure_path`` + key.
+
+    Connect with ``azure_account_url`` (credentials from ``DefaultAzureCredential``, or an
+    explicit ``azure_credential``), or with ``azure_connection_string``. The container is created
+    on first use if it does not exist.
+
+    Entries expire on read (their expiry travels inside the blob) and carry it as the blob's
+    ``expires_at`` metadata. Writes overwrite. Counters use ETag conditions (``If-Match`` /
+    ``If-None-Match: *``) and retry on conflict.
+    """
+
+    backend_name = "azure-blob"
+    store: AzureBlobStore
+
+    def __init__(
+        self,
+        azure_account_url: str | None = None,
+        azure_blob_container: str = "aiocache-llm",
+        *,
+        azure_connection_string: str | None = None,
+        azure_credential: Any = None,
+        azure_path: str | None = None,
+        default_ttl: float | None = None,
+        timeout: float = 10.0,
+        max_concurrency: int = 32,
+        compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
+    ) -> None:
+        store = AzureBlobStore(
+            azure_account_url,
+            azure_blob_container,
+            azure_connection_string,
+            azure_credential,
+            timeout=timeout,
+            max_concurrency=max_concurrency,
+        )
+        super().__init__(
+            store, prefix=azure_path, default_ttl=default_ttl, compress_threshold=compress_threshold
+        )

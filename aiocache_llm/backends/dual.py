@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .._sync import run_sync
+from .._sync import read_through
 from ..codec import Entry
 from ..errors import BackendError, ConfigurationError
 from ._invalidation import InvalidationChannel, L1Coherence
+from ._shared_reads import SharedReads
 from ._tracking import TrackingChannel, check_tracking
 from ._versions import PubSubCapable, VersionedStore
 from .base import (
@@ -31,7 +31,6 @@ logger = logging.getLogger("aiocache_llm.dual")
 #: The longest an L1 copy lives (seconds) unless ``default_in_memory_ttl`` says otherwise: the
 #: bound on staleness when an invalidation is lost.
 DEFAULT_L1_TTL = 30.0
-_MAX_TRACKED_MISSES = 10_000
 
 
 class DualCache(BaseCache):
@@ -55,22 +54,15 @@ class DualCache(BaseCache):
       subscription is down, L1 serves what it holds but takes no new fills; once it is back,
       L1 starts empty. An L2 without a channel (object stores) is coherent by TTL only.
     * **invalidation source**: ``"pubsub"`` (the default, above) or ``"tracking"`` (standalone
-      Redis only): RESP3 client-side tracking, ``CLIENT TRACKING ON BCAST PREFIX`` on the
-      namespace, where Redis itself reports every changed key, so a write sends no PUBLISH.
-      Measured on one host (``benchmarks/bench_invalidation.py``): lag p50 ~0.4 ms against
-      ~0.7-0.8 ms, p99 lower too, and a write costs 1 round trip instead of 2 (0.6x the write
-      latency). Pub/sub stays the default because a tracking message carries no version: it
-      drops the copy (and refuses that key's fills begun before it), including the writer's
-      own fresh copy, so every write costs the writer an L2 read on its next get of that key;
-      and tracking is not available on Cluster or Sentinel L2s, which pub/sub covers.
+      Redis only): RESP3 client-side tracking, where Redis itself reports every changed key,
+      so a write sends no PUBLISH; why pub/sub stays the default, with measurements, is in
+      :mod:`aiocache_llm.backends._tracking`.
     * **failures**: an L2 failure never leaves L1 holding what L2 does not (a failed write
       drops the key from L1). With ``fail_open=True`` (the default) failed L2 reads are misses
       and failed writes are dropped, counted in ``stats.errors`` and logged; with
       ``fail_open=False`` the typed error is raised (the ``Cache`` facade does this and lets
       its guard apply the failure policy). A failed increment always raises: a counter
       cannot be invented.
-
-    The blocking ``get_cache`` answers an L1 hit in the caller's thread, with no thread hop.
     """
 
     backend_name = "dual"
@@ -98,7 +90,6 @@ class DualCache(BaseCache):
         self.redis_cache = redis_cache
         cap = check_ttl(default_in_memory_ttl)
         self.default_in_memory_ttl: float = DEFAULT_L1_TTL if cap is None else cap
-        self.redis_batch_cache_expiry = redis_batch_cache_expiry
         self.invalidation_channel = invalidation_channel
         self.fail_open = fail_open
         if invalidation not in ("pubsub", "tracking"):
@@ -126,9 +117,17 @@ class DualCache(BaseCache):
                 self._state,
                 self._l2_failed_quietly,
             )
-        self._recent_misses: dict[str, float] = {}
-        self._in_flight: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[Any]] = {}
+        self._reads = SharedReads(self._l2_read, redis_batch_cache_expiry)
         self._l1_get = self.in_memory_cache.get_cache
+
+    @property
+    def redis_batch_cache_expiry(self) -> float:
+        """Seconds a key L2 reported missing is not asked again by batch reads."""
+        return self._reads.window
+
+    @redis_batch_cache_expiry.setter
+    def redis_batch_cache_expiry(self, seconds: float) -> None:
+        self._reads.window = seconds
 
     # -- L2 failures -------------------------------------------------------------------------
     def _l2_failed_quietly(self, what: str, exc: BaseException) -> None:
@@ -152,21 +151,18 @@ class DualCache(BaseCache):
             await self.channel.ready(timeout)
 
     # -- reads -----------------------------------------------------------------------------
-    async def async_get_cache(self, key: str, *, local_only: bool = False) -> Any:
-        """The value under ``key``: L1, then L2 (only L1 with ``local_only``, as LiteLLM)."""
-        value = self._l1_get(key)
-        if value is not None or self.redis_cache is None or local_only:
-            return value
-        entries = await self._l2_read([key])
-        entry = None if entries is None else entries[0]
-        return None if entry is None else entry.value
+    @read_through("_l1_get")
+    def async_get_cache(self, key: str, *, local_only: bool = False) -> Any:
+        """The value under ``key``: L1, then L2 (only L1 with ``local_only``, as LiteLLM). L1
+        answers at once: the blocking ``get_cache`` answers it in the caller's thread, with
+        no thread hop."""
+        if self.redis_cache is None or local_only:
+            return None
+        return self._l2_value(key)
 
-    def get_cache(self, key: str, *, local_only: bool = False) -> Any:
-        """Blocking get: an L1 hit is answered in the caller's thread, with no thread hop."""
-        value = self._l1_get(key)
-        if value is not None or self.redis_cache is None or local_only:
-            return value
-        return run_sync(self.async_get_cache(key))
+    async def _l2_value(self, key: str) -> Any:
+        entries = await self._l2_read([key])
+        return None if entries is None or entries[0] is None else entries[0].value
 
     async def async_set_cache_sadd(
         self,
@@ -211,16 +207,16 @@ class DualCache(BaseCache):
         except BackendError as exc:
             self._l2_failed("read", exc)
             return None
-        self._state.fill(
-            (
-                (key, entry, version)
-                for key, (entry, version) in zip(keys, pairs, strict=True)
-                # an unversioned value in a versioned store is a counter: never held in L1
-                if entry is not None and (version or not self._versioned)
-            ),
-            started,
-        )
+        self._fill(((k, entry, v) for k, (entry, v) in zip(keys, pairs, strict=True)), started)
         return [entry for entry, _ in pairs]
+
+    def _fill(self, items: Iterable[tuple[str, Entry | None, int]], started: int) -> None:
+        """Fill L1 with ``(key, entry, version)`` items where allowed; an unversioned value in
+        a versioned store is a counter, never held in L1."""
+        versioned = self._versioned
+        self._state.fill(
+            ((k, e, v) for k, e, v in items if e is not None and (v or not versioned)), started
+        )
 
     async def async_get_entry(self, key: str) -> Entry | None:
         entry = self._state.entry(key)
@@ -234,49 +230,9 @@ class DualCache(BaseCache):
         results: list[Entry | None] = [get(key) for key in keys]
         if self.redis_cache is None:
             return results
-        now = time.monotonic()
-        window = self.redis_batch_cache_expiry
-        loop = asyncio.get_running_loop()
-        to_fetch: list[str] = []
-        waiting: dict[str, asyncio.Future[Any]] = {}
-        for key, found in zip(keys, results, strict=True):
-            if found is not None or key in waiting:
-                continue
-            missed = self._recent_misses.get(key)
-            if missed is not None and now - missed < window:
-                continue
-            pending = self._in_flight.get((loop, key))
-            if pending is not None:
-                waiting[key] = pending
-            elif key not in to_fetch:
-                to_fetch.append(key)
-        fetched: dict[str, Entry | None] = {}
-        if to_fetch:
-            futures = {key: loop.create_future() for key in to_fetch}
-            for key, future in futures.items():
-                self._in_flight[(loop, key)] = future
-            try:
-                entries = await self._l2_read(to_fetch)
-            finally:
-                for key, future in futures.items():
-                    self._in_flight.pop((loop, key), None)
-                    if not future.done():  # failed or cancelled: waiters read a miss
-                        future.set_result(None)
-            mono = time.monotonic()
-            for key, entry in zip(to_fetch, entries or [None] * len(to_fetch), strict=True):
-                fetched[key] = entry
-                if not futures[key].done():
-                    futures[key].set_result(entry)
-                if entry is None and entries is not None:  # a real miss, not a failure
-                    self._recent_misses[key] = mono
-            if len(self._recent_misses) > _MAX_TRACKED_MISSES:
-                self._recent_misses.clear()
-        for key, future in waiting.items():
-            fetched[key] = await asyncio.shield(future)
-        return [
-            found if found is not None else fetched.get(key)
-            for key, found in zip(keys, results, strict=True)
-        ]
+        pairs = list(zip(keys, results, strict=True))
+        fetched = await self._reads.entries([key for key, found in pairs if found is None])
+        return [found if found is not None else fetched.get(key) for key, found in pairs]
 
     async def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
         entries = await self.async_batch_get_entries(keys)
@@ -303,8 +259,7 @@ class DualCache(BaseCache):
         if local_only or l2 is None:
             self._state.put_local(items, seconds)
             return
-        for key, _ in items:
-            self._recent_misses.pop(key, None)
+        self._reads.forget(key for key, _ in items)
         self._ensure_listening()
         started, now = self._state.begin(), time.time()
         try:
@@ -319,14 +274,8 @@ class DualCache(BaseCache):
             return
         # the L1 copy expires no later than L2's: its clock started before the write
         expires = None if seconds is None else now + seconds
-        self._state.fill(
-            (
-                (key, Entry(value, now, expires), version)
-                for (key, value), version in zip(items, versions, strict=True)
-                if version or not self._versioned  # a stored number is a counter: not held
-            ),
-            started,
-        )
+        pairs = zip(items, versions, strict=True)
+        self._fill(((k, Entry(value, now, expires), v) for (k, value), v in pairs), started)
         if self.channel is not None:
             await self.channel.announce(
                 [(key, v) for (key, _), v in zip(items, versions, strict=True)]
@@ -373,7 +322,7 @@ class DualCache(BaseCache):
 
     async def async_delete_cache(self, key: str) -> None:
         self._state.drop([key])
-        self._recent_misses.pop(key, None)
+        self._reads.forget([key])
         l2 = self.redis_cache
         if l2 is None:
             return
@@ -393,7 +342,7 @@ class DualCache(BaseCache):
 
     async def async_flush_cache(self) -> None:
         self._state.reset()
-        self._recent_misses.clear()
+        self._reads.clear()
         if self.redis_cache is None:
             return
         try:

@@ -6,16 +6,17 @@ import datetime
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 from gcloud.aio.storage import Storage
 
 from ..codec import DEFAULT_COMPRESS_THRESHOLD
-from ..errors import ConfigurationError
-from ._object_store import ObjectStoreCache, Stored, VersionConflict
+from ..errors import BackendUnavailable, ConfigurationError
+from ._object_store import ObjectStore, ObjectStoreCache, VersionConflict
+from ._store import ErrorMap, Stored
 
-__all__ = ["GCSCache"]
+__all__ = ["GCSCache", "GCSStore"]
 
 
 @dataclass
@@ -24,49 +25,42 @@ class _Client:
     session: aiohttp.ClientSession
 
 
-class GCSCache(ObjectStoreCache[_Client]):
-    """A cache of one object per key in ``gcs_bucket_name``, named ``gcs_path`` + key.
+class GCSStore(ObjectStore[_Client]):
+    """Objects in one Google Cloud Storage bucket (gcloud-aio-storage over aiohttp)."""
 
-    Credentials come from the service-account file ``gcs_path_service_account``, else from
-    application-default credentials. An emulator is reached through the standard
-    ``STORAGE_EMULATOR_HOST`` variable (``http://127.0.0.1:9023``) or ``gcs_api_root``. Object
-    names are URL-encoded in requests, so any key is safe. The bucket must exist.
-
-    Entries expire on read (their expiry travels inside the object) and carry it as the object's
-    ``customTime``, for lifecycle rules (``daysSinceCustomTime``). Counters raise
-    :class:`~aiocache_llm.errors.NotSupported`: the emulator this backend is tested against
-    ignores generation preconditions, so atomic increments cannot be verified.
-    """
-
-    backend_name = "gcs"
+    #: The emulator this backend is tested against ignores generation preconditions, so
+    #: atomic updates cannot be verified: counters are refused.
     conditional_writes = False
+    errors: ClassVar[ErrorMap] = (
+        *ObjectStore.errors,
+        ((aiohttp.ClientError, OSError), BackendUnavailable),
+    )
 
     def __init__(
         self,
-        gcs_bucket_name: str,
-        gcs_path_service_account: str | None = None,
-        gcs_path: str | None = None,
+        bucket: str,
+        service_file: str | None,
+        api_root: str | None,
         *,
-        gcs_api_root: str | None = None,
-        default_ttl: float | None = None,
-        timeout: float = 10.0,
-        max_concurrency: int = 32,
-        compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
+        timeout: float,
+        max_concurrency: int,
     ) -> None:
-        if not isinstance(gcs_bucket_name, str) or not gcs_bucket_name:
+        if not isinstance(bucket, str) or not bucket:
             raise ConfigurationError("GCSCache needs gcs_bucket_name")
-        super().__init__(
-            prefix=gcs_path,
-            default_ttl=default_ttl,
-            timeout=timeout,
-            max_concurrency=max_concurrency,
-            compress_threshold=compress_threshold,
-        )
-        self.bucket = gcs_bucket_name
-        self.service_file = gcs_path_service_account
-        self.api_root = gcs_api_root or os.environ.get("STORAGE_EMULATOR_HOST") or None
+        super().__init__(timeout=timeout, max_concurrency=max_concurrency)
+        self.bucket = bucket
+        self.service_file = service_file
+        self.api_root = api_root or os.environ.get("STORAGE_EMULATOR_HOST") or None
         if self.api_root and not self.api_root.startswith(("http://", "https://")):
             self.api_root = f"http://{self.api_root}"
+
+    def details(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "api_root": self.api_root}
+
+    def error_message(self, exc: BaseException) -> str:
+        if isinstance(exc, aiohttp.ClientResponseError):
+            return f"HTTP {exc.status}: {exc.message}"
+        return super().error_message(exc)
 
     # -- client ------------------------------------------------------------------------------
     async def _open_client(self) -> _Client:
@@ -87,17 +81,8 @@ class GCSCache(ObjectStoreCache[_Client]):
         finally:
             await client.session.close()
 
-    def _describe_error(self, exc: Exception) -> tuple[bool, str] | None:
-        if isinstance(exc, aiohttp.ClientResponseError):
-            return False, f"HTTP {exc.status}: {exc.message}"
-        if isinstance(exc, aiohttp.ServerTimeoutError):
-            return True, str(exc)
-        if isinstance(exc, (aiohttp.ClientError, OSError)):
-            return False, str(exc) or type(exc).__name__
-        return None
-
-    # -- primitives --------------------------------------------------------------------------
-    async def _read(self, client: _Client, name: str) -> Stored | None:
+    # -- requests ----------------------------------------------------------------------------
+    async def _read(self, client: _Client, name: str) -> Stored[bytes] | None:
         try:
             stream = await client.storage.download_stream(self.bucket, name, timeout=self._secs)
         except aiohttp.ClientResponseError as exc:
@@ -169,17 +154,50 @@ class GCSCache(ObjectStoreCache[_Client]):
 
     async def _probe(self, client: _Client) -> None:
         await client.storage.list_objects(
-            self.bucket, params={"prefix": self.prefix, "maxResults": "1"}, timeout=self._secs
+            self.bucket, params={"maxResults": "1"}, timeout=self._secs
         )
 
     @property
     def _secs(self) -> int:
         return max(1, round(self.timeout))
 
-    async def async_test_connection(self) -> dict[str, Any]:
-        report = await super().async_test_connection()
-        report.update(bucket=self.bucket, prefix=self.prefix, api_root=self.api_root)
-        return report
 
-    def __repr__(self) -> str:
-        return f"GCSCache(bucket={self.bucket!r}, prefix={self.prefix!r})"
+class GCSCache(ObjectStoreCache[_Client]):
+    """A cache of one object per key in ``gcs_bucket_name``, named ``gcs_path`` + key.
+
+    Credentials come from the service-account file ``gcs_path_service_account``, else from
+    application-default credentials. An emulator is reached through the standard
+    ``STORAGE_EMULATOR_HOST`` variable (``http://127.0.0.1:9023``) or ``gcs_api_root``. Object
+    names are URL-encoded in requests, so any key is safe. The bucket must exist.
+
+    Entries expire on read (their expiry travels inside the object) and carry it as the object's
+    ``customTime``, for lifecycle rules (``daysSinceCustomTime``). Counters raise
+    :class:`~aiocache_llm.errors.NotSupported`: the emulator this backend is tested against
+    ignores generation preconditions, so atomic increments cannot be verified.
+    """
+
+    backend_name = "gcs"
+    store: GCSStore
+
+    def __init__(
+        self,
+        gcs_bucket_name: str,
+        gcs_path_service_account: str | None = None,
+        gcs_path: str | None = None,
+        *,
+        gcs_api_root: str | None = None,
+        default_ttl: float | None = None,
+        timeout: float = 10.0,
+        max_concurrency: int = 32,
+        compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
+    ) -> None:
+        store = GCSStore(
+            gcs_bucket_name,
+            gcs_path_service_account,
+            gcs_api_root,
+            timeout=timeout,
+            max_concurrency=max_concurrency,
+        )
+        super().__init__(
+            store, prefix=gcs_path, default_ttl=default_ttl, compress_threshold=compress_threshold
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import functools
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
@@ -19,82 +19,52 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 from botocore.loaders import Loader, create_loader  # type: ignore[import-untyped]
 
 from ..codec import DEFAULT_COMPRESS_THRESHOLD
-from ..errors import BackendUnavailable, ConfigurationError
-from ._object_store import ObjectStoreCache, Stored, VersionConflict
+from ..errors import BackendTimeout, BackendUnavailable, ConfigurationError
+from ._object_store import ObjectStore, ObjectStoreCache, VersionConflict
+from ._store import ErrorMap, Stored
 
-__all__ = ["S3Cache"]
+__all__ = ["S3Cache", "S3Store"]
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _CONFLICT = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 
 
-class S3Cache(ObjectStoreCache[Any]):
-    """A cache of one object per key in ``s3_bucket_name``, named ``s3_path`` + key.
+class S3Store(ObjectStore[Any]):
+    """Objects in one S3 bucket; conditional writes by ``If-Match`` / ``If-None-Match``."""
 
-    ``:`` in a key becomes ``/`` in the object name (``litellm:abc`` -> ``<s3_path>/litellm/abc``),
-    so keys group into folders in the console. The bucket must exist.
-
-    Entries expire on read (their expiry travels inside the object) and carry the expiry as the
-    object's ``Expires`` header. Counters use conditional writes (``If-Match`` /
-    ``If-None-Match``) and retry on conflict. Every request gives up after ``timeout`` seconds
-    with :class:`~aiocache_llm.errors.BackendTimeout`; other failures of S3 raise
-    :class:`~aiocache_llm.errors.BackendUnavailable`.
-    """
-
-    backend_name = "s3"
+    errors: ClassVar[ErrorMap] = (
+        *ObjectStore.errors,
+        ((ConnectTimeoutError, ReadTimeoutError), BackendTimeout),
+        ((ClientError, BotoCoreError, aiohttp.ClientError, OSError), BackendUnavailable),
+    )
 
     def __init__(
-        self,
-        s3_bucket_name: str,
-        s3_region_name: str | None = None,
-        s3_api_version: str | None = None,
-        s3_use_ssl: bool | None = True,
-        s3_verify: bool | str | None = None,
-        s3_endpoint_url: str | None = None,
-        s3_aws_access_key_id: str | None = None,
-        s3_aws_secret_access_key: str | None = None,
-        s3_aws_session_token: str | None = None,
-        s3_config: AioConfig | dict[str, Any] | None = None,
-        s3_path: str | None = None,
-        *,
-        default_ttl: float | None = None,
-        timeout: float = 10.0,
-        max_concurrency: int = 32,
-        compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
+        self, bucket: str, client_args: dict[str, Any], *, timeout: float, max_concurrency: int
     ) -> None:
-        if not isinstance(s3_bucket_name, str) or not s3_bucket_name:
+        if not isinstance(bucket, str) or not bucket:
             raise ConfigurationError("S3Cache needs s3_bucket_name")
-        super().__init__(
-            prefix=s3_path,
-            default_ttl=default_ttl,
-            timeout=timeout,
-            max_concurrency=max_concurrency,
-            compress_threshold=compress_threshold,
-        )
-        self.bucket = s3_bucket_name
-        self.endpoint_url = s3_endpoint_url
+        super().__init__(timeout=timeout, max_concurrency=max_concurrency)
+        self.bucket = bucket
+        self.endpoint_url = client_args.get("endpoint_url")
         ours = AioConfig(
             connect_timeout=self.timeout,
             read_timeout=self.timeout,
             retries={"mode": "standard", "total_max_attempts": 2},
             max_pool_connections=max_concurrency,
         )
-        if isinstance(s3_config, dict):
-            s3_config = AioConfig(**s3_config)
-        self._client_args: dict[str, Any] = {
-            "region_name": s3_region_name,
-            "api_version": s3_api_version,
-            "use_ssl": s3_use_ssl,
-            "verify": s3_verify,
-            "endpoint_url": s3_endpoint_url,
-            "aws_access_key_id": s3_aws_access_key_id,
-            "aws_secret_access_key": s3_aws_secret_access_key,
-            "aws_session_token": s3_aws_session_token,
-            "config": ours.merge(s3_config) if s3_config is not None else ours,
-        }
+        given = client_args.get("config")
+        if isinstance(given, dict):
+            given = AioConfig(**given)
+        self._client_args = {**client_args, "config": ours.merge(given) if given else ours}
 
-    def object_name(self, key: str) -> str:
-        return self.prefix + key.replace(":", "/")
+    def details(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "endpoint_url": self.endpoint_url}
+
+    def error_message(self, exc: BaseException) -> str:
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            return f"{error.get('Code', '?')}: {error.get('Message', exc)}"
+        return super().error_message(exc)
 
     # -- client ------------------------------------------------------------------------------
     async def _open_client(self) -> Any:
@@ -107,18 +77,8 @@ class S3Cache(ObjectStoreCache[Any]):
     async def _close_client(self, client: Any) -> None:
         await client.close()
 
-    def _describe_error(self, exc: Exception) -> tuple[bool, str] | None:
-        if isinstance(exc, ClientError):
-            error = exc.response.get("Error", {})
-            return False, f"{error.get('Code', '?')}: {error.get('Message', exc)}"
-        if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
-            return True, str(exc)
-        if isinstance(exc, (BotoCoreError, aiohttp.ClientError, OSError)):
-            return False, str(exc)
-        return None
-
-    # -- primitives --------------------------------------------------------------------------
-    async def _read(self, client: Any, name: str) -> Stored | None:
+    # -- requests ----------------------------------------------------------------------------
+    async def _read(self, client: Any, name: str) -> Stored[bytes] | None:
         try:
             response = await client.get_object(Bucket=self.bucket, Key=name)
         except ClientError as exc:
@@ -192,13 +152,62 @@ class S3Cache(ObjectStoreCache[Any]):
     async def _probe(self, client: Any) -> None:
         await client.head_bucket(Bucket=self.bucket)
 
-    async def async_test_connection(self) -> dict[str, Any]:
-        report = await super().async_test_connection()
-        report.update(bucket=self.bucket, prefix=self.prefix, endpoint_url=self.endpoint_url)
-        return report
 
-    def __repr__(self) -> str:
-        return f"S3Cache(bucket={self.bucket!r}, prefix={self.prefix!r})"
+class S3Cache(ObjectStoreCache[Any]):
+    """A cache of one object per key in ``s3_bucket_name``, named ``s3_path`` + key.
+
+    ``:`` in a key becomes ``/`` in the object name (``litellm:abc`` -> ``<s3_path>/litellm/abc``),
+    so keys group into folders in the console. The bucket must exist.
+
+    Entries expire on read (their expiry travels inside the object) and carry the expiry as the
+    object's ``Expires`` header. Counters use conditional writes (``If-Match`` /
+    ``If-None-Match``) and retry on conflict. Every request gives up after ``timeout`` seconds
+    with :class:`~aiocache_llm.errors.BackendTimeout`; other failures of S3 raise
+    :class:`~aiocache_llm.errors.BackendUnavailable`.
+    """
+
+    backend_name = "s3"
+    store: S3Store
+
+    def __init__(
+        self,
+        s3_bucket_name: str,
+        s3_region_name: str | None = None,
+        s3_api_version: str | None = None,
+        s3_use_ssl: bool | None = True,
+        s3_verify: bool | str | None = None,
+        s3_endpoint_url: str | None = None,
+        s3_aws_access_key_id: str | None = None,
+        s3_aws_secret_access_key: str | None = None,
+        s3_aws_session_token: str | None = None,
+        s3_config: AioConfig | dict[str, Any] | None = None,
+        s3_path: str | None = None,
+        *,
+        default_ttl: float | None = None,
+        timeout: float = 10.0,
+        max_concurrency: int = 32,
+        compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
+    ) -> None:
+        client_args = {
+            "region_name": s3_region_name,
+            "api_version": s3_api_version,
+            "use_ssl": s3_use_ssl,
+            "verify": s3_verify,
+            "endpoint_url": s3_endpoint_url,
+            "aws_access_key_id": s3_aws_access_key_id,
+            "aws_secret_access_key": s3_aws_secret_access_key,
+            "aws_session_token": s3_aws_session_token,
+            "config": s3_config,
+        }
+        store = S3Store(
+            s3_bucket_name, client_args, timeout=timeout, max_concurrency=max_concurrency
+        )
+        super().__init__(
+            store, prefix=s3_path, default_ttl=default_ttl, compress_threshold=compress_threshold
+        )
+
+    def name_of(self, key: str) -> str:
+        return key.replace(":", "/")
 
 
 @functools.cache

@@ -16,7 +16,7 @@ Hits come back through LiteLLM's own path: its success callbacks see ``cache_hit
 ``response_cost`` of 0. For ``cached(litellm.acompletion)`` (this library's keys, controls,
 single-flight and savings), :func:`cached_litellm` reports its hits to LiteLLM's success
 callbacks the same way. Backend failures never fail the call: the backend sits behind the same
-deadline and fail-open guard as :class:`~aiocache_llm.cache.Cache` uses, and LiteLLM treats
+deadline and fail-open guard as :class:`~aiocache_llm.facade.Cache` uses, and LiteLLM treats
 what still goes wrong as a miss.
 """
 
@@ -41,9 +41,8 @@ except ImportError as exc:  # pragma: no cover - exercised without litellm insta
     raise MissingDependencyError("LiteLLM integration", "litellm", exc.name) from exc
 
 from ..backends.base import USE_DEFAULT, BaseCache, TTLArg
-from ..cache import Cache, build_backend, guard_backend
+from ..facade import Cache, build_backend, cached, guard_backend
 from ..responses import cache_info
-from ..wrappers import cached
 
 __all__ = ["LiteLLMBackend", "cached_litellm", "litellm_cache", "ttl_seconds"]
 
@@ -194,7 +193,7 @@ def litellm_cache(
 ) -> LiteLLMCache:
     """A ``litellm.Cache`` storing in an aiocache_llm backend: assign it to ``litellm.cache``.
 
-    ``type`` and ``backend_params`` take the names :class:`~aiocache_llm.cache.Cache` takes
+    ``type`` and ``backend_params`` take the names :class:`~aiocache_llm.facade.Cache` takes
     (``"redis"`` with ``host``/``port``/``password``, ``"dual"``, ``"disk"``, ``"s3"``, ...),
     or pass a ready ``backend=``. ``namespace``, ``ttl``, ``mode`` and
     ``supported_call_types`` are LiteLLM's own settings of its ``Cache``.

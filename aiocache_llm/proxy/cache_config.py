@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..backends._redis_config import redis_env_target
+from ..backends.redis.settings import redis_env_target
 from ..cache import BACKEND_TYPES, CALL_TYPES, Cache, backend_class, build_backend
 from ..errors import ConfigurationError
 from .deployments import Deployment

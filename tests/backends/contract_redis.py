@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from aiocache_llm.backends.base import BaseCache
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.backends.redis_cluster import RedisClusterCache
+from aiocache_llm.backends.redis import RedisCache, RedisClusterCache
 
 _namespaces = itertools.count()
 

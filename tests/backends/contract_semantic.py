@@ -33,6 +33,21 @@ def qdrant_semantic_factory(request: pytest.FixtureRequest, tmp_path: Path) -> B
     return QdrantSemanticCache(location=":memory:", qdrant_semantic_cache_embedding_model="local")
 
 
+def qdrant_over_redis_factory(request: pytest.FixtureRequest, tmp_path: Path) -> BaseCache:
+    """A Qdrant index beside a Redis exact-key store: the exact-key contract is Redis's."""
+    pytest.importorskip("qdrant_client")
+    from aiocache_llm.backends.redis import RedisCache
+    from aiocache_llm.semantic.qdrant import QdrantSemanticCache
+
+    server = request.getfixturevalue("redis_server")
+    store = RedisCache(url=server.url, namespace=f"contract_qdrant{next(_names)}", env={})
+    cache = QdrantSemanticCache(
+        location=":memory:", qdrant_semantic_cache_embedding_model="local", store=store
+    )
+    request.addfinalizer(cache.disconnect)
+    return cache
+
+
 def dual_semantic_factory(request: pytest.FixtureRequest, tmp_path: Path) -> BaseCache:
     from aiocache_llm.backends.semantic.dual import DualSemanticCache
 
@@ -44,5 +59,6 @@ def dual_semantic_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Bas
 FACTORIES = {
     "redis-semantic": redis_semantic_factory,
     "qdrant-semantic": qdrant_semantic_factory,
+    "qdrant-semantic-redis-store": qdrant_over_redis_factory,
     "dual-semantic": dual_semantic_factory,
 }

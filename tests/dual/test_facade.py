@@ -12,8 +12,7 @@ import pytest
 
 from aiocache_llm.backends.dual import DualCache
 from aiocache_llm.backends.layered import DEFAULT_L1_SIZE
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.backends.redis_cluster import RedisClusterCache
+from aiocache_llm.backends.redis import RedisCache, RedisClusterCache
 from aiocache_llm.cache import Cache
 from aiocache_llm.errors import ConfigurationError
 from aiocache_llm.keys import make_key

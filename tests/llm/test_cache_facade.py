@@ -71,7 +71,8 @@ def test_a_missing_client_library_names_the_extra(monkeypatch: pytest.MonkeyPatc
             import aiocache_llm.backends.redis  # noqa: F401
         except ImportError:
             pytest.skip("the redis backend is not part of this version")
-    monkeypatch.delitem(sys.modules, "aiocache_llm.backends.redis")
+    for name in [m for m in sys.modules if m.startswith("aiocache_llm.backends.redis")]:
+        monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "redis", None)
     monkeypatch.setitem(sys.modules, "redis.asyncio", None)
     with pytest.raises(MissingDependencyError, match=r"aiocache-llm\[redis\]"):
@@ -150,3 +151,22 @@ async def test_redis_caches_through_a_real_server(
         assert llm_upstream.calls() == 1
     finally:
         await cache.async_disconnect()
+
+
+def test_the_admin_operations_work_from_blocking_code(tmp_path: Path) -> None:
+    cache = Cache(type="disk", disk_cache_dir=str(tmp_path / "admin"))
+
+    def completion(model: str, messages: list[Any]) -> dict[str, Any]:
+        return {"model": model, "choices": [{"index": 0, "message": {"content": "hi"}}]}
+
+    def ask() -> dict[str, Any]:
+        return cache_info(cached(completion, cache=cache)(model="m", messages=[{"content": "q"}]))
+
+    key = ask()["cache_key"]
+    assert cache.health()["status"] == "healthy"
+    assert cache.delete_keys([key, "absent"]) == [key]
+    assert cache.delete_keys([key]) == []
+    assert ask()["cache_hit"] is False and ask()["cache_hit"] is True
+    cache.flush()
+    assert ask()["cache_hit"] is False
+    cache.disconnect()

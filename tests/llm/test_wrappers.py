@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from aiocache_llm.cache import Cache
 from aiocache_llm.responses import CachedDict, cache_info
+from aiocache_llm.streaming import BlockingStream
 from aiocache_llm.wrappers import cached
 
 from ._support import ask
@@ -102,3 +104,44 @@ async def test_cached_works_as_a_decorator_with_settings() -> None:
     await complete(model="m", prompt="p")
     await complete(model="m", prompt="p")
     assert calls == ["p"]
+
+
+def test_a_blocking_function_runs_upstream_on_the_io_workers() -> None:
+    threads: list[str] = []
+
+    def completion(model: str, messages: list[Any]) -> dict[str, Any]:
+        threads.append(threading.current_thread().name)
+        return {"model": model}
+
+    cached(completion, cache=Cache())(model="m", messages=ask())
+    assert len(threads) == 1 and threads[0].startswith("aiocache_llm-io-")
+
+
+def test_a_blocking_stream_is_read_on_the_io_workers_and_replayed_as_a_blocking_stream() -> None:
+    threads: list[str] = []
+
+    def chunks() -> Iterator[dict[str, Any]]:
+        for text in ("a", "b"):
+            threads.append(threading.current_thread().name)
+            yield {"choices": [{"index": 0, "delta": {"content": text}}]}
+
+    def completion(model: str, messages: list[Any], stream: bool = False) -> Any:
+        return chunks()
+
+    fn = cached(completion, cache=Cache())
+    live = list(fn(model="m", messages=ask(), stream=True))
+    replayed = fn(model="m", messages=ask(), stream=True)
+    assert isinstance(replayed, BlockingStream)
+    assert [c["choices"][0]["delta"]["content"] for c in replayed] == ["a", "b"]
+    assert len(live) == 2 and all(name.startswith("aiocache_llm-io-") for name in threads)
+    assert len(threads) == 2  # the replay read nothing upstream
+
+
+async def test_report_skip_is_a_skip_event_with_its_reason() -> None:
+    cache = Cache()
+    events: list[Any] = []
+    cache.add_callback(events.append)
+    cache.report_skip("acompletion", "a raw-response view")
+    assert [(e.kind, e.call_type, e.reason) for e in events] == [
+        ("skip", "acompletion", "a raw-response view")
+    ]

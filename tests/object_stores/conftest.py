@@ -65,5 +65,6 @@ async def store(make_store: StoreFactory, prefix: str) -> AsyncIterator[ObjectSt
 
 async def object_names(cache: ObjectStoreCache[Any]) -> list[str]:
     """Names of the objects under the cache's prefix, read from the store itself."""
-    client = await cache._client()
-    return sorted([name async for page in cache._list_names(client, cache.prefix) for name in page])
+    client = await cache.store._client()
+    pages = cache.store._list_names(client, cache.prefix)
+    return sorted([name async for page in pages for name in page])

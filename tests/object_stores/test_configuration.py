@@ -37,8 +37,8 @@ async def test_s3_writes_the_expiry_as_the_objects_expires_header(s3_server: S3S
     try:
         await cache.async_set_cache("k", 1, ttl=3600)
         entry = await cache.async_get_entry("k")
-        client = await cache._client()
-        head = await client.head_object(Bucket=cache.bucket, Key=cache.object_name("k"))
+        client = await cache.store._client()
+        head = await client.head_object(Bucket=cache.store.bucket, Key=cache.object_name("k"))
         assert entry is not None and entry.expires_at is not None
         assert abs(head["Expires"].timestamp() - entry.expires_at) < 1
     finally:
@@ -51,7 +51,7 @@ async def test_azure_writes_the_expiry_as_blob_metadata(azure_server: AzureServe
     try:
         await cache.async_set_cache("k", 1, ttl=3600)
         await cache.async_set_cache("forever", 1, ttl=None)
-        client = await cache._client()
+        client = await cache.store._client()
         blob = client.container.get_blob_client(cache.object_name("k"))
         forever = client.container.get_blob_client(cache.object_name("forever"))
         assert "expires_at" in (await blob.get_blob_properties()).metadata
@@ -120,7 +120,7 @@ async def test_blocking_calls_from_many_threads_share_one_client(
         assert await asyncio.gather(*(asyncio.to_thread(work, i) for i in range(8))) == list(
             range(8)
         )
-        assert len([s for s in cache._loops.values() if s.client is not None]) == 1
+        assert len([s for s in cache.store._loops.values() if s.client is not None]) == 1
     finally:
         await asyncio.to_thread(cache.flush_cache)
         await asyncio.to_thread(cache.disconnect)

@@ -94,8 +94,8 @@ async def test_keys_that_differ_only_in_characters_are_kept_apart(store: Store) 
 
 
 async def test_an_unreadable_object_is_a_miss_and_is_counted(store: Store) -> None:
-    client = await store._client()
-    await store._write(client, store.object_name("junk"), b"not an entry", None)
+    client = await store.store._client()
+    await store.store._write(client, store.object_name("junk"), b"not an entry", None)
     assert await store.async_get_cache("junk") is None
     assert store.stats.corrupt_reads == 1
 
@@ -109,18 +109,18 @@ async def test_a_batch_get_of_many_keys_returns_each_value_in_order(store: Store
 
 async def test_every_call_on_one_loop_reuses_one_client(store: Store) -> None:
     await store.async_set_cache("k", 1)
-    first = await store._client()
+    first = await store.store._client()
     await store.async_batch_get_cache(["k"] * 10)
-    assert await store._client() is first
-    assert len(store._loops) == 1
+    assert await store.store._client() is first
+    assert len(store.store._loops) == 1
 
 
 async def test_disconnect_closes_the_client_and_the_next_call_opens_another(store: Store) -> None:
     await store.async_set_cache("k", 1)
-    first = await store._client()
+    first = await store.store._client()
     await store.async_disconnect()
     assert await store.async_get_cache("k") == 1
-    assert await store._client() is not first
+    assert await store.store._client() is not first
 
 
 @pytest.mark.parametrize("family", ["s3", "gcs"])  # Azure creates its container on first use
@@ -128,7 +128,7 @@ async def test_a_missing_bucket_is_backend_unavailable_with_the_stores_message(
     request: pytest.FixtureRequest, family: str, prefix: str
 ) -> None:
     cache = FAMILIES[family](request)(prefix)
-    cache.bucket = "no-such-bucket-here"  # type: ignore[attr-defined]
+    cache.store.bucket = "no-such-bucket-here"  # type: ignore[attr-defined]
     try:
         with pytest.raises(BackendUnavailable, match=r"(?i)bucket|404|not ?found"):
             await cache.async_set_cache("k", 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiocache_llm.backends._redis_config import redis_settings, wants_cluster
+from aiocache_llm.backends.redis.settings import redis_settings, wants_cluster
 from aiocache_llm.errors import ConfigurationError
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends._autopipeline import AutoPipeline, Command
 from aiocache_llm.backends.redis import translate_redis_error
+from aiocache_llm.backends.redis.autopipeline import AutoPipeline, Command
 from aiocache_llm.errors import BackendTimeout, BackendUnavailable
 
 

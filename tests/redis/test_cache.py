@@ -142,6 +142,30 @@ async def test_an_increment_pipeline_is_one_round_trip_returning_new_values(
     assert batches(cache) == before + 1
 
 
+async def test_an_increment_pipeline_over_a_key_of_another_type_applies_nothing(
+    cache: RedisCache, raw: aioredis.Redis, namespace: str
+) -> None:
+    await cache.async_increment("a", 1)
+    await raw.sadd(f"{namespace}:a-set", "member")
+    with pytest.raises(InvalidArgumentError):
+        await cache.async_increment_pipeline([("a", 1), ("new", 1), ("a-set", 1)])
+    assert await cache.async_get_cache("a") == 1
+    assert await raw.exists(f"{namespace}:new") == 0
+
+
+async def test_an_increment_pipeline_of_ten_thousand_keys_is_one_script_call(
+    cache: RedisCache, raw: aioredis.Redis
+) -> None:
+    keys = [f"many{i}" for i in range(10_000)]
+    await cache.async_increment_pipeline([(key, 1) for key in keys[::2]])
+    await raw.config_resetstat()
+    result = await cache.async_increment_pipeline([(key, 2, 60) for key in keys])
+    assert result == [3 if i % 2 == 0 else 2 for i in range(10_000)]
+    assert (await raw.info("commandstats"))["cmdstat_eval"]["calls"] == 1
+    assert await cache.async_get_ttl(keys[1]) is not None  # new keys got their TTL
+    assert await cache.async_get_ttl(keys[0]) is None  # existing ones kept theirs (none)
+
+
 async def test_commands_from_concurrent_tasks_share_one_pipeline(cache: RedisCache) -> None:
     await cache.async_set_cache("k", "v")
     before = batches(cache)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aiocache_llm.backends._redis_config import mask_secrets, redis_client_kwargs, redis_settings
 from aiocache_llm.backends.redis import RedisCache
+from aiocache_llm.backends.redis.settings import mask_secrets, redis_client_kwargs, redis_settings
 from aiocache_llm.errors import ConfigurationError
 from tests.harness.redis import RedisServer
 

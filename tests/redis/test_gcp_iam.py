@@ -3,9 +3,11 @@ required by a real redis-server whose password the test rotates."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,8 +18,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from aiocache_llm.backends.gcp_iam import GCPIAMCredentialProvider
 from aiocache_llm.backends.redis import RedisCache
+from aiocache_llm.backends.redis.gcp_iam import GCPIAMCredentialProvider
 from tests.harness.redis import RedisServer, start_redis
 
 ACCOUNT = "cache@project.iam.gserviceaccount.com"
@@ -34,24 +36,16 @@ class IAMStandIn:
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
-@pytest.fixture(scope="module")
-def iam() -> Iterator[IAMStandIn]:
-    state = IAMStandIn(url="")
+@contextlib.contextmanager
+def json_endpoint(answer: Callable[[Any, bytes], tuple[int, dict[str, Any]]]) -> Iterator[str]:
+    """A loopback HTTP server that answers every POST with ``answer(request, body)`` (a status
+    and a JSON object); yields its URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            state.requests.append(
-                {"path": self.path, "auth": self.headers["Authorization"], "body": body}
-            )
-            expires = datetime.now(timezone.utc) + timedelta(seconds=state.lifetime)
-            payload = json.dumps(
-                {
-                    "accessToken": state.token,
-                    "expireTime": expires.isoformat().replace("+00:00", "Z"),
-                }
-            ).encode()
-            self.send_response(200)
+            status, reply = answer(self, self.rfile.read(int(self.headers["Content-Length"])))
+            payload = json.dumps(reply).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -63,13 +57,32 @@ def iam() -> Iterator[IAMStandIn]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        yield state
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture(scope="module")
+def iam() -> Iterator[IAMStandIn]:
+    state = IAMStandIn(url="")
+
+    def answer(request: Any, body: bytes) -> tuple[int, dict[str, Any]]:
+        state.requests.append(
+            {
+                "path": request.path,
+                "auth": request.headers["Authorization"],
+                "body": json.loads(body),
+            }
+        )
+        expires = datetime.now(timezone.utc) + timedelta(seconds=state.lifetime)
+        expire_time = expires.isoformat().replace("+00:00", "Z")
+        return 200, {"accessToken": state.token, "expireTime": expire_time}
+
+    with json_endpoint(answer) as state.url:
+        yield state
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +211,61 @@ def test_gcp_service_account_from_the_environment_installs_the_provider(tmp_path
     assert isinstance(cache.credential_provider, GCPIAMCredentialProvider)
     assert cache.credential_provider.service_account == ACCOUNT
     assert cache.settings["gcp_ssl_ca_certs"] == str(tmp_path / "ca.pem")
+
+
+def _private_key_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@pytest.fixture
+def adc_token_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Application-default credentials (a service-account key file) whose OAuth token endpoint
+    is on loopback and answers only once ``loop_ran`` is set (or refuses after 10 s)."""
+    pytest.importorskip("google.auth.transport.requests")
+    pytest.importorskip("cryptography")
+    loop_ran = threading.Event()
+
+    def answer(request: Any, body: bytes) -> tuple[int, dict[str, Any]]:
+        if not loop_ran.wait(timeout=10):
+            return 400, {"error": "the event loop was blocked"}
+        return 200, {"access_token": "adc-token", "expires_in": 3600, "token_type": "Bearer"}
+
+    with json_endpoint(answer) as url:
+        credentials = tmp_path / "adc.json"
+        credentials.write_text(
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": "project",
+                    "private_key_id": "key-1",
+                    "private_key": _private_key_pem(),
+                    "client_email": "source@project.iam.gserviceaccount.com",
+                    "client_id": "1",
+                    "token_uri": f"{url}/token",
+                }
+            )
+        )
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials))
+        try:
+            yield loop_ran
+        finally:
+            loop_ran.set()  # lets a waiting token request end before the server stops
+
+
+async def test_application_default_credentials_are_fetched_without_blocking_the_loop(
+    iam: IAMStandIn, adc_token_endpoint: threading.Event
+) -> None:
+    provider = GCPIAMCredentialProvider(ACCOUNT, endpoint=iam.url)
+    fetch = asyncio.create_task(provider.get_credentials_async())
+    await asyncio.sleep(0)  # the fetch has started; on the loop thread it would still block it
+    adc_token_endpoint.set()  # only a loop that runs meanwhile lets the token endpoint answer
+    assert await fetch == ("default", iam.token)
+    assert iam.requests[-1]["auth"] == "Bearer adc-token"

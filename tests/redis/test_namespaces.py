@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from aiocache_llm.backends.redis import RedisCache, namespace_prefix
-from aiocache_llm.backends.redis_cluster import RedisClusterCache
+from aiocache_llm.backends.redis import RedisCache, RedisClusterCache, namespace_prefix
 from aiocache_llm.errors import InvalidKeyError
 from aiocache_llm.resilience import CircuitBreaker, GuardedCache
 

@@ -108,8 +108,8 @@ def test_the_server_url_and_key_come_from_the_environment(monkeypatch: pytest.Mo
     monkeypatch.setenv("QDRANT_API_KEY", "qk")
     cache = QdrantSemanticCache()
     assert not cache.local
-    assert cache._client_kwargs["url"] == "http://127.0.0.1:6333"
-    assert cache._client_kwargs["api_key"] == "qk"
+    assert cache.connection.client_kwargs["url"] == "http://127.0.0.1:6333"
+    assert cache.connection.client_kwargs["api_key"] == "qk"
 
 
 async def test_a_new_cache_object_reuses_the_collection_and_its_entries(

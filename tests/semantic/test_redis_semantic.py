@@ -141,11 +141,11 @@ def test_a_model_name_selects_an_openai_compatible_embedder() -> None:
 
 
 def test_a_document_that_expires_during_a_search_is_skipped() -> None:
-    from aiocache_llm.backends.semantic.redis import _search_rows
+    from aiocache_llm.semantic.redis_index import search_rows
 
     # RESP2 FT.SEARCH reply in which the first document expired between match and load
     reply = [2, b"sem:a", None, b"sem:b", [b"q", b"question", b"dist", b"0.1"]]
-    assert _search_rows(reply) == [{}, {"q": b"question", "dist": b"0.1"}]
+    assert search_rows(reply) == [{}, {"q": b"question", "dist": b"0.1"}]
 
 
 async def test_an_index_dropped_behind_the_cache_is_recreated(make_redis: Make) -> None:
@@ -162,4 +162,30 @@ async def test_an_index_dropped_behind_the_cache_is_recreated(make_redis: Make) 
 
     hit = await eventually(found, what="the recreated index finding the entry")
     assert hit.value == 1
+    await cache.async_flush_cache()
+
+
+async def test_flushing_leaves_an_index_of_another_namespace_alone(make_redis: Make) -> None:
+    name = unique_name("idx")
+    first = make_redis(redis_semantic_cache_index_name=name, namespace="one")
+    await first.async_semantic_store(
+        "acompletion", chat("What is the capital of France?"), SCOPE, 1
+    )
+    await make_redis(redis_semantic_cache_index_name=name, namespace="two").async_flush_cache()
+    hit = await first.async_semantic_lookup("acompletion", chat("France's capital city?"), SCOPE)
+    assert hit is not None and hit.value == 1
+    await first.async_flush_cache()
+    assert await first.async_semantic_lookup(
+        "acompletion", chat("France's capital city?"), SCOPE
+    ) is None  # fmt: skip
+
+
+async def test_dropping_the_index_keeps_the_entries_for_the_next_index(make_redis: Make) -> None:
+    cache = make_redis(redis_semantic_cache_index_name=unique_name("idx"))
+    await cache.async_semantic_store(
+        "acompletion", chat("What is the capital of France?"), SCOPE, 1
+    )
+    await cache.async_drop_index()
+    _cursor, names = await cache._call("SCAN", 0, "MATCH", cache.entry_prefix + "*", "COUNT", 100)
+    assert len(names) == 1
     await cache.async_flush_cache()

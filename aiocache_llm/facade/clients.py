@@ -30,13 +30,13 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from .. import cache as _cache_module
 from .._sync import loop_thread_loop
 from ..responses import mark
-from ..wrappers import cached
+from . import default as _default
+from .wrappers import cached
 
 if TYPE_CHECKING:
-    from ..cache import Cache
+    from .cache import Cache
 
 __all__ = ["wrap_anthropic", "wrap_openai"]
 
@@ -72,9 +72,9 @@ ANTHROPIC_HELPERS: Final = {
 
 
 def _report_skip(cache: Cache | None, call_type: str, reason: str) -> None:
-    chosen = cache if cache is not None else _cache_module._default
+    chosen = cache if cache is not None else _default.current
     if chosen is not None:
-        chosen.handler.report_skip(call_type, reason)
+        chosen.report_skip(call_type, reason)
 
 
 class _Proxy:

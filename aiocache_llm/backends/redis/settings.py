@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from ..errors import ConfigurationError
+from ...errors import ConfigurationError
 
 __all__ = [
     "CACHE_SETTINGS",

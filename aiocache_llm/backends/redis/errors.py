@@ -13,8 +13,8 @@ from typing import Final
 
 from redis import exceptions as redis_errors
 
-from ..errors import BackendError, BackendTimeout, BackendUnavailable, CacheError
-from ..errors import InvalidArgumentError as _Invalid
+from ...errors import BackendError, BackendTimeout, BackendUnavailable, CacheError
+from ...errors import InvalidArgumentError as _Invalid
 
 __all__ = ["translate_redis_error"]
 

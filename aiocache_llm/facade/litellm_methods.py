@@ -1,0 +1,107 @@
+"""LiteLLM's ``Cache`` methods on :class:`~aiocache_llm.facade.Cache`, by way of its one path.
+
+``get_cache_key(**kwargs)``, ``get_cache(**kwargs)`` and ``add_cache(result, **kwargs)`` take
+the arguments of the LLM call, as LiteLLM's do. Lookups and stores run through
+:meth:`Cache.async_call <aiocache_llm.facade.Cache.async_call>` (keys, namespaces, identities,
+controls, events and the failure policy as for a wrapped call): a lookup is a call whose
+upstream reports a miss, a store one whose upstream is ``result``. Assigning ``get_cache_key``
+/ ``get_cache`` / ``add_cache`` on a cache (as with LiteLLM) replaces the key or the storage
+these use, not the methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final, NoReturn
+
+import orjson
+
+from .._sync import blocking
+from ..controls import parse_controls
+from ..errors import InvalidArgumentError
+from ..llm.handler import Handler
+
+__all__ = ["LiteLLMMethods", "call_type_of"]
+
+#: argument that marks a call type, in the order they are told apart
+_MARKERS: Final = (
+    ("messages", "acompletion"),
+    ("prompt", "atext_completion"),
+    ("file", "atranscription"),
+    ("documents", "arerank"),
+    ("input", "aembedding"),
+)
+
+
+class _Miss(Exception):
+    """The upstream of a lookup: nothing is called when the cache has no answer."""
+
+
+async def _miss(**kwargs: Any) -> NoReturn:
+    raise _Miss
+
+
+def call_type_of(kwargs: dict[str, Any]) -> str:
+    """``kwargs["call_type"]`` (removed) or the call type its arguments show."""
+    given = kwargs.pop("call_type", None)
+    if given is not None:
+        return str(getattr(given, "value", given))
+    for argument, call_type in _MARKERS:
+        if argument in kwargs:
+            return call_type
+    raise InvalidArgumentError(
+        "cannot tell the call type from these arguments: pass call_type='acompletion' (or"
+        " another LiteLLM call type)"
+    )
+
+
+def _with_controls(kwargs: Mapping[str, Any], **controls: bool) -> dict[str, Any]:
+    given = kwargs.get("cache")
+    if given is not None and not isinstance(given, Mapping):
+        parse_controls(given)  # raises the typed error
+    return {**kwargs, "cache": {**(given or {}), **controls}}
+
+
+class LiteLLMMethods:
+    """``get_cache_key``, ``async_get_cache`` / ``get_cache`` and ``async_add_cache`` /
+    ``add_cache``, callable as on ``litellm.Cache`` with the LLM call's arguments."""
+
+    handler: Handler
+    async_call: Callable[..., Any]
+
+    def get_cache_key(self, **kwargs: Any) -> str:
+        """The key of the call ``kwargs`` describe (``call_type=`` when its arguments do not
+        show it: ``messages`` is a chat, ``input`` an embedding, ...)."""
+        call_type = call_type_of(kwargs)
+        controls = parse_controls(kwargs.pop("cache", None), kwargs.pop("caching", None))
+        return self.handler.keys.key(call_type, kwargs, controls)
+
+    async def async_get_cache(self, /, **kwargs: Any) -> Any:
+        """The cached answer to the call ``kwargs`` describe, or ``None``."""
+        call_type = call_type_of(kwargs)
+        try:
+            return await self.async_call(
+                call_type, _miss, _with_controls(kwargs, **{"no-store": True})
+            )
+        except _Miss:
+            return None
+
+    async def async_add_cache(self, /, result: Any, **kwargs: Any) -> None:
+        """Store ``result`` (a response object, its dict, or its JSON) as the answer to the
+        call ``kwargs`` describe."""
+        call_type = call_type_of(kwargs)
+        if isinstance(result, (str, bytes)):
+            try:
+                result = orjson.loads(result)
+            except orjson.JSONDecodeError as exc:
+                raise InvalidArgumentError(
+                    "add_cache takes a response, its dict or its JSON"
+                ) from exc
+
+        async def upstream(**_: Any) -> Any:
+            return result
+
+        await self.async_call(call_type, upstream, _with_controls(kwargs, **{"no-cache": True}))
+
+    get_cache = blocking(async_get_cache)
+    add_cache = blocking(async_add_cache)

@@ -1,0 +1,33 @@
+"""The semantic layer: answer a request with the stored answer of a similar one.
+
+:class:`SemanticCache` composes an exact-key store (any backend), a vector index
+(:class:`VectorIndex`: :mod:`.redis_index` on Redis with vector search, :mod:`.qdrant_index` on
+Qdrant), an embedder and the precision guard (:mod:`.guard`), with an optional verifier for
+borderline similarities. ``RedisSemanticCache`` (``redis-semantic``, :mod:`.redis`),
+``QdrantSemanticCache`` (``qdrant-semantic``, :mod:`.qdrant`) and ``DualSemanticCache``
+(``dual-semantic``: an in-process exact-match L1 in front of either, :mod:`.dual`) build one;
+each imports its client library only in its own module.
+"""
+
+from .cache import (
+    DEFAULT_SIMILARITY_THRESHOLD,
+    DEFAULT_VERIFY_BELOW,
+    SemanticCache,
+    SemanticHit,
+    Verifier,
+    make_embedder,
+)
+from .index import Match, Record, Scope, VectorIndex
+
+__all__ = [
+    "DEFAULT_SIMILARITY_THRESHOLD",
+    "DEFAULT_VERIFY_BELOW",
+    "Match",
+    "Record",
+    "Scope",
+    "SemanticCache",
+    "SemanticHit",
+    "VectorIndex",
+    "Verifier",
+    "make_embedder",
+]

@@ -1,0 +1,28 @@
+"""The precision guard: a second check on a semantic hit, after the cosine threshold.
+
+Sentence embeddings score a question and its near-miss as alike as two paraphrases ("convert
+100 F to C" / "convert 100 C to F"), so a threshold alone serves wrong answers. The guard
+compares what the two questions ask and rejects a candidate when they differ in:
+
+* **numbers** — the multiset of numbers (digits or number words; "one pound" reads as "a pound");
+* **units** — which units are the quantity given and which are asked for, so a swapped
+  conversion is caught while "5 miles in km" still matches "how many km are in 5 miles";
+* **negation** — one question negated and the other not ("not", "n't", "never", "without", ...);
+* **contrast words** — one asks with a word whose opposite the other uses (start/end,
+  increase/decrease, first/last, buy/sell, max/min, pros/cons, ...);
+* **direction** — the same words in another order around "to", "from", "than", ...
+  ("convert a string to an int" / "... an int to a string");
+* **question kind** — "who" against "where", "when" or "why";
+* **a swapped term** — the questions are word for word the same except for a short run of
+  content words in the same place on each side ("can dogs eat chocolate" / "can cats ...",
+  "capital of France" / "... of Germany"): that run is what is being asked about.
+
+The rules are lexical and general (no list of entities) and written for English; in other
+languages they find fewer features and reject less. They cost some recall on paraphrases that
+swap one word for a synonym. ``benchmarks/bench_semantic.py`` measures both effects.
+"""
+
+from .features import QuestionFeatures, features
+from .rules import RULES, GuardVerdict, PrecisionGuard, Rule
+
+__all__ = ["RULES", "GuardVerdict", "PrecisionGuard", "QuestionFeatures", "Rule", "features"]

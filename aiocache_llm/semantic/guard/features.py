@@ -1,0 +1,113 @@
+"""What the precision guard compares of a question: its numbers, units, negation, contrast
+words, content words and question kind, extracted once per text (:func:`features`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .vocabulary import (
+    AMBIGUOUS_UNITS,
+    CONTRAST_OF,
+    NEGATED_STEMS,
+    NEGATIONS,
+    NUMBER_WORDS,
+    SOURCE_MARKERS,
+    STOPWORDS,
+    TIME_UNITS,
+    UNITS,
+    WH_KINDS,
+)
+
+__all__ = ["QuestionFeatures", "features", "number", "stem"]
+
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+(?:/[a-z]+)?|n't|%|\$|€|£")
+
+
+def stem(word: str) -> str:
+    for suffix in ("ies", "es", "s"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+def number(token: str) -> float | None:
+    if token[0].isdigit():
+        try:
+            return float(token.replace(",", ""))
+        except ValueError:
+            return float(token.replace(",", "").split(".")[0])
+    return NUMBER_WORDS.get(token)
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionFeatures:
+    """What the guard compares, extracted once per question text."""
+
+    tokens: tuple[str, ...]
+    numbers: tuple[float, ...]
+    source_units: frozenset[str]
+    target_units: frozenset[str]
+    unit_order: tuple[str, ...]
+    negated: bool
+    contrasts: frozenset[int]
+    content: tuple[str, ...]
+    asks: frozenset[str]
+
+
+@lru_cache(maxsize=4096)
+def features(text: str) -> QuestionFeatures:
+    """The features of ``text`` (cached)."""
+    raw = _TOKEN.findall(text.lower().replace("\u2019", "'").replace("°", " "))
+    tokens: list[str] = []
+    for i, tok in enumerate(raw):
+        if tok == "t" and i and raw[i - 1] in NEGATED_STEMS:
+            tokens.append("n't")
+        else:
+            tokens.append(tok)
+    numbers: list[float] = []
+    sources: set[str] = set()
+    targets: set[str] = set()
+    order: list[str] = []
+    negations = 0
+    contrasts: set[int] = set()
+    for i, tok in enumerate(tokens):
+        prev = tokens[i - 1] if i else ""
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        value = number(tok)
+        unit = UNITS.get(tok)
+        prev_is_number = bool(prev) and number(prev) is not None
+        if unit in TIME_UNITS and (not prev_is_number or prev == "one"):
+            unit = None
+        if unit is not None and tok in AMBIGUOUS_UNITS:
+            near_number = prev_is_number or (bool(nxt) and number(nxt) is not None)
+            near_conversion = prev in {"to", "into", "in"} and any(
+                t in {"convert", "conversion", "converting"} or number(t) is not None
+                for t in tokens[:i]
+            )
+            if not (near_number or near_conversion):
+                unit = None
+        if value is not None and not (tok == "one" and UNITS.get(nxt)):
+            numbers.append(value)  # "one pound" reads like "a pound": a unit, not a count
+        if unit is not None:
+            order.append(unit)
+            if prev_is_number or prev in SOURCE_MARKERS:
+                sources.add(unit)
+            elif unit != "percent":
+                targets.add(unit)
+        if tok in NEGATIONS:
+            negations += 1
+        contrasts.update(CONTRAST_OF.get(tok, ()))
+    content = tuple(stem(t) for t in tokens if t not in STOPWORDS and number(t) is None)
+    return QuestionFeatures(
+        tokens=tuple(UNITS.get(t, t) for t in tokens),
+        numbers=tuple(sorted(numbers)),
+        source_units=frozenset(sources),
+        target_units=frozenset(targets - sources),
+        unit_order=tuple(order),
+        negated=negations % 2 == 1,
+        contrasts=frozenset(contrasts),
+        content=content,
+        asks=frozenset(WH_KINDS[t] for t in tokens if t in WH_KINDS),
+    )

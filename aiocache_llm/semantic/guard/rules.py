@@ -1,0 +1,161 @@
+"""The precision guard's rules and :class:`PrecisionGuard`, which applies them in order."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from .features import QuestionFeatures, features, stem
+from .vocabulary import DIRECTION_WORDS, STOPWORDS
+
+__all__ = ["RULES", "GuardVerdict", "PrecisionGuard", "Rule"]
+
+
+@dataclass(frozen=True, slots=True)
+class GuardVerdict:
+    """The guard's answer: ``ok`` or the ``reason`` for a rejection."""
+
+    ok: bool
+    reason: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+_OK = GuardVerdict(True)
+
+
+def _numbers(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
+    if Counter(a.numbers) != Counter(b.numbers):
+        return "numbers differ"
+    return None
+
+
+def _units(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
+    units_a = a.source_units | a.target_units
+    units_b = b.source_units | b.target_units
+    if not units_a and not units_b:
+        return None
+    if units_a != units_b:
+        return "units differ"
+    if a.source_units and b.source_units:
+        if a.source_units != b.source_units:
+            return "conversion direction differs"
+    elif a.unit_order != b.unit_order and not (a.source_units or b.source_units):
+        return "conversion direction differs"
+    return None
+
+
+def _negation(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
+    return "negation differs" if a.negated != b.negated else None
+
+
+def _contrast(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
+    only_a = a.contrasts - b.contrasts
+    only_b = b.contrasts - a.contrasts
+    for group in only_a:
+        if group ^ 1 in only_b:
+            return "opposite words"
+    return None
+
+
+def _order(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
+    """The same words around "to"/"from"/"than"... in another order ("string to int")."""
+    if a.content == b.content or Counter(a.content) != Counter(b.content):
+        return None
+    if DIRECTION_WORDS & set(a.tokens) and DIRECTION_WORDS & set(b.tokens):
+        return "direction differs"
+    return None
+
+
+def _question_kind(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
+    if a.asks and b.asks and not a.asks & b.asks:
+        return "asks for a different kind of answer"
+    return None
+
+
+def _content_run(tokens: Sequence[str]) -> list[str]:
+    return [stem(t) for t in tokens if t not in STOPWORDS]
+
+
+def _swapped_term(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
+    """Word for word the same question, except one short run of content words.
+
+    Runs separated only by function words count as one ("Pride and Prejudice" / "Sense and
+    Sensibility"); any other added or dropped content word makes it a rewording, not a swap.
+    """
+    ta, tb = a.tokens, b.tokens
+    matcher = SequenceMatcher(None, ta, tb, autojunk=False)
+    matched = sum(block.size for block in matcher.get_matching_blocks())
+    if matched * 2 < len(ta) or matched * 2 < len(tb):
+        return None  # not the same sentence frame
+    swaps: list[tuple[list[str], list[str], int]] = []
+    joinable = False
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            joinable = joinable and not _content_run(ta[i1:i2])
+            continue
+        left, right = _content_run(ta[i1:i2]), _content_run(tb[j1:j2])
+        if not left and not right:
+            continue  # only function words differ
+        if op != "replace" or not left or not right:
+            return None  # words added or dropped: a rewording, not a swap
+        gap = abs((i2 - i1) - (j2 - j1))
+        if swaps and joinable:
+            last_left, last_right, last_gap = swaps.pop()
+            swaps.append((last_left + left, last_right + right, last_gap + gap))
+        else:
+            swaps.append((left, right, gap))
+        joinable = True
+    if len(swaps) != 1:
+        return None
+    left, right, length_gap = swaps[0]
+    if length_gap > 1 or max(len(left), len(right)) > 3 or set(left) & set(right):
+        return None
+    return "a different term in the same question"
+
+
+Rule = Callable[[QuestionFeatures, QuestionFeatures], "str | None"]
+#: Every rule, by name, in the order they are tried.
+RULES: dict[str, Rule] = {
+    "numbers": _numbers,
+    "units": _units,
+    "negation": _negation,
+    "contrast": _contrast,
+    "order": _order,
+    "question_kind": _question_kind,
+    "swapped_term": _swapped_term,
+}
+
+
+class PrecisionGuard:
+    """Rejects a semantic candidate whose question asks something different from the query.
+
+    ``rules`` selects a subset of :data:`RULES` by name (default: all of them).
+    """
+
+    def __init__(self, rules: list[str] | None = None) -> None:
+        names = list(RULES) if rules is None else rules
+        unknown = [n for n in names if n not in RULES]
+        if unknown:
+            raise ValueError(f"unknown guard rules: {unknown}")
+        self.rules = [(name, RULES[name]) for name in names]
+
+    def check(self, query: str, candidate: str) -> GuardVerdict:
+        """Whether ``candidate``'s answer may serve ``query``."""
+        if query == candidate:
+            return _OK
+        a, b = features(query), features(candidate)
+        for _name, rule in self.rules:
+            reason = rule(a, b)
+            if reason is not None:
+                return GuardVerdict(False, reason)
+        return _OK
+
+    def __call__(self, query: str, candidate: str) -> bool:
+        return self.check(query, candidate).ok
+
+    def __repr__(self) -> str:
+        return f"PrecisionGuard(rules={[n for n, _ in self.rules]})"
