@@ -8,6 +8,7 @@ blocking calls (a sync upstream, a model load) never hold up short ones (a disk 
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import contextvars
 import os
@@ -119,12 +120,17 @@ class _IOWorkers:
             self._pid = os.getpid()
 
     def _spawn(self) -> None:
-        """Start one more worker (the caller holds the lock)."""
-        name = f"aiocache_llm-io-{self._threads}"
-        threading.Thread(target=self._run, args=(self._queue,), name=name, daemon=True).start()
+        """Start one more worker (the caller holds the lock).
+
+        Started with the low-level ``_thread`` API: ``threading.Thread.start`` waits for the
+        new thread to run, and ``submit`` is called on event-loop threads, which must never
+        wait for another thread. Workers live as long as the process (like daemon threads).
+        """
+        _thread.start_new_thread(self._run, (self._queue, f"aiocache_llm-io-{self._threads}"))
         self._threads += 1
 
-    def _run(self, jobs: queue.SimpleQueue[tuple[Any, ...]]) -> None:
+    def _run(self, jobs: queue.SimpleQueue[tuple[Any, ...]], name: str) -> None:
+        threading.current_thread().name = name
         get, lock = jobs.get, self._lock
         while True:
             loop, future, fn, args, kwargs = get()
