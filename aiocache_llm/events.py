@@ -83,7 +83,7 @@ def check_prices(prices: object) -> Prices | None:
 def _tokens(usage: Mapping[str, Any], names: tuple[str, ...]) -> int:
     for name in names:
         value = usage.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
+        if value.__class__ is int or (isinstance(value, int) and not isinstance(value, bool)):
             return value
     return 0
 
@@ -129,6 +129,8 @@ class EventBus:
         self.prices = check_prices(prices)
         #: (namespace, identity) -> running totals of what hits saved
         self.savings: dict[tuple[str | None, str | None], dict[str, float]] = {}
+        #: (namespace, identity, model, stored model) -> [hits, prompt, completion] not priced yet
+        self._unpriced: dict[tuple[Any, ...], list[int]] = {}
         self._sync: list[Callable[[CacheEvent], Any]] = []
         self._async: list[Callable[[CacheEvent], Awaitable[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -154,6 +156,7 @@ class EventBus:
         for name in self.counters:
             self.counters[name] = 0
         self.savings.clear()
+        self._unpriced.clear()
 
     # -- savings ----------------------------------------------------------------------------
     def price(self, model: str | None) -> tuple[float, float] | None:
@@ -177,34 +180,76 @@ class EventBus:
 
     def save(self, answer: Any, model: str | None, scope: Mapping[str, str]) -> Saving | None:
         """Count what a hit serving the stored ``answer`` (a response or final chunk, as
-        stored) saved, for ``scope``'s namespace and identity; ``None`` if it has no usage."""
-        if not isinstance(answer, Mapping):
+        stored) saved, for ``scope``'s namespace and identity; ``None`` if it has no usage.
+
+        While nobody listens (no event carries the :class:`Saving`), the hit's tokens are
+        tallied per model and priced when :meth:`savings_report` is asked for, once per model:
+        a hit then looks up no price."""
+        if answer.__class__ is not dict and not isinstance(answer, Mapping):
             return None
         usage = answer.get("usage")
-        if not isinstance(usage, Mapping):
+        if usage.__class__ is not dict and not isinstance(usage, Mapping):
             return None
         prompt, completion = _tokens(usage, _PROMPT_NAMES), _tokens(usage, _COMPLETION_NAMES)
         stored_model = answer.get("model")
-        model = model if isinstance(model, str) else None
-        price = self.price(model)
-        if price is None and isinstance(stored_model, str) and stored_model != model:
-            price = self.price(stored_model)
-        cost = None if price is None else prompt * price[0] + completion * price[1]
+        if stored_model.__class__ is not str and not isinstance(stored_model, str):
+            stored_model = None
+        model = model if model.__class__ is str or isinstance(model, str) else None
+        if not self.listening:
+            group = (scope.get("namespace"), scope.get("identity"), model, stored_model)
+            tally = self._unpriced.get(group)
+            if tally is None:
+                tally = self._unpriced[group] = [0, 0, 0]
+            tally[0] += 1
+            tally[1] += prompt
+            tally[2] += completion
+            return None
+        cost = self._cost(model, stored_model, prompt, completion)
         saving = Saving(
             scope.get("namespace"), scope.get("identity"), model, prompt, completion, cost
         )
-        totals = self.savings.setdefault(
-            (saving.namespace, saving.identity),
-            {"hits": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0},
-        )
-        totals["hits"] += 1
+        self._add((saving.namespace, saving.identity), 1, prompt, completion, cost)
+        return saving
+
+    def _cost(
+        self, model: str | None, stored_model: str | None, prompt: int, completion: int
+    ) -> float | None:
+        """What ``prompt`` and ``completion`` tokens of ``model`` cost (the stored answer's
+        model when the call's is not priced), or ``None``."""
+        price = self.price(model)
+        if price is None and stored_model is not None and stored_model != model:
+            price = self.price(stored_model)
+        return None if price is None else prompt * price[0] + completion * price[1]
+
+    def _add(
+        self,
+        scope: tuple[str | None, str | None],
+        hits: int,
+        prompt: int,
+        completion: int,
+        cost: float | None,
+    ) -> None:
+        totals = self.savings.get(scope)
+        if totals is None:
+            totals = self.savings[scope] = {
+                "hits": 0,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "cost": 0.0,
+            }
+        totals["hits"] += hits
         totals["prompt_tokens"] += prompt
         totals["completion_tokens"] += completion
         totals["cost"] += cost or 0.0
-        return saving
 
     def savings_report(self) -> list[dict[str, Any]]:
         """What hits saved, one row per namespace and identity."""
+        unpriced, self._unpriced = self._unpriced, {}
+        for (namespace, identity, model, stored_model), (hits, prompt, completion) in (
+            unpriced.items()
+        ):
+            cost = self._cost(model, stored_model, prompt, completion)
+            self._add((namespace, identity), hits, prompt, completion, cost)
         return [
             {"namespace": namespace, "identity": identity, **totals}
             for (namespace, identity), totals in self.savings.items()

@@ -127,3 +127,33 @@ async def test_the_proxy_metrics_count_savings_per_namespace_and_identity(
         first.usage.prompt_tokens * 0.001 + first.usage.completion_tokens * 0.002
     )
     assert llm_upstream.calls() == 1
+
+
+async def test_the_savings_report_is_the_same_whether_or_not_anyone_listens() -> None:
+    prices = {**PRICES, "served-by": {"input_cost_per_token": 0.01, "output_cost_per_token": 0.0}}
+
+    async def acompletion(model: str, messages: Any, **_: Any) -> dict[str, Any]:
+        served = "served-by" if model == "alias" else model
+        usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+        return {"model": served, "choices": [], "usage": usage}
+
+    reports = []
+    for listening in (False, True):
+        cache = Cache(identity=tenant, prices=prices)
+        if listening:
+            cache.add_callback(lambda event: None)
+        fn = cache.cached(acompletion)
+        for model, user in (("m", "alice"), ("alias", "alice"), ("unpriced", "bob")):
+            for _ in range(3):
+                await fn(model=model, messages=ask(), user=user)
+        first = cache.stats()["savings"]
+        await fn(model="m", messages=ask(), user="alice")
+        reports.append((first, cache.stats()["savings"]))
+    assert reports[0] == reports[1]
+    (first, later) = reports[0]
+    by_identity = {row["identity"]: row for row in later}
+    assert by_identity["alice"]["hits"] == 5 and by_identity["bob"]["hits"] == 2
+    # "alias" is not priced: the stored answer's model is (2 hits x 3 prompt tokens x 0.01)
+    assert by_identity["alice"]["cost"] == pytest.approx(3 * (3 * 0.001 + 2 * 0.002) + 0.06)
+    assert by_identity["bob"]["cost"] == 0.0
+    assert {row["identity"]: row["hits"] for row in first} == {"alice": 4, "bob": 2}
