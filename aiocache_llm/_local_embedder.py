@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import math
 import os
@@ -11,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._workers import in_worker
 from .errors import ConfigurationError, MissingDependencyError
 
 if TYPE_CHECKING:
@@ -80,12 +80,12 @@ class LocalEmbedder:
         return out
 
     async def warm(self) -> None:
-        """Load the model now (in a worker thread), so no later lookup waits for it."""
+        """Load the model now (on the library's I/O workers), so no later lookup waits for it."""
         if self._model is None:
-            await asyncio.to_thread(self._load)
+            await in_worker(self._load)
 
     async def aembed(self, texts: Sequence[str]) -> list[Vector]:
-        return await asyncio.to_thread(self.embed, texts)
+        return await in_worker(self.embed, texts)
 
     def __repr__(self) -> str:
         return f"LocalEmbedder(name={self.name!r})"
