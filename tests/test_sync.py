@@ -389,3 +389,22 @@ def test_a_forked_child_has_io_workers_even_if_the_parents_lock_was_held() -> No
                 os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_no_module_but_the_adapter_turns_async_into_blocking_or_back() -> None:
+    import ast
+
+    import aiocache_llm
+
+    adapter = {"_sync.py", "_workers.py"}
+    bypasses = {"to_thread", "run_in_executor", "run_sync"}
+    found = []
+    for path in Path(aiocache_llm.__file__).parent.rglob("*.py"):
+        if path.name in adapter:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+                if name in bypasses:
+                    found.append(f"{path.name}:{node.lineno} {name}")
+    assert found == []
