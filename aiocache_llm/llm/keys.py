@@ -224,12 +224,6 @@ def _seekable(file: Any) -> bool:
     return bool(check()) if check is not None else True
 
 
-def _canonical_number(value: Any) -> Any:
-    if value.__class__ is float and value.is_integer():
-        return int(value)
-    return value
-
-
 def _canonical_message(message: Any) -> Any:
     if message.__class__ is not dict:
         dump = getattr(message, "model_dump", None)
@@ -246,6 +240,23 @@ def _canonical_message(message: Any) -> Any:
     return message
 
 
+#: what an argument's name says to do with it (decided once per name, see :func:`_kind_of`)
+_IGNORE, _MESSAGES, _STOP, _FILE, _VALUE = range(5)
+_NAME_KINDS: dict[str, int] = {}
+_SPECIAL_NAMES: Final = {"messages": _MESSAGES, "stop": _STOP, "file": _FILE}
+
+
+def _kind_of(name: str) -> int:
+    kind = (
+        _IGNORE
+        if name in _IGNORED or name.startswith("litellm_")
+        else _SPECIAL_NAMES.get(name, _VALUE)
+    )
+    if len(_NAME_KINDS) < 4096:  # argument names are few; a flood of new ones is not kept
+        _NAME_KINDS[name] = kind
+    return kind
+
+
 def relevant_arguments(call_type: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Exactly the arguments of ``kwargs`` that change the answer of a ``call_type`` call.
 
@@ -256,20 +267,26 @@ def relevant_arguments(call_type: str, kwargs: Mapping[str, Any]) -> dict[str, A
     """
     family = _FAMILIES.get(call_type, call_type)
     defaults = _DEFAULTS.get(family, _NO_DEFAULTS)
+    kinds = _NAME_KINDS
     out: dict[str, Any] = {}
     for name, value in kwargs.items():
-        if value is None or name in _IGNORED or name.startswith("litellm_"):
+        if value is None:
             continue
-        if value.__class__.__name__ in _SKIP_TYPES:
+        kind = kinds.get(name)
+        if kind is None:
+            kind = _kind_of(name)
+        if kind == _IGNORE or value.__class__.__name__ in _SKIP_TYPES:
             continue
-        if name == "messages":
+        if kind == _VALUE:
+            if value.__class__ is float and value.is_integer():
+                value = int(value)
+        elif kind == _MESSAGES:
             value = [_canonical_message(m) for m in value]
-        elif name == "stop" and value.__class__ is str:
-            value = [value]
-        elif name == "file":
-            value = file_digest(value)
+        elif kind == _STOP:
+            if value.__class__ is str:
+                value = [value]
         else:
-            value = _canonical_number(value)
+            value = file_digest(value)
         default = defaults.get(name, _MISSING)
         if default.__class__ is value.__class__ and default == value:
             continue
