@@ -13,9 +13,9 @@ from typing import Any
 from .._sync import inline
 from ..codec import Entry
 from ..errors import InvalidArgumentError
+from ._checks import USE_DEFAULT, IncrementOp, TTLArg, check_key, check_number, check_ttl
 from ._store import Change, Store, Stored
 from ._store_cache import StoreCache
-from .base import USE_DEFAULT, TTLArg, check_key, check_number, check_ttl
 
 __all__ = ["InMemoryCache", "MemoryStore"]
 
@@ -169,6 +169,10 @@ class MemoryStore(Store[_Entry]):
             self.put(name, entry)
 
     async def delete(self, name: str) -> None:
+        self.delete_now(name)
+
+    def delete_now(self, name: str) -> None:
+        """:meth:`delete`, here."""
         with self.lock:
             self.data.pop(name, None)
 
@@ -176,11 +180,31 @@ class MemoryStore(Store[_Entry]):
         self.drop_if_same(name, stored.data)
 
     async def update(self, changes: Mapping[str, Change[_Entry]]) -> None:
-        """Under the lock: every change is computed before any is written."""
+        self.apply(changes)
+
+    def apply(self, changes: Mapping[str, Change[_Entry]]) -> None:
+        """:meth:`update`, here: under the lock, every change is computed before any is
+        written."""
         with self.lock:
             planned = [(name, change(self.data.get(name))) for name, change in changes.items()]
             for name, (entry, _) in planned:
                 self.put(name, entry)
+
+    def fresh(self, name: str) -> _Entry | None:
+        """The unexpired entry under ``name``, or ``None`` (an expired one is dropped and
+        counted); a name that is not a key is an :class:`~aiocache_llm.errors.InvalidKeyError`.
+        """
+        try:
+            entry = self.data.get(name)
+        except TypeError:  # unhashable
+            entry = None
+        if entry is None:
+            check_key(name)
+        elif entry[1] is not None and entry[1] <= self.clock():
+            if self.drop_if_same(name, entry):
+                self.stats.expirations += 1
+            return None
+        return entry
 
     async def clear(self, prefix: str) -> None:
         with self.lock:
@@ -310,6 +334,46 @@ class InMemoryCache(StoreCache[_Entry]):
         data[key] = entry
         if old is None or old[1] is None:
             self.store.track(key, entry, old is None)
+
+    # -- the rest of the contract, inline: the same steps as StoreCache's, without awaiting
+    @inline
+    def async_get_entry(self, key: str) -> Entry | None:
+        entry = self.store.fresh(key)
+        return None if entry is None else self._wall(self._decode(entry))
+
+    @inline
+    def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
+        fresh, decode, wall = self.store.fresh, self._decode, self._wall
+        return [None if e is None else wall(decode(e)) for e in map(fresh, keys)]
+
+    @inline
+    def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
+        return [None if e is None else e[0] for e in map(self.store.fresh, keys)]
+
+    @inline
+    def async_get_ttl(self, key: str) -> float | None:
+        entry = self.store.fresh(key)
+        if entry is None or entry[1] is None:
+            return None
+        return max(0.0, entry[1] - self._clock())
+
+    @inline
+    def async_increment(
+        self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
+    ) -> float:
+        changes, results = self._increments([(key, value, ttl)], refresh_ttl)
+        self.store.apply(changes)
+        return results[0]
+
+    @inline
+    def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
+        changes, results = self._increments(ops, False)
+        self.store.apply(changes)
+        return results
+
+    @inline
+    def async_delete_cache(self, key: str) -> None:
+        self.store.delete_now(check_key(key))
 
     # -- sets and listings (in-memory only) -------------------------------------------------
     @inline
