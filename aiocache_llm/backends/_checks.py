@@ -101,7 +101,10 @@ def normalize_increments(ops: Iterable[IncrementOp]) -> list[tuple[str, float, T
                 ttl = op[2]
         else:
             raise InvalidArgumentError(f"an increment operation is (key, by[, ttl]), not {op!r}")
-        out.append(
-            (check_key(key), check_number(by), ttl if ttl is USE_DEFAULT else check_ttl(ttl))
-        )
+        out.append(check_increment(key, by, ttl))
     return out
+
+
+def check_increment(key: object, by: object, ttl: object) -> tuple[str, float, TTLArg]:
+    """One increment's ``(key, by, ttl)``, each checked (``ttl`` may be ``USE_DEFAULT``)."""
+    return check_key(key), check_number(by), ttl if ttl is USE_DEFAULT else check_ttl(ttl)

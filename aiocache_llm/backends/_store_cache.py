@@ -37,7 +37,8 @@ from ..errors import (
     CorruptEntryError,
     InvalidArgumentError,
 )
-from ._checks import USE_DEFAULT, IncrementOp, TTLArg, check_key, normalize_increments
+from . import _checks
+from ._checks import USE_DEFAULT, IncrementOp, TTLArg, check_key
 from ._store import Change, Store, Stored, translatable, translate
 from .base import BaseCache
 
@@ -285,7 +286,7 @@ class StoreCache(BaseCache, Generic[P]):
     async def async_increment(
         self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
     ) -> float:
-        changes, results = self._increments([(key, value, ttl)], refresh_ttl)
+        changes, results = self._increments([_checks.check_increment(key, value, ttl)], refresh_ttl)
         with self._errors:
             await self.store.update(changes)
         return results[0]
@@ -293,22 +294,25 @@ class StoreCache(BaseCache, Generic[P]):
     async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
         """The increments in order, all or nothing: every current value is checked first."""
         self.store.refuse_updates()
-        changes, results = self._increments(ops, False)
+        changes, results = self._pipeline(ops)
         with self._errors:
             await self.store.update(changes)
         return results
 
+    def _pipeline(self, ops: Iterable[IncrementOp]) -> tuple[dict[str, Change[P]], list[float]]:
+        """:meth:`_increments` for an increment pipeline's operations."""
+        return self._increments(_checks.normalize_increments(ops), False)
+
     def _increments(
-        self, ops: Iterable[IncrementOp], refresh_ttl: bool
+        self, ops: Sequence[tuple[str, float, TTLArg]], refresh_ttl: bool
     ) -> tuple[dict[str, Change[P]], list[float]]:
-        """The store update that applies ``ops`` (each checked here), and the list the update
-        fills with each op's result."""
-        checked = normalize_increments(ops)
+        """The store update that applies the checked ``ops``, and the list the update fills
+        with each op's result."""
         self.store.refuse_updates()
-        results: list[float] = [0] * len(checked)
+        results: list[float] = [0] * len(ops)
         positions: dict[str, list[tuple[int, float, TTLArg]]] = {}
-        for i, (key, by, ttl) in enumerate(checked):
-            positions.setdefault(self.object_name(key), []).append((i, by, ttl))
+        for i, (key, by, ttl) in enumerate(ops):
+            positions.setdefault(self.prefix + self.name_of(key), []).append((i, by, ttl))
         changes = {
             name: self._adding(name, at, results, refresh_ttl) for name, at in positions.items()
         }

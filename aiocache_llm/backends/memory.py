@@ -13,7 +13,8 @@ from typing import Any
 from .._sync import inline
 from ..codec import Entry
 from ..errors import InvalidArgumentError
-from ._checks import USE_DEFAULT, IncrementOp, TTLArg, check_key, check_number, check_ttl
+from . import _checks
+from ._checks import USE_DEFAULT, IncrementOp, TTLArg, check_key, check_number
 from ._store import Change, Store, Stored
 from ._store_cache import StoreCache
 
@@ -310,7 +311,7 @@ class InMemoryCache(StoreCache[_Entry]):
         elif ttl is USE_DEFAULT:
             seconds = self.default_ttl
         else:
-            seconds = check_ttl(ttl)
+            seconds = _checks.check_ttl(ttl)
             self._ttl_seen = (ttl, seconds)
         if value.__class__ is str:
             size = len(value)
@@ -361,13 +362,13 @@ class InMemoryCache(StoreCache[_Entry]):
     def async_increment(
         self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
     ) -> float:
-        changes, results = self._increments([(key, value, ttl)], refresh_ttl)
+        changes, results = self._increments([_checks.check_increment(key, value, ttl)], refresh_ttl)
         self.store.apply(changes)
         return results[0]
 
     @inline
     def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
-        changes, results = self._increments(ops, False)
+        changes, results = self._pipeline(ops)
         self.store.apply(changes)
         return results
 
