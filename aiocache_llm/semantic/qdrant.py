@@ -6,7 +6,7 @@
   ``qdrant_collection_name`` (quantization with ``qdrant_quantization_config``).
 * The exact-key store is ``store`` when given (any backend: a ``RedisCache``, a ``DiskCache``,
   ..., or its configuration: ``{"type": "redis", "host": ...}``); otherwise
-  :class:`~aiocache_llm.semantic.qdrant_store.QdrantPointStore` on a second, vector-less
+  the :mod:`~aiocache_llm.semantic.qdrant_store` points of a second, vector-less
   collection ``<name>_kv``, whose increments are atomic within one event loop of one process
   only (Qdrant has no atomic update).
 """
@@ -25,7 +25,7 @@ from .cache import DEFAULT_SIMILARITY_THRESHOLD, DEFAULT_VERIFY_BELOW, SemanticC
 from .guard import PrecisionGuard
 from .qdrant_connection import QdrantConnection, models
 from .qdrant_index import QdrantVectorIndex, Quantization, quantization_config
-from .qdrant_store import QdrantPointStore
+from .qdrant_store import QdrantKeys
 
 __all__ = ["DEFAULT_COLLECTION_NAME", "QdrantSemanticCache", "build_store", "quantization_config"]
 
@@ -107,7 +107,7 @@ class QdrantSemanticCache(SemanticCache):
             cleanup_interval=cleanup_interval,
         )
         if store is None:
-            store = QdrantPointStore(
+            store = QdrantKeys(
                 connection, f"{name}_kv", default_ttl=default_ttl, cleanup_interval=cleanup_interval
             )
         elif isinstance(store, Mapping):
@@ -135,7 +135,7 @@ class QdrantSemanticCache(SemanticCache):
     def kv_collection_name(self) -> str | None:
         """The collection of exact keys, when the store is the Qdrant point store."""
         store = self.store
-        return store.collection_name if isinstance(store, QdrantPointStore) else None
+        return store.collection_name if isinstance(store, QdrantKeys) else None
 
     @property
     def local(self) -> bool:
@@ -159,7 +159,7 @@ class QdrantSemanticCache(SemanticCache):
     async def async_cleanup_expired(self) -> None:
         """Delete the expired points of the index (and of the point store, if it is one)."""
         await self.index.cleanup_expired()
-        if isinstance(self.store, QdrantPointStore):
+        if isinstance(self.store, QdrantKeys):
             await self.store.cleanup_expired()
 
     async def aclose(self) -> None:

@@ -1,50 +1,41 @@
-"""QdrantPointStore: the exact-key contract emulated on vector-less Qdrant points, for a
-Qdrant semantic cache that is given no other store.
+"""The exact keys of a Qdrant semantic cache that is given no other store: a
+:class:`~aiocache_llm.backends._store.Store` of vector-less Qdrant points, under the one cache
+class (:class:`~aiocache_llm.backends._store_cache.StoreCache`: keys, TTLs, codec, expiry,
+stats and counters are written there once, for every store).
 
-Each key is a point of the collection (id: a UUID of the key) whose payload holds the key
-(``k``), the expiry time (``exp``) and either the encoded value (``val``, base64) or a counter
-(``num``). Reads filter out expired points; writes delete expired points every
-``cleanup_interval`` seconds.
+Each name is a point of the collection (id: a UUID of the name) whose payload holds the name
+(``k``), the expiry time (``exp``) and the encoded entry (``val``, base64). Writes delete the
+expired points every ``cleanup_interval`` seconds.
 
-**Atomicity**: Qdrant has no conditional or atomic update, so an increment is a read and a
-write. Increments are atomic only among the callers of this object on one event loop (an
-``asyncio.Lock``); two processes (or two loops) incrementing one key can lose an update. Give
-``QdrantSemanticCache`` a real exact-key store (``store=RedisCache(...)``, or any backend) where
-counters must be exact across processes.
+**Atomicity**: Qdrant has no conditional or atomic update, so an update (an increment) is a
+read and a write. Updates are atomic only among the callers of this store on one event loop
+(an ``asyncio.Lock``); two processes (or two loops) incrementing one key can lose an update.
+Give ``QdrantSemanticCache`` a real exact-key store (``store=RedisCache(...)``, or any backend)
+where counters must be exact across processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import math
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..backends import USE_DEFAULT, BaseCache
-from ..backends.base import IncrementOp, TTLArg, check_key, check_number, normalize_increments
-from ..codec import Entry, decode, encode
-from ..errors import CorruptEntryError, InvalidArgumentError
+from ..backends._store import Change, Store, Stored
+from ..backends._store_cache import StoreCache
+from ..codec import DEFAULT_COMPRESS_THRESHOLD
+from ..errors import ConfigurationError
 from .qdrant_connection import NEVER, Cleanup, QdrantConnection, models, point_id
 
-__all__ = ["QdrantPointStore"]
+__all__ = ["QdrantKeys", "QdrantPointStore"]
 
 
-class QdrantPointStore(BaseCache):
-    """Exact keys in the vector-less collection ``collection_name`` through ``connection``."""
-
-    backend_name = "qdrant"
+class QdrantPointStore(Store[bytes]):
+    """Payloads as points of the vector-less collection ``collection_name``."""
 
     def __init__(
-        self,
-        connection: QdrantConnection,
-        collection_name: str,
-        *,
-        default_ttl: float | None = None,
-        cleanup_interval: float = 60.0,
+        self, connection: QdrantConnection, collection_name: str, cleanup_interval: float = 60.0
     ) -> None:
-        super().__init__(default_ttl=default_ttl)
         self.connection, self.collection_name = connection, collection_name
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
         self._cleanup = Cleanup(cleanup_interval, self.cleanup_expired)
@@ -65,139 +56,98 @@ class QdrantPointStore(BaseCache):
 
         await self.connection.ensure(name, ensure)
 
-    async def _payloads(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
-        """The live payload of each key, in order (``None``: missing or expired)."""
-        ids = [point_id(check_key(k)) for k in keys]
+    @staticmethod
+    def _point(name: str, data: bytes, expires_at: float | None) -> Any:
+        payload = {
+            "k": name,
+            "exp": NEVER if expires_at is None else expires_at,
+            "val": base64.b64encode(data).decode(),
+        }
+        return models.PointStruct(id=point_id(name), vector={}, payload=payload)
+
+    async def _write(self, points: list[Any]) -> None:
         await self._ensure()
+        name = self.collection_name
+        await self.connection.run(lambda client: client.upsert(name, points=points))
+        await self._cleanup.due()
+
+    # -- the Store primitives -------------------------------------------------------------
+    async def get(self, name: str) -> Stored[bytes] | None:
+        return (await self.get_many([name]))[0]
+
+    async def get_many(self, names: Sequence[str]) -> list[Stored[bytes] | None]:
+        await self._ensure()
+        ids = [point_id(n) for n in names]
         records = await self.connection.run(
             lambda client: client.retrieve(self.collection_name, ids=ids)
         )
-        now = time.time()
-        by_id = {str(r.id): dict(r.payload or {}) for r in records}
-        live = [by_id.get(i) for i in ids]
-        return [p if p is not None and p.get("exp", NEVER) > now else None for p in live]
+        by_id = {str(r.id): r.payload or {} for r in records}
+        out: list[Stored[bytes] | None] = []
+        for point in ids:
+            try:
+                out.append(Stored(base64.b64decode(by_id[point]["val"])))
+            except (KeyError, ValueError, TypeError):  # absent, or not this store's payload
+                out.append(None)
+        return out
 
-    def _entry(self, payload: dict[str, Any] | None) -> Entry | None:
-        if payload is None:
-            return None
-        if "num" in payload:  # a counter: no creation time
-            number, expires = payload["num"], payload.get("exp", NEVER)
-            value = int(number) if float(number).is_integer() else number
-            return Entry(value, -math.inf, None if expires >= NEVER else float(expires))
-        try:
-            return decode(base64.b64decode(payload["val"]))
-        except (CorruptEntryError, KeyError, ValueError, TypeError):
-            self.stats.corrupt_reads += 1
-            return None
+    async def set(self, name: str, data: bytes, expires_at: float | None) -> None:
+        await self._write([self._point(name, data, expires_at)])
 
-    def _point(self, key: str, fields: dict[str, Any], expires: float | None) -> Any:
-        payload = {"k": key, "exp": NEVER if expires is None else expires, **fields}
-        return models.PointStruct(id=point_id(key), vector={}, payload=payload)
+    async def set_many(self, items: Sequence[tuple[str, bytes]], expires_at: float | None) -> None:
+        if items:
+            await self._write([self._point(n, d, expires_at) for n, d in items])
 
-    async def _upsert(self, points: list[Any]) -> None:
-        await self._ensure()
-        await self.connection.run(lambda client: client.upsert(self.collection_name, points=points))
-        await self._cleanup.due()
+    async def delete(self, name: str) -> None:
+        await self.connection.delete(self.collection_name, name)
 
-    # -- reads ----------------------------------------------------------------------------
-    async def async_get_entry(self, key: str) -> Entry | None:
-        """The entry under ``key`` with its creation and expiry times, in one read."""
-        [payload] = await self._payloads([key])
-        return self._entry(payload)
-
-    async def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
-        return [self._entry(p) for p in await self._payloads(keys)] if keys else []
-
-    async def async_get_cache(self, key: str) -> Any:
-        entry = await self.async_get_entry(key)
-        return None if entry is None else entry.value
-
-    async def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
-        entries = await self.async_batch_get_entries(keys)
-        return [None if entry is None else entry.value for entry in entries]
-
-    async def async_get_ttl(self, key: str) -> float | None:
-        [payload] = await self._payloads([key])
-        if payload is None or payload.get("exp", NEVER) >= NEVER:
-            return None
-        return max(0.0, float(payload["exp"]) - time.time())
-
-    # -- writes ---------------------------------------------------------------------------
-    async def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
-        await self.async_set_cache_pipeline([(key, value)], ttl)
-
-    async def async_set_cache_pipeline(
-        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
-    ) -> None:
-        now = time.time()
-        expires = self.expires_at(ttl, now)
-        points = [
-            self._point(
-                check_key(k),
-                {"val": base64.b64encode(encode(v, created_at=now, expires_at=expires)).decode()},
-                expires,
-            )
-            for k, v in items
-        ]
-        if points:
-            await self._upsert(points)
-
-    async def _number(self, key: str) -> tuple[dict[str, Any] | None, float | None]:
-        """The payload at ``key`` and the number it holds (a counter or a stored number)."""
-        [payload] = await self._payloads([key])
-        entry = self._entry(payload)
-        if entry is None:
-            return None, None
-        current = entry.value
-        if isinstance(current, bool) or not isinstance(current, (int, float)):
-            raise InvalidArgumentError(f"the value at {key!r} is not a number")
-        return payload, current
-
-    async def _increment(self, key: str, by: float, ttl: TTLArg, refresh_ttl: bool) -> float:
-        payload, current = await self._number(key)
-        new: float = by if current is None else current + by
-        if payload is None or current is None or refresh_ttl:
-            point = self._point(key, {"num": new}, self.expires_at(ttl))
-        else:
-            kept = {"k": key, "exp": payload.get("exp", NEVER), "num": new}
-            point = models.PointStruct(id=point_id(key), vector={}, payload=kept)
-        await self._upsert([point])
-        return int(new) if float(new).is_integer() else new
-
-    async def async_increment(
-        self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
-    ) -> float:
-        """Add ``value`` to the number at ``key`` (atomic on this object's event loop only)."""
-        key = check_key(key)
-        check_number(value)
-        self.resolve_ttl(ttl)
+    async def update(self, changes: Mapping[str, Change[bytes]]) -> None:
+        """Read, change and write every name: atomic on this store's event loop only."""
         async with self._lock():
-            return await self._increment(key, value, ttl, refresh_ttl)
+            current = await self.get_many(list(changes))
+            written = [
+                (name, *change(None if stored is None else stored.data))
+                for (name, change), stored in zip(changes.items(), current, strict=True)
+            ]
+            await self._write([self._point(n, d, e) for n, d, e in written])
 
-    async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
-        checked = normalize_increments(ops)
-        async with self._lock():
-            for key in dict.fromkeys(key for key, _, _ in checked):  # all or nothing
-                await self._number(key)
-            return [await self._increment(key, by, ttl, False) for key, by, ttl in checked]
-
-    async def async_delete_cache(self, key: str) -> None:
-        await self._ensure()
-        await self.connection.delete(self.collection_name, check_key(key))
-
-    async def async_flush_cache(self) -> None:
-        """Remove every point of the collection (the collection stays)."""
+    async def clear(self, prefix: str) -> None:
+        if prefix:
+            raise ConfigurationError("a Qdrant point store clears its whole collection only")
         await self.connection.clear(self.collection_name)
+
+    async def ping(self) -> None:
+        await self.connection.ping()
+
+    async def close(self) -> None:
+        await self.connection.close()
 
     async def cleanup_expired(self) -> None:
         """Delete the expired points."""
         await self.connection.delete_expired(self.collection_name)
 
-    async def async_ping(self) -> bool:
-        return await self.connection.ping()
+    def details(self) -> dict[str, Any]:
+        return {"collection": self.collection_name}
 
-    async def async_disconnect(self) -> None:
-        await self.connection.close()
 
-    def __repr__(self) -> str:
-        return f"QdrantPointStore({self.collection_name!r})"
+class QdrantKeys(StoreCache[bytes]):
+    """The exact-key contract on a :class:`QdrantPointStore` (see the module on atomicity)."""
+
+    backend_name = "qdrant"
+    store: QdrantPointStore
+
+    def __init__(
+        self,
+        connection: QdrantConnection,
+        collection_name: str,
+        *,
+        default_ttl: float | None = None,
+        cleanup_interval: float = 60.0,
+        compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
+    ) -> None:
+        store = QdrantPointStore(connection, collection_name, cleanup_interval)
+        super().__init__(store, default_ttl=default_ttl, compress_threshold=compress_threshold)
+        self.collection_name = collection_name
+
+    async def cleanup_expired(self) -> None:
+        """Delete the expired points."""
+        await self.store.cleanup_expired()
