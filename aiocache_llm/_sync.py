@@ -24,21 +24,22 @@ Calling a blocking method on that loop thread itself would deadlock; it raises
 The same adapter serves functions and iterators: :func:`blocking_function` is the blocking form
 of an async function, :class:`BlockingIterator` of an async iterator; :func:`in_worker` and
 :func:`iterate_in_workers` go the other way, running blocking work (a sync SDK call, a model,
-a sync stream) on the library's I/O workers without blocking the event loop.
+a sync stream) on the library's I/O workers (:mod:`aiocache_llm._workers`) without blocking
+the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import inspect
 import os
-import queue
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from types import CoroutineType as _CoroutineType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+from ._workers import in_worker, iterate_in_workers, offload
 
 __all__ = [
     "BlockingIterator",
@@ -120,7 +121,7 @@ def threaded(
     blocks; the blocking form calls it in the caller's thread.
     """
     return _forwarding_coroutine(  # type: ignore[no-any-return]
-        fn, "return await __offload(__fn, {call})", {"__offload": _offload}
+        fn, "return await __offload(__fn, {call})", {"__offload": offload}
     )
 
 
@@ -157,11 +158,6 @@ def read_through(
         return method  # type: ignore[no-any-return]
 
     return decorate
-
-
-def _offload(fn: Callable[..., R], *args: Any, **kwargs: Any) -> asyncio.Future[R]:
-    """Run ``fn`` in the library's I/O workers; the returned future resolves on this loop."""
-    return _io_workers.submit(asyncio.get_running_loop(), fn, args, kwargs)
 
 
 class blocking(Generic[S, P, R]):  # noqa: N801 - used like a decorator
@@ -208,8 +204,10 @@ def install_blocking_methods(cls: type) -> None:
     """Give ``cls`` a concrete blocking method for each ``async_`` method it has.
 
     Names come from the :class:`blocking` declarations (``increment_cache`` for
-    ``async_increment``); any other ``async_<name>`` gets ``<name>``. A blocking method the class
-    defines itself is left alone.
+    ``async_increment``); any other ``async_<name>`` gets ``<name>``. There is no other way to
+    have one: a class that writes a blocking method by hand raises ``TypeError`` (write the
+    body once, with :func:`inline`, :func:`threaded` or :func:`read_through` when it can answer
+    without the loop thread).
     """
     declared: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
@@ -222,7 +220,11 @@ def install_blocking_methods(cls: type) -> None:
         sync_name = declared.get(async_name, async_name.removeprefix("async_"))
         own = cls.__dict__.get(sync_name)
         if own is not None and not isinstance(own, blocking):
-            continue
+            raise TypeError(
+                f"{cls.__qualname__}.{sync_name} is written by hand: blocking methods are"
+                f" generated from {async_name} (use @inline, @threaded or @read_through for a body"
+                " that answers without the library's loop thread)"
+            )
         setattr(cls, sync_name, _blocking_function(cls, async_name))
 
 
@@ -346,122 +348,3 @@ class BlockingIterator(Generic[T]):
 
 async def _next(source: AsyncIterator[T]) -> T:
     return await source.__anext__()
-
-
-async def in_worker(fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
-    """``fn(*args, **kwargs)`` run on the library's I/O workers, awaited without blocking the
-    event loop (in place of ``asyncio.to_thread``; the caller's context variables go along)."""
-    context = contextvars.copy_context()
-    return await _io_workers.submit(asyncio.get_running_loop(), context.run, (fn, *args), kwargs)
-
-
-_DONE = object()
-
-
-async def iterate_in_workers(iterable: Iterable[T]) -> AsyncIterator[T]:
-    """The items of a blocking iterable (a sync SDK stream), each read on the I/O workers;
-    the iterable's ``close()``, when it has one, runs there too once iteration ends."""
-    iterator: Iterator[T] = iter(iterable)
-    try:
-        while True:
-            item = await in_worker(next, iterator, _DONE)
-            if item is _DONE:
-                return
-            yield item
-    finally:
-        closer = getattr(iterable, "close", None)
-        if closer is not None:
-            await in_worker(closer)
-
-
-def _resolve(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():
-        future.set_result(result)
-
-
-def _reject(future: asyncio.Future[Any], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
-
-
-class _IOWorkers:
-    """A few daemon threads that run blocking bodies for event loops.
-
-    Leaner than ``loop.run_in_executor``: a job is one queue entry, and its result reaches the
-    loop with one ``call_soon_threadsafe``. Few threads also means few holders of the GIL for
-    the event loop's thread to wait behind. A job that finds every worker busy (long blocking
-    work such as a sync upstream call holds one) starts another, up to ``limit`` threads, so
-    short disk reads never queue behind long calls.
-    """
-
-    def __init__(self, size: int, limit: int = 32) -> None:
-        self.size = size
-        self.limit = limit
-        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._pid = 0
-        self._threads = 0
-        self._idle = 0  # workers free for a new job: threads minus jobs not finished
-        if hasattr(os, "register_at_fork"):  # POSIX
-            os.register_at_fork(after_in_child=self._forget_threads)
-
-    def _forget_threads(self) -> None:
-        """In a forked child: no worker threads, and a lock no parent thread can be holding."""
-        self._lock = threading.Lock()
-        self._pid = 0
-
-    def submit(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        fn: Callable[..., R],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> asyncio.Future[R]:
-        if self._pid != os.getpid():  # first use, or a forked child: no threads yet
-            self._start()
-        future: asyncio.Future[R] = loop.create_future()
-        with self._lock:
-            if self._idle:
-                self._idle -= 1
-            elif self._threads < self.limit:
-                self._spawn()  # the new worker takes this job
-        self._queue.put((loop, future, fn, args, kwargs))
-        return future
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._queue = queue.SimpleQueue()
-            self._threads = self._idle = 0
-            for _ in range(self.size):
-                self._spawn()
-                self._idle += 1
-            self._pid = os.getpid()
-
-    def _spawn(self) -> None:
-        """Start one more worker (the caller holds the lock)."""
-        name = f"aiocache_llm-io-{self._threads}"
-        threading.Thread(target=self._run, args=(self._queue,), name=name, daemon=True).start()
-        self._threads += 1
-
-    def _run(self, jobs: queue.SimpleQueue[tuple[Any, ...]]) -> None:
-        get, lock = jobs.get, self._lock
-        while True:
-            loop, future, fn, args, kwargs = get()
-            callback: Callable[[asyncio.Future[Any], Any], None]
-            try:
-                value = fn(*args, **kwargs)
-                callback = _resolve
-            except BaseException as error:
-                value, callback = error, _reject
-            try:
-                loop.call_soon_threadsafe(callback, future, value)
-            except RuntimeError:  # the loop closed meanwhile: nobody is waiting
-                pass
-            del loop, future, fn, args, kwargs, value
-            with lock:
-                self._idle += 1
-
-
-_io_workers = _IOWorkers(size=min(4, os.cpu_count() or 1))

@@ -20,7 +20,6 @@ import redis.asyncio as aioredis
 from aiocache_llm import BackendUnavailable, BaseCache, DiskCache, InMemoryCache
 from aiocache_llm._sync import (
     BlockingIterator,
-    _io_workers,
     blocking_function,
     in_worker,
     inline,
@@ -29,6 +28,7 @@ from aiocache_llm._sync import (
     run_sync,
     threaded,
 )
+from aiocache_llm._workers import _io_workers
 from aiocache_llm.backends.base import USE_DEFAULT, TTLArg
 from tests.harness.redis import RedisServer
 
@@ -112,12 +112,32 @@ def test_backend_specific_async_methods_get_blocking_twins_too(
     assert InMemoryCache().get_oldest_n_keys(3) == []  # type: ignore[attr-defined]
 
 
-def test_a_blocking_method_the_class_defines_itself_is_kept() -> None:
-    class Custom(InMemoryCache):
-        def get_cache(self, key: str) -> Any:  # type: ignore[override]
-            return "custom"
+def test_a_hand_written_blocking_method_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"Custom\.get_cache is written by hand"):
 
-    assert Custom().get_cache("k") == "custom"
+        class Custom(InMemoryCache):
+            def get_cache(self, key: str) -> Any:  # type: ignore[override]
+                return "custom"
+
+
+def test_a_hand_written_blocking_method_of_the_facade_is_refused() -> None:
+    from aiocache_llm.facade import Cache
+
+    with pytest.raises(TypeError, match=r"Custom\.health is written by hand"):
+
+        class Custom(Cache):
+            def health(self) -> dict[str, Any]:
+                return {"status": "made up"}
+
+
+def test_a_facade_subclass_gets_the_blocking_form_of_its_own_async_method() -> None:
+    from aiocache_llm.facade import Cache
+
+    class Counting(Cache):
+        async def async_entries_seen(self) -> int:
+            return 3
+
+    assert Counting().entries_seen() == 3  # type: ignore[attr-defined]
 
 
 def test_blocking_network_calls_work_in_a_plain_script(network_cache: LoopBoundCache) -> None:

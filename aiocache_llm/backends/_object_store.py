@@ -29,7 +29,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeAlias, TypeVar
 
 import anyio
 
@@ -40,13 +40,17 @@ from ._store import Change, ErrorMap, Store, Stored
 from ._store_cache import StoreCache
 from .base import check_ttl
 
-__all__ = ["ObjectStore", "ObjectStoreCache", "VersionConflict"]
+__all__ = ["ABSENT", "Match", "ObjectStore", "ObjectStoreCache", "VersionConflict"]
 
 logger = logging.getLogger("aiocache_llm.object_store")
 
 C = TypeVar("C")
 R = TypeVar("R")
 
+#: A write's condition: ``None`` (none), a version tag, or :data:`ABSENT`.
+Match: TypeAlias = "str | None"
+#: The ``match`` of a write that must find no object (``If-None-Match: *``).
+ABSENT: Final = "*"
 #: Conflicting writers of one object retry this many times before giving up.
 _MAX_UPDATE_ATTEMPTS = 64
 #: Jitter for conflicting writes: a generator of its own, so the backoff never draws from (or
@@ -77,7 +81,7 @@ class ObjectStore(Store[bytes], Generic[C]):
     :meth:`_remove_many` where the store has a bulk delete.
     """
 
-    #: Whether :meth:`_write` honours ``if_version``/``if_absent`` (a store that ignores them
+    #: Whether :meth:`_write` honours ``match`` (a store that ignores it
     #: would turn counters into a silent, non-atomic read-modify-write).
     conditional_writes: ClassVar[bool] = True
     #: A request over the timeout; subclasses add their client's exceptions after it.
@@ -115,16 +119,10 @@ class ObjectStore(Store[bytes], Generic[C]):
 
     @abc.abstractmethod
     async def _write(
-        self,
-        client: C,
-        name: str,
-        data: bytes,
-        expires_at: float | None,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
+        self, client: C, name: str, data: bytes, expires_at: float | None, match: Match = None
     ) -> None:
-        """Write ``name``; with a condition, raise :class:`VersionConflict` when it fails."""
+        """Write ``name``: unconditionally, or only if it is at version ``match`` (only if it
+        is absent for :data:`ABSENT`), raising :class:`VersionConflict` when it is not."""
 
     @abc.abstractmethod
     async def _remove(self, client: C, name: str, *, if_version: str | None = None) -> None:
@@ -284,11 +282,9 @@ class ObjectStore(Store[bytes], Generic[C]):
             for change in batch:
                 data, expires_at = change(data)
             assert data is not None
-            condition: dict[str, Any] = (
-                {"if_absent": True} if stored is None else {"if_version": stored.version}
-            )
+            match = ABSENT if stored is None else stored.version
             try:
-                await self._call(self._write, client, name, data, expires_at, **condition)
+                await self._call(self._write, client, name, data, expires_at, match)
             except VersionConflict:
                 await asyncio.sleep(_JITTER.uniform(0, 0.002 * min(attempt + 1, 25)))
                 continue

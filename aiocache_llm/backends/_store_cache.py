@@ -129,7 +129,9 @@ class StoreCache(BaseCache, Generic[P]):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         if cls.runs != "async":
             make = threaded if cls.runs == "threaded" else inline
-            for name in _DRIVEN:
+            # a threaded body must not await another contract method (that would hop again)
+            extra = ("async_test_connection",) if cls.runs == "inline" else ()
+            for name in _DRIVEN + extra:
                 method = getattr(cls, name)
                 if not hasattr(method, _GENERATED):
                     setattr(cls, name, make(_driven(method)))
@@ -142,6 +144,7 @@ class StoreCache(BaseCache, Generic[P]):
         prefix: str = "",
         default_ttl: float | None = None,
         compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(default_ttl=default_ttl)
         if not isinstance(prefix, str):
@@ -150,6 +153,9 @@ class StoreCache(BaseCache, Generic[P]):
         store.stats = self.stats
         self.prefix = prefix
         self.compress_threshold = compress_threshold
+        #: The clock of stored times: the wall clock, unless the store keeps its own
+        #: (the in-memory store's is monotonic); entries are reported in wall-clock time.
+        self.clock = clock
         self._errors = _Translating(self)
 
     # -- names and entries -----------------------------------------------------------------
@@ -169,6 +175,14 @@ class StoreCache(BaseCache, Generic[P]):
 
     def _decode(self, data: P) -> Entry:
         return decode(data)  # type: ignore[arg-type]
+
+    def _wall(self, entry: Entry | None) -> Entry | None:
+        """``entry`` with its times on the wall clock."""
+        if entry is None or self.clock is time.time:
+            return entry
+        shift = time.time() - self.clock()
+        expires_at = None if entry.expires_at is None else entry.expires_at + shift
+        return Entry(entry.value, entry.created_at + shift, expires_at)
 
     async def _live(self, name: str, stored: Stored[P] | None, now: float) -> Entry | None:
         """The entry ``stored`` holds if it is readable and unexpired; else discard it."""
@@ -194,13 +208,13 @@ class StoreCache(BaseCache, Generic[P]):
         name = self.object_name(key)
         with self._errors:
             stored = await self.store.get(name)
-        return await self._live(name, stored, time.time())
+        return await self._live(name, stored, self.clock())
 
     async def _entries(self, keys: Sequence[str]) -> list[Entry | None]:
         names = [self.object_name(key) for key in keys]
         with self._errors:
             found = await self.store.get_many(names)
-        now = time.time()
+        now = self.clock()
         return [
             await self._live(name, stored, now) for name, stored in zip(names, found, strict=True)
         ]
@@ -212,17 +226,17 @@ class StoreCache(BaseCache, Generic[P]):
 
     async def async_get_entry(self, key: str) -> Entry | None:
         """The whole entry (value, creation and expiry times) under ``key``, or ``None``."""
-        return await self._entry(key)
+        return self._wall(await self._entry(key))
 
     async def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
-        return await self._entries(keys)
+        return [self._wall(entry) for entry in await self._entries(keys)]
 
     async def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
         return [None if entry is None else entry.value for entry in await self._entries(keys)]
 
     async def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
         name = self.object_name(key)
-        now = time.time()
+        now = self.clock()
         expires_at = self.expires_at(ttl, now)
         data = self._encode(value, expires_at, now)
         with self._errors:
@@ -232,7 +246,7 @@ class StoreCache(BaseCache, Generic[P]):
         self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
     ) -> None:
         """Store every pair with one TTL; nothing is written unless every pair encodes."""
-        now = time.time()
+        now = self.clock()
         expires_at = self.expires_at(ttl, now)
         encoded = [(self.object_name(k), self._encode(v, expires_at, now)) for k, v in items]
         with self._errors:
@@ -252,7 +266,7 @@ class StoreCache(BaseCache, Generic[P]):
         entry = await self._entry(key)
         if entry is None or entry.expires_at is None:
             return None
-        return max(0.0, entry.expires_at - time.time())
+        return max(0.0, entry.expires_at - self.clock())
 
     async def async_ping(self) -> bool:
         with self._errors:
@@ -321,7 +335,7 @@ class StoreCache(BaseCache, Generic[P]):
         """
 
         def change(current: P | None) -> tuple[P, float | None]:
-            now = time.time()
+            now = self.clock()
             entry: Entry | None = None
             if current is not None:
                 try:

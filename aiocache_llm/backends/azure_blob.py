@@ -21,7 +21,7 @@ from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 from ..codec import DEFAULT_COMPRESS_THRESHOLD
 from ..errors import BackendTimeout, BackendUnavailable, ConfigurationError
-from ._object_store import ObjectStore, ObjectStoreCache, VersionConflict
+from ._object_store import ABSENT, Match, ObjectStore, ObjectStoreCache, VersionConflict
 from ._store import ErrorMap, Stored
 
 __all__ = ["AzureBlobCache", "AzureBlobStore"]
@@ -130,28 +130,21 @@ class AzureBlobStore(ObjectStore[_Client]):
         return Stored(data, downloader.properties.etag)
 
     async def _write(
-        self,
-        client: _Client,
-        name: str,
-        data: bytes,
-        expires_at: float | None,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
+        self, client: _Client, name: str, data: bytes, expires_at: float | None, match: Match = None
     ) -> None:
         metadata = None
         if expires_at is not None:
             when = datetime.datetime.fromtimestamp(expires_at, datetime.timezone.utc)
             metadata = {"expires_at": when.isoformat()}
-        conditions: dict[str, Any] = {"overwrite": not if_absent}
-        if if_version is not None:
-            conditions.update(etag=if_version, match_condition=MatchConditions.IfNotModified)
+        conditions: dict[str, Any] = {"overwrite": match != ABSENT}
+        if match is not None and match != ABSENT:
+            conditions.update(etag=match, match_condition=MatchConditions.IfNotModified)
         try:
             await client.container.upload_blob(
                 name, data, metadata=metadata, max_concurrency=1, **conditions
             )
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as exc:
-            if if_version is None and not if_absent:
+            if match is None:
                 raise
             raise VersionConflict(name) from exc
 

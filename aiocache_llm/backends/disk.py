@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,6 +16,7 @@ from ..codec import DEFAULT_COMPRESS_THRESHOLD
 from ..errors import BackendUnavailable, InvalidArgumentError, ValueTooLargeError
 from ._store import Change, ErrorMap, Store, Stored
 from ._store_cache import StoreCache
+from .base import check_ttl
 
 __all__ = ["DiskCache", "DiskStore"]
 
@@ -34,6 +35,29 @@ _GET = "SELECT value FROM entries WHERE key = ?"
 _PUT = "INSERT OR REPLACE INTO entries (key, value, expires, size, stored) VALUES (?, ?, ?, ?, ?)"
 
 
+class _Connection:
+    """One thread's SQLite connection; ``busy`` is held while that thread runs statements."""
+
+    __slots__ = ("busy", "db", "depth", "retired")
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.busy = threading.RLock()
+        self.depth = 0
+        self.retired = False
+
+    def retire(self) -> None:
+        """Close it now if no statement is running on it; else its thread closes it when done
+        (closing a connection another thread is using can crash the interpreter)."""
+        self.retired = True
+        if self.busy.acquire(blocking=False):
+            try:
+                if not self.depth:
+                    self.db.close()
+            finally:
+                self.busy.release()
+
+
 class DiskStore(Store[bytes]):
     """Entries in one SQLite table (write-ahead log), one row per name; blocking calls.
 
@@ -50,9 +74,8 @@ class DiskStore(Store[bytes]):
         self.timeout = timeout
         self._db_path = directory / "cache.sqlite3"
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[_Connection] = []
         self._connections_lock = threading.Lock()
-        self._generation = 0
         self._written = 0
         self._cull_lock = threading.Lock()
         try:
@@ -71,28 +94,36 @@ class DiskStore(Store[bytes]):
         db.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'NORMAL'}")
         return db
 
-    def _db(self) -> sqlite3.Connection:
-        """This thread's connection (a forked child or a close makes a new one)."""
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, held for the statements run in the block (a forked child
+        or a :meth:`close` makes a new one)."""
         local = self._local
-        db: sqlite3.Connection | None = getattr(local, "db", None)
-        if db is not None and local.generation == self._generation and local.pid == os.getpid():
-            return db
-        db = self._connect()
-        with self._connections_lock:
-            self._connections.append(db)
-        local.db, local.generation, local.pid = db, self._generation, os.getpid()
-        return db
+        connection: _Connection | None = getattr(local, "connection", None)
+        if connection is None or connection.retired or local.pid != os.getpid():
+            connection = _Connection(self._connect())
+            with self._connections_lock:
+                self._connections.append(connection)
+            local.connection, local.pid = connection, os.getpid()
+        with connection.busy:
+            connection.depth += 1
+            try:
+                yield connection.db
+            finally:
+                connection.depth -= 1
+                if connection.retired and not connection.depth:
+                    connection.db.close()  # close() found it busy: its own thread closes it
 
     @contextlib.contextmanager
-    def _transaction(self) -> Any:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")  # a writer lock across processes
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")  # a writer lock across processes
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
     def _row(self, name: str, data: bytes, expires_at: float | None) -> tuple[Any, ...]:
         if len(data) > self.size_limit:
@@ -103,20 +134,23 @@ class DiskStore(Store[bytes]):
 
     # -- the store -------------------------------------------------------------------------
     async def get(self, name: str) -> Stored[bytes] | None:
-        row = self._db().execute(_GET, (name,)).fetchone()
+        with self._db() as db:
+            row = db.execute(_GET, (name,)).fetchone()
         return None if row is None else Stored(row[0])
 
     async def get_many(self, names: Sequence[str]) -> list[Stored[bytes] | None]:
-        db, found = self._db(), dict[str, Stored[bytes]]()
-        for start in range(0, len(names), 500):
-            chunk = names[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT key, value FROM entries WHERE key IN ({marks})"
-            found.update((name, Stored(blob)) for name, blob in db.execute(query, chunk))
+        found = dict[str, Stored[bytes]]()
+        with self._db() as db:
+            for start in range(0, len(names), 500):
+                chunk = names[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT key, value FROM entries WHERE key IN ({marks})"
+                found.update((name, Stored(blob)) for name, blob in db.execute(query, chunk))
         return [found.get(name) for name in names]
 
     async def set(self, name: str, data: bytes, expires_at: float | None) -> None:
-        self._db().execute(_PUT, self._row(name, data, expires_at))
+        with self._db() as db:
+            db.execute(_PUT, self._row(name, data, expires_at))
         self._after_write(len(data))
 
     async def set_many(self, items: Sequence[tuple[str, bytes]], expires_at: float | None) -> None:
@@ -126,10 +160,12 @@ class DiskStore(Store[bytes]):
         self._after_write(sum(row[3] for row in rows))
 
     async def delete(self, name: str) -> None:
-        self._db().execute("DELETE FROM entries WHERE key = ?", (name,))
+        with self._db() as db:
+            db.execute("DELETE FROM entries WHERE key = ?", (name,))
 
     async def discard(self, name: str, stored: Stored[bytes]) -> None:
-        self._db().execute("DELETE FROM entries WHERE key = ? AND value = ?", (name, stored.data))
+        with self._db() as db:
+            db.execute("DELETE FROM entries WHERE key = ? AND value = ?", (name, stored.data))
 
     async def update(self, changes: Mapping[str, Change[bytes]]) -> None:
         """One immediate transaction: atomic across threads and processes."""
@@ -140,26 +176,27 @@ class DiskStore(Store[bytes]):
                 db.execute(_PUT, self._row(name, data, expires_at))
 
     async def clear(self, prefix: str) -> None:
-        if prefix:
-            query = "DELETE FROM entries WHERE substr(key, 1, ?) = ?"
-            self._db().execute(query, (len(prefix), prefix))
-        else:
-            self._db().execute("DELETE FROM entries")
+        with self._db() as db:
+            if prefix:
+                db.execute("DELETE FROM entries WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
+            else:
+                db.execute("DELETE FROM entries")
 
     async def ping(self) -> None:
-        self._db().execute("SELECT 1").fetchone()
+        with self._db() as db:
+            db.execute("SELECT 1").fetchone()
 
     async def close(self) -> None:
         """Close every connection this store opened; later calls open new ones."""
         with self._connections_lock:
             connections, self._connections = self._connections, []
-            self._generation += 1
-        for db in connections:
-            db.close()
+        for connection in connections:
+            connection.retire()
 
     def volume(self) -> int:
         """Bytes the entries' values take."""
-        return int(self._db().execute("SELECT total(size) FROM entries").fetchone()[0])
+        with self._db() as db:
+            return int(db.execute("SELECT total(size) FROM entries").fetchone()[0])
 
     def details(self) -> dict[str, Any]:
         return {"directory": str(self.directory), "size_limit": self.size_limit}
@@ -176,27 +213,30 @@ class DiskStore(Store[bytes]):
         if not self._cull_lock.acquire(blocking=False):
             return
         try:
-            db = self._db()
-            (total,) = db.execute("SELECT total(size) FROM entries").fetchone()
-            if total <= self.size_limit:
-                return
-            expired = db.execute(
-                "DELETE FROM entries WHERE expires <= ? RETURNING size", (time.time(),)
-            ).fetchall()
-            self.stats.expirations += len(expired)
-            total -= sum(size for (size,) in expired)
-            target = self.size_limit * 9 // 10
-            while total > target:
-                batch = db.execute(
-                    "DELETE FROM entries WHERE key IN"
-                    " (SELECT key FROM entries ORDER BY stored LIMIT 64) RETURNING size"
-                ).fetchall()
-                if not batch:
-                    break
-                self.stats.evictions += len(batch)
-                total -= sum(size for (size,) in batch)
+            with self._db() as db:
+                self._cull_with(db)
         finally:
             self._cull_lock.release()
+
+    def _cull_with(self, db: sqlite3.Connection) -> None:
+        (total,) = db.execute("SELECT total(size) FROM entries").fetchone()
+        if total <= self.size_limit:
+            return
+        expired = db.execute(
+            "DELETE FROM entries WHERE expires <= ? RETURNING size", (time.time(),)
+        ).fetchall()
+        self.stats.expirations += len(expired)
+        total -= sum(size for (size,) in expired)
+        target = self.size_limit * 9 // 10
+        while total > target:
+            batch = db.execute(
+                "DELETE FROM entries WHERE key IN"
+                " (SELECT key FROM entries ORDER BY stored LIMIT 64) RETURNING size"
+            ).fetchall()
+            if not batch:
+                break
+            self.stats.evictions += len(batch)
+            total -= sum(size for (size,) in batch)
 
 
 class DiskCache(StoreCache[bytes]):
@@ -231,6 +271,7 @@ class DiskCache(StoreCache[bytes]):
         compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
         timeout: float = 10.0,
     ) -> None:
+        check_ttl(default_ttl)  # before the directory is made
         if isinstance(size_limit, bool) or not isinstance(size_limit, int) or size_limit < 1:
             raise InvalidArgumentError("size_limit must be a positive int (bytes)")
         directory = Path(disk_cache_dir if disk_cache_dir is not None else ".aiocache_llm")

@@ -13,7 +13,7 @@ from gcloud.aio.storage import Storage
 
 from ..codec import DEFAULT_COMPRESS_THRESHOLD
 from ..errors import BackendUnavailable, ConfigurationError
-from ._object_store import ObjectStore, ObjectStoreCache, VersionConflict
+from ._object_store import ABSENT, Match, ObjectStore, ObjectStoreCache, VersionConflict
 from ._store import ErrorMap, Stored
 
 __all__ = ["GCSCache", "GCSStore"]
@@ -94,20 +94,11 @@ class GCSStore(ObjectStore[_Client]):
             return Stored(data, response.headers.get("x-goog-generation", ""))
 
     async def _write(
-        self,
-        client: _Client,
-        name: str,
-        data: bytes,
-        expires_at: float | None,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
+        self, client: _Client, name: str, data: bytes, expires_at: float | None, match: Match = None
     ) -> None:
         parameters: dict[str, str] = {}
-        if if_version:
-            parameters["ifGenerationMatch"] = if_version
-        if if_absent:
-            parameters["ifGenerationMatch"] = "0"
+        if match is not None:  # generation 0: no live object
+            parameters["ifGenerationMatch"] = "0" if match == ABSENT else match
         # A multipart upload (metadata given) sends the name in the JSON body, exactly; a simple
         # upload sends it as a query parameter, where a "+" would turn into a space.
         metadata: dict[str, Any] = {"contentType": "application/octet-stream"}

@@ -4,56 +4,226 @@ from __future__ import annotations
 
 import heapq
 import logging
-import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .._sync import inline
-from ..codec import Entry, dumps_json
+from ..codec import Entry
 from ..errors import InvalidArgumentError
-from .base import (
-    MAX_TTL,
-    USE_DEFAULT,
-    BaseCache,
-    IncrementOp,
-    TTLArg,
-    check_key,
-    check_number,
-    check_ttl,
-    normalize_increments,
-)
+from ._store import Change, Store, Stored
+from ._store_cache import StoreCache
+from .base import USE_DEFAULT, TTLArg, check_key, check_number, check_ttl
 
-__all__ = ["InMemoryCache"]
+__all__ = ["InMemoryCache", "MemoryStore"]
 
 logger = logging.getLogger("aiocache_llm.memory")
 
-# (value, expires_at, created_at), times on the cache's clock
+#: (value, expires_at, created_at), times on the cache's clock: the value by reference
 _Entry = tuple[Any, "float | None", float]
 
 
-class InMemoryCache(BaseCache):
-    """A bounded in-process cache with per-entry TTLs.
+def estimated_size(value: Any) -> int:
+    """A cheap estimate of the bytes ``value`` holds, as LiteLLM's InMemoryCache makes it.
 
+    Exact for ``str`` (characters; UTF-8 bytes near a limit are counted by the caller) and
+    bytes-like values; for anything else the object's own size, without what it refers to
+    (``__sizeof__``): a dict of a thousand keys counts, one long string inside a dict does
+    not. Nothing is serialised.
+    """
+    cls = value.__class__
+    if cls is str or cls is bytes or cls is bytearray:
+        return len(value)
+    return int(cls.__sizeof__(value))
+
+
+class MemoryStore(Store[_Entry]):
+    """Entries by reference in an ordered dict (least recently used first), plus a heap of
+    expiry times. It neither blocks nor suspends: :class:`InMemoryCache` runs it inline."""
+
+    def __init__(self, max_entries: int, max_item_bytes: int, clock: Callable[[], float]) -> None:
+        self.max_entries = max_entries
+        self.max_item_bytes = max_item_bytes
+        self.clock = clock
+        self.data: OrderedDict[str, _Entry] = OrderedDict()
+        self.heap: list[tuple[float, str]] = []
+        #: The heap keeps the records of removed keys until it is this long.
+        self.heap_limit = 2 * max_entries + 64
+        #: The fast get and set are dict operations (atomic each under the GIL) and take no
+        #: lock; every other change does (so a locked move never loses its key).
+        self.lock = threading.RLock()
+
+    # -- admission and bounds (callers hold the lock where noted) ---------------------------
+    def admits(self, value: Any) -> bool:
+        """Whether ``value`` is within the per-item limit (see :func:`estimated_size`);
+        a refusal is counted."""
+        size = estimated_size(value)
+        if value.__class__ is str and size * 4 > self.max_item_bytes:  # count UTF-8 bytes
+            size = len(value.encode(errors="surrogatepass"))
+        if size <= self.max_item_bytes:
+            return True
+        self.stats.refused_too_large += 1
+        logger.debug("refused a value over max_size_per_item=%s bytes", self.max_item_bytes)
+        return False
+
+    def put(self, name: str, entry: _Entry) -> None:
+        """Store ``entry`` as the most recently used and keep the bounds.
+
+        The heap learns of an expiry only for a new key (or one that had none); a later
+        overwrite's expiry is found lazily when the older record comes up (see
+        :meth:`_pop_heap_entry`). :meth:`InMemoryCache.async_set_cache` does this without the
+        lock, its dict operations atomic each under the GIL.
+        """
+        with self.lock:
+            old = self.data.get(name)
+            self.data[name] = entry
+            self.data.move_to_end(name)
+        if old is None or old[1] is None:
+            self.track(name, entry, old is None)
+
+    def track(self, name: str, entry: _Entry, new: bool) -> None:
+        """After writing a key that is ``new`` or had no expiry: its heap record, the bounds."""
+        if entry[1] is not None:
+            heapq.heappush(self.heap, (entry[1], name))
+            if len(self.heap) > self.heap_limit:
+                self.keep_bounds()
+        if new and len(self.data) > self.max_entries:
+            self.keep_bounds()
+
+    def keep_bounds(self) -> None:
+        """Evict down to ``max_entries``; rebuild a heap grown by removed keys' records."""
+        with self.lock:
+            if len(self.heap) > self.heap_limit:
+                live = [(e[1], k) for k, e in list(self.data.items()) if e[1] is not None]
+                heapq.heapify(live)
+                self.heap[:] = live
+            if len(self.data) > self.max_entries:
+                self._evict()
+
+    def _pop_heap_entry(self) -> tuple[float, str] | None:
+        """Pop the earliest-expiring heap record that matches its entry (lock held); a record
+        older than its entry's expiry goes back with the entry's."""
+        heap, data = self.heap, self.data
+        while heap:
+            expires, name = heapq.heappop(heap)
+            entry = data.get(name)
+            if entry is None or entry[1] is None:
+                continue
+            if entry[1] == expires:
+                return expires, name
+            heapq.heappush(heap, (entry[1], name))
+        return None
+
+    def _evict(self) -> None:
+        """Expired entries first, then the earliest-expiring, then the least recently used."""
+        data, heap = self.data, self.heap
+        now = self.clock()
+        while heap and heap[0][0] <= now:
+            record = self._pop_heap_entry()
+            if record is None:
+                break
+            if record[0] <= now:
+                data.pop(record[1], None)
+                self.stats.expirations += 1
+            else:  # the next valid record is not expired: put it back
+                heapq.heappush(heap, record)
+                break
+        while len(data) > self.max_entries:
+            record = self._pop_heap_entry()
+            if record is not None:
+                data.pop(record[1], None)
+            else:
+                data.popitem(last=False)
+            self.stats.evictions += 1
+
+    def live(self, name: str) -> _Entry | None:
+        """The unexpired entry under ``name``, dropping an expired one (lock held)."""
+        entry = self.data.get(name)
+        if entry is not None and entry[1] is not None and entry[1] <= self.clock():
+            del self.data[name]
+            self.stats.expirations += 1
+            return None
+        return entry
+
+    def drop_if_same(self, name: str, entry: _Entry) -> bool:
+        """Remove ``name`` if it still holds ``entry``; whether it did."""
+        with self.lock:
+            if self.data.get(name) is entry:
+                self.data.pop(name, None)
+                return True
+        return False
+
+    # -- the store -------------------------------------------------------------------------
+    async def get(self, name: str) -> Stored[_Entry] | None:
+        entry = self.data.get(name)
+        return None if entry is None else Stored(entry)
+
+    async def set(self, name: str, data: _Entry, expires_at: float | None) -> None:
+        if self.admits(data[0]):
+            self.put(name, data)
+
+    async def set_many(self, items: Sequence[tuple[str, _Entry]], expires_at: float | None) -> None:
+        for name, entry in [(name, entry) for name, entry in items if self.admits(entry[0])]:
+            self.put(name, entry)
+
+    async def delete(self, name: str) -> None:
+        with self.lock:
+            self.data.pop(name, None)
+
+    async def discard(self, name: str, stored: Stored[_Entry]) -> None:
+        self.drop_if_same(name, stored.data)
+
+    async def update(self, changes: Mapping[str, Change[_Entry]]) -> None:
+        """Under the lock: every change is computed before any is written."""
+        with self.lock:
+            planned = [(name, change(self.data.get(name))) for name, change in changes.items()]
+            for name, (entry, _) in planned:
+                self.put(name, entry)
+
+    async def clear(self, prefix: str) -> None:
+        with self.lock:
+            self.data.clear()
+            self.heap.clear()
+
+    async def ping(self) -> None:
+        return None
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "entries": len(self.data),
+            "max_size_in_memory": self.max_entries,
+            "stats": self.stats.as_dict(),
+        }
+
+
+class InMemoryCache(StoreCache[_Entry]):
+    """A bounded in-process cache with per-entry TTLs that stores objects **by reference**.
+
+    * It keeps what it is given, as a dict would: nothing is serialised or copied, so a set
+      costs about what a dict set costs. Mutate a returned value and you mutate the cached one
+      (copy it first if you need to change it). Values other backends refuse because they
+      cannot serialise them (sets, arbitrary objects, NaN) are kept as they are here.
     * At most ``max_size_in_memory`` entries. When full, expired entries go first, then the
       entry that expires soonest, then the least recently used entry without a TTL.
-    * Values over ``max_size_per_item`` KiB (serialised size) are refused, counted in
-      ``stats.refused_too_large``, and not stored. A value orjson cannot encode raises
-      :class:`~aiocache_llm.errors.SerializationError` and stores nothing.
-    * Values are stored and returned **by reference**, as a dict would: mutate a returned value
-      and you mutate the cached one. Copy it first if you need to change it.
-    * Expiry is an expiry time kept with the value plus a heap, so it costs O(log n) and needs
-      no timers and no event loop.
-    * Every method is safe from any thread and any event loop; counters are atomic. The
-      blocking methods run in the caller's thread, with no thread hop.
+    * Values over ``max_size_per_item`` KiB are refused, counted in
+      ``stats.refused_too_large``, and not stored. The size is a cheap estimate, as LiteLLM's
+      InMemoryCache makes it: exact for ``str`` and ``bytes``, and for any other object its own
+      size without what it refers to (see :func:`estimated_size`).
+    * Expiry is an expiry time kept with the value plus a heap of expiry times (updated lazily),
+      so it needs no timers and no event loop.
+    * Every method is safe from any thread and any event loop; increments are atomic among
+      themselves (a plain set racing an increment of the same key may be lost, as with two
+      sets). The blocking methods run in the caller's thread, with no thread hop.
 
     ``clock`` returns the current time in seconds (``time.monotonic`` by default); tests pass a
     controllable one.
     """
 
     backend_name = "memory"
+    runs = "inline"
+    store: MemoryStore
 
     def __init__(
         self,
@@ -63,136 +233,43 @@ class InMemoryCache(BaseCache):
         max_size_per_item: float = 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(default_ttl=default_ttl)
         if isinstance(max_size_in_memory, bool) or not isinstance(max_size_in_memory, int):
             raise InvalidArgumentError("max_size_in_memory must be an int")
         if max_size_in_memory < 1:
             raise InvalidArgumentError("max_size_in_memory must be at least 1")
         self.max_size_in_memory = max_size_in_memory
         self.max_size_per_item = check_number(max_size_per_item, "max_size_per_item")
-        self._max_item_bytes = int(self.max_size_per_item * 1024)
+        store = MemoryStore(max_size_in_memory, int(self.max_size_per_item * 1024), clock)
+        super().__init__(store, default_ttl=default_ttl, clock=clock)
+        self._data = store.data
         self._clock = clock
-        self._data: OrderedDict[str, _Entry] = OrderedDict()
-        self._heap: list[tuple[float, str]] = []
-        self._lock = threading.Lock()
+        self._fast_limit = store.max_item_bytes // 4
+        self._ttl_seen: tuple[Any, float | None] = (None, None)
 
     def __len__(self) -> int:
         return len(self._data)
 
-    # -- internals (callers hold self._lock where noted) ----------------------------------
-    def _size_ok(self, value: Any) -> bool:
-        if value is None or isinstance(value, (bool, int)):
-            return True
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                dumps_json(value)  # raises SerializationError, as every backend does
-            return True
-        if isinstance(value, str):
-            size = len(value) if len(value) * 4 <= self._max_item_bytes else len(value.encode())
-        elif isinstance(value, (bytes, bytearray)):
-            size = len(value)
-        elif isinstance(value, (set, frozenset)):
-            size = len(dumps_json(list(value)))
-        else:
-            size = len(dumps_json(value))
-        return size <= self._max_item_bytes
+    def _encode(self, value: Any, expires_at: float | None, now: float) -> _Entry:
+        return (value, expires_at, now)
 
-    def _admit(self, value: Any) -> bool:
-        if self._size_ok(value):
-            return True
-        self._refuse()
-        return False
+    def _decode(self, data: _Entry) -> Entry:
+        return Entry(data[0], data[2], data[1])
 
-    def _refuse(self) -> None:
-        self.stats.refused_too_large += 1
-        logger.debug("refused a value over max_size_per_item=%s KiB", self.max_size_per_item)
-
-    def _expiry(self, ttl: TTLArg) -> float | None:
-        seconds = self.default_ttl if ttl is USE_DEFAULT else check_ttl(ttl)
-        return None if seconds is None else self._clock() + seconds
-
-    def _live(self, key: str) -> _Entry | None:
-        """The unexpired entry under ``key`` (lock held)."""
-        try:
-            entry = self._data.get(key)
-        except TypeError:  # unhashable
-            entry = None
-        if entry is None:
-            check_key(key)
-            return None
-        if entry[1] is not None and entry[1] <= self._clock():
-            del self._data[key]
-            self.stats.expirations += 1
-            return None
-        return entry
-
-    def _store(self, key: str, value: Any, expires: float | None, now: float | None = None) -> None:
-        """Put an entry and keep the bounds (lock held)."""
-        data = self._data
-        data[key] = (value, expires, self._clock() if now is None else now)
-        data.move_to_end(key)
-        if expires is not None:
-            heapq.heappush(self._heap, (expires, key))
-            if len(self._heap) > 2 * len(data) + 64:
-                self._rebuild_heap()
-        if len(data) > self.max_size_in_memory:
-            self._evict()
-
-    def _rebuild_heap(self) -> None:
-        self._heap = [(e[1], k) for k, e in self._data.items() if e[1] is not None]
-        heapq.heapify(self._heap)
-
-    def _pop_heap_entry(self) -> tuple[float, str] | None:
-        """Pop the earliest-expiring heap record that still matches its entry (lock held)."""
-        heap, data = self._heap, self._data
-        while heap:
-            expires, key = heapq.heappop(heap)
-            entry = data.get(key)
-            if entry is not None and entry[1] == expires:
-                return expires, key
-        return None
-
-    def _evict(self) -> None:
-        data, heap = self._data, self._heap
-        now = self._clock()
-        while heap and heap[0][0] <= now:  # every expired entry first
-            record = self._pop_heap_entry()
-            if record is None:
-                break
-            if record[0] <= now:
-                del data[record[1]]
-                self.stats.expirations += 1
-            else:  # the next valid record is not expired: put it back
-                heapq.heappush(heap, record)
-                break
-        while len(data) > self.max_size_in_memory:
-            record = self._pop_heap_entry()
-            if record is not None:  # then the earliest-expiring
-                del data[record[1]]
-            else:  # then the least recently used
-                data.popitem(last=False)
-            self.stats.evictions += 1
-
-    def _drop_if_same(self, key: str, entry: _Entry) -> None:
-        with self._lock:
-            if self._data.get(key) is entry:
-                del self._data[key]
-                self.stats.expirations += 1
-
-    # -- contract -------------------------------------------------------------------------
+    # -- the hot paths, inlined --------------------------------------------------------------
     @inline
     def async_get_cache(self, key: str) -> Any:
         """The value under ``key`` (by reference), or ``None``."""
         try:
             entry = self._data.get(key)
-        except TypeError:
+        except TypeError:  # unhashable
             entry = None
         if entry is None:
             check_key(key)  # a bad key is an error, as on every backend (a miss costs it)
             return None
         expires = entry[1]
         if expires is not None and expires <= self._clock():
-            self._drop_if_same(key, entry)
+            if self.store.drop_if_same(key, entry):
+                self.stats.expirations += 1
             return None
         try:
             self._data.move_to_end(key)
@@ -201,103 +278,40 @@ class InMemoryCache(BaseCache):
         return entry[0]
 
     @inline
-    def async_get_entry(self, key: str) -> Entry | None:
-        with self._lock:
-            entry = self._live(key)
-        if entry is None:
-            return None
-        to_wall = time.time() - self._clock()
-        expires = None if entry[1] is None else entry[1] + to_wall
-        return Entry(entry[0], entry[2] + to_wall, expires)
-
-    @inline
-    def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
-        get = self.get_entry
-        return [get(key) for key in keys]
-
-    @inline
-    def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
-        get = self.get_cache
-        return [get(key) for key in keys]
-
-    @inline
     def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
-        # the checks of check_key/check_ttl/_admit, inlined for the common shapes
-        if key.__class__ is not str or not key or not key.isascii():
-            key = check_key(key)
-        seconds: Any
-        if ttl is USE_DEFAULT:
+        # check_ttl, cheap for the TTL object of the last call
+        seen = self._ttl_seen
+        if ttl is seen[0]:
+            seconds = seen[1]
+        elif ttl is USE_DEFAULT:
             seconds = self.default_ttl
-        elif (ttl.__class__ is int or ttl.__class__ is float) and 0 < ttl <= MAX_TTL:
-            seconds = ttl
         else:
             seconds = check_ttl(ttl)
-        cls = value.__class__
-        if cls is dict or cls is list:
-            if len(dumps_json(value)) > self._max_item_bytes:
-                self._refuse()
-                return
-        elif not self._admit(value):
+            self._ttl_seen = (ttl, seconds)
+        if value.__class__ is str:
+            size = len(value)
+        else:
+            try:
+                size = value.__sizeof__()
+            except TypeError:  # a class: its __sizeof__ wants an instance
+                size = 0
+        if size > self._fast_limit and not self.store.admits(value):  # UTF-8 may be 4x
             return
         now = self._clock()
-        with self._lock:
-            self._store(key, value, None if seconds is None else now + seconds, now)
+        data = self._data
+        try:
+            old = data.pop(key, None)  # re-inserted below: the most recently used
+        except TypeError:  # unhashable: not a key
+            old = None
+        # check_key, cheap for a key stored already (it was checked then)
+        if key.__class__ is not str or (old is None and (not key or not key.isascii())):
+            key = check_key(key)
+        entry = (value, None if seconds is None else now + seconds, now)
+        data[key] = entry
+        if old is None or old[1] is None:
+            self.store.track(key, entry, old is None)
 
-    @inline
-    def async_set_cache_pipeline(
-        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
-    ) -> None:
-        expires = self._expiry(ttl)
-        checked = [(check_key(k), v) for k, v in items]
-        admitted = [(k, v) for k, v in checked if self._admit(v)]
-        with self._lock:
-            for key, value in admitted:
-                self._store(key, value, expires)
-
-    def _increments(
-        self, ops: list[tuple[str, float, TTLArg]], refresh_ttl: bool = False
-    ) -> list[float]:
-        """Apply ``ops`` all or nothing (lock held): every current value is checked first.
-        ``refresh_ttl`` sets each key's TTL to its op's, whether the key is new or not."""
-        planned: dict[str, tuple[float, float | None, float]] = {}
-        results: list[float] = []
-        for key, by, ttl in ops:
-            entry = planned.get(key) or self._live(key)
-            if entry is None:
-                new, expires, created = by, self._expiry(ttl), self._clock()
-            else:
-                current = entry[0]
-                if isinstance(current, bool) or not isinstance(current, (int, float)):
-                    raise InvalidArgumentError(f"the value at {key!r} is not a number")
-                expires = self._expiry(ttl) if refresh_ttl else entry[1]
-                new, created = current + by, entry[2]
-            planned[key] = (new, expires, created)
-            results.append(new)
-        for key, (new, expires, created) in planned.items():
-            if key in self._data:
-                self._data[key] = (new, expires, created)
-                self._data.move_to_end(key)
-            else:
-                self._store(key, new, expires)
-        return results
-
-    @inline
-    def async_increment(
-        self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
-    ) -> float:
-        key = check_key(key)
-        check_number(value)
-        if ttl is not USE_DEFAULT:
-            check_ttl(ttl)
-        with self._lock:
-            return self._increments([(key, value, ttl)], refresh_ttl)[0]
-
-    @inline
-    def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
-        checked = normalize_increments(ops)
-        with self._lock:
-            return self._increments(checked)
-
+    # -- sets and listings (in-memory only) -------------------------------------------------
     @inline
     def async_set_cache_sadd(
         self, key: str, members: Iterable[str], ttl: TTLArg = USE_DEFAULT
@@ -308,10 +322,12 @@ class InMemoryCache(BaseCache):
         """
         key = check_key(key)
         new_members = set(members)
-        with self._lock:
-            entry = self._live(key)
+        store = self.store
+        with store.lock:
+            entry = store.live(key)
             if entry is None:
-                self._store(key, new_members, self._expiry(ttl))
+                now = self._clock()
+                store.put(key, (new_members, self.expires_at(ttl, now), now))
                 return len(new_members)
             current = entry[0]
             if not isinstance(current, set):
@@ -331,30 +347,10 @@ class InMemoryCache(BaseCache):
         return set(value)
 
     @inline
-    def async_delete_cache(self, key: str) -> None:
-        key = check_key(key)
-        with self._lock:
-            self._data.pop(key, None)
-
-    @inline
-    def async_flush_cache(self) -> None:
-        with self._lock:
-            self._data.clear()
-            self._heap.clear()
-
-    @inline
-    def async_get_ttl(self, key: str) -> float | None:
-        with self._lock:
-            entry = self._live(key)
-        if entry is None or entry[1] is None:
-            return None
-        return max(0.0, entry[1] - self._clock())
-
-    @inline
     def async_get_oldest_n_keys(self, n: int) -> list[str]:
         """Up to ``n`` live keys, least recently used first."""
         now = self._clock()
-        with self._lock:
+        with self.store.lock:
             out: list[str] = []
             for key, (_, expires, _) in self._data.items():
                 if len(out) >= n:
@@ -362,15 +358,6 @@ class InMemoryCache(BaseCache):
                 if expires is None or expires > now:
                     out.append(key)
             return out
-
-    async def async_test_connection(self) -> dict[str, Any]:
-        return {
-            "status": "healthy",
-            "backend": self.backend_name,
-            "entries": len(self._data),
-            "max_size_in_memory": self.max_size_in_memory,
-            "stats": self.stats.as_dict(),
-        }
 
     def __repr__(self) -> str:
         return (

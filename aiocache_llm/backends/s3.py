@@ -20,7 +20,7 @@ from botocore.loaders import Loader, create_loader  # type: ignore[import-untype
 
 from ..codec import DEFAULT_COMPRESS_THRESHOLD
 from ..errors import BackendTimeout, BackendUnavailable, ConfigurationError
-from ._object_store import ObjectStore, ObjectStoreCache, VersionConflict
+from ._object_store import ABSENT, Match, ObjectStore, ObjectStoreCache, VersionConflict
 from ._store import ErrorMap, Stored
 
 __all__ = ["S3Cache", "S3Store"]
@@ -90,26 +90,19 @@ class S3Store(ObjectStore[Any]):
         return Stored(data, response["ETag"])
 
     async def _write(
-        self,
-        client: Any,
-        name: str,
-        data: bytes,
-        expires_at: float | None,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
+        self, client: Any, name: str, data: bytes, expires_at: float | None, match: Match = None
     ) -> None:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": name, "Body": data}
         if expires_at is not None:
             args["Expires"] = datetime.datetime.fromtimestamp(expires_at, datetime.timezone.utc)
-        if if_version is not None:
-            args["IfMatch"] = if_version
-        if if_absent:
+        if match == ABSENT:
             args["IfNoneMatch"] = "*"
+        elif match is not None:
+            args["IfMatch"] = match
         try:
             await client.put_object(**args)
         except ClientError as exc:
-            if (if_version is not None or if_absent) and _code(exc) in _CONFLICT | _NOT_FOUND:
+            if match is not None and _code(exc) in _CONFLICT | _NOT_FOUND:
                 raise VersionConflict(name) from exc
             raise
 

@@ -137,6 +137,10 @@ class Cache(LiteLLMMethods):
         self._settings.update(backend_params)
         self.handler = Handler(self)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        install_blocking_methods(cls)
+
     # -- LiteLLM-style replacement hooks (assignable) --------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
         if name in ("get_cache_key", "get_cache", "add_cache"):

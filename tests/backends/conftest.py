@@ -27,6 +27,9 @@ BACKENDS: dict[str, Factory] = {
     "disk": lambda request, tmp: DiskCache(tmp / "disk"),
 }
 NOT_SUPPORTED: dict[str, tuple[str, ...]] = {}
+#: Backends that keep values by reference, as a dict does (the in-memory cache, bare or behind
+#: middleware that does not serialise): they store what others refuse as unserialisable.
+BY_REFERENCE = {"memory", "guarded-memory"}
 for _module in sorted(Path(__file__).parent.glob("contract_*.py")):
     _contract = importlib.import_module(f"{__package__}.{_module.stem}")
     BACKENDS.update(_contract.FACTORIES)

@@ -13,7 +13,7 @@ import pytest
 
 from aiocache_llm import InvalidArgumentError, InvalidKeyError, InvalidTTLError, SerializationError
 
-from .conftest import Api
+from .conftest import BY_REFERENCE, Api
 
 LONE_SURROGATE = "key-\ud800"
 
@@ -35,8 +35,10 @@ async def test_delete_with_a_key_that_is_not_a_str_is_an_invalid_key(api: Api, k
     "value", [math.nan, math.inf, {"score": math.nan}, [1.0, -math.inf], {"a": [{"b": math.inf}]}]
 )
 async def test_nan_and_infinity_are_a_serialisation_error_and_store_nothing(
-    api: Api, value: Any
+    backend_name: str, api: Api, value: Any
 ) -> None:
+    if backend_name in BY_REFERENCE:
+        pytest.skip(f"{backend_name} keeps values by reference, unserialised")
     with pytest.raises(SerializationError):
         await api.set_cache("k", value)
     assert await api.get_cache("k") is None

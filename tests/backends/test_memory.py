@@ -72,11 +72,28 @@ def test_eviction_then_takes_the_least_recently_used_entry() -> None:
 def test_values_over_the_per_item_limit_are_refused_and_counted() -> None:
     cache = InMemoryCache(max_size_per_item=1)  # KiB
     cache.set_cache("big", "x" * 2000)
-    cache.set_cache("big-dict", {"text": "y" * 2000})
+    cache.set_cache("big-utf8", "é" * 600)  # 600 characters, 1200 bytes
+    cache.set_cache("big-bytes", b"x" * 2000)
+    cache.set_cache("big-dict", {f"k{i}": i for i in range(200)})
     cache.set_cache("small", "x" * 500)
-    assert cache.get_cache("big") is None and cache.get_cache("big-dict") is None
+    assert cache.batch_get_cache(["big", "big-utf8", "big-bytes", "big-dict"]) == [None] * 4
     assert cache.get_cache("small") == "x" * 500
-    assert cache.stats.refused_too_large == 2
+    assert cache.stats.refused_too_large == 4
+
+
+def test_the_size_estimate_counts_a_containers_own_size_not_what_it_refers_to() -> None:
+    cache = InMemoryCache(max_size_per_item=1)  # KiB
+    nested = {"choices": [{"message": {"content": "y" * 2000}}]}
+    cache.set_cache("nested", nested)
+    assert cache.get_cache("nested") is nested
+    assert cache.stats.refused_too_large == 0
+
+
+def test_values_are_kept_as_they_are_without_serialising() -> None:
+    cache = InMemoryCache()
+    thing, nan = object(), float("nan")
+    cache.set_cache_pipeline([("object", thing), ("set", {1, 2}), ("nan", nan)])
+    assert cache.batch_get_cache(["object", "set", "nan"]) == [thing, {1, 2}, nan]
 
 
 def test_oldest_keys_are_listed_least_recently_used_first() -> None:

@@ -33,6 +33,7 @@ class ClusterConnector(Connector):
 
     # Sharded pub/sub: a channel lives on the primary of its slot, not on every node.
     publish, subscribe, message = "SPUBLISH", "ssubscribe", "smessage"
+
     @property
     def mode(self) -> str:
         return "cluster"

@@ -252,9 +252,7 @@ class Connector:
             self.sentinel_nodes, sentinel_kwargs=sentinel_kwargs, **kwargs
         )
         client = sentinel.master_for(self.service_name, max_connections=self.max_connections)
-        return LoopClient(
-            client, client.connection_pool, self.max_connections, sentinel.sentinels
-        )
+        return LoopClient(client, client.connection_pool, self.max_connections, sentinel.sentinels)
 
     def open(self) -> LoopClient:
         """The client of the running loop, with the auto-pipeline that batches its commands."""

@@ -30,7 +30,7 @@ from typing import Any
 from redis.auth.token import SimpleToken
 from redis.credentials import StreamingCredentialProvider
 
-from ..._sync import threaded
+from ..._sync import in_worker
 from ...errors import BackendUnavailable, ConfigurationError, MissingDependencyError
 
 __all__ = ["GCPIAMCredentialProvider", "google_default_token"]
@@ -176,12 +176,6 @@ class GCPIAMCredentialProvider(StreamingCredentialProvider):
             self.fetches += 1
         return token
 
-    @threaded
-    def _default_source_token(self) -> str:
-        """The application-default credentials' token; awaited, it is fetched in the
-        library's I/O workers, so the event loop never blocks."""
-        return google_default_token()
-
     def get_credentials(self) -> tuple[str, str]:
         token = self._cached()
         if token is None:
@@ -206,8 +200,8 @@ class GCPIAMCredentialProvider(StreamingCredentialProvider):
         token = self._cached()
         if token is None:
             httpx = _httpx()
-            if self._source_token is google_default_token:  # blocking I/O: off the loop
-                source: str | Awaitable[str] = await self._default_source_token()
+            if self._source_token is google_default_token:  # blocking I/O: in the I/O workers
+                source: str | Awaitable[str] = await in_worker(google_default_token)
             else:
                 source = self._source_token()
             if not isinstance(source, str):

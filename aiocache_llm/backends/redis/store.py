@@ -48,6 +48,7 @@ __all__ = ["RedisCache"]
 
 logger = logging.getLogger("aiocache_llm.redis")
 
+
 def _number(data: bytes | bytearray | int | float | str) -> float:
     """A counter's reply (``b"3"``, ``b"3.5"``) as an int when whole, else a float."""
     if isinstance(data, (int, float)):
@@ -312,4 +313,3 @@ class RedisCache(RedisClient):
     async def async_get_ttl(self, key: str) -> float | None:
         milliseconds = int(await self._call("PTTL", self._key(key)))
         return None if milliseconds < 0 else milliseconds / 1000
-
