@@ -119,7 +119,10 @@ class InMemoryCache(StoreCache[Held]):
         now = self._clock()
         data = self._data
         try:
-            old = data.pop(key, None)  # re-inserted below: the most recently used
+            if seconds is None:
+                old = data.pop(key, None)  # re-inserted below: the most recently used
+            else:  # an entry with an expiry is evicted by it, never by recency: keep its place
+                old = data.get(key)
         except TypeError:  # unhashable: not a key
             old = None
         # check_key, cheap for a key stored already (it was checked then)
