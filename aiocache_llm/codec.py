@@ -49,9 +49,12 @@ _KNOWN_FLAGS = _FLAG_ZLIB | _FLAG_BYTES
 DEFAULT_COMPRESS_THRESHOLD = 16 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Entry:
-    """A decoded entry: the value and the times it carries."""
+    """A decoded entry: the value and the times it carries.
+
+    Every read makes a new one, so changing it changes nothing stored. (Not frozen: a frozen
+    dataclass takes five times as long to make, and entries are made on every read.)"""
 
     value: Any
     created_at: float

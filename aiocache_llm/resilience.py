@@ -59,10 +59,6 @@ class GuardedCache(ComposedCache):
         """Seconds each operation may take (``None``: no deadline)."""
         return self._deadline.seconds
 
-    @deadline.setter
-    def deadline(self, seconds: float | None) -> None:
-        self._deadline.seconds = seconds
-
     def strict(self) -> GuardedCache:
         """A view of this guard that raises every failure (``fail_closed``), sharing its
         breaker, counters and log: for a caller that reports failures itself, as the LLM layer

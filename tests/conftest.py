@@ -4,6 +4,7 @@ are started at most once per session."""
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 # One BLAS thread (numpy, under the local embedding model): its worker threads spin while they
@@ -19,3 +20,9 @@ pytest_plugins = sorted(
     for path in (Path(__file__).parent / "harness").glob("*.py")
     if not path.stem.startswith("_") and path.stem != "process"
 )
+
+
+def pytest_configure() -> None:
+    # A terminated run (a CI time limit, a stopped stress run) ends as an interrupted one, so the
+    # session's teardown still stops every server it started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)

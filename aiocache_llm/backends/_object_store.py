@@ -35,10 +35,10 @@ import anyio
 
 from ..codec import DEFAULT_COMPRESS_THRESHOLD
 from ..errors import BackendTimeout, BackendUnavailable, ConfigurationError, NotSupported
+from ._checks import check_ttl
 from ._loops import PerLoop
 from ._store import Change, ErrorMap, Store, Stored
 from ._store_cache import StoreCache
-from .base import check_ttl
 
 __all__ = ["ABSENT", "Match", "ObjectStore", "ObjectStoreCache", "VersionConflict"]
 

@@ -37,17 +37,10 @@ from ..errors import (
     CorruptEntryError,
     InvalidArgumentError,
 )
+from . import _checks
+from ._checks import USE_DEFAULT, IncrementOp, TTLArg, check_key
 from ._store import Change, Store, Stored, translatable, translate
-from .base import (
-    USE_DEFAULT,
-    BaseCache,
-    IncrementOp,
-    TTLArg,
-    check_key,
-    check_number,
-    check_ttl,
-    normalize_increments,
-)
+from .base import BaseCache
 
 __all__ = ["StoreCache", "run_inline"]
 
@@ -293,33 +286,37 @@ class StoreCache(BaseCache, Generic[P]):
     async def async_increment(
         self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
     ) -> float:
-        name = self.object_name(key)
-        by = check_number(value)
-        if ttl is not USE_DEFAULT:
-            check_ttl(ttl)
-        self.store.refuse_updates()
-        return (await self._increments([(name, by, ttl)], refresh_ttl))[0]
+        changes, results = self._increments([_checks.check_increment(key, value, ttl)], refresh_ttl)
+        with self._errors:
+            await self.store.update(changes)
+        return results[0]
 
     async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
         """The increments in order, all or nothing: every current value is checked first."""
         self.store.refuse_updates()
-        checked = [(self.object_name(k), by, ttl) for k, by, ttl in normalize_increments(ops)]
-        return await self._increments(checked, False)
-
-    async def _increments(
-        self, ops: Sequence[tuple[str, float, TTLArg]], refresh_ttl: bool
-    ) -> list[float]:
-        results: list[float] = [0] * len(ops)
-        positions: dict[str, list[int]] = {}
-        for i, (name, _, _) in enumerate(ops):
-            positions.setdefault(name, []).append(i)
-        changes = {
-            name: self._adding(name, [(i, *ops[i][1:]) for i in at], results, refresh_ttl)
-            for name, at in positions.items()
-        }
+        changes, results = self._pipeline(ops)
         with self._errors:
             await self.store.update(changes)
         return results
+
+    def _pipeline(self, ops: Iterable[IncrementOp]) -> tuple[dict[str, Change[P]], list[float]]:
+        """:meth:`_increments` for an increment pipeline's operations."""
+        return self._increments(_checks.normalize_increments(ops), False)
+
+    def _increments(
+        self, ops: Sequence[tuple[str, float, TTLArg]], refresh_ttl: bool
+    ) -> tuple[dict[str, Change[P]], list[float]]:
+        """The store update that applies the checked ``ops``, and the list the update fills
+        with each op's result."""
+        self.store.refuse_updates()
+        results: list[float] = [0] * len(ops)
+        positions: dict[str, list[tuple[int, float, TTLArg]]] = {}
+        for i, (key, by, ttl) in enumerate(ops):
+            positions.setdefault(self.prefix + self.name_of(key), []).append((i, by, ttl))
+        changes = {
+            name: self._adding(name, at, results, refresh_ttl) for name, at in positions.items()
+        }
+        return changes, results
 
     def _adding(
         self,

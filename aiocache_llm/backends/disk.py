@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 from .._sync import threaded
 from ..codec import DEFAULT_COMPRESS_THRESHOLD
 from ..errors import BackendUnavailable, InvalidArgumentError, ValueTooLargeError
+from ._checks import check_ttl
 from ._store import Change, ErrorMap, Store, Stored
 from ._store_cache import StoreCache
-from .base import check_ttl
 
 __all__ = ["DiskCache", "DiskStore"]
 

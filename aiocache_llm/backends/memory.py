@@ -2,203 +2,22 @@
 
 from __future__ import annotations
 
-import heapq
-import logging
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .._sync import inline
 from ..codec import Entry
 from ..errors import InvalidArgumentError
-from ._store import Change, Store, Stored
+from . import _checks
+from ._checks import USE_DEFAULT, IncrementOp, TTLArg, check_key, check_number
+from ._memory_store import Held, MemoryStore, estimated_size
 from ._store_cache import StoreCache
-from .base import USE_DEFAULT, TTLArg, check_key, check_number, check_ttl
 
-__all__ = ["InMemoryCache", "MemoryStore"]
-
-logger = logging.getLogger("aiocache_llm.memory")
-
-#: (value, expires_at, created_at), times on the cache's clock: the value by reference
-_Entry = tuple[Any, "float | None", float]
+__all__ = ["InMemoryCache", "MemoryStore", "estimated_size"]
 
 
-def estimated_size(value: Any) -> int:
-    """A cheap estimate of the bytes ``value`` holds, as LiteLLM's InMemoryCache makes it.
-
-    Exact for ``str`` (characters; UTF-8 bytes near a limit are counted by the caller) and
-    bytes-like values; for anything else the object's own size, without what it refers to
-    (``__sizeof__``): a dict of a thousand keys counts, one long string inside a dict does
-    not. Nothing is serialised.
-    """
-    cls = value.__class__
-    if cls is str or cls is bytes or cls is bytearray:
-        return len(value)
-    return int(cls.__sizeof__(value))
-
-
-class MemoryStore(Store[_Entry]):
-    """Entries by reference in an ordered dict (least recently used first), plus a heap of
-    expiry times. It neither blocks nor suspends: :class:`InMemoryCache` runs it inline."""
-
-    def __init__(self, max_entries: int, max_item_bytes: int, clock: Callable[[], float]) -> None:
-        self.max_entries = max_entries
-        self.max_item_bytes = max_item_bytes
-        self.clock = clock
-        self.data: OrderedDict[str, _Entry] = OrderedDict()
-        self.heap: list[tuple[float, str]] = []
-        #: The heap keeps the records of removed keys until it is this long.
-        self.heap_limit = 2 * max_entries + 64
-        #: The fast get and set are dict operations (atomic each under the GIL) and take no
-        #: lock; every other change does (so a locked move never loses its key).
-        self.lock = threading.RLock()
-
-    # -- admission and bounds (callers hold the lock where noted) ---------------------------
-    def admits(self, value: Any) -> bool:
-        """Whether ``value`` is within the per-item limit (see :func:`estimated_size`);
-        a refusal is counted."""
-        size = estimated_size(value)
-        if value.__class__ is str and size * 4 > self.max_item_bytes:  # count UTF-8 bytes
-            size = len(value.encode(errors="surrogatepass"))
-        if size <= self.max_item_bytes:
-            return True
-        self.stats.refused_too_large += 1
-        logger.debug("refused a value over max_size_per_item=%s bytes", self.max_item_bytes)
-        return False
-
-    def put(self, name: str, entry: _Entry) -> None:
-        """Store ``entry`` as the most recently used and keep the bounds.
-
-        The heap learns of an expiry only for a new key (or one that had none); a later
-        overwrite's expiry is found lazily when the older record comes up (see
-        :meth:`_pop_heap_entry`). :meth:`InMemoryCache.async_set_cache` does this without the
-        lock, its dict operations atomic each under the GIL.
-        """
-        with self.lock:
-            old = self.data.get(name)
-            self.data[name] = entry
-            self.data.move_to_end(name)
-        if old is None or old[1] is None:
-            self.track(name, entry, old is None)
-
-    def track(self, name: str, entry: _Entry, new: bool) -> None:
-        """After writing a key that is ``new`` or had no expiry: its heap record, the bounds."""
-        if entry[1] is not None:
-            heapq.heappush(self.heap, (entry[1], name))
-            if len(self.heap) > self.heap_limit:
-                self.keep_bounds()
-        if new and len(self.data) > self.max_entries:
-            self.keep_bounds()
-
-    def keep_bounds(self) -> None:
-        """Evict down to ``max_entries``; rebuild a heap grown by removed keys' records."""
-        with self.lock:
-            if len(self.heap) > self.heap_limit:
-                live = [(e[1], k) for k, e in list(self.data.items()) if e[1] is not None]
-                heapq.heapify(live)
-                self.heap[:] = live
-            if len(self.data) > self.max_entries:
-                self._evict()
-
-    def _pop_heap_entry(self) -> tuple[float, str] | None:
-        """Pop the earliest-expiring heap record that matches its entry (lock held); a record
-        older than its entry's expiry goes back with the entry's."""
-        heap, data = self.heap, self.data
-        while heap:
-            expires, name = heapq.heappop(heap)
-            entry = data.get(name)
-            if entry is None or entry[1] is None:
-                continue
-            if entry[1] == expires:
-                return expires, name
-            heapq.heappush(heap, (entry[1], name))
-        return None
-
-    def _evict(self) -> None:
-        """Expired entries first, then the earliest-expiring, then the least recently used."""
-        data, heap = self.data, self.heap
-        now = self.clock()
-        while heap and heap[0][0] <= now:
-            record = self._pop_heap_entry()
-            if record is None:
-                break
-            if record[0] <= now:
-                data.pop(record[1], None)
-                self.stats.expirations += 1
-            else:  # the next valid record is not expired: put it back
-                heapq.heappush(heap, record)
-                break
-        while len(data) > self.max_entries:
-            record = self._pop_heap_entry()
-            if record is not None:
-                data.pop(record[1], None)
-            else:
-                data.popitem(last=False)
-            self.stats.evictions += 1
-
-    def live(self, name: str) -> _Entry | None:
-        """The unexpired entry under ``name``, dropping an expired one (lock held)."""
-        entry = self.data.get(name)
-        if entry is not None and entry[1] is not None and entry[1] <= self.clock():
-            del self.data[name]
-            self.stats.expirations += 1
-            return None
-        return entry
-
-    def drop_if_same(self, name: str, entry: _Entry) -> bool:
-        """Remove ``name`` if it still holds ``entry``; whether it did."""
-        with self.lock:
-            if self.data.get(name) is entry:
-                self.data.pop(name, None)
-                return True
-        return False
-
-    # -- the store -------------------------------------------------------------------------
-    async def get(self, name: str) -> Stored[_Entry] | None:
-        entry = self.data.get(name)
-        return None if entry is None else Stored(entry)
-
-    async def set(self, name: str, data: _Entry, expires_at: float | None) -> None:
-        if self.admits(data[0]):
-            self.put(name, data)
-
-    async def set_many(self, items: Sequence[tuple[str, _Entry]], expires_at: float | None) -> None:
-        for name, entry in [(name, entry) for name, entry in items if self.admits(entry[0])]:
-            self.put(name, entry)
-
-    async def delete(self, name: str) -> None:
-        with self.lock:
-            self.data.pop(name, None)
-
-    async def discard(self, name: str, stored: Stored[_Entry]) -> None:
-        self.drop_if_same(name, stored.data)
-
-    async def update(self, changes: Mapping[str, Change[_Entry]]) -> None:
-        """Under the lock: every change is computed before any is written."""
-        with self.lock:
-            planned = [(name, change(self.data.get(name))) for name, change in changes.items()]
-            for name, (entry, _) in planned:
-                self.put(name, entry)
-
-    async def clear(self, prefix: str) -> None:
-        with self.lock:
-            self.data.clear()
-            self.heap.clear()
-
-    async def ping(self) -> None:
-        return None
-
-    def details(self) -> dict[str, Any]:
-        return {
-            "entries": len(self.data),
-            "max_size_in_memory": self.max_entries,
-            "stats": self.stats.as_dict(),
-        }
-
-
-class InMemoryCache(StoreCache[_Entry]):
+class InMemoryCache(StoreCache[Held]):
     """A bounded in-process cache with per-entry TTLs that stores objects **by reference**.
 
     * It keeps what it is given, as a dict would: nothing is serialised or copied, so a set
@@ -249,10 +68,10 @@ class InMemoryCache(StoreCache[_Entry]):
     def __len__(self) -> int:
         return len(self._data)
 
-    def _encode(self, value: Any, expires_at: float | None, now: float) -> _Entry:
+    def _encode(self, value: Any, expires_at: float | None, now: float) -> Held:
         return (value, expires_at, now)
 
-    def _decode(self, data: _Entry) -> Entry:
+    def _decode(self, data: Held) -> Entry:
         return Entry(data[0], data[2], data[1])
 
     # -- the hot paths, inlined --------------------------------------------------------------
@@ -286,7 +105,7 @@ class InMemoryCache(StoreCache[_Entry]):
         elif ttl is USE_DEFAULT:
             seconds = self.default_ttl
         else:
-            seconds = check_ttl(ttl)
+            seconds = _checks.check_ttl(ttl)
             self._ttl_seen = (ttl, seconds)
         if value.__class__ is str:
             size = len(value)
@@ -300,7 +119,10 @@ class InMemoryCache(StoreCache[_Entry]):
         now = self._clock()
         data = self._data
         try:
-            old = data.pop(key, None)  # re-inserted below: the most recently used
+            if seconds is None:
+                old = data.pop(key, None)  # re-inserted below: the most recently used
+            else:  # an entry with an expiry is evicted by it, never by recency: keep its place
+                old = data.get(key)
         except TypeError:  # unhashable: not a key
             old = None
         # check_key, cheap for a key stored already (it was checked then)
@@ -310,6 +132,46 @@ class InMemoryCache(StoreCache[_Entry]):
         data[key] = entry
         if old is None or old[1] is None:
             self.store.track(key, entry, old is None)
+
+    # -- the rest of the contract, inline: the same steps as StoreCache's, without awaiting
+    @inline
+    def async_get_entry(self, key: str) -> Entry | None:
+        entry = self.store.fresh(key)
+        return None if entry is None else self._wall(self._decode(entry))
+
+    @inline
+    def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
+        fresh, decode, wall = self.store.fresh, self._decode, self._wall
+        return [None if e is None else wall(decode(e)) for e in map(fresh, keys)]
+
+    @inline
+    def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
+        return [None if e is None else e[0] for e in map(self.store.fresh, keys)]
+
+    @inline
+    def async_get_ttl(self, key: str) -> float | None:
+        entry = self.store.fresh(key)
+        if entry is None or entry[1] is None:
+            return None
+        return max(0.0, entry[1] - self._clock())
+
+    @inline
+    def async_increment(
+        self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
+    ) -> float:
+        changes, results = self._increments([_checks.check_increment(key, value, ttl)], refresh_ttl)
+        self.store.apply(changes)
+        return results[0]
+
+    @inline
+    def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
+        changes, results = self._pipeline(ops)
+        self.store.apply(changes)
+        return results
+
+    @inline
+    def async_delete_cache(self, key: str) -> None:
+        self.store.delete_now(check_key(key))
 
     # -- sets and listings (in-memory only) -------------------------------------------------
     @inline

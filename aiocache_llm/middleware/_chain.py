@@ -84,7 +84,13 @@ class Operation:
 
 
 class Middleware:
-    """Base of a middleware: a callable of the one signature, and what it adds to reports."""
+    """Base of a middleware: a callable of the one signature, and what it adds to reports.
+
+    A middleware whose ``active`` is false when the chain is composed is left out of it (it
+    still describes itself in reports).
+    """
+
+    active: bool = True
 
     async def __call__(self, op: Operation, call_next: CallNext) -> Any:
         return await call_next(op)
@@ -107,6 +113,8 @@ def _link(middlewares: Sequence[Middleware]) -> CallNext:
     """``middlewares`` (outermost first) linked once into one callable."""
     chain: CallNext = _backend_call
     for middleware in reversed(middlewares):
+        if not getattr(middleware, "active", True):  # e.g. a deadline of None: no frame at all
+            continue
         chain = functools.partial(middleware, call_next=chain)
     return chain
 
@@ -144,9 +152,6 @@ class ComposedCache(BaseCache):
     def default_ttl(self, value: float | None) -> None:
         self.__dict__["backend"].default_ttl = check_ttl(value)
 
-    def _run(self, method: str, *args: Any) -> Awaitable[Any]:
-        return self._chain(Operation(method, args, self.backend))
-
     def __getattr__(self, name: str) -> Any:
         """A backend's extras: its ``async_`` methods run through the chain; anything else is
         the attribute of the cache this one was built around."""
@@ -165,24 +170,27 @@ class ComposedCache(BaseCache):
 
     # -- the contract, each method through the chain ---------------------------------------
     async def async_get_cache(self, key: str) -> Any:
-        return await self._run("async_get_cache", key)
+        return await self._chain(Operation("async_get_cache", (key,), self.backend))
 
     async def async_get_entry(self, key: str) -> Entry | None:
-        return await self._run("async_get_entry", key)  # type: ignore[no-any-return]
+        op = Operation("async_get_entry", (key,), self.backend)
+        return await self._chain(op)  # type: ignore[no-any-return]
 
     async def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
-        return await self._run("async_batch_get_cache", keys)  # type: ignore[no-any-return]
+        op = Operation("async_batch_get_cache", (keys,), self.backend)
+        return await self._chain(op)  # type: ignore[no-any-return]
 
     async def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
-        return await self._run("async_batch_get_entries", keys)  # type: ignore[no-any-return]
+        op = Operation("async_batch_get_entries", (keys,), self.backend)
+        return await self._chain(op)  # type: ignore[no-any-return]
 
     async def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
-        await self._run("async_set_cache", key, value, ttl)
+        await self._chain(Operation("async_set_cache", (key, value, ttl), self.backend))
 
     async def async_set_cache_pipeline(
         self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
     ) -> None:
-        await self._run("async_set_cache_pipeline", items, ttl)
+        await self._chain(Operation("async_set_cache_pipeline", (items, ttl), self.backend))
 
     async def async_increment(
         self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
@@ -192,25 +200,28 @@ class ComposedCache(BaseCache):
         return await self._chain(op)  # type: ignore[no-any-return]
 
     async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
-        return await self._run("async_increment_pipeline", ops)  # type: ignore[no-any-return]
+        op = Operation("async_increment_pipeline", (ops,), self.backend)
+        return await self._chain(op)  # type: ignore[no-any-return]
 
     async def async_delete_cache(self, key: str) -> None:
-        await self._run("async_delete_cache", key)
+        await self._chain(Operation("async_delete_cache", (key,), self.backend))
 
     async def async_flush_cache(self) -> None:
-        await self._run("async_flush_cache")
+        await self._chain(Operation("async_flush_cache", (), self.backend))
 
     async def async_get_ttl(self, key: str) -> float | None:
-        return await self._run("async_get_ttl", key)  # type: ignore[no-any-return]
+        op = Operation("async_get_ttl", (key,), self.backend)
+        return await self._chain(op)  # type: ignore[no-any-return]
 
     async def async_ping(self) -> bool:
-        return await self._run("async_ping")  # type: ignore[no-any-return]
+        op = Operation("async_ping", (), self.backend)
+        return await self._chain(op)  # type: ignore[no-any-return]
 
     async def async_test_connection(self) -> dict[str, Any]:
         """The backend's report through the chain (a failure reads as ``unhealthy``, by type
         only: a message may quote a URL), with what each middleware adds."""
         try:
-            report = dict(await self._run("async_test_connection"))
+            report = dict(await self._chain(Operation("async_test_connection", (), self.backend)))
         except (TimeoutError, BackendError) as exc:
             report = {
                 "status": "unhealthy",
@@ -224,7 +235,7 @@ class ComposedCache(BaseCache):
         return report
 
     async def async_disconnect(self) -> None:
-        await self._run("async_disconnect")
+        await self._chain(Operation("async_disconnect", (), self.backend))
 
     def __repr__(self) -> str:
         names = ", ".join(type(m).__name__ for m in self.middlewares)

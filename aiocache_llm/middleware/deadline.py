@@ -4,7 +4,8 @@ An operation (with everything further in the chain: encryption, the backend's ro
 that has not finished within ``seconds`` is cancelled and raises
 :class:`~aiocache_llm.errors.BackendTimeout`, counted in ``guard_stats.timeouts``; the breaker
 further out counts it as a failure and applies the failure policy. ``seconds=None``: no
-deadline. ``disconnect`` has none: releasing connections is never cut short.
+deadline, and the middleware leaves the chain (no cost per call); ``seconds`` is fixed when
+the middleware is made. ``disconnect`` has none: releasing connections is never cut short.
 """
 
 from __future__ import annotations
@@ -24,11 +25,17 @@ class Deadline(Middleware):
     """Cancels an operation that outlives ``seconds`` and raises ``BackendTimeout``."""
 
     def __init__(self, seconds: float | None, *, guard_stats: GuardStats | None = None) -> None:
-        self.seconds = seconds
+        self._seconds = seconds
+        self.active = seconds is not None
         self.guard_stats = guard_stats or GuardStats()
 
+    @property
+    def seconds(self) -> float | None:
+        """Seconds an operation may take (``None``: no deadline)."""
+        return self._seconds
+
     async def __call__(self, op: Operation, call_next: CallNext) -> Any:
-        seconds = self.seconds
+        seconds = self._seconds
         if seconds is None or op.method == "async_disconnect":
             return await call_next(op)
         try:

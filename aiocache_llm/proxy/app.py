@@ -46,7 +46,9 @@ class ProxyState:
         )
         self.metrics = ProxyMetrics()
         if self.cache is not None:
-            self.cache.add_callback(self.metrics.on_event)
+            cache = self.cache
+            cache.add_callback(self.metrics.on_event)
+            self.metrics.watch_store(lambda: cache.stats_report()["backend"])
         supported = set(self.cache.supported_call_types) if self.cache is not None else set()
         self.call_types = {
             name: next((t for t in e.call_types if t in supported), e.call_types[0])

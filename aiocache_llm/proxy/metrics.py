@@ -2,16 +2,21 @@
 
 Labels are call types, endpoints, outcomes, HTTP statuses, namespaces and identities: never
 keys, prompts or secrets. The children of each label set are looked up once and kept, so an
-event costs its increments and no label lookup.
+event costs its increments and no label lookup. The store's own counters (the stack's one
+stats sink: evictions, expirations, refused values, corrupt reads, errors) are read when
+scraped, as ``aiocache_llm_backend_events_total{event=...}``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from ..events import CacheEvent
 
@@ -42,6 +47,31 @@ class _ScopeChildren:
     prompt_tokens: Counter
     completion_tokens: Counter
     cost: Counter
+
+
+class _StoreCounters(Collector):
+    """The store's counters, read at each scrape."""
+
+    def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
+        self._read = read
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        for event, value in self._read().items():
+            family.add_metric([event], value)
+        yield family
+
+    @staticmethod
+    def _family() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "aiocache_llm_backend_events",
+            "What the cache's store handled without raising (evictions, expirations, refused"
+            " values, corrupt reads, errors), as counted by the store and its middlewares.",
+            labels=["event"],
+        )
 
 
 class ProxyMetrics:
@@ -168,6 +198,10 @@ class ProxyMetrics:
             children.miss_seconds.observe(event.latency)
         else:
             children.stores.inc()
+
+    def watch_store(self, read: Callable[[], Mapping[str, int]]) -> None:
+        """Expose the store's counters (``read()`` at each scrape: event name -> count)."""
+        self.registry.register(_StoreCounters(read))
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -65,8 +65,9 @@ def start_s3(directory: Path) -> S3Server:
     python = require(moto_available(), "moto's S3 server (pip install 'moto[server]')")
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
-    argv = [python, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
-    if python != sys.executable:
+    argv = [python, str(Path(__file__).with_name("_moto_atomic.py")), "-H", LOOPBACK]
+    argv += ["-p", str(port)]
+    if python != sys.executable:  # a moto_server of its own: conditional writes may race
         argv = [python, "-H", LOOPBACK, "-p", str(port)]
     process = start_server(
         "moto-s3",

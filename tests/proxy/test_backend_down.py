@@ -66,6 +66,20 @@ def test_cache_errors_are_counted_in_the_metrics(down_proxy: Proxy) -> None:
     assert REDIS_PASSWORD not in metrics
 
 
+def test_the_guards_failures_show_in_every_report_of_the_stores_counters(
+    down_proxy: Proxy,
+) -> None:
+    down_proxy.post("/v1/chat/completions", CHAT)
+    errors = down_proxy.get("/cache/stats").json()["backend"]["errors"]
+    assert errors >= 1  # counted by the guard, into the store's one stats sink
+    metrics = down_proxy.get("/metrics").text
+    line = next(x for x in metrics.splitlines() if x.startswith(_ERRORS_SAMPLE))
+    assert float(line.split()[-1]) >= errors
+
+
+_ERRORS_SAMPLE = 'aiocache_llm_backend_events_total{event="errors"}'
+
+
 def test_the_password_is_not_in_the_log(down_proxy: Proxy) -> None:
     down_proxy.post("/v1/chat/completions", CHAT)
     assert "cache lookup failed" in down_proxy.log()

@@ -46,3 +46,13 @@ def test_events_count_under_their_own_call_type_and_scope() -> None:
     )
     assert hit_count == 2
     assert value("aiocache_llm_cache_hits_total", call_type="atext_completion") is None
+
+
+def test_the_stores_counters_are_read_at_each_scrape() -> None:
+    counts = {"corrupt_reads": 0, "errors": 2}
+    metrics = ProxyMetrics()
+    metrics.watch_store(lambda: counts)
+    counts["corrupt_reads"] = 3
+    text = metrics.render().decode()
+    assert 'aiocache_llm_backend_events_total{event="corrupt_reads"} 3.0' in text
+    assert 'aiocache_llm_backend_events_total{event="errors"} 2.0' in text

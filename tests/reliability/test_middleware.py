@@ -184,3 +184,14 @@ def test_changing_the_default_ttl_anywhere_changes_the_backends() -> None:
     stack = GuardedCache(EncryptedCache(backend, generate_key()))
     stack.default_ttl = 30
     assert backend.default_ttl == 30.0 and stack.default_ttl == 30.0
+
+
+async def test_a_deadline_of_none_leaves_the_chain_but_still_reports() -> None:
+    log: list[tuple[str, str, str]] = []
+    stack = compose(InMemoryCache(), [Deadline(None), Record("r", log)])
+    await stack.async_set_cache("k", "v")
+    assert await stack.async_get_cache("k") == "v"
+    assert len(log) == 4
+    report = await stack.async_test_connection()
+    assert report["deadline"] is None
+    assert GuardedCache(InMemoryCache(), deadline=None).deadline is None
