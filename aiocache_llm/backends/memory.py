@@ -118,11 +118,10 @@ class InMemoryCache(StoreCache[Held]):
             return
         now = self._clock()
         data = self._data
+        # Without an expiry the entry is re-inserted below as the most recently used; one with
+        # an expiry is evicted by it, never by recency, so it keeps its place.
         try:
-            if seconds is None:
-                old = data.pop(key, None)  # re-inserted below: the most recently used
-            else:  # an entry with an expiry is evicted by it, never by recency: keep its place
-                old = data.get(key)
+            old = data.pop(key, None) if seconds is None else data.get(key)
         except TypeError:  # unhashable: not a key
             old = None
         # check_key, cheap for a key stored already (it was checked then)
