@@ -245,9 +245,11 @@ class EventBus:
     def savings_report(self) -> list[dict[str, Any]]:
         """What hits saved, one row per namespace and identity."""
         unpriced, self._unpriced = self._unpriced, {}
-        for (namespace, identity, model, stored_model), (hits, prompt, completion) in (
-            unpriced.items()
-        ):
+        for (namespace, identity, model, stored_model), (
+            hits,
+            prompt,
+            completion,
+        ) in unpriced.items():
             cost = self._cost(model, stored_model, prompt, completion)
             self._add((namespace, identity), hits, prompt, completion, cost)
         return [
