@@ -32,7 +32,7 @@ async def in_worker(fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
     """``fn(*args, **kwargs)`` run on the library's I/O workers, awaited without blocking the
     event loop (in place of ``asyncio.to_thread``; the caller's context variables go along)."""
     context = contextvars.copy_context()
-    return await _io_workers.submit(asyncio.get_running_loop(), context.run, (fn, *args), kwargs)
+    return await _call_workers.submit(asyncio.get_running_loop(), context.run, (fn, *args), kwargs)
 
 
 _DONE = object()
@@ -74,9 +74,10 @@ class _IOWorkers:
     short disk reads never queue behind long calls.
     """
 
-    def __init__(self, size: int, limit: int = 32) -> None:
+    def __init__(self, size: int, limit: int, name: str) -> None:
         self.size = size
         self.limit = limit
+        self.name = name
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._pid = 0
@@ -126,7 +127,7 @@ class _IOWorkers:
         new thread to run, and ``submit`` is called on event-loop threads, which must never
         wait for another thread. Workers live as long as the process (like daemon threads).
         """
-        _thread.start_new_thread(self._run, (self._queue, f"aiocache_llm-io-{self._threads}"))
+        _thread.start_new_thread(self._run, (self._queue, f"{self.name}-{self._threads}"))
         self._threads += 1
 
     def _run(self, jobs: queue.SimpleQueue[tuple[Any, ...]], name: str) -> None:
@@ -149,4 +150,10 @@ class _IOWorkers:
                 self._idle += 1
 
 
-_io_workers = _IOWorkers(size=min(4, os.cpu_count() or 1))
+#: Storage bodies (``@threaded``, :func:`offload`): a few threads and never more, since more
+#: would only be more holders of the GIL for the event loop's thread to wait behind.
+_io_workers = _IOWorkers(size=min(4, os.cpu_count() or 1), limit=4, name="aiocache_llm-io")
+#: Other blocking work (:func:`in_worker`: a sync upstream call, a model load, a blocking
+#: stream): grows when every thread is busy, so long calls never queue behind each other, and
+#: never hold up the storage threads.
+_call_workers = _IOWorkers(size=1, limit=32, name="aiocache_llm-io-calls")

@@ -120,4 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # stopped (Ctrl-C, SIGTERM): the busy processes are stopped
+        sys.exit(130)

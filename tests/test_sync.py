@@ -28,7 +28,7 @@ from aiocache_llm._sync import (
     run_sync,
     threaded,
 )
-from aiocache_llm._workers import _io_workers
+from aiocache_llm._workers import _call_workers
 from aiocache_llm.backends.base import USE_DEFAULT, TTLArg
 from tests.harness.redis import RedisServer
 
@@ -258,7 +258,7 @@ async def test_an_error_in_a_threaded_body_reaches_the_awaiting_caller() -> None
         await Slow().async_delete_cache("fail")
 
 
-async def test_a_cancelled_caller_leaves_the_io_workers_serving() -> None:
+async def test_a_cancelled_caller_leaves_the_call_workers_serving() -> None:
     slow = Slow()
     task = asyncio.create_task(slow.async_delete_cache("k"))
     await asyncio.sleep(0.01)
@@ -335,7 +335,7 @@ async def test_in_worker_passes_keywords_named_like_its_own_parameter() -> None:
 async def test_a_short_job_is_not_held_up_by_long_jobs_on_every_worker() -> None:
     release = threading.Event()
     long_jobs = [
-        asyncio.ensure_future(in_worker(release.wait, 60)) for _ in range(_io_workers.size + 2)
+        asyncio.ensure_future(in_worker(release.wait, 60)) for _ in range(_call_workers.size + 2)
     ]
     try:
         short = await asyncio.wait_for(in_worker(lambda: "done"), timeout=30)
@@ -365,7 +365,7 @@ class SyncStream:
         self.closed_in = threading.get_ident()
 
 
-async def test_a_blocking_iterable_is_read_and_closed_on_the_io_workers() -> None:
+async def test_a_blocking_iterable_is_read_and_closed_on_the_call_workers() -> None:
     stream = SyncStream()
     items: AsyncIterator[str] = iterate_in_workers(stream)
     assert [item async for item in items] == ["a", "b", "c"]
@@ -375,9 +375,9 @@ async def test_a_blocking_iterable_is_read_and_closed_on_the_io_workers() -> Non
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() of a threaded process
-def test_a_forked_child_has_io_workers_even_if_the_parents_lock_was_held() -> None:
+def test_a_forked_child_has_call_workers_even_if_the_parents_lock_was_held() -> None:
     asyncio.run(in_worker(int))  # the parent's workers run
-    with _io_workers._lock:  # as a worker finishing a job holds it, at the moment of the fork
+    with _call_workers._lock:  # as a worker finishing a job holds it, at the moment of the fork
         pid = os.fork()
         if pid == 0:  # the child: report by exit code, never return into pytest
             code = 3
