@@ -10,11 +10,16 @@ reconnects one the server closed while idle, and a ``BlockingConnectionPool`` wa
 ``timeout`` for a free one), ``send_packed_command`` writes the whole batch at once, one
 ``read_response`` per command reads the replies, and ``release()`` gives the connection back.
 A connection that fails is disconnected before it is released, so the pool reconnects it.
+
+The replies of a batch share one deadline, ``socket_timeout`` (each ``read_response`` is told
+not to start its own: a timer per reply cost a third of the client's time at 50 tasks).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,6 +31,11 @@ from ...errors import BackendTimeout, ConfigurationError
 from .autopipeline import AutoPipeline, Command
 from .errors import translate_redis_error
 from .settings import CACHE_SETTINGS
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _within
+else:  # pragma: no cover - Python 3.10: redis-py depends on async-timeout there
+    from async_timeout import timeout as _within
 
 __all__ = ["Connector", "LoopClient", "run_batch"]
 
@@ -106,11 +116,11 @@ async def run_batch(
         await slots.acquire()
     try:
         try:
-            return await _run_once(state.pool, commands, renew_credentials)
+            return await _run_once(state.pool, commands, renew_credentials, timeout)
         except _ClosedBeforeReply:
             pass
         try:
-            return await _run_once(state.pool, commands, renew_credentials)
+            return await _run_once(state.pool, commands, renew_credentials, timeout)
         except _ClosedBeforeReply as exc:
             raise exc.error from exc.error.__cause__
     finally:
@@ -127,18 +137,19 @@ async def _checkout(pool: Any, renew_credentials: Callable[[], bool]) -> Any:
 
 
 async def _run_once(
-    pool: Any, commands: Sequence[Command], renew_credentials: Callable[[], bool]
+    pool: Any, commands: Sequence[Command], renew_credentials: Callable[[], bool], timeout: float
 ) -> list[Any]:
     connection = await _checkout(pool, renew_credentials)
     results: list[Any] = []
     try:
         await connection.send_packed_command(_pack(connection, commands), check_health=False)
         read = connection.read_response
-        for _ in range(len(commands)):
-            try:
-                results.append(await read(disable_decoding=True))
-            except redis_errors.ResponseError as exc:
-                results.append(exc)
+        async with _within(timeout):  # one deadline for every reply (math.inf: none of its own)
+            for _ in range(len(commands)):
+                try:
+                    results.append(await read(disable_decoding=True, timeout=math.inf))
+                except redis_errors.ResponseError as exc:
+                    results.append(exc)
     except BaseException as exc:
         try:
             await connection.disconnect(nowait=True)
