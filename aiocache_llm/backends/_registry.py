@@ -20,7 +20,7 @@ __all__ = ["BACKEND_TYPES", "SEMANTIC_TYPES", "backend_type_class", "import_back
 BACKEND_TYPES: Final[dict[str, tuple[str, str, str | None]]] = {
     "local": ("memory", "InMemoryCache", None),
     "disk": ("disk", "DiskCache", None),
-    "redis": ("redis.store", "RedisCache", "redis"),
+    "redis": ("redis.cache", "RedisCache", "redis"),
     "redis-cluster": ("redis.cluster", "RedisClusterCache", "redis"),
     "dual": ("dual", "DualCache", "redis"),
     "s3": ("s3", "S3Cache", "s3"),

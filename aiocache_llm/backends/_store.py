@@ -12,6 +12,10 @@ Primitives every store writes: :meth:`~Store.get`, :meth:`~Store.set`, :meth:`~S
 built on the primitives; a store overrides them where it has a faster form (one SQL query,
 bounded concurrency, a bulk delete).
 
+A store with native expiry and counters (Redis) says so (:attr:`Store.expires_natively`,
+:attr:`Store.counts`) and answers :meth:`~Store.remaining` and :meth:`~Store.increment`
+itself; the cache class then neither checks expiries on read nor makes counters of updates.
+
 Failures are raised as the store's client library raises them; the store declares, as data,
 which of those exceptions mean what (:attr:`Store.errors`), and the cache class translates them
 at its boundary, with the original chained as ``__cause__``.
@@ -60,6 +64,12 @@ class Store(abc.ABC, Generic[P]):
     errors: ClassVar[ErrorMap] = ()
     #: The cache's counters, shared with the cache class (evictions are the store's to count).
     stats: CacheStats
+    #: The store removes names when they expire (a read never returns an expired payload) and
+    #: answers :meth:`remaining`; the cache class then skips its own expiry check.
+    expires_natively: ClassVar[bool] = False
+    #: The store adds to stored numbers itself (:meth:`increment`); otherwise counters are
+    #: :meth:`update` steps the cache class writes.
+    counts: ClassVar[bool] = False
 
     # -- primitives ------------------------------------------------------------------------
     @abc.abstractmethod
@@ -107,6 +117,23 @@ class Store(abc.ABC, Generic[P]):
         current = await self.get(name)
         if current is not None and current.data == stored.data:
             await self.delete(name)
+
+    # -- native forms, for a store that declares them ---------------------------------------
+    async def remaining(self, name: str) -> float | None:
+        """Seconds ``name`` has left by the store's own clock (``None``: absent or never
+        expires). Only called when :attr:`expires_natively` is set."""
+        raise NotImplementedError
+
+    async def increment(
+        self, ops: Sequence[tuple[str, float, float | None]], refresh_ttl: bool
+    ) -> list[float]:
+        """Add each ``(name, by, ttl_seconds)`` to the number at ``name`` (0 if absent), all
+        or nothing, and return the new values in order. A new name gets its first op's TTL
+        (``None``: none); an existing one keeps its expiry unless ``refresh_ttl`` sets it from
+        each op. A stored value that is not a number fails the whole call with
+        :class:`~aiocache_llm.errors.InvalidArgumentError`. Only called when :attr:`counts`
+        is set."""
+        raise NotImplementedError
 
     def refuse_updates(self) -> None:
         """Raise :class:`NotSupported` if :meth:`update` cannot be atomic on this store."""

@@ -5,12 +5,14 @@ Each concern of the backend contract is written here once, for every store:
 * **Keys and prefixes.** A key is checked (a non-empty ``str`` UTF-8 can encode) and becomes
   the name ``prefix + store.name_of(key)``; a flush removes only names under the prefix.
 * **TTLs.** ``ttl`` is resolved against ``default_ttl`` and checked before anything is written;
-  the expiry travels inside the stored entry, so every store checks it on read.
+  the expiry travels inside the stored entry, so every store checks it on read (a store that
+  expires names itself, :attr:`Store.expires_natively`, is trusted instead).
 * **The codec.** Values go through :mod:`aiocache_llm.codec` (checksummed, compressed over
   ``compress_threshold``); a value it cannot encode stores nothing, in a batch too.
 * **Expired or corrupt entries are misses**, counted in ``stats`` and discarded (only if they
   are still what was read, so a fresh value written meanwhile survives).
-* **Counters** are updates of stored numbers (:meth:`Store.update`), all or nothing per call.
+* **Counters** are updates of stored numbers (:meth:`Store.update`), all or nothing per call,
+  or the store's own increments where it has them (:attr:`Store.counts`).
 * **Errors.** What the store's client raises is translated by the store's error map into
   :mod:`aiocache_llm.errors` types (original chained) and counted in ``stats.errors``.
 
@@ -177,31 +179,45 @@ class StoreCache(BaseCache, Generic[P]):
         expires_at = None if entry.expires_at is None else entry.expires_at + shift
         return Entry(entry.value, entry.created_at + shift, expires_at)
 
-    async def _live(self, name: str, stored: Stored[P] | None, now: float) -> Entry | None:
-        """The entry ``stored`` holds if it is readable and unexpired; else discard it."""
-        if stored is None:
-            return None
+    def _fresh(self, name: str, stored: Stored[P], now: float) -> Entry | None:
+        """The entry ``stored`` holds if it is readable and unexpired, else ``None`` (counted)."""
         try:
             entry = self._decode(stored.data)
         except CorruptEntryError:
             self.stats.corrupt_reads += 1
             logger.warning("%s: reading the unreadable entry %r as a miss", self, name)
-        else:
-            if entry.expires_at is None or entry.expires_at > now:
-                return entry
-            self.stats.expirations += 1
+            return None
+        if entry.expires_at is None or entry.expires_at > now or self.store.expires_natively:
+            return entry
+        self.stats.expirations += 1
+        return None
+
+    async def _live(self, name: str, stored: Stored[P] | None, now: float) -> Entry | None:
+        """The entry ``stored`` holds if it is readable and unexpired; else discard it."""
+        if stored is None:
+            return None
+        entry = self._fresh(name, stored, now)
+        if entry is None:
+            await self._discard(name, stored)
+        return entry
+
+    async def _discard(self, name: str, stored: Stored[P]) -> None:
         try:
             with self._errors:
                 await self.store.discard(name, stored)
         except BackendError as exc:
             logger.warning("%s: could not remove the stale entry %r: %s", self, name, exc)
-        return None
 
     async def _entry(self, key: str) -> Entry | None:
         name = self.object_name(key)
         with self._errors:
             stored = await self.store.get(name)
-        return await self._live(name, stored, self.clock())
+        if stored is None:
+            return None
+        entry = self._fresh(name, stored, self.clock())
+        if entry is None:
+            await self._discard(name, stored)
+        return entry
 
     async def _entries(self, keys: Sequence[str]) -> list[Entry | None]:
         names = [self.object_name(key) for key in keys]
@@ -256,6 +272,10 @@ class StoreCache(BaseCache, Generic[P]):
             await self.store.clear(self.prefix)
 
     async def async_get_ttl(self, key: str) -> float | None:
+        if self.store.expires_natively:
+            name = self.object_name(key)
+            with self._errors:
+                return await self.store.remaining(name)
         entry = await self._entry(key)
         if entry is None or entry.expires_at is None:
             return None
@@ -286,18 +306,33 @@ class StoreCache(BaseCache, Generic[P]):
     async def async_increment(
         self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
     ) -> float:
-        changes, results = self._increments([_checks.check_increment(key, value, ttl)], refresh_ttl)
+        op = _checks.check_increment(key, value, ttl)
+        if self.store.counts:
+            return (await self._count([op], refresh_ttl))[0]
+        changes, results = self._increments([op], refresh_ttl)
         with self._errors:
             await self.store.update(changes)
         return results[0]
 
     async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
         """The increments in order, all or nothing: every current value is checked first."""
+        if self.store.counts:
+            return await self._count(_checks.normalize_increments(ops), False)
         self.store.refuse_updates()
         changes, results = self._pipeline(ops)
         with self._errors:
             await self.store.update(changes)
         return results
+
+    async def _count(
+        self, ops: Sequence[tuple[str, float, TTLArg]], refresh_ttl: bool
+    ) -> list[float]:
+        """The checked ``ops`` as the store's own increments (see :attr:`Store.counts`)."""
+        if not ops:
+            return []
+        named = [(self.prefix + self.name_of(k), by, self.resolve_ttl(t)) for k, by, t in ops]
+        with self._errors:
+            return await self.store.increment(named, refresh_ttl)
 
     def _pipeline(self, ops: Iterable[IncrementOp]) -> tuple[dict[str, Change[P]], list[float]]:
         """:meth:`_increments` for an increment pipeline's operations."""

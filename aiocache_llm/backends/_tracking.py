@@ -45,7 +45,7 @@ class TrackingChannel(Listener):
     ) -> None:
         super().__init__(state, on_error)
         self.redis = redis
-        self.prefix: str = redis._prefix
+        self.prefix: str = redis.prefix
 
     async def announce(self, items: Sequence[tuple[str, int]]) -> None:
         self.ensure_listening()

@@ -71,7 +71,7 @@ async def test_invalidations_travel_on_sharded_pub_sub(
 ) -> None:
     a, _ = pair
     assert a.channel is not None and isinstance(a.redis_cache, RedisClusterCache)
-    channel = a.redis_cache._key(a.channel.channel)
+    channel = a.redis_cache.object_name(a.channel.channel)
     owner = redis_cluster.master_of(channel)
     client = aioredis.Redis(host=owner.host, port=owner.port)
     try:
@@ -101,7 +101,7 @@ async def test_a_master_killed_mid_run_fails_over_and_the_caches_converge(
         await a.async_ready()
         await b.async_ready()
         assert a.channel is not None and isinstance(a.redis_cache, RedisClusterCache)
-        channel = a.redis_cache._key(a.channel.channel)
+        channel = a.redis_cache.object_name(a.channel.channel)
         victim = cluster.master_of(channel)  # the invalidation channel's shard goes down too
         rng = random.Random(7)
         stop = asyncio.Event()

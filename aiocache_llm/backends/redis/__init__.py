@@ -9,9 +9,13 @@ The package's modules, each one concern:
   commands of one loop iteration; :mod:`~aiocache_llm.backends.redis.errors` maps redis-py's
   exceptions to :mod:`aiocache_llm.errors`.
 * :mod:`~aiocache_llm.backends.redis.client`: the connection side of a cache (commands,
-  pings, reports, disconnects); :mod:`~aiocache_llm.backends.redis.pubsub`: subscriptions.
-* :mod:`~aiocache_llm.backends.redis.store`: the cache operations;
-  :mod:`~aiocache_llm.backends.redis.scripts`: the Lua scripts they run.
+  reports, disconnects); :mod:`~aiocache_llm.backends.redis.pubsub`: subscriptions.
+* :mod:`~aiocache_llm.backends.redis.store`: Redis as a
+  :class:`~aiocache_llm.backends._store.Store` (one command per primitive, native expiry and
+  counters) under the one cache class; :mod:`~aiocache_llm.backends.redis.scripts`: the Lua
+  scripts it runs.
+* :mod:`~aiocache_llm.backends.redis.cache`: :class:`RedisCache`, the contract plus Redis's
+  extras (how numbers are spelled, the write buffer, sets, versioned entries).
 * :mod:`~aiocache_llm.backends.redis.cluster`: the same across hash slots.
 * :mod:`~aiocache_llm.backends.redis.gcp_iam`: GCP IAM access tokens as credentials.
 
@@ -26,16 +30,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .cache import RedisCache
     from .client import namespace_prefix
     from .cluster import RedisClusterCache
     from .errors import translate_redis_error
-    from .store import RedisCache
 
 __all__ = ["RedisCache", "RedisClusterCache", "namespace_prefix", "translate_redis_error"]
 
 #: public name -> the module of this package that defines it
 _HOMES = {
-    "RedisCache": "store",
+    "RedisCache": "cache",
     "RedisClusterCache": "cluster",
     "namespace_prefix": "client",
     "translate_redis_error": "errors",

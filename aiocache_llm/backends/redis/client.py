@@ -3,9 +3,10 @@
 :class:`RedisClient` turns the constructor's parameters (and ``REDIS_*`` variables) into a
 :class:`~aiocache_llm.backends.redis.connection.Connector`, keeps one client per event loop
 (:mod:`~aiocache_llm.backends._loops`), runs commands through the auto-pipeline
-(:mod:`~aiocache_llm.backends.redis.autopipeline`) or one by one, and answers pings, server
-reports, pub/sub and disconnects. The cache operations are
-:class:`~aiocache_llm.backends.redis.store.RedisCache`'s.
+(:mod:`~aiocache_llm.backends.redis.autopipeline`) or one by one, and answers server reports,
+pub/sub and disconnects. It is a :class:`~aiocache_llm.backends._store_cache.StoreCache` over
+a :class:`~aiocache_llm.backends.redis.store.RedisStore` whose commands it runs; the Redis
+extras are :class:`~aiocache_llm.backends.redis.cache.RedisCache`'s.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any, ClassVar
 
 from ...errors import ConfigurationError
 from .._loops import PerLoop
-from ..base import BaseCache, check_key, check_number
+from .._store_cache import StoreCache
+from ..base import check_number
 from .autopipeline import Command
 from .connection import Connector, LoopClient
 from .errors import translate_redis_error
 from .pubsub import messages
 from .settings import mask_secrets, redis_settings
+from .store import RedisStore
 
 __all__ = ["RedisClient", "WriteBuffer", "namespace_prefix"]
 
@@ -75,13 +78,16 @@ class WriteBuffer:
             raise
 
 
-class RedisClient(BaseCache):
+class RedisClient(StoreCache[bytes]):
     """The connection of a Redis cache (see :class:`~aiocache_llm.backends.redis.RedisCache`
-    for the parameters); the cache operations are left to subclasses."""
+    for the parameters), and the cache over its store."""
 
     backend_name = "redis"
     #: What builds this cache's clients: a single server or Sentinel (a cluster has its own).
     _connector_class: ClassVar[type[Connector]] = Connector
+    #: The store of this cache's names (a cluster spreads batches across slots).
+    _store_class: ClassVar[type[RedisStore]] = RedisStore
+    store: RedisStore
     #: How many times ``async_disconnect`` has run: a subscription that outlives one ends.
     _disconnects = 0
 
@@ -126,14 +132,17 @@ class RedisClient(BaseCache):
             },
             env=env,
         )
-        super().__init__(default_ttl=settings.pop("default_ttl", None))
         self.settings = dict(settings)
         self.namespace: str | None = settings.pop("namespace", None)
         if self.namespace is not None and (
             not isinstance(self.namespace, str) or not self.namespace
         ):
             raise ConfigurationError("namespace must be a non-empty str")
-        self._prefix = namespace_prefix(self.namespace)
+        super().__init__(
+            self._store_class(self),
+            prefix=namespace_prefix(self.namespace),
+            default_ttl=settings.pop("default_ttl", None),
+        )
         flush_size = settings.pop("redis_flush_size", None) or _DEFAULT_FLUSH_SIZE
         if isinstance(flush_size, bool) or not isinstance(flush_size, int) or flush_size < 1:
             raise ConfigurationError("redis_flush_size must be a positive int")
@@ -198,16 +207,10 @@ class RedisClient(BaseCache):
                 raise translate_redis_error(result) from result
         return list(results) if many else results[0]
 
-    def _key(self, key: str) -> str:
-        """``key`` (checked) in this cache's namespace."""
-        if key.__class__ is not str or not key or not key.isascii():
-            key = check_key(key)
-        return self._prefix + key
-
     async def async_publish(self, channel: str, message: bytes) -> int:
         """Publish ``message`` on ``channel`` (prefixed with the namespace); return how many
         subscribers received it."""
-        return int(await self._call(self._connector.publish, self._key(channel), message))
+        return int(await self._call(self._connector.publish, self.object_name(channel), message))
 
     def async_subscribe(
         self, channel: str, on_subscribed: Callable[[], None] | None = None
@@ -224,14 +227,10 @@ class RedisClient(BaseCache):
         return messages(
             self._connector,
             self._loop_client,
-            self._key(channel),
+            self.object_name(channel),
             on_subscribed,
             lambda: self._disconnects != disconnects,
         )
-
-    async def async_ping(self) -> bool:
-        reply = await self._call("PING")
-        return reply in (b"PONG", "PONG", True)
 
     async def async_server_info(self) -> dict[str, str]:
         """``INFO server`` as a dict of strings."""
@@ -270,8 +269,9 @@ class RedisClient(BaseCache):
         }
         return mask_secrets(shown)
 
-    async def async_disconnect(self) -> None:
-        """Write buffered entries, then close this cache's clients and connections.
+    async def close_connections(self) -> None:
+        """Write buffered entries, then close this cache's clients and connections (the
+        store's ``close``, run by ``async_disconnect``).
 
         The running loop's client is closed here. A client another running loop holds (the
         blocking API's loop thread, say) is closed on that loop; this waits for it at most

@@ -15,14 +15,14 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 
-from ...errors import ConfigurationError
-from ..base import TTLArg
+from ...errors import ConfigurationError, NotSupported
 from .autopipeline import Command
+from .cache import RedisCache
 from .connection import Connector, LoopClient
 from .errors import translate_redis_error
-from .store import RedisCache
+from .store import RedisStore, glob_pattern, increment_command
 
-__all__ = ["ClusterConnector", "RedisClusterCache"]
+__all__ = ["ClusterConnector", "RedisClusterCache", "RedisClusterStore"]
 
 _SCAN_CHUNK = 1000
 
@@ -85,6 +85,56 @@ class ClusterConnector(Connector):
         return aioredis.Redis(**kwargs)
 
 
+class RedisClusterStore(RedisStore):
+    """:class:`RedisStore` across hash slots: batch reads with ``mget_nonatomic``, increments
+    as one script call per slot, flushes on every primary."""
+
+    async def mget(self, names: Sequence[str]) -> Sequence[Any]:
+        client = self.client._loop_client().client
+        try:
+            return await client.mget_nonatomic(names)  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise translate_redis_error(exc) from exc
+
+    async def increment_replies(
+        self, ops: Sequence[tuple[str, float, float | None]], refresh_ttl: bool
+    ) -> Sequence[Any]:
+        """One script call per hash slot: first every slot checks its values, then every slot
+        applies its increments, so a bad value anywhere applies nothing."""
+        by_slot: dict[int, list[int]] = {}
+        for i, (name, _, _) in enumerate(ops):
+            by_slot.setdefault(key_slot(name.encode()), []).append(i)
+        groups = [[ops[i] for i in indexes] for indexes in by_slot.values()]
+        if len(groups) > 1:
+            await self._call_many([increment_command(group, check_only=True) for group in groups])
+        replies = await self._call_many(
+            [increment_command(group, refresh_ttl=refresh_ttl) for group in groups]
+        )
+        results: list[Any] = [None] * len(ops)
+        for indexes, reply in zip(by_slot.values(), replies, strict=True):
+            for i, value in zip(indexes, reply, strict=True):
+                results[i] = value
+        return results
+
+    async def clear(self, prefix: str) -> None:
+        """Every name under ``prefix`` on every primary (SCAN + UNLINK)."""
+        if not prefix:
+            raise NotSupported(
+                "flush_cache needs a namespace: without one it would empty a shared server"
+            )
+        client = self.client._loop_client().client
+        try:
+            names = [
+                name
+                async for name in client.scan_iter(match=glob_pattern(prefix), count=_SCAN_CHUNK)
+            ]
+        except Exception as exc:
+            raise translate_redis_error(exc) from exc
+        for start in range(0, len(names), _SCAN_CHUNK):
+            chunk = names[start : start + _SCAN_CHUNK]
+            await self._call_many([("UNLINK", name) for name in chunk])
+
+
 class RedisClusterCache(RedisCache):
     """A cache in a Redis Cluster.
 
@@ -96,6 +146,7 @@ class RedisClusterCache(RedisCache):
 
     backend_name = "redis-cluster"
     _connector_class: ClassVar[type[Connector]] = ClusterConnector
+    _store_class: ClassVar[type[RedisStore]] = RedisClusterStore
 
     def __init__(
         self,
@@ -108,38 +159,3 @@ class RedisClusterCache(RedisCache):
         if kwargs.get("sentinel_nodes"):
             raise ConfigurationError("a cluster cache does not take sentinel_nodes")
         super().__init__(startup_nodes=nodes, **kwargs)
-
-    async def _increment_all(self, ops: Sequence[tuple[str, float, TTLArg]]) -> Sequence[Any]:
-        """One script call per hash slot: first every slot checks its values, then every slot
-        applies its increments, so a bad value anywhere applies nothing."""
-        by_slot: dict[int, list[int]] = {}
-        for i, (name, _, _) in enumerate(ops):
-            by_slot.setdefault(key_slot(name.encode()), []).append(i)
-        groups = [[ops[i] for i in indexes] for indexes in by_slot.values()]
-        if len(groups) > 1:
-            await self._call_many([self._increment_command(group, True) for group in groups])
-        replies = await self._call_many([self._increment_command(group) for group in groups])
-        results: list[Any] = [None] * len(ops)
-        for indexes, reply in zip(by_slot.values(), replies, strict=True):
-            for i, value in zip(indexes, reply, strict=True):
-                results[i] = value
-        return results
-
-    async def _mget(self, names: Sequence[str]) -> Sequence[Any]:
-        client = self._loop_client().client
-        try:
-            return await client.mget_nonatomic(names)  # type: ignore[no-any-return]
-        except Exception as exc:
-            raise translate_redis_error(exc) from exc
-
-    async def async_flush_cache(self) -> None:
-        """Remove every key of this namespace from every primary (SCAN + UNLINK)."""
-        pattern = self._flush_pattern()
-        client = self._loop_client().client
-        try:
-            names = [name async for name in client.scan_iter(match=pattern, count=_SCAN_CHUNK)]
-        except Exception as exc:
-            raise translate_redis_error(exc) from exc
-        for start in range(0, len(names), _SCAN_CHUNK):
-            chunk = names[start : start + _SCAN_CHUNK]
-            await self._call_many([("UNLINK", name) for name in chunk])

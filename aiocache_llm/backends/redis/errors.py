@@ -19,7 +19,9 @@ from ...errors import InvalidArgumentError as _Invalid
 __all__ = ["translate_redis_error"]
 
 #: (client exception classes, our class, what it means), most specific first.
-EXCEPTION_MAP: Final[tuple[tuple[tuple[type[BaseException], ...], type[CacheError], str], ...]] = (
+EXCEPTION_MAP: Final[
+    tuple[tuple[tuple[type[BaseException], ...], type[BackendError], str], ...]
+] = (
     (
         (redis_errors.TimeoutError, asyncio.TimeoutError, socket.timeout),
         BackendTimeout,
@@ -86,8 +88,8 @@ def _translate(exc: Exception) -> CacheError:
             return cls(f"{meaning}: {exc}")
     if isinstance(exc, redis_errors.ResponseError):
         text = str(exc)
-        for words, prefixes, cls, meaning in REPLY_MAP:
+        for words, prefixes, reply_cls, meaning in REPLY_MAP:
             if any(word in text for word in words) or text.startswith(prefixes):
-                return cls(f"{meaning}: {text}")
+                return reply_cls(f"{meaning}: {text}")
         return BackendError(f"Redis answered with an error: {text}")
     return BackendError(f"Redis failed: {exc!r}")
