@@ -17,7 +17,6 @@ a semantic cache reads them as a miss.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import math
 import os
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ._local_embedder import LocalEmbedder
 from ._sync import in_worker
+from .backends._loops import PerLoop
 from .errors import (
     BackendError,
     BackendTimeout,
@@ -137,20 +137,17 @@ class OpenAIEmbedder:
         self.max_retries = max_retries
         self._dimensions = dimensions
         self.batch_size = batch_size
-        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._clients: PerLoop[httpx.AsyncClient] = PerLoop(self._new_client)
 
-    def _client(self) -> httpx.AsyncClient:
+    def _new_client(self) -> httpx.AsyncClient:
         import httpx
 
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-            client = httpx.AsyncClient(
-                base_url=self.base_url, headers=headers, timeout=self.timeout
-            )
-            self._clients[loop] = client
-        return client
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout)
+
+    def _client(self) -> httpx.AsyncClient:
+        """The running event loop's HTTP client, made on first use there."""
+        return self._clients.get()
 
     async def _post(self, texts: Sequence[str]) -> list[Vector]:
         import httpx
@@ -202,13 +199,16 @@ class OpenAIEmbedder:
         return [normalize(v) for v in out]
 
     async def aclose(self) -> None:
-        """Close the current event loop's HTTP client."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        """Close the HTTP clients (each on its own event loop; see
+        :class:`~aiocache_llm.backends._loops.PerLoop`)."""
+        await self._clients.close(_close_client, self.timeout)
 
     def __repr__(self) -> str:
         return f"OpenAIEmbedder(model={self.model!r}, base_url={self.base_url!r})"
+
+
+async def _close_client(client: httpx.AsyncClient) -> None:
+    await client.aclose()
 
 
 class FunctionEmbedder:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from .. import errors
+from ..backends._loops import PerLoop
 from ..errors import CacheError, MissingDependencyError
 
 try:
@@ -24,6 +25,8 @@ __all__ = ["NEVER", "Cleanup", "QdrantConnection", "models", "point_id", "transl
 #: The ``exp`` payload of an entry without a TTL (Range filters need a number).
 NEVER: Final = 1e18
 _ID_NAMESPACE = uuid.UUID("6f1c5c3e-3a51-4b8e-9a55-2f4a0f0c6b11")
+#: Seconds a client of another running event loop is given to close (see ``PerLoop.close``).
+_CLOSE_TIMEOUT: Final = 5.0
 
 
 def point_id(text: str) -> str:
@@ -59,19 +62,23 @@ class QdrantConnection:
         self.client_kwargs = client_kwargs
         self.local = "url" not in client_kwargs
         self.ready: set[str] = set()  # collections checked since the last failure
-        self._clients: dict[asyncio.AbstractEventLoop | None, AsyncQdrantClient] = {}
-        self._clients_lock = threading.Lock()
+        self._loops: PerLoop[AsyncQdrantClient] = PerLoop(self._new_client)
+        self._local: AsyncQdrantClient | None = None
+        self._local_lock = threading.Lock()
+
+    def _new_client(self) -> AsyncQdrantClient:
+        return AsyncQdrantClient(**self.client_kwargs)
 
     def client(self) -> AsyncQdrantClient:
         """This event loop's client (in local mode one client for all: it holds the data)."""
-        loop = None if self.local else asyncio.get_running_loop()
-        client = self._clients.get(loop)
+        if not self.local:
+            return self._loops.get()
+        client = self._local
         if client is None:
-            with self._clients_lock:
-                client = self._clients.get(loop)
+            with self._local_lock:
+                client = self._local
                 if client is None:
-                    client = AsyncQdrantClient(**self.client_kwargs)
-                    self._clients[loop] = client
+                    client = self._local = self._new_client()
         return client
 
     async def run(self, call: Callable[[AsyncQdrantClient], Awaitable[Any]]) -> Any:
@@ -129,24 +136,27 @@ class QdrantConnection:
         await self.run(remove)
 
     async def close(self) -> None:
-        """Close this event loop's client (an in-memory local client is kept: it holds the
-        data)."""
+        """Close the clients (each event loop's on its loop, see
+        :class:`~aiocache_llm.backends._loops.PerLoop`); an in-memory local client is kept:
+        it holds the data."""
         if self.local and self.client_kwargs.get("location") == ":memory:":
             return
-        loop = None if self.local else asyncio.get_running_loop()
-        with self._clients_lock:
-            client = self._clients.pop(loop, None)
-        if client is not None:
-            await client.close()
-            self.ready.clear()
+        await self.aclose()
 
     async def aclose(self) -> None:
         """Close every client, including a local-mode one (its in-memory data is lost)."""
-        with self._clients_lock:
-            clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.close()
-        self.ready.clear()
+        with self._local_lock:
+            local, self._local = self._local, None
+        try:
+            if local is not None:
+                await local.close()
+            await self._loops.close(_close_client, _CLOSE_TIMEOUT)
+        finally:
+            self.ready.clear()
+
+
+async def _close_client(client: AsyncQdrantClient) -> None:
+    await client.close()
 
 
 class Cleanup:

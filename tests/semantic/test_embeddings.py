@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -189,6 +191,28 @@ async def test_the_openai_client_gives_up_after_its_retries(
     llm_upstream.configure(fail=10)
     with pytest.raises(BackendError, match="500"):
         await openai_embedder.aembed(["one"])
+
+
+async def test_the_openai_client_has_a_client_per_event_loop_and_closes_them_all(
+    openai_embedder: OpenAIEmbedder,
+) -> None:
+    other_loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=other_loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        here = openai_embedder._client()
+        there = asyncio.run_coroutine_threadsafe(_client_of(openai_embedder), other_loop).result(5)
+        assert here is not there and here is openai_embedder._client()
+        await openai_embedder.aclose()
+        assert here.is_closed and there.is_closed
+    finally:
+        other_loop.call_soon_threadsafe(other_loop.stop)
+        thread.join(5)
+        other_loop.close()
+
+
+async def _client_of(embedder: OpenAIEmbedder) -> Any:
+    return embedder._client()
 
 
 async def test_an_unreachable_endpoint_is_backend_unavailable() -> None:
