@@ -107,16 +107,18 @@ class InMemoryCache(StoreCache[Held]):
         else:
             seconds = _checks.check_ttl(ttl)
             self._ttl_seen = (ttl, seconds)
+        # the size estimate; only a large one is checked exactly (UTF-8 may be 4x)
         if value.__class__ is str:
-            size = len(value)
+            if len(value) > self._fast_limit and not self.store.admits(value):
+                return
         else:
             try:
-                size = value.__sizeof__()
+                if value.__sizeof__() > self._fast_limit and not self.store.admits(value):
+                    return
             except TypeError:  # a class: its __sizeof__ wants an instance
-                size = 0
-        if size > self._fast_limit and not self.store.admits(value):  # UTF-8 may be 4x
-            return
+                pass
         now = self._clock()
+        entry = (value, None if seconds is None else now + seconds, now)
         data = self._data
         # Without an expiry the entry is re-inserted below as the most recently used; one with
         # an expiry is evicted by it, never by recency, so it keeps its place.
@@ -124,13 +126,15 @@ class InMemoryCache(StoreCache[Held]):
             old = data.pop(key, None) if seconds is None else data.get(key)
         except TypeError:  # unhashable: not a key
             old = None
-        # check_key, cheap for a key stored already (it was checked then)
-        if key.__class__ is not str or (old is None and (not key or not key.isascii())):
-            key = check_key(key)
-        entry = (value, None if seconds is None else now + seconds, now)
-        data[key] = entry
-        if old is None or old[1] is None:
-            self.store.track(key, entry, old is None)
+        if old is None:  # a new key: checked (a stored one was checked when it was stored)
+            if key.__class__ is not str or not key or not key.isascii():
+                key = check_key(key)
+            data[key] = entry
+            self.store.track(key, entry, True)
+        else:
+            data[key] = entry
+            if old[1] is None:
+                self.store.track(key, entry, False)
 
     # -- the rest of the contract, inline: the same steps as StoreCache's, without awaiting
     @inline
