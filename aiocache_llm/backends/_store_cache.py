@@ -107,11 +107,16 @@ class _Translating:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc is None or isinstance(exc, CacheError) or not isinstance(exc, self.catch):
+        if exc is None:
+            return
+        if isinstance(exc, BackendError):  # ours already (a store that translates per caller)
+            self.cache.stats.count_error(exc)
+            return
+        if isinstance(exc, CacheError) or not isinstance(exc, self.catch):
             return
         error = translate(self.cache.store, self.cache.backend_name, exc)
         if error is not None:
-            self.cache.stats.errors += 1
+            self.cache.stats.count_error(error)
             raise error from exc
 
 

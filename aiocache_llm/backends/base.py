@@ -57,6 +57,18 @@ class CacheStats:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    def count_error(self, exc: BaseException) -> None:
+        """Count the failure ``exc`` in ``errors`` once, however many layers that share these
+        counters see it (the store's translation, DualCache, the breaker)."""
+        if exc.__dict__.get(_COUNTED_IN) is self:
+            return
+        self.errors += 1
+        exc.__dict__[_COUNTED_IN] = self
+
+
+#: The attribute of a failure that names the counters that counted it (see ``count_error``).
+_COUNTED_IN = "_aiocache_llm_counted_in"
+
 
 class BaseCache(abc.ABC):
     """Base of every backend: the async contract, TTL resolution, and the blocking twins.

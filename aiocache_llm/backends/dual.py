@@ -131,7 +131,7 @@ class DualCache(BaseCache):
 
     # -- L2 failures -------------------------------------------------------------------------
     def _l2_failed_quietly(self, what: str, exc: BaseException) -> None:
-        self.stats.errors += 1
+        self.stats.count_error(exc)
         logger.warning("L2 %s failed, continuing without it: %s", what, exc)
 
     def _l2_failed(self, what: str, exc: BackendError) -> None:

@@ -169,7 +169,8 @@ class Breaker(Middleware):
     """Turns operations away while the circuit is open, records each outcome, and applies the
     failure policy to every :class:`~aiocache_llm.errors.BackendError` from further in.
 
-    A failure is counted in ``guard_stats.failures`` and in the stack's ``stats.errors``.
+    A failure is counted in ``guard_stats.failures`` and in the stack's ``stats.errors`` (once:
+    a failure the backend counted already is not counted again).
     """
 
     def __init__(
@@ -212,7 +213,7 @@ class Breaker(Middleware):
 
     def _fail(self, op: Operation, error: BackendError) -> Any:
         self.guard_stats.failures += 1
-        op.backend.stats.errors += 1
+        op.backend.stats.count_error(error)
         self._log.warning(
             "%s backend %s failed: %s", op.backend.backend_name, op.label, type(error).__name__
         )

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from aiocache_llm import BackendTimeout, BackendUnavailable, DiskCache, InMemoryCache
+from aiocache_llm.backends.dual import DualCache
+from aiocache_llm.backends.redis import RedisCache
 from aiocache_llm.encryption import EncryptedCache, generate_key
 from aiocache_llm.middleware import (
     Breaker,
@@ -21,6 +23,8 @@ from aiocache_llm.middleware import (
     compose,
 )
 from aiocache_llm.resilience import GuardedCache
+from tests.backends.test_store import ClientDown, DictStore, InlineCache
+from tests.harness.process import free_port
 from tests.timing import ManualClock
 
 pytest.importorskip("cryptography")
@@ -195,3 +199,26 @@ async def test_a_deadline_of_none_leaves_the_chain_but_still_reports() -> None:
     report = await stack.async_test_connection()
     assert report["deadline"] is None
     assert GuardedCache(InMemoryCache(), deadline=None).deadline is None
+
+
+async def test_a_store_failure_under_the_breaker_is_counted_once() -> None:
+    store = DictStore()
+    backend = InlineCache(store)
+    store.failure = ClientDown("refused")
+    stack = compose(backend, [Breaker()])
+    assert await stack.async_get_cache("k") is None
+    assert await stack.async_get_cache("k") is None
+    assert backend.stats.errors == 2
+
+
+async def test_an_unreachable_redis_counts_each_failed_call_once_in_every_stack() -> None:
+    redis = RedisCache(host="127.0.0.1", port=free_port(), socket_timeout=0.5, env={})
+    assert await compose(redis, [Breaker()]).async_get_cache("k") is None
+    assert redis.stats.errors == 1
+    dual = DualCache(InMemoryCache(), redis, fail_open=False)
+    stack = compose(dual, [Breaker()])
+    assert await stack.async_get_cache("k") is None  # also fails to subscribe: counted too
+    before = dual.stats.errors
+    assert await stack.async_get_cache("k") is None  # the L2 read, raised to the breaker
+    assert dual.stats.errors == before + 1
+    await dual.async_disconnect()
