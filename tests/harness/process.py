@@ -87,13 +87,19 @@ class ServerProcess:
     def resume(self) -> None:
         os.kill(self.pid, signal.SIGCONT)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the server by its PID: SIGTERM, then SIGKILL after ``timeout``."""
+    def terminate(self) -> None:
+        """Ask the server to stop (SIGCONT, then SIGTERM), without waiting."""
         if self.process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGCONT)
             os.kill(self.pid, signal.SIGTERM)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the server by its PID: SIGTERM, then SIGKILL after ``timeout``."""
+        if self.process.poll() is not None:
+            return
+        self.terminate()
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:

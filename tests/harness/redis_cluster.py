@@ -33,6 +33,9 @@ class RedisClusterServers:
         return [(node.host, node.port) for node in self.nodes]
 
     def stop(self) -> None:
+        # every node is asked first, so an interrupt while waiting for one leaves none running
+        for node in self.nodes:
+            node.process.terminate()
         for node in self.nodes:
             node.stop()
 
@@ -153,8 +156,7 @@ def start_redis_cluster(
         _wait(lambda: _replicas_linked(ports[masters:]), "replicas did not link", timeout)
         _wait(lambda: _cluster_ok(ports), "the cluster did not settle", timeout)
     except BaseException:
-        for node in nodes:
-            node.stop()
+        RedisClusterServers(nodes, masters).stop()
         raise
     return RedisClusterServers(nodes, masters)
 

@@ -43,9 +43,11 @@ class RedisSentinelServers:
         return int(reply[1])
 
     def stop(self) -> None:
-        self.sentinel.stop()
-        self.replica.stop()
-        self.master.stop()
+        processes = (self.sentinel, self.replica.process, self.master.process)
+        for process in processes:  # every one asked first: an interrupt while waiting leaves none
+            process.terminate()
+        for process in processes:
+            process.stop()
 
 
 def _command(port: int, *args: object) -> object:
