@@ -11,9 +11,12 @@ import tracemalloc
 import uuid
 from pathlib import Path
 
+import pytest
+
 from aiocache_llm.backends.disk import DiskCache
 from aiocache_llm.backends.redis import RedisCache
 from aiocache_llm.cache import Cache
+from aiocache_llm.errors import BackendTimeout
 from tests.harness.redis import RedisServer
 from tests.loop_audit import LoopAudit
 
@@ -68,17 +71,26 @@ async def test_a_paused_redis_never_blocks_the_loop(
 
 
 async def test_the_audit_does_report_blocking_calls_on_the_loop(
-    tmp_path: Path, redis_server: RedisServer
+    tmp_path: Path, redis_down_and_up: RedisServer
 ) -> None:
-    disk = DiskCache(tmp_path)
-    redis_cache = RedisCache(url=redis_server.url, namespace=uuid.uuid4().hex[:8], env={})
-    with LoopAudit().watching() as audit:
-        disk.get_cache("k")  # the blocking twins, called on the loop thread by mistake
-        redis_cache.get_cache("k")  # waits for the library's own loop thread
+    disk = DiskCache(tmp_path / "disk")
+    redis_cache = RedisCache(
+        url=redis_down_and_up.url, namespace=uuid.uuid4().hex[:8], socket_timeout=0.3, env={}
+    )
+    # paused, the server answers nothing, so the blocking get surely waits for the library's
+    # loop thread (a quick answer could be ready before the caller waits)
+    redis_down_and_up.process.pause()
+    try:
+        with LoopAudit().watching() as audit:
+            disk.get_cache("k")  # the blocking twins, called on the loop thread by mistake
+            with pytest.raises(BackendTimeout):
+                redis_cache.get_cache("k")  # waits for the library's own loop thread
+    finally:
+        redis_down_and_up.process.resume()
+        disk.disconnect()
+        await asyncio.to_thread(redis_cache.disconnect)
     assert any(call.startswith("sqlite3.") and "disk.py" in call for call in audit.calls)
     assert any("wait for another thread" in call for call in audit.calls)
-    disk.disconnect()
-    await asyncio.to_thread(redis_cache.disconnect)
 
 
 async def test_memory_stays_flat_over_100k_in_memory_calls(echo: Echo) -> None:
