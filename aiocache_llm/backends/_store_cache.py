@@ -217,12 +217,7 @@ class StoreCache(BaseCache, Generic[P]):
         name = self.object_name(key)
         with self._errors:
             stored = await self.store.get(name)
-        if stored is None:
-            return None
-        entry = self._fresh(name, stored, self.clock())
-        if entry is None:
-            await self._discard(name, stored)
-        return entry
+        return await self._live(name, stored, self.clock())
 
     async def _entries(self, keys: Sequence[str]) -> list[Entry | None]:
         names = [self.object_name(key) for key in keys]

@@ -9,6 +9,7 @@ import pytest
 from redis.cluster import key_slot
 
 from aiocache_llm.backends.redis import RedisClusterCache
+from aiocache_llm.errors import NotSupported
 from tests.harness.redis_cluster import RedisClusterServers
 
 KEYS = [f"k{i}" for i in range(200)]
@@ -119,3 +120,18 @@ async def test_published_messages_reach_a_subscriber_on_the_cluster(
         if listener.done():
             break
     assert await asyncio.wait_for(listener, 5) == b"hello"
+
+
+async def test_a_flush_without_a_namespace_is_refused_on_every_primary(
+    redis_cluster: RedisClusterServers, namespace: str
+) -> None:
+    cache = RedisClusterCache(startup_nodes=redis_cluster.startup_nodes, env={})
+    key = f"{namespace}-unprefixed"
+    try:
+        await cache.async_set_cache(key, "v")
+        with pytest.raises(NotSupported):
+            await cache.async_flush_cache()
+        assert await cache.async_get_cache(key) == "v"
+    finally:
+        await cache.async_delete_cache(key)
+        await cache.async_disconnect()

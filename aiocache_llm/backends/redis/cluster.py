@@ -15,16 +15,14 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 
-from ...errors import ConfigurationError, NotSupported
+from ...errors import ConfigurationError
 from .autopipeline import Command
 from .cache import RedisCache
 from .connection import Connector, LoopClient
 from .errors import translate_redis_error
-from .store import RedisStore, glob_pattern, increment_command
+from .store import SCAN_COUNT, RedisStore, glob_pattern, increment_command
 
 __all__ = ["ClusterConnector", "RedisClusterCache", "RedisClusterStore"]
-
-_SCAN_CHUNK = 1000
 
 
 class ClusterConnector(Connector):
@@ -118,20 +116,14 @@ class RedisClusterStore(RedisStore):
 
     async def clear(self, prefix: str) -> None:
         """Every name under ``prefix`` on every primary (SCAN + UNLINK)."""
-        if not prefix:
-            raise NotSupported(
-                "flush_cache needs a namespace: without one it would empty a shared server"
-            )
+        pattern = glob_pattern(prefix)
         client = self.client._loop_client().client
         try:
-            names = [
-                name
-                async for name in client.scan_iter(match=glob_pattern(prefix), count=_SCAN_CHUNK)
-            ]
+            names = [name async for name in client.scan_iter(match=pattern, count=SCAN_COUNT)]
         except Exception as exc:
             raise translate_redis_error(exc) from exc
-        for start in range(0, len(names), _SCAN_CHUNK):
-            chunk = names[start : start + _SCAN_CHUNK]
+        for start in range(0, len(names), SCAN_COUNT):
+            chunk = names[start : start + SCAN_COUNT]
             await self._call_many([("UNLINK", name) for name in chunk])
 
 

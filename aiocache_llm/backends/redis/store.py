@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .client import RedisClient
 
 __all__ = [
+    "SCAN_COUNT",
     "RedisStore",
     "glob_pattern",
     "increment_command",
@@ -40,7 +41,8 @@ __all__ = [
     "set_command",
 ]
 
-_SCAN_COUNT = 1000
+#: Names asked for per SCAN step, and unlinked per command.
+SCAN_COUNT = 1000
 
 
 def milliseconds(seconds: float | None) -> int:
@@ -66,7 +68,12 @@ def set_command(name: str, data: bytes, expires_at: float | None) -> Command:
 
 
 def glob_pattern(prefix: str) -> str:
-    """A ``SCAN MATCH`` pattern for the names starting with ``prefix``."""
+    """A ``SCAN MATCH`` pattern for the names starting with ``prefix``; an empty prefix (no
+    namespace) is refused, so a flush never empties a shared server."""
+    if not prefix:
+        raise NotSupported(
+            "flush_cache needs a namespace: without one it would empty a shared server"
+        )
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix) + "*"
 
 
@@ -136,14 +143,10 @@ class RedisStore(Store[bytes]):
 
     async def clear(self, prefix: str) -> None:
         """Every name under ``prefix`` (SCAN + UNLINK); never the whole server."""
-        if not prefix:
-            raise NotSupported(
-                "flush_cache needs a namespace: without one it would empty a shared server"
-            )
         pattern = glob_pattern(prefix)
         cursor: Any = 0
         while True:
-            cursor, names = await self._call("SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_COUNT)
+            cursor, names = await self._call("SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT)
             if names:
                 await self._call("UNLINK", *names)
             if int(cursor) == 0:
