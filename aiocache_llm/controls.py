@@ -127,6 +127,12 @@ def parse_controls(cache: object = None, caching: object = None) -> Controls:
         elif name == "namespace":
             if not isinstance(value, str) or not value:
                 raise InvalidControlError("cache control 'namespace' must be a non-empty str")
+            try:
+                value.encode()
+            except UnicodeEncodeError:  # a lone surrogate: no store could hold the key
+                raise InvalidControlError(
+                    "cache control 'namespace' must be encodable text (no lone surrogates)"
+                ) from None
             values["namespace"] = value
     if not keep:
         values["no_store"] = True

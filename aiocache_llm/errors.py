@@ -9,6 +9,7 @@ Hierarchy::
     │   ├── InvalidKeyError         (TypeError)   a key that is not a non-empty str
     │   ├── InvalidTTLError                       a TTL that is not None or a positive number
     │   ├── InvalidControlError                   a bad per-call ``cache={...}`` control
+    │   ├── InvalidRequestError         (TypeError)   LLM call arguments that cannot be sent
     │   └── SerializationError      (TypeError)   a value the codec cannot encode
     ├── ValueTooLargeError                        a value over a backend's hard size limit
     ├── CorruptEntryError                         stored bytes that are not a valid entry
@@ -34,6 +35,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidControlError",
     "InvalidKeyError",
+    "InvalidRequestError",
     "InvalidTTLError",
     "MissingDependencyError",
     "NotSupported",
@@ -78,6 +80,11 @@ class InvalidTTLError(InvalidArgumentError):
 
 class InvalidControlError(InvalidArgumentError):
     """Raised when a per-call cache control is unknown or has the wrong type."""
+
+
+class InvalidRequestError(InvalidArgumentError, TypeError):
+    """Raised before anything is sent upstream when an LLM call's arguments have the wrong
+    shape (``messages`` that is not a list, an embedding ``input`` that is a number, ...)."""
 
 
 class SerializationError(InvalidArgumentError, TypeError):

@@ -117,13 +117,24 @@ class EventBus:
     ``counters`` maps ``hit``, ``miss``, ``store``, ``skip``, ``error``, ``semantic_hit``,
     ``stale_hit``, ``coalesced_hit`` (hits served by an identical call in flight),
     ``circuit_open`` (calls that skipped the cache because its backend's circuit breaker was
-    open) and ``tokens_saved`` to running totals. ``prices`` (see the module) price what hits
+    open), ``not_stored`` (answers passed through but not kept: cut short, failed or
+    erroring), ``store_failed`` (answers that could not be made into an entry) and
+    ``tokens_saved`` to running totals. ``prices`` (see the module) price what hits
     save.
     """
 
     def __init__(self, prices: Prices | None = None) -> None:
         self.counters: dict[str, int] = dict.fromkeys(
-            (*KINDS, "semantic_hit", "stale_hit", "coalesced_hit", "circuit_open", "tokens_saved"),
+            (
+                *KINDS,
+                "semantic_hit",
+                "stale_hit",
+                "coalesced_hit",
+                "circuit_open",
+                "not_stored",
+                "store_failed",
+                "tokens_saved",
+            ),
             0,
         )
         self.prices = check_prices(prices)

@@ -71,9 +71,10 @@ async def replay(chunks: Iterable[Any]) -> AsyncIterator[Any]:
 class Broadcast:
     """One upstream stream read once and delivered, chunk by chunk, to many subscribers.
 
-    ``on_complete(objects, dumped)`` runs once the upstream finished (to store the stream), and
-    ``on_finish(broadcast)`` once it ended in any way, both before the subscribers see the end.
-    If every subscriber leaves early, the upstream is cancelled and nothing is stored.
+    ``on_complete(objects, dumped)`` runs once the upstream finished and a subscriber read the
+    whole stream (to store it), and ``on_finish(broadcast)`` once it ended in any way, both
+    before the subscribers see the end. If every subscriber leaves before the end, the upstream
+    is cancelled and nothing is stored, even when the upstream had sent everything already.
     """
 
     def __init__(
@@ -86,6 +87,10 @@ class Broadcast:
         self.objects: list[Any] = []
         self.dumped: list[Any] = []
         self.done = False
+        #: the upstream sent its last chunk (the stream is complete once a subscriber read it)
+        self.exhausted = False
+        #: every subscriber left before the end: the upstream is being cancelled
+        self.abandoned = False
         self.error: BaseException | None = None
         self._source = source
         self._dump = dump
@@ -93,7 +98,9 @@ class Broadcast:
         self._on_finish = on_finish
         self._changed = asyncio.Event()
         self._subscribers = 0
-        self._task = asyncio.get_running_loop().create_task(self._pump())
+        loop = asyncio.get_running_loop()
+        self._read_to_end: asyncio.Future[None] = loop.create_future()
+        self._task = loop.create_task(self._pump())
 
     async def _pump(self) -> None:
         try:
@@ -101,6 +108,9 @@ class Broadcast:
                 self.objects.append(chunk)
                 self.dumped.append(self._dump(chunk))
                 self._wake()
+            self.exhausted = True
+            self._wake()
+            await self._read_to_end  # a stream its every reader left is never stored
             await self._on_complete(self.objects, self.dumped)
         except BaseException as exc:
             self.error = exc
@@ -136,10 +146,13 @@ class Broadcast:
                         raise self.error
                     return
                 else:
+                    if self.exhausted and not self._read_to_end.done():
+                        self._read_to_end.set_result(None)
                     await self._changed.wait()
         finally:
             self._subscribers -= 1
             if self._subscribers == 0 and not self.done:
+                self.abandoned = True
                 self._task.cancel()
 
     async def wait(self) -> None:

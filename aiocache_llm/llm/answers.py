@@ -10,7 +10,8 @@ asked for one (``stream_options.include_usage``).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import aclosing
 from typing import Any
 
 from ..responses import (
@@ -59,15 +60,16 @@ def answer_from_entry(
 
 async def without_usage(
     ctx: CallContext,
-    indexes: AsyncIterator[int],
+    indexes: AsyncGenerator[int, None],
     dumped: list[Any],
     convert: Callable[[int], Any],
 ) -> AsyncIterator[Any]:
     """``convert(i)`` for every chunk ``i``, leaving out the usage chunk unless it was asked
-    for."""
-    async for i in indexes:
-        if ctx.wants_usage or not is_usage_chunk(dumped[i]):
-            yield convert(i)
+    for. Closing it closes ``indexes`` at once (a caller that leaves is gone at once)."""
+    async with aclosing(indexes):
+        async for i in indexes:
+            if ctx.wants_usage or not is_usage_chunk(dumped[i]):
+                yield convert(i)
 
 
 def follow_stream(ctx: CallContext, broadcast: Broadcast, facts: Mapping[str, Any]) -> Any:

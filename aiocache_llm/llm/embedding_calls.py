@@ -115,18 +115,24 @@ async def embedding_call(handler: Handler, ctx: CallContext) -> Any:
         result = await handler.call_upstream(
             ctx.upstream, {**kwargs, "input": sent[0] if single else sent}
         )
-        ctx.shape.learn(result)
-        response = dump(result)
-        response_type = type_name(result)
-        model = response.get("model")
-        shares = split_tokens(_tokens(response.get("usage")), sent)
-        for item in response.get("data") or ():
-            index = item.get("index", 0)
-            stored = {k: v for k, v in item.items() if k != "index"}
-            entry = make_entry("embedding", stored, response_type)
-            entry["model"] = model
-            entry["tokens"] = shares[index] if index < len(shares) else 0
-            fresh[missing[index]] = entry
+        try:
+            ctx.shape.learn(result)
+            response = dump(result)
+            response_type = type_name(result)
+            model = response.get("model")
+            shares = split_tokens(_tokens(response.get("usage")), sent)
+            for item in response.get("data") or ():
+                index = item.get("index", 0)
+                stored = {k: v for k, v in item.items() if k != "index"}
+                entry = make_entry("embedding", stored, response_type)
+                entry["model"] = model
+                entry["tokens"] = shares[index] if index < len(shares) else 0
+                fresh[missing[index]] = entry
+        except Exception as exc:  # an answer the cache cannot read: passed on, unstored
+            handler.report.store_failed(label, call_type, exc)
+            if len(missing) == len(items):
+                return mark(result, hidden_key, False)
+            raise
         if not controls.no_store and fresh:
             await store_many(handler, ctx, [(keys[i], e) for i, e in fresh.items()])
         if len(missing) == len(items):

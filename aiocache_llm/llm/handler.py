@@ -31,6 +31,7 @@ from ..responses import dump, mark, type_name
 from ..shapes import UNCACHEABLE_WHEN, uncacheable
 from ..streaming import Broadcast, CachedStream
 from .answers import answer_from_entry, entry_tokens, follow_stream, usage_source, without_usage
+from .completeness import incomplete_answer, incomplete_stream
 from .context import (
     CHAT_FAMILIES,
     CacheSettings,
@@ -49,6 +50,7 @@ from .result_types import AS_STORED, Shape
 from .scoping import Scoping
 from .singleflight import Flight, SingleFlight
 from .stale import grace, serve_stale
+from .validation import check_arguments
 
 __all__ = ["CallContext", "Handler", "call_upstream"]
 
@@ -116,6 +118,8 @@ class Handler:
             controls = parse_controls(kwargs.pop("cache", None), kwargs.pop("caching", None))
         else:
             controls = DEFAULT_CONTROLS
+        family = call_family(call_type)
+        check_arguments(family, kwargs)  # bad arguments never reach the upstream
         use = self.default_on if controls.use_cache is None else controls.use_cache
         if not use or call_type not in self.supported or (controls.no_cache and controls.no_store):
             reason = (
@@ -137,7 +141,7 @@ class Handler:
             return await self._bypass(call_type, upstream, kwargs)
         ctx = CallContext(call_type, upstream, kwargs, controls, shape or AS_STORED)
         ctx.budget = self.deadline
-        if call_family(call_type) == "embedding":
+        if family == "embedding":
             return await embedding_call(self, ctx)
         ctx.key = self._key(call_type, kwargs, controls)
         if kwargs.get("stream") is True:
@@ -303,18 +307,33 @@ class Handler:
             raise
         if ctx.stream and hasattr(result, "__aiter__"):
             return self._lead_stream(ctx, flight, result, leased)
-        ctx.shape.learn(result)
         try:
-            entry = make_entry("response", dump(result), type_name(result))
-            flight.resolve(entry)
-            if not ctx.controls.no_store:
-                await self._store(ctx, entry)
+            entry = self._entry_of(ctx, result)
+            if entry is not None:
+                flight.resolve(entry)
+                if not ctx.controls.no_store:
+                    await self._store(ctx, entry)
         finally:
             flight.resolve(None)
             self.flights.finish(key, flight)
             if leased:
                 await release_lease(self, ctx)
         return mark(result, key, False)
+
+    def _entry_of(self, ctx: CallContext, result: Any) -> StoredEntry | None:
+        """The entry that keeps the plain answer ``result``; ``None`` when it must not be
+        kept (see :mod:`.completeness`) or cannot be read (counted, never raised)."""
+        try:
+            ctx.shape.learn(result)
+            data = dump(result)
+            why = incomplete_answer(data)
+            if why is None:
+                return make_entry("response", data, type_name(result))
+        except Exception as exc:  # the caller gets its answer all the same
+            self.report.store_failed(ctx.key, ctx.call_type, exc)
+            return None
+        self.report.not_stored(ctx.key, ctx.call_type, why)
+        return None
 
     def _lead_stream(
         self, ctx: CallContext, flight: Flight, source: Any, leased: bool
@@ -323,12 +342,30 @@ class Handler:
         and store it once complete."""
         key = ctx.key
 
+        unreadable: list[Exception] = []
+
+        def dump_chunk(chunk: Any) -> Any:
+            try:
+                return dump(chunk)
+            except Exception as exc:  # the chunk still goes to the caller, unstored
+                unreadable.append(exc)
+                return chunk
+
         async def complete(objects: list[Any], dumped: list[Any]) -> None:
-            entry = make_entry("chunks", dumped, type_name(objects[0]) if objects else None)
-            flight.resolve(entry)
-            if objects:
+            try:
+                if unreadable:
+                    raise unreadable[0]
+                why = incomplete_stream(dumped)
+                if why is not None:  # passed through as it came, never kept
+                    self.report.not_stored(key, ctx.call_type, why)
+                    return
+                entry = make_entry("chunks", dumped, type_name(objects[0]))
                 ctx.shape.learn(objects[0], chunk=True)
-            if not ctx.controls.no_store and dumped:
+            except Exception as exc:  # the caller got its stream all the same
+                self.report.store_failed(key, ctx.call_type, exc)
+                return
+            flight.resolve(entry)
+            if not ctx.controls.no_store:
                 await self._store(ctx, entry)
 
         def finish(broadcast: Broadcast) -> None:
@@ -337,7 +374,7 @@ class Handler:
             flight.resolve(None)
             self.flights.finish(key, flight)
 
-        broadcast = Broadcast(source, dump, complete, finish)
+        broadcast = Broadcast(source, dump_chunk, complete, finish)
         flight.broadcast = broadcast
         chunks = without_usage(
             ctx, broadcast.subscribe(int), broadcast.dumped, broadcast.objects.__getitem__

@@ -69,3 +69,19 @@ class Reporter:
         )
         if closed:
             raise exc
+
+    def not_stored(self, key: str | None, call_type: str, reason: str) -> None:
+        """Report an answer passed through but not kept (a ``skip`` event with the reason,
+        counted as ``not_stored``)."""
+        self.events.counters["not_stored"] += 1
+        self.event("skip", key, call_type, reason=f"not stored: {reason}")
+
+    def store_failed(self, key: str | None, call_type: str, exc: Exception) -> None:
+        """Report an answer that could not be made into an entry: logged and counted
+        (``store_failed``), never raised; the caller still gets its answer."""
+        self.events.counters["store_failed"] += 1
+        self.event("error", key, call_type, error=type(exc).__name__, reason="store")
+        self.log.warning(
+            "an answer could not be prepared for the cache (%s); it is passed on unstored",
+            type(exc).__name__,
+        )

@@ -19,7 +19,14 @@ from .config import Deployment
 if TYPE_CHECKING:
     from .serving import Endpoint
 
-__all__ = ["STREAM_MARK", "Forwarder", "UncacheableAnswer", "UpstreamError", "UpstreamUnreachable"]
+__all__ = [
+    "STREAM_MARK",
+    "Forwarder",
+    "StreamCutShort",
+    "UncacheableAnswer",
+    "UpstreamError",
+    "UpstreamUnreachable",
+]
 
 _JSON: Final = {"content-type": "application/json"}
 #: A request argument the proxy adds to event-stream requests so that they are cached apart
@@ -50,6 +57,15 @@ class UpstreamUnreachable(Exception):
     def __init__(self, timeout: bool) -> None:
         super().__init__("the upstream timed out" if timeout else "the upstream is unreachable")
         self.timeout = timeout
+
+
+class StreamCutShort(UpstreamUnreachable):
+    """A chat or text stream ended before its ``[DONE]``: the caller is told, nothing is
+    stored."""
+
+    def __init__(self) -> None:
+        Exception.__init__(self, "the upstream's stream ended before [DONE]")
+        self.timeout = False
 
 
 class Forwarder:
@@ -93,6 +109,7 @@ class Forwarder:
         model = requested if deployment.model == "*" else deployment.model
         timeout = deployment.timeout or self.timeout
         multipart = endpoint.multipart
+        ends_with_done = not endpoint.named_events  # the OpenAI chat and text streams
 
         async def call(**body: Any) -> Any:
             body.pop(STREAM_MARK, None)
@@ -102,7 +119,7 @@ class Forwarder:
                 return await self._post(url, headers, timeout, data=body, files={"file": upload})
             content = orjson.dumps(body)
             if body.get("stream") is True:
-                return await self._stream(url, content, headers, timeout)
+                return await self._stream(url, content, headers, timeout, ends_with_done)
             return await self._post(url, headers, timeout, content=content)
 
         return call
@@ -125,7 +142,12 @@ class Forwarder:
             raise UncacheableAnswer(response.status_code, response.content, content_type) from None
 
     async def _stream(
-        self, url: str, content: bytes, headers: dict[str, str], timeout: float
+        self,
+        url: str,
+        content: bytes,
+        headers: dict[str, str],
+        timeout: float,
+        ends_with_done: bool,
     ) -> AsyncIterator[Any]:
         request = self._client.build_request(
             "POST", url, content=content, headers=headers, timeout=timeout
@@ -142,11 +164,12 @@ class Forwarder:
             finally:
                 await response.aclose()
             raise UpstreamError(response.status_code, body, response.headers.get("content-type"))
-        return _events(response)
+        return _events(response, ends_with_done)
 
 
-async def _events(response: httpx.Response) -> AsyncIterator[Any]:
-    """The JSON payloads of a server-sent-event stream, up to ``[DONE]``."""
+async def _events(response: httpx.Response, ends_with_done: bool) -> AsyncIterator[Any]:
+    """The JSON payloads of a server-sent-event stream, up to ``[DONE]`` (raising
+    :class:`StreamCutShort` when ``ends_with_done`` and it ends without one)."""
     try:
         async for line in response.aiter_lines():
             if not line.startswith("data:"):
@@ -156,6 +179,8 @@ async def _events(response: httpx.Response) -> AsyncIterator[Any]:
                 return
             if payload:
                 yield orjson.loads(payload)
+        if ends_with_done:
+            raise StreamCutShort
     except httpx.TimeoutException as exc:
         raise UpstreamUnreachable(True) from exc
     except httpx.HTTPError as exc:

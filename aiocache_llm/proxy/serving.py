@@ -13,13 +13,16 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
 
 import orjson
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ..errors import InvalidArgumentError
+from ..errors import CacheError, InvalidArgumentError, InvalidRequestError
+from ..llm.keys import call_family
+from ..llm.validation import check_arguments
 from .auth import identity_of, request_identity
 from .forward import STREAM_MARK, UncacheableAnswer, UpstreamError, UpstreamUnreachable
 
@@ -38,6 +41,8 @@ LITELLM_SIMILARITY_HEADER: Final = "x-litellm-semantic-similarity"
 #: Embedding answers list their per-input keys in the header up to this many inputs (headers
 #: have size limits); larger ones carry only the hit header.
 _MAX_HEADER_KEYS: Final = 32
+#: characters a key keeps in a header; any other is percent-encoded (a namespace may hold them)
+_KEY_SAFE: Final = ":/,-_.~"
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,10 @@ async def serve(
         body[STREAM_MARK] = True  # event streams are cached apart from plain answers
     cache = state.cache
     name = endpoint.name
+    try:
+        check_arguments(call_family(endpoint.call_types[0]), body)
+    except InvalidRequestError as exc:
+        return error(400, str(exc), "invalid_request_error", "invalid_request")
     reset = request_identity.set(identity_of(token))
     try:
         if cache is None:
@@ -138,6 +147,9 @@ async def serve(
             result = await cache.async_call(state.call_types[name], upstream, body)
     except InvalidArgumentError as exc:
         return error(400, str(exc), "invalid_request_error", "invalid_cache_control")
+    except CacheError as exc:  # the cache failed under the fail_closed policy
+        logger.warning("the cache failed for %s (%s)", name, type(exc).__name__)
+        return error(503, "the cache is unavailable", "cache_error", "cache_unavailable")
     except UpstreamError as exc:
         if not isinstance(exc, UncacheableAnswer):
             state.metrics.upstream_errors.labels(name, str(exc.status)).inc()
@@ -167,6 +179,8 @@ def cache_headers(hidden: dict[str, Any]) -> dict[str, str]:
     if key.__class__ is not str:  # one key per embedding input
         key = ",".join(key) if len(key) <= _MAX_HEADER_KEYS else None
     if key is not None:
+        if not (key.isascii() and key.isprintable()):  # a header carries printable ASCII only
+            key = quote(key, safe=_KEY_SAFE)
         headers[KEY_HEADER] = headers[LITELLM_KEY_HEADER] = key
     similarity = hidden.get("similarity")
     if similarity is not None:

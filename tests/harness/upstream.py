@@ -21,7 +21,8 @@ Test controls (JSON): ``GET /_stats`` returns per-endpoint call counts and the e
 received; ``POST /_reset`` clears them and the settings; ``POST /_config`` sets ``latency``
 (seconds before answering), ``chunk_delay`` (seconds between streamed chunks) and ``fail``
 (how many next requests get a 500) and ``break_stream_after`` (the next stream is cut off,
-without its end, after that many chunks).
+without its end, after that many chunks) and ``ending`` (how every answer ends until the
+next reset: complete, cut short, an error event, failed, incomplete, cut by length).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class _State:
     chunk_delay: float = 0.0
     fail: int = 0
     break_stream_after: int | None = None
+    ending: str = "complete"
 
     def reset(self) -> None:
         self.counts.clear()
@@ -60,6 +62,7 @@ class _State:
         self.latency = self.chunk_delay = 0.0
         self.fail = 0
         self.break_stream_after = None
+        self.ending = "complete"
 
 
 def _id(body: dict[str, Any], prefix: str) -> str:
@@ -127,6 +130,8 @@ def build_app() -> Any:
 
         return StreamingResponse(body(), media_type="text/event-stream")
 
+    endings = {"responses": upstream_shapes.end_responses, "messages": upstream_shapes.end_messages}
+
     def shaped(name: str, build: Any) -> Any:
         """An endpoint answering ``build(body)`` -> (answer, events): JSON, or named SSE."""
 
@@ -135,7 +140,7 @@ def build_app() -> Any:
             failed = await gate(name)
             if failed is not None:
                 return failed
-            answer, events = build(body)
+            answer, events = endings[name](*build(body), state.ending)
             if body.get("stream"):
                 return named_sse(events, done=False)
             return JSONResponse(answer)
@@ -164,9 +169,8 @@ def build_app() -> Any:
             if tool_calls:
                 message["tool_calls"] = tool_calls
             choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
-            return JSONResponse(
-                {**base, "object": "chat.completion", "choices": [choice], "usage": usage}
-            )
+            answer = {**base, "object": "chat.completion", "choices": [choice], "usage": usage}
+            return JSONResponse(upstream_shapes.end_chat(answer, [], state.ending)[0])
         chunk = {**base, "object": "chat.completion.chunk"}
 
         def delta(d: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
@@ -192,7 +196,8 @@ def build_app() -> Any:
         events.append(delta({}, finish))
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append({**chunk, "choices": [], "usage": usage})
-        return sse(events)
+        _, events, done = upstream_shapes.end_chat({"choices": []}, events, state.ending)
+        return named_sse([(None, event) for event in events], done=done)
 
     async def completions(request: Request) -> Response:
         body = await request.json()
@@ -283,6 +288,7 @@ def build_app() -> Any:
         state.latency = float(body.get("latency", state.latency))
         state.chunk_delay = float(body.get("chunk_delay", state.chunk_delay))
         state.fail = int(body.get("fail", state.fail))
+        state.ending = str(body.get("ending", state.ending))
         if "break_stream_after" in body:
             state.break_stream_after = body["break_stream_after"]
         return JSONResponse({"ok": True})
@@ -347,14 +353,17 @@ class Upstream:
         chunk_delay: float | None = None,
         fail: int | None = None,
         break_stream_after: int | None = None,
+        ending: str | None = None,
     ) -> None:
-        """Delay answers, delay streamed chunks, fail the next ``fail`` requests (500), or cut
-        the next stream off after ``break_stream_after`` chunks."""
+        """Delay answers, delay streamed chunks, fail the next ``fail`` requests (500), cut
+        the next stream off after ``break_stream_after`` chunks, or end every answer until the
+        reset as ``ending`` says (one of :data:`~tests.harness._upstream_shapes.ENDINGS`)."""
         settings = {
             "latency": latency,
             "chunk_delay": chunk_delay,
             "fail": fail,
             "break_stream_after": break_stream_after,
+            "ending": ending,
         }
         body = {k: v for k, v in settings.items() if v is not None}
         httpx.post(self.url + "/_config", json=body, timeout=5).raise_for_status()
