@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ..shapes import anthropic_messages, openai_responses, sse
+from .shapes import anthropic_messages, openai_responses, sse
 
 __all__ = ["incomplete_answer", "incomplete_stream"]
 

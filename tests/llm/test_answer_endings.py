@@ -13,9 +13,8 @@ import anthropic
 import pytest
 from openai import AsyncOpenAI
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.events import CacheEvent
-from aiocache_llm.wrappers import cached
+from aiocache_llm.facade import Cache, cached
+from aiocache_llm.llm.events import CacheEvent
 from tests.harness.upstream import Upstream
 
 from ._support import ask
