@@ -157,7 +157,8 @@ def test_the_admin_operations_work_from_blocking_code(tmp_path: Path) -> None:
     cache = Cache(type="disk", disk_cache_dir=str(tmp_path / "admin"))
 
     def completion(model: str, messages: list[Any]) -> dict[str, Any]:
-        return {"model": model, "choices": [{"index": 0, "message": {"content": "hi"}}]}
+        choice = {"index": 0, "message": {"content": "hi"}, "finish_reason": "stop"}
+        return {"model": model, "choices": [choice]}
 
     def ask() -> dict[str, Any]:
         return cache_info(cached(completion, cache=cache)(model="m", messages=[{"content": "q"}]))

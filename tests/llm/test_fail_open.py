@@ -160,7 +160,7 @@ async def test_a_miss_spends_one_deadline_on_the_cache_not_one_per_operation() -
     cache.add_callback(events.append)
 
     async def acompletion(**kwargs: Any) -> dict[str, Any]:
-        return {"choices": [{"message": {"content": "fresh"}}]}
+        return {"choices": [{"message": {"content": "fresh"}, "finish_reason": "stop"}]}
 
     answer = await cache.cached(acompletion)(model="m", messages=ask())
     assert answer["choices"][0]["message"]["content"] == "fresh"

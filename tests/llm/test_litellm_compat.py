@@ -78,7 +78,8 @@ async def test_add_cache_stores_an_answer_that_wrapped_calls_then_serve(
 def test_the_blocking_methods_store_and_find_answers() -> None:
     cache = Cache()
     kwargs = {"model": "m", "messages": ask()}
-    answer = {"choices": [{"message": {"role": "assistant", "content": "Paris."}}]}
+    message = {"role": "assistant", "content": "Paris."}
+    answer = {"choices": [{"message": message, "finish_reason": "stop"}]}
     cache.add_cache(json.dumps(answer), **kwargs)  # LiteLLM also passes a response's JSON
     assert cache.get_cache(**kwargs)["choices"][0]["message"]["content"] == "Paris."
     assert cache.get_cache(model="m", messages=ask("Something else?")) is None
