@@ -24,6 +24,12 @@ def _is_message(item: Any) -> bool:
 
 def _messages(kwargs: Mapping[str, Any]) -> None:
     messages = kwargs.get("messages")
+    if messages.__class__ is list:  # the common case, checked without a call per message
+        for item in messages:
+            if item.__class__ is not dict and not _is_message(item):
+                break
+        else:
+            return
     if messages is None:
         return
     if not isinstance(messages, (list, tuple)):

@@ -60,7 +60,7 @@ class Echo:
         yield {
             "id": "chatcmpl-1",
             "object": "chat.completion.chunk",
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "stop"}],
         }
 
     async def aembedding(self, **kwargs: Any) -> Any:
