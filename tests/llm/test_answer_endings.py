@@ -338,3 +338,44 @@ async def test_cached_litellm_anthropic_messages_stores_only_stopped_messages(
         )
 
     await _check(llm_upstream, "messages", call, stream, stored)
+
+
+class _Unreadable:
+    """An answer the cache cannot read (its ``model_dump`` fails)."""
+
+    def model_dump(self, **kwargs: Any) -> Any:
+        raise RuntimeError("cannot be dumped")
+
+
+async def test_an_answer_the_cache_cannot_read_still_reaches_the_caller(cache: Cache) -> None:
+    calls: list[int] = []
+
+    async def acompletion(**kwargs: Any) -> Any:
+        calls.append(1)
+        return _Unreadable()
+
+    llm = cached(acompletion, cache=cache)
+    for _ in range(2):
+        assert isinstance(await llm(model="m", messages=ask()), _Unreadable)
+    assert calls == [1, 1]
+    assert cache.events.counters["store_failed"] == 2
+
+
+async def test_a_stream_with_a_chunk_the_cache_cannot_read_still_streams(cache: Cache) -> None:
+    calls: list[int] = []
+
+    async def chunks() -> AsyncIterator[Any]:
+        yield {"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None}]}
+        yield _Unreadable()
+        yield {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+
+    async def acompletion(**kwargs: Any) -> Any:
+        calls.append(1)
+        return chunks()
+
+    llm = cached(acompletion, cache=cache)
+    for _ in range(2):
+        received = [chunk async for chunk in await llm(model="m", messages=ask(), stream=True)]
+        assert len(received) == 3 and isinstance(received[1], _Unreadable)
+    assert calls == [1, 1]
+    assert cache.events.counters["store_failed"] == 2
