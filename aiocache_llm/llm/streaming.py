@@ -74,8 +74,13 @@ class Broadcast:
     ``on_complete(objects, dumped)`` runs once the upstream finished and a subscriber read the
     whole stream (to store it), and ``on_finish(broadcast)`` once it ended in any way, both
     before the subscribers see the end. If every subscriber leaves before the end, the upstream
-    is cancelled and nothing is stored, even when the upstream had sent everything already.
+    is cancelled and nothing is stored, even when the upstream had sent everything already; a
+    stream nobody reads to its end within ``UNREAD_WAIT`` seconds of its last chunk is not
+    stored either (its readers still get all of it).
     """
+
+    #: seconds a finished upstream stream waits for a reader to reach its end
+    UNREAD_WAIT: float = 300.0
 
     def __init__(
         self,
@@ -108,9 +113,13 @@ class Broadcast:
                 self.objects.append(chunk)
                 self.dumped.append(self._dump(chunk))
                 self._wake()
+            await self._close_source()  # its connection is free while readers catch up
             self.exhausted = True
             self._wake()
-            await self._read_to_end  # a stream its every reader left is never stored
+            try:  # a stream its every reader left is never stored
+                await asyncio.wait_for(asyncio.shield(self._read_to_end), self.UNREAD_WAIT)
+            except asyncio.TimeoutError:
+                return  # nobody read it to its end: passed through, not stored
             await self._on_complete(self.objects, self.dumped)
         except BaseException as exc:
             self.error = exc
@@ -121,12 +130,16 @@ class Broadcast:
             if self._on_finish is not None:
                 self._on_finish(self)  # before any subscriber sees the end
             self._wake()
-            closer = getattr(self._source, "aclose", None) or getattr(self._source, "close", None)
-            if closer is not None:
-                with contextlib.suppress(Exception):
-                    result = closer()
-                    if asyncio.iscoroutine(result):
-                        await result
+            await self._close_source()
+
+    async def _close_source(self) -> None:
+        source, self._source = self._source, None
+        closer = getattr(source, "aclose", None) or getattr(source, "close", None)
+        if closer is not None:
+            with contextlib.suppress(Exception):
+                result = closer()
+                if asyncio.iscoroutine(result):
+                    await result
 
     def _wake(self) -> None:
         self._changed.set()

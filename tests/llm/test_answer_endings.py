@@ -5,6 +5,7 @@ one it is a hit."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -15,6 +16,7 @@ from openai import AsyncOpenAI
 
 from aiocache_llm.facade import Cache, cached
 from aiocache_llm.llm.events import CacheEvent
+from aiocache_llm.llm.streaming import Broadcast
 from tests.harness.upstream import Upstream
 
 from ._support import ask
@@ -379,3 +381,29 @@ async def test_a_stream_with_a_chunk_the_cache_cannot_read_still_streams(cache: 
         assert len(received) == 3 and isinstance(received[1], _Unreadable)
     assert calls == [1, 1]
     assert cache.events.counters["store_failed"] == 2
+
+
+async def test_a_stream_nobody_reads_is_let_go_unstored(
+    cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Broadcast, "UNREAD_WAIT", 0.05)
+    calls: list[int] = []
+
+    async def chunks() -> AsyncIterator[Any]:
+        yield {"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": "stop"}]}
+
+    async def acompletion(**kwargs: Any) -> Any:
+        calls.append(1)
+        return chunks()
+
+    llm = cached(acompletion, cache=cache)
+    unread = await llm(model="m", messages=ask(), stream=True)
+    for _ in range(200):  # the flight ends once the wait is over
+        if not cache.handler.flights:
+            break
+        await asyncio.sleep(0.05)
+    assert not cache.handler.flights
+    assert [chunk async for chunk in unread]  # its caller still gets the whole stream
+    again = [chunk async for chunk in await llm(model="m", messages=ask(), stream=True)]
+    assert len(again) == 1 and calls == [1, 1]
+    assert cache.events.counters["store"] == 1
