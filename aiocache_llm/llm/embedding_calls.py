@@ -88,7 +88,7 @@ async def embedding_call(handler: Handler, ctx: CallContext) -> Any:
     kwargs, controls, call_type = ctx.kwargs, ctx.controls, ctx.call_type
     inputs = kwargs.get("input")
     single = isinstance(inputs, str) or (
-        isinstance(inputs, list) and bool(inputs) and isinstance(inputs[0], int)
+        isinstance(inputs, (list, tuple)) and bool(inputs) and isinstance(inputs[0], int)
     )
     items: list[Any] = [inputs] if single else list(inputs or ())
     if not items:

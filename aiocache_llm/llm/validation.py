@@ -48,14 +48,14 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_tokens(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(_is_int(v) for v in value)
+    return isinstance(value, (list, tuple)) and bool(value) and all(_is_int(v) for v in value)
 
 
 def _embedding_input(kwargs: Mapping[str, Any]) -> None:
     value = kwargs.get("input")
     if isinstance(value, str) or _is_tokens(value):
         return
-    if (isinstance(value, list) and value) and (
+    if (isinstance(value, (list, tuple)) and value) and (
         all(isinstance(v, str) for v in value) or all(_is_tokens(v) for v in value)
     ):
         return

@@ -233,7 +233,8 @@ def build_app() -> Any:
         if failed is not None:
             return failed
         raw = body.get("input")
-        items = [raw] if isinstance(raw, str) else list(raw)
+        tokens = isinstance(raw, list) and bool(raw) and isinstance(raw[0], int)
+        items = [raw] if isinstance(raw, str) or tokens else list(raw)  # token ids: one input
         state.embedding_inputs.extend(items)
         dims = int(body.get("dimensions") or 8)
         data = []

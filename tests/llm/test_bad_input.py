@@ -168,3 +168,11 @@ async def test_bad_input_is_refused_even_with_the_cache_turned_off_for_the_call(
         lambda: client.chat.completions.create(model="m", messages=5, cache={"no-cache": True}),
         llm_upstream,
     )
+
+
+async def test_tuples_are_sequences_like_lists(client: Any, llm_upstream: Upstream) -> None:
+    texts = await client.embeddings.create(model="e", input=("a", "b"))
+    tokens = await client.embeddings.create(model="e", input=(1, 2, 3))
+    assert len(texts.data) == 2 and len(tokens.data) == 1
+    chat = await client.chat.completions.create(model="m", messages=tuple(ask()))
+    assert chat.choices[0].finish_reason == "stop"
