@@ -215,7 +215,8 @@ def build_app() -> Any:
         }
         if not body.get("stream"):
             choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
-            return JSONResponse({**base, "choices": [choice], "usage": _usage(prompt, text)})
+            answer = {**base, "choices": [choice], "usage": _usage(prompt, text)}
+            return JSONResponse(upstream_shapes.end_chat(answer, [], state.ending)[0])
         words = text.split(" ")
         events = [
             {
@@ -225,7 +226,8 @@ def build_app() -> Any:
             for i, w in enumerate(words)
         ]
         events.append({**base, "choices": [{"index": 0, "text": "", "finish_reason": "stop"}]})
-        return sse(events)
+        _, events, done = upstream_shapes.end_chat({"choices": []}, events, state.ending)
+        return named_sse([(None, event) for event in events], done=done)
 
     async def embeddings(request: Request) -> Response:
         body = await request.json()

@@ -115,6 +115,18 @@ async def test_a_chat_answer_is_stored_only_when_complete(
     await _check(llm_upstream, "chat", call, stream, stored)
 
 
+@pytest.mark.parametrize(("ending", "stream", "stored"), CHAT_ENDINGS)
+async def test_a_text_completion_is_stored_only_when_complete(
+    client: Any, llm_upstream: Upstream, ending: str, stream: bool, stored: bool
+) -> None:
+    llm_upstream.configure(ending=ending)
+
+    def call() -> Awaitable[Any]:
+        return client.completions.create(model="m", prompt="Say this", stream=stream)
+
+    await _check(llm_upstream, "completions", call, stream, stored)
+
+
 async def test_a_chat_stream_cut_short_is_not_served_to_a_plain_call(
     client: Any, llm_upstream: Upstream, events: list[CacheEvent]
 ) -> None:

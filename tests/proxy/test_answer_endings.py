@@ -78,6 +78,29 @@ async def test_the_proxy_stores_only_complete_chat_answers(
     await _check(llm_upstream, "chat", call, stream, stored)
 
 
+@pytest.mark.parametrize(
+    ("ending", "stream", "stored"),
+    [
+        ("complete", False, True),
+        ("complete", True, True),
+        ("length", True, True),
+        ("cut", False, False),
+        ("cut", True, False),
+        ("error", False, False),
+        ("error", True, False),
+    ],
+)
+async def test_the_proxy_stores_only_complete_text_completions(
+    client: AsyncOpenAI, llm_upstream: Upstream, ending: str, stream: bool, stored: bool
+) -> None:
+    llm_upstream.configure(ending=ending)
+
+    def call() -> Awaitable[Any]:
+        return client.completions.create(model="gpt-test", prompt="Say this", stream=stream)
+
+    await _check(llm_upstream, "completions", call, stream, stored)
+
+
 async def test_a_chat_stream_cut_short_reaches_the_caller_as_an_error(
     proxy: Proxy, llm_upstream: Upstream
 ) -> None:
