@@ -70,6 +70,10 @@ class Cache(LiteLLMMethods):
       {"input_cost_per_token": 1.5e-07, "output_cost_per_token": 6e-07}}``) that price what
       each hit saved (default: litellm's cost map when the process uses litellm); see
       :meth:`stats`.
+    * ``tracer_provider``: an OpenTelemetry ``TracerProvider`` for the span of each cached
+      call (default: the global one, once the application sets it; without one, or without
+      the ``otel`` extra, no spans). ``tracing=False`` turns spans off. See
+      :mod:`aiocache_llm.llm.tracing`.
     * ``get_cache_key(**kwargs) -> str`` replaces the key; ``get_cache(**kwargs, cache_key=...)``
       and ``add_cache(entry, **kwargs, cache_key=...)`` (sync or async) replace the storage.
       They can also be assigned as attributes later, as with LiteLLM.
@@ -99,6 +103,8 @@ class Cache(LiteLLMMethods):
         stale_if_error: float | None = None,
         stale_while_revalidate: float | None = None,
         prices: Prices | None = None,
+        tracer_provider: Any = None,
+        tracing: bool = True,
         **backend_params: Any,
     ) -> None:
         # the arguments as passed, for update_cache to rebuild from
@@ -131,7 +137,7 @@ class Cache(LiteLLMMethods):
             backend if backend is not None else build_backend(self.type, ttl, backend_params)
         )
         self.ttl = ttl
-        self.events = EventBus(prices)
+        self.events = EventBus(prices, tracer_provider=tracer_provider, tracing=tracing)
         #: what :func:`update_cache` rebuilds from (as given, the backend's settings included)
         self._settings: dict[str, Any] = {**given, "type": self.type, "mode": self.mode}
         self._settings.update(backend_params)
@@ -357,5 +363,7 @@ _USE_PARAMS: Final = frozenset(
         "stale_if_error",
         "stale_while_revalidate",
         "prices",
+        "tracer_provider",
+        "tracing",
     }
 )

@@ -38,19 +38,37 @@ class Reporter:
         error: str | None = None,
         reason: str | None = None,
         saving: Saving | None = None,
+        upstream: float | None = None,
     ) -> None:
-        """Count one event, and build and deliver it when anyone listens."""
+        """Count one event, and build and deliver it when anyone listens or traces."""
         events = self.events
+        tracer = None
         if not events.listening:
             events.count(kind, tokens, similarity is not None)
-            return
+            tracer = events.tracing.tracer()
+            if tracer is None:
+                return
         latency = 0.0 if start is None else now() - start
-        backend = self.backend_name
-        events.emit(
-            CacheEvent(
-                kind, key, call_type, backend, latency, similarity, tokens, error, reason, saving
-            )
+        fields = (
+            kind,
+            key,
+            call_type,
+            self.backend_name,
+            latency,
+            similarity,
+            tokens,
+            error,
+            reason,
+            saving,
+            upstream,
         )
+        if events.listening:
+            events.emit(CacheEvent(*fields), start)
+            return
+        try:  # a span, and no event built
+            events.tracing.span(tracer, start, fields)
+        except Exception:
+            logger.exception("tracing a cache event failed; ignored")
 
     def backend_error(
         self, operation: str, key: str | None, call_type: str, exc: Exception
