@@ -22,6 +22,7 @@ from ..backends.base import BaseCache
 from ..errors import ConfigurationError
 from ..events import EventBus, EventCallback, Prices
 from ..llm.handler import Handler
+from ..llm.metrics import CacheMetrics, CacheState
 from ..llm.result_types import Shape
 from ..resilience import CircuitBreaker, GuardedCache
 from . import default as _default
@@ -191,6 +192,48 @@ class Cache(LiteLLMMethods):
     def add_callback(self, callback: EventCallback) -> None:
         """Call ``callback(event)`` for every cache event (see :mod:`aiocache_llm.events`)."""
         self.events.add_callback(callback)
+
+    # -- metrics ---------------------------------------------------------------------------
+    def metrics(self, *, identity_labels: bool = False) -> CacheMetrics:
+        """This cache's metrics (counters and latency histograms of its events), subscribed
+        to its events on first use; ``identity_labels`` (fixed by the first call) keeps the
+        caller's identity as a label of the savings metrics."""
+        recorder: CacheMetrics | None = self.__dict__.get("_metrics")
+        if recorder is None:
+            recorder = CacheMetrics(self._metric_state(), identity_labels=identity_labels)
+            object.__setattr__(self, "_metrics", recorder)
+            self.events.add_callback(recorder.on_event)
+        return recorder
+
+    def prometheus_collector(self, *, identity_labels: bool = False) -> Any:
+        """A Prometheus collector of this cache's metrics, to register once::
+
+            prometheus_client.REGISTRY.register(cache.prometheus_collector())
+
+        (``prometheus-client`` is needed; see :mod:`aiocache_llm.llm.metric_names`)."""
+        from ..llm.prometheus import CacheCollector
+
+        return CacheCollector(self.metrics(identity_labels=identity_labels))
+
+    def enable_otel_metrics(
+        self, meter_provider: Any = None, *, identity_labels: bool = False
+    ) -> Any:
+        """Record this cache's metrics into OpenTelemetry instruments of ``meter_provider``
+        (default: the global one), by the same names as the Prometheus collector."""
+        from ..llm.otel_metrics import OtelMetrics
+
+        recorder = OtelMetrics(
+            self._metric_state(), meter_provider, identity_labels=identity_labels
+        )
+        self.events.add_callback(recorder.on_event)
+        return recorder
+
+    def _metric_state(self) -> CacheState:
+        def breaker() -> dict[str, Any] | None:
+            guarded = self.guarded
+            return guarded.breaker.snapshot() if isinstance(guarded, GuardedCache) else None
+
+        return CacheState(self.backend.backend_name, breaker, lambda: self.backend.stats.as_dict())
 
     def stats(self) -> dict[str, Any]:
         """:meth:`stats_report` (event counters, hit rate, the store's counters) and what hits
