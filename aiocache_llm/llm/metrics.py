@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..events import CacheEvent
 from . import metric_names as m
+from .events import CacheEvent
 from .tracing import hit_kind
 
 __all__ = ["CacheMetrics", "CacheState", "Histogram", "labels_of_event"]

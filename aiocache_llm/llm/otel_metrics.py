@@ -13,8 +13,8 @@ from typing import Any
 
 from opentelemetry import metrics as otel
 
-from ..events import CacheEvent
 from . import metric_names as m
+from .events import CacheEvent
 from .metrics import CacheState, labels_of_event
 
 __all__ = ["OtelMetrics"]

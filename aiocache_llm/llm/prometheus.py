@@ -1,7 +1,7 @@
 """A Prometheus collector of one cache's metrics (needs ``prometheus-client``).
 
 Register it once: ``prometheus_client.REGISTRY.register(cache.prometheus_collector())`` or
-``aiocache_llm.metrics.register(cache)``. Every metric of
+``cache.register_metrics()``. Every metric of
 :data:`~aiocache_llm.llm.metric_names.LIBRARY_METRICS` is exposed, by the names and labels
 the proxy uses.
 """

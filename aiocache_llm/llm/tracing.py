@@ -39,7 +39,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from ..events import CacheEvent, Saving
+    from .events import CacheEvent, Saving
 
 try:
     from opentelemetry import trace as _otel

@@ -12,8 +12,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-import aiocache_llm.metrics
-from aiocache_llm.cache import Cache
+from aiocache_llm import Cache
 from aiocache_llm.llm import metric_names as m
 from aiocache_llm.proxy.metrics import ProxyMetrics
 
@@ -35,7 +34,7 @@ async def test_a_cache_registered_in_one_line_is_scraped_with_hits_misses_and_la
 ) -> None:
     cache = Cache(type="local", namespace="team-a")
     registry = CollectorRegistry()
-    aiocache_llm.metrics.register(cache, registry)
+    cache.register_metrics(registry)
     client = cache.wrap_openai(openai_client)
     first = await client.chat.completions.create(model="m", messages=ask())
     await client.chat.completions.create(model="m", messages=ask())
@@ -73,7 +72,7 @@ async def test_skips_and_the_breaker_state_are_exported() -> None:
         circuit_breaker={"failure_threshold": 1, "recovery_time": 60},
     )
     registry = CollectorRegistry()
-    aiocache_llm.metrics.register(cache, registry)
+    cache.register_metrics(registry)
 
     async def upstream(**kwargs: Any) -> dict[str, Any]:
         return {"choices": [{"index": 0, "finish_reason": "stop", "message": {"content": "x"}}]}

@@ -11,9 +11,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from aiocache_llm import cache_info
-from aiocache_llm.cache import Cache
-from aiocache_llm.events import CacheEvent
+from aiocache_llm import Cache, cache_info
+from aiocache_llm.llm.events import CacheEvent
 from aiocache_llm.llm.tracing import Tracing
 
 from ._support import ask
