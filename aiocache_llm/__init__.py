@@ -11,6 +11,7 @@ from .facade import (
     wrap_anthropic,
     wrap_openai,
 )
+from .core.logs import JsonFormatter, use_json_logs
 from .integrations import litellm_cache
 from .llm.events import CacheEvent, EventBus
 from .llm.keys import make_key
@@ -59,6 +60,8 @@ __all__ = [
     "CacheStats",
     "DiskCache",
     "InMemoryCache",
+    "JsonFormatter",
+    "use_json_logs",
     "errors",
     *errors.__all__,
 ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 
+from ..core.failures import describe_failure
+from ..core.logs import RateLimitedLog
 from ..errors import CacheError
-from ..middleware.builders import RateLimitedLog
 from .events import CacheEvent, EventBus, EventKind, Saving, now
 
 __all__ = ["Reporter"]
@@ -78,12 +79,20 @@ class Reporter:
         self.event("error", key, call_type, error=type(exc).__name__, reason=operation)
         closed = self.fail_closed and isinstance(exc, CacheError)
         outcome = "raising it (fail_closed)" if closed else "calling upstream without the cache"
+        backend = self.backend_name
         self.log.warning(
             "cache %s failed on the %s backend (%s); %s",
             operation,
-            self.backend_name,
-            type(exc).__name__,
+            backend,
+            describe_failure(exc),
             outcome,
+            extra={
+                "event": "cache_failed",
+                "backend": backend,
+                "operation": operation,
+                "call_type": call_type,
+                "error": type(exc).__name__,
+            },
         )
         if closed:
             raise exc
