@@ -1,6 +1,7 @@
 """aiocache_llm: asyncio-first caching for LLM responses, with a blocking shim for scripts."""
 
 from . import errors
+from .core.logs import JsonFormatter, use_json_logs
 from .errors import *  # noqa: F403 - every error, as listed in errors.__all__
 from .facade import (
     Cache,
@@ -11,7 +12,6 @@ from .facade import (
     wrap_anthropic,
     wrap_openai,
 )
-from .core.logs import JsonFormatter, use_json_logs
 from .integrations import litellm_cache
 from .llm.events import CacheEvent, EventBus
 from .llm.keys import make_key

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -15,10 +12,7 @@ import pytest
 
 from aiocache_llm import Cache
 from aiocache_llm.core.logs import JsonFormatter, RateLimitedLog, use_json_logs
-from aiocache_llm.middleware.builders import CircuitBreaker, GuardedCache
-from aiocache_llm.storage.redis import RedisCache
-from tests.harness.redis import RedisServer, start_redis
-from tests.timing import ManualClock, eventually
+from tests.timing import ManualClock
 
 
 async def answer(**kwargs: Any) -> dict[str, Any]:
@@ -92,53 +86,3 @@ def test_an_exception_is_one_json_field() -> None:
         record.exc_info = sys.exc_info()
     line = orjson.loads(JsonFormatter().format(record))
     assert "ValueError: inner" in line["exception"]
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = start_redis(tmp_path / "redis")
-    try:
-        yield server
-    finally:
-        server.process.resume()
-        server.stop()
-
-
-@pytest.fixture
-async def guarded(server: RedisServer) -> AsyncIterator[tuple[GuardedCache, ManualClock]]:
-    clock = ManualClock()
-    inner = RedisCache(url=server.url, namespace=uuid.uuid4().hex[:8], env={})
-    await inner.async_set_cache("k", "v")
-    cache = GuardedCache(
-        inner,
-        deadline=0.2,
-        breaker=CircuitBreaker(failure_threshold=3, recovery_time=0.5, clock=clock),
-    )
-    yield cache, clock
-    server.process.resume()
-    await cache.async_disconnect()
-
-
-async def test_the_breaker_opening_and_closing_are_one_line_each(
-    guarded: tuple[GuardedCache, ManualClock],
-    server: RedisServer,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    cache, clock = guarded
-    with caplog.at_level(logging.INFO, logger="aiocache_llm"):
-        server.process.pause()
-        for _ in range(10):
-            await cache.async_get_cache("k")
-        assert cache.breaker.state == "open"
-        server.process.resume()
-
-        async def closed() -> object:
-            clock.now += 0.5
-            await cache.async_get_cache("k")
-            return cache.breaker.state == "closed" or None
-
-        await eventually(closed, what="a probe closing the breaker")
-    events = events_of(caplog.records)
-    assert events.count("breaker_opened") == 1
-    assert events.count("breaker_closed") == 1
-    assert events.count("backend_failed") == 1  # ten failed reads: one line
