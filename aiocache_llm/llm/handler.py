@@ -51,6 +51,7 @@ from .shapes import UNCACHEABLE_WHEN, uncacheable
 from .singleflight import Flight, SingleFlight
 from .stale import grace, serve_stale
 from .streaming import Broadcast, CachedStream
+from .tracing import call_span
 from .validation import check_arguments
 
 __all__ = ["CallContext", "Handler", "call_upstream"]
@@ -165,7 +166,11 @@ class Handler:
                 tokens = entry_tokens(entry)
                 self._event("hit", ctx.key, call_type, start, similarity, tokens, saving=saving)
                 return answer
-        return await self.fly(ctx, start)
+        span = call_span(self.events.tracing, call_type, start)
+        if span is None:
+            return await self.fly(ctx, start)
+        with span:  # the miss's span: the upstream call and the store are within it
+            return await self.fly(ctx, start)
 
     async def _bypass(self, call_type: str, upstream: Upstream, kwargs: dict[str, Any]) -> Any:
         """The backend's circuit breaker is open: skip the cache at once (or refuse the call
@@ -296,7 +301,9 @@ class Handler:
                     answer = self.answer(ctx, entry, None)
                     if answer is not None:
                         return answer
+            called = now()
             result = await call_upstream(ctx.upstream, upstream_arguments(ctx))
+            ctx.upstream_latency = now() - called
         except BaseException as exc:
             flight.fail(exc)
             self.flights.finish(key, flight)
@@ -304,7 +311,7 @@ class Handler:
                 await release_lease(self, ctx)
             raise
         if ctx.stream and isinstance(result, AsyncIterable):
-            return self._lead_stream(ctx, flight, result, leased)
+            return self._lead_stream(ctx, flight, result, leased, called)
         try:
             entry = self._entry_of(ctx, result)
             if entry is not None:
@@ -334,7 +341,7 @@ class Handler:
         return None
 
     def _lead_stream(
-        self, ctx: CallContext, flight: Flight, source: Any, leased: bool
+        self, ctx: CallContext, flight: Flight, source: Any, leased: bool, called: float
     ) -> CachedStream:
         """Pass the upstream's stream through as it arrives, shared with identical callers,
         and store it once complete."""
@@ -350,6 +357,7 @@ class Handler:
                 return chunk
 
         async def complete(objects: list[Any], dumped: list[Any]) -> None:
+            ctx.upstream_latency = now() - called
             try:
                 if unreadable:
                     raise unreadable[0]
@@ -419,7 +427,7 @@ class Handler:
         except Exception as exc:  # a store's or an add_cache hook's failure never fails the call
             self.report.backend_error("store", key, ctx.call_type, exc)
             return
-        self._event("store", key, ctx.call_type, start)
+        self._event("store", key, ctx.call_type, start, upstream=ctx.upstream_latency)
 
     # -- background work ------------------------------------------------------------------
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:

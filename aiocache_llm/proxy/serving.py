@@ -25,6 +25,7 @@ from ..llm.keys import call_family
 from ..llm.validation import check_arguments
 from .auth import identity_of, request_identity
 from .forward import STREAM_MARK, UncacheableAnswer, UpstreamError, UpstreamUnreachable
+from .trace_context import continue_trace, end_trace
 
 if TYPE_CHECKING:
     from .app import ProxyState
@@ -139,6 +140,7 @@ async def serve(
     except InvalidRequestError as exc:
         return error(400, str(exc), "invalid_request_error", "invalid_request")
     reset = request_identity.set(identity_of(token))
+    trace = continue_trace(request.headers)
     try:
         if cache is None:
             body.pop("cache", None)
@@ -159,10 +161,12 @@ async def serve(
         state.metrics.upstream_errors.labels(name, str(status)).inc()
         return error(status, f"{exc} for the model {model!r}", "upstream_error")
     finally:
+        end_trace(trace)
         request_identity.reset(reset)
     hidden: dict[str, Any] = getattr(result, "_hidden_params", None) or {}
     headers = cache_headers(hidden)
     outcome = "none" if not headers else ("hit" if hidden.get("cache_hit") else "miss")
+    state.status.count_model(model, outcome)
     state.metrics.request_seconds.labels(name, outcome).observe(time.perf_counter() - started)
     if hasattr(result, "__aiter__"):
         events = _sse(result, endpoint.named_events)
