@@ -120,8 +120,9 @@ class Handler:
             controls = parse_controls(kwargs.pop("cache", None), kwargs.pop("caching", None))
         else:
             controls = DEFAULT_CONTROLS
+        # Bad arguments never reach the upstream: they are checked on every way there (a skip,
+        # a miss, a key that cannot be built), never on a hit, which pays nothing for it.
         family = call_family(call_type)
-        check_arguments(family, kwargs)  # bad arguments never reach the upstream
         use = self.default_on if controls.use_cache is None else controls.use_cache
         if not use or call_type not in self.supported or (controls.no_cache and controls.no_store):
             reason = (
@@ -131,26 +132,35 @@ class Handler:
                 if call_type not in self.supported
                 else "no-cache, no-store"
             )
+            check_arguments(family, kwargs)
             self._event("skip", None, call_type, reason=reason)
             return await call_upstream(upstream, kwargs)
         if call_type in UNCACHEABLE_WHEN:
             why = uncacheable(call_type, kwargs)
             if why is not None:  # the answer is not a function of the arguments
+                check_arguments(family, kwargs)
                 self._event("skip", None, call_type, reason=why)
                 return await call_upstream(upstream, kwargs)
         guard = self.guard
         if guard is not None and guard.breaker.is_open() and self.custom_get is None:
+            check_arguments(family, kwargs)
             return await self._bypass(call_type, upstream, kwargs)
         ctx = CallContext(call_type, upstream, kwargs, controls, shape or AS_STORED)
         ctx.budget = self.deadline
         if family == "embedding":
+            check_arguments(family, kwargs)
             return await embedding_call(self, ctx)
-        ctx.key = self._key(call_type, kwargs, controls)
+        try:
+            ctx.key = self._key(call_type, kwargs, controls)
+        except Exception:
+            check_arguments(family, kwargs)  # the typed error when the arguments are to blame
+            raise
         if kwargs.get("stream") is True:
             ctx.stream = True
             options = kwargs.get("stream_options")
             ctx.wants_usage = isinstance(options, Mapping) and bool(options.get("include_usage"))
         if controls.no_cache:
+            check_arguments(family, kwargs)
             return await self.lead(ctx)
         start = now()
         found = await self._lookup(ctx)
@@ -166,6 +176,7 @@ class Handler:
                 tokens = entry_tokens(entry)
                 self._event("hit", ctx.key, call_type, start, similarity, tokens, saving=saving)
                 return answer
+        check_arguments(family, kwargs)  # a miss: about to go upstream
         span = call_span(self.events.tracing, call_type, start)
         if span is None:
             return await self.fly(ctx, start)
