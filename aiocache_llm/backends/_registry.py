@@ -28,6 +28,7 @@ BACKEND_TYPES: Final[dict[str, tuple[str, str, str | None]]] = {
     "azure-blob": ("azure_blob", "AzureBlobCache", "azure"),
     "redis-semantic": ("semantic.redis", "RedisSemanticCache", "semantic"),
     "qdrant-semantic": ("semantic.qdrant", "QdrantSemanticCache", "qdrant"),
+    "local-semantic": ("semantic.local", "LocalSemanticCache", "local-embeddings"),
     "dual-semantic": ("semantic.dual", "DualSemanticCache", "semantic"),
 }
 

@@ -22,6 +22,7 @@ from ..backends.base import BaseCache
 from ..errors import ConfigurationError
 from ..events import EventBus, EventCallback, Prices
 from ..llm.handler import Handler
+from ..llm.requests import semantic_query
 from ..llm.result_types import Shape
 from ..resilience import CircuitBreaker, GuardedCache
 from . import default as _default
@@ -40,7 +41,8 @@ class Cache(LiteLLMMethods):
     """An LLM response cache: a backend plus the rules for which calls use it and how.
 
     * ``type``: ``"local"``, ``"disk"``, ``"redis"``, ``"dual"``, ``"s3"``, ``"gcs"``,
-      ``"azure-blob"``, ``"redis-semantic"``, ``"qdrant-semantic"``, ``"dual-semantic"``; or
+      ``"azure-blob"``, ``"redis-semantic"``, ``"qdrant-semantic"``, ``"local-semantic"``,
+      ``"dual-semantic"``; or
       pass a ready ``backend=``.
     * ``ttl``: the default life of an entry (``default_in_memory_ttl`` /
       ``default_in_redis_ttl`` for their types when ``ttl`` is not given).
@@ -257,7 +259,8 @@ class Cache(LiteLLMMethods):
                 await self.backend.embedder.aembed([_HEALTH_QUESTION])  # type: ignore[attr-defined]
                 step = "semantic lookup"
                 request = {"messages": [{"role": "user", "content": _HEALTH_QUESTION}]}
-                await store.async_semantic_lookup("acompletion", request, {})  # type: ignore[attr-defined]
+                query = semantic_query("acompletion", request, {})
+                await store.async_semantic_lookup("acompletion", query, {})  # type: ignore[attr-defined]
                 report["semantic_response"] = "success"
         except Exception as exc:  # a diagnostic: reported, not raised
             report["status"] = "unhealthy"

@@ -28,6 +28,7 @@ from ..errors import BackendTimeout, BackendUnavailable
 from ..events import now
 from ..resilience import GuardedCache
 from ..responses import dump, mark, type_name
+from ..semantic.query import SemanticQuery
 from ..shapes import UNCACHEABLE_WHEN, uncacheable
 from ..streaming import Broadcast, CachedStream
 from .answers import answer_from_entry, entry_tokens, follow_stream, usage_source, without_usage
@@ -45,6 +46,7 @@ from .entries import StoredEntry, make_entry, parse_entry
 from .keys import call_family
 from .lease import release_lease, take_lease
 from .report import Reporter
+from .requests import semantic_query
 from .result_types import AS_STORED, Shape
 from .scoping import Scoping
 from .singleflight import Flight, SingleFlight
@@ -208,6 +210,13 @@ class Handler:
         except Exception as exc:  # a model that cannot load makes lookups quiet misses
             logger.warning("the embedding model could not be loaded (%s)", type(exc).__name__)
 
+    def _semantic_query(
+        self, call_type: str, kwargs: Mapping[str, Any], scope: Mapping[str, str]
+    ) -> SemanticQuery | None:
+        """What the semantic backend matches of a call (see :mod:`.requests`)."""
+        extractor = getattr(self.backend, "query_extractor", None)
+        return semantic_query(call_type, kwargs, scope, extractor)
+
     # -- look up --------------------------------------------------------------------------
     async def _lookup(self, ctx: CallContext) -> tuple[StoredEntry, float | None] | None:
         """``(entry, similarity)`` on a hit, ``None`` on a miss (or a failed lookup)."""
@@ -232,7 +241,10 @@ class Handler:
         scope = self._scope(ctx.kwargs, controls)
         lookup = self.backend.async_semantic_lookup  # type: ignore[attr-defined]
         try:
-            hit = await self.within(ctx, lookup(ctx.call_type, ctx.kwargs, scope))
+            query = self._semantic_query(ctx.call_type, ctx.kwargs, scope)
+            if query is None:
+                return None
+            hit = await self.within(ctx, lookup(ctx.call_type, query, scope))
         except Exception as exc:  # an index's failure never fails the call
             self.report.backend_error("semantic lookup", key, ctx.call_type, exc)
             return None
@@ -379,8 +391,10 @@ class Handler:
                 if not self._warmed:
                     await self._warm()
                 scope = self._scope(kwargs, ctx.controls)
-                store = self.backend.async_semantic_store  # type: ignore[attr-defined]
-                await self.within(ctx, store(ctx.call_type, kwargs, scope, entry, ttl))
+                query = self._semantic_query(ctx.call_type, kwargs, scope)
+                if query is not None:
+                    store = self.backend.async_semantic_store  # type: ignore[attr-defined]
+                    await self.within(ctx, store(ctx.call_type, query, scope, entry, ttl))
         except Exception as exc:  # a store's or an add_cache hook's failure never fails the call
             self.report.backend_error("store", key, ctx.call_type, exc)
             return
