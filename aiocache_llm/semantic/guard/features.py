@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from .vocabulary import (
     AMBIGUOUS_UNITS,
+    AUXILIARY_OF,
     CONTRAST_OF,
     NEGATED_STEMS,
     NEGATIONS,
@@ -63,7 +64,12 @@ def features(text: str) -> QuestionFeatures:
     tokens: list[str] = []
     for i, tok in enumerate(raw):
         if tok == "t" and i and raw[i - 1] in NEGATED_STEMS:
+            tokens[-1] = AUXILIARY_OF.get(tokens[-1], tokens[-1])
             tokens.append("n't")
+        elif tok in ("cannot", "not"):  # "cannot", "can not" and "can't" read alike
+            tokens.extend(("can", "n't") if tok == "cannot" else ("n't",))
+        elif tok in ("am", "pm") and i and raw[i - 1][0].isdigit():
+            tokens.append(tok + ".")  # a time of day, not the verb "am"
         else:
             tokens.append(tok)
     numbers: list[float] = []
