@@ -12,6 +12,7 @@ each imports its client library only in its own module. The LLM layer hands ever
 :class:`SemanticQuery` (:mod:`.query`): the semantic layer never reads a request.
 """
 
+from .backend import SemanticBackend, semantic_backend
 from .cache import (
     DEFAULT_CONTEXT_THRESHOLD,
     DEFAULT_REPLY_THRESHOLD,
@@ -38,9 +39,11 @@ __all__ = [
     "Match",
     "Record",
     "Scope",
+    "SemanticBackend",
     "SemanticCache",
     "SemanticHit",
     "VectorIndex",
     "Verifier",
     "make_embedder",
+    "semantic_backend",
 ]

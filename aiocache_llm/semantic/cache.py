@@ -51,10 +51,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from ..backends.base import USE_DEFAULT, BaseCache, TTLArg, check_number
-from ..codec import decode, encode
-from ..embeddings import CachedEmbedder, Embedder, LocalEmbedder, OpenAIEmbedder
+from ..core.codec import decode, encode
 from ..errors import ConfigurationError, CorruptEntryError
+from ..storage.base import USE_DEFAULT, BaseCache, TTLArg, check_number
+from .backend import SemanticBackend
+from .embedders import CachedEmbedder, Embedder, LocalEmbedder, OpenAIEmbedder
 from .exact import ExactKeys
 from .guard import PrecisionGuard
 from .index import Match, Record, Scope, VectorIndex
@@ -203,7 +204,7 @@ class ErrorBudget:
         self.shared_threshold = max(self.base_threshold - 0.1, best)
 
 
-class SemanticCache(ExactKeys):
+class SemanticCache(ExactKeys, SemanticBackend):
     """``store`` for exact keys, ``index`` for similar questions, ``embedder`` and ``guard``.
 
     ``guard``: a :class:`PrecisionGuard`, ``True`` (the default one) or ``False``/``None``

@@ -1,9 +1,9 @@
 """LocalSemanticCache (``local-semantic``): the embedded semantic cache, nothing to run.
 
-Exact keys in an :class:`~aiocache_llm.backends.memory.InMemoryCache` (or any ``store``),
+Exact keys in an :class:`~aiocache_llm.storage.memory.InMemoryCache` (or any ``store``),
 similar questions in an :class:`~aiocache_llm.semantic.memory_index.InProcessIndex` (numpy
 brute force per scope) and, by default, the offline all-MiniLM-L6-v2
-:class:`~aiocache_llm.embeddings.LocalEmbedder` with the precision guard. A lookup costs one
+:class:`~aiocache_llm.semantic.embedders.LocalEmbedder` with the precision guard. A lookup costs one
 embedding (batched with concurrent lookups, and skipped for a text embedded before) plus well
 under a millisecond of search at 10,000 entries.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backends.base import BaseCache
-from ..backends.memory import InMemoryCache
-from ..embeddings import Embedder
+from ..storage.base import BaseCache
+from ..storage.memory import InMemoryCache
 from .cache import DEFAULT_SIMILARITY_THRESHOLD, SemanticCache
+from .embedders import Embedder
 from .guard import PrecisionGuard
 from .memory_index import InProcessIndex
 

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from aiocache_llm.backends.semantic.base import DEFAULT_SIMILARITY_THRESHOLD, SemanticHit
 from aiocache_llm.llm.requests import semantic_query
+from aiocache_llm.semantic.cache import DEFAULT_SIMILARITY_THRESHOLD, SemanticHit
 from tests.timing import live_then_gone
 
 from .conftest import BrokenEmbedder, MakeSemantic, chat, query

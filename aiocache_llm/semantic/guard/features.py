@@ -26,6 +26,9 @@ __all__ = ["QuestionFeatures", "features", "number", "stem"]
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+(?:/[a-z]+)?|n't|%|\$|€|£")
 
 
+_POSSESSIVE = re.compile(r"'s\b")
+
+
 def stem(word: str) -> str:
     for suffix in ("ies", "es", "s"):
         if word.endswith(suffix) and len(word) > len(suffix) + 2:
@@ -60,7 +63,8 @@ class QuestionFeatures:
 @lru_cache(maxsize=4096)
 def features(text: str) -> QuestionFeatures:
     """The features of ``text`` (cached)."""
-    raw = _TOKEN.findall(text.lower().replace("\u2019", "'").replace("°", " "))
+    text = _POSSESSIVE.sub("", text.lower().replace("\u2019", "'").replace("°", " "))
+    raw = _TOKEN.findall(text)  # "router's" reads as "router", not "router s(econds)"
     tokens: list[str] = []
     for i, tok in enumerate(raw):
         if tok == "t" and i and raw[i - 1] in NEGATED_STEMS:
