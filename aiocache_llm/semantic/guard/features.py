@@ -98,8 +98,11 @@ def features(text: str) -> QuestionFeatures:
             )
             if not (near_number or near_conversion):
                 unit = None
-        if value is not None and not (tok == "one" and UNITS.get(nxt)):
-            numbers.append(value)  # "one pound" reads like "a pound": a unit, not a count
+        pronoun = tok == "one" and (not nxt or (nxt in STOPWORDS and nxt != "of"))
+        if value is not None and not (tok == "one" and UNITS.get(nxt)) and not pronoun:
+            # "one pound" reads like "a pound": a unit, not a count; "the cheapest one", "quick
+            # one: how do I ..." use "one" as a pronoun
+            numbers.append(value)
         if unit is not None:
             order.append(unit)
             if prev_is_number or prev in SOURCE_MARKERS:
