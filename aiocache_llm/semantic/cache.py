@@ -47,6 +47,7 @@ import inspect
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -57,7 +58,7 @@ from ..storage.base import USE_DEFAULT, BaseCache, TTLArg, check_number
 from .backend import SemanticBackend
 from .embedders import CachedEmbedder, Embedder, LocalEmbedder, OpenAIEmbedder
 from .exact import ExactKeys
-from .guard import PrecisionGuard
+from .guard import PrecisionGuard, features
 from .index import Match, Record, Scope, VectorIndex
 from .query import SemanticQuery, StoredQuestion, pack_question, unpack_question
 
@@ -190,18 +191,35 @@ class ErrorBudget:
         self._relearn()
 
     def _relearn(self) -> None:
-        """The lowest threshold whose observed error rate's upper bound is within budget
-        (never below ``base_threshold - 0.1``); the base threshold until there is evidence."""
+        """Raise the shared threshold while the error rate observed above it exceeds the
+        budget; lower it (never below ``base_threshold - 0.1``) only to where the error rate's
+        upper confidence bound is within the budget; else keep ``base_threshold``."""
         seen = sorted(self.observations, reverse=True)
-        if len(seen) < self.min_observations:
-            return
-        best = 1.0
+        budget = self.max_error_rate
         wrong = 0
+        lowest_safe: float | None = None
+        above_base = (0, 0)
         for count, (similarity, correct) in enumerate(seen, start=1):
             wrong += not correct
-            if count >= self.min_observations and _upper_bound(wrong, count) <= self.max_error_rate:
-                best = similarity
-        self.shared_threshold = max(self.base_threshold - 0.1, best)
+            if similarity >= self.base_threshold:
+                above_base = (count, wrong)
+            elif count >= self.min_observations and _upper_bound(wrong, count) <= budget:
+                lowest_safe = similarity
+        total, errors = above_base
+        if total >= 10 and errors / total > budget:
+            raised = 1.0
+            wrong = 0
+            for count, (similarity, correct) in enumerate(seen, start=1):
+                wrong += not correct
+                if wrong / count <= budget:
+                    raised = similarity
+                elif similarity < self.base_threshold:
+                    break
+            self.shared_threshold = max(self.base_threshold, min(1.0, raised + 1e-6))
+        elif lowest_safe is not None:
+            self.shared_threshold = max(self.base_threshold - 0.1, lowest_safe)
+        else:
+            self.shared_threshold = self.base_threshold
 
 
 class SemanticCache(ExactKeys, SemanticBackend):
@@ -307,7 +325,10 @@ class SemanticCache(ExactKeys, SemanticBackend):
         if not context:
             return StoredQuestion(query.question), vectors[0]
         turns = tuple(t.text for t in query.context)
-        stored = StoredQuestion(query.question, turns, reply, tuple(vectors[1]), tuple(vectors[2]))
+        roles = tuple(t.role for t in query.context)
+        stored = StoredQuestion(
+            query.question, turns, reply, tuple(vectors[1]), tuple(vectors[2]), roles
+        )
         return stored, vectors[0]
 
     # -- the semantic API -----------------------------------------------------------------
@@ -348,10 +369,14 @@ class SemanticCache(ExactKeys, SemanticBackend):
             return "the replies the questions answer differ"
         guard = self.precision_guard
         if guard is not None:
-            for mine, theirs in zip(asked.turns, stored.turns, strict=True):
+            for role, mine, theirs in zip(asked.roles, asked.turns, stored.turns, strict=True):
                 verdict = guard.check(mine, theirs)
                 if not verdict.ok:
                     return f"an earlier turn: {verdict.reason}"
+                words, other = features(mine).content, features(theirs).content
+                if role == "assistant" and words != other and Counter(words) == Counter(other):
+                    # options offered in another order: "the second one" means another thing
+                    return "a reply offers the same things in another order"
         return None
 
     async def _accepts(self, asked: StoredQuestion, match: Match) -> bool:

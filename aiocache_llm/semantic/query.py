@@ -65,6 +65,8 @@ class StoredQuestion:
     last_reply: str = ""
     context_vector: tuple[float, ...] = ()
     reply_vector: tuple[float, ...] = ()
+    #: the turns' roles (known for a query; a stored entry's are equal, as they are exact)
+    roles: tuple[str, ...] = ()
 
 
 _MARK = "\x00aiocache-llm-q1\x00"
