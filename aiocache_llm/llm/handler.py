@@ -52,6 +52,7 @@ from .shapes import UNCACHEABLE_WHEN, uncacheable
 from .singleflight import Flight, SingleFlight
 from .stale import grace, serve_stale
 from .streaming import Broadcast, CachedStream
+from .tracing import call_span
 
 __all__ = ["CallContext", "Handler", "call_upstream"]
 
@@ -163,7 +164,11 @@ class Handler:
                 tokens = entry_tokens(entry)
                 self._event("hit", ctx.key, call_type, start, similarity, tokens, saving=saving)
                 return answer
-        return await self.fly(ctx, start)
+        span = call_span(self.events.tracing, call_type, start)
+        if span is None:
+            return await self.fly(ctx, start)
+        with span:  # the miss's span: the upstream call and the store are within it
+            return await self.fly(ctx, start)
 
     async def _bypass(self, call_type: str, upstream: Upstream, kwargs: dict[str, Any]) -> Any:
         """The backend's circuit breaker is open: skip the cache at once (or refuse the call
@@ -208,7 +213,7 @@ class Handler:
         except Exception as exc:  # a model that cannot load makes lookups quiet misses
             logger.warning("the embedding model could not be loaded (%s)", type(exc).__name__)
 
-    def _semantic_query(
+    def semantic_query(
         self, call_type: str, kwargs: Mapping[str, Any], scope: Mapping[str, str]
     ) -> SemanticQuery | None:
         """What the semantic backend matches of a call (see :mod:`.requests`)."""
@@ -239,7 +244,7 @@ class Handler:
         scope = self._scope(ctx.kwargs, controls)
         lookup = self.backend.async_semantic_lookup  # type: ignore[attr-defined]
         try:
-            query = self._semantic_query(ctx.call_type, ctx.kwargs, scope)
+            query = self.semantic_query(ctx.call_type, ctx.kwargs, scope)
             if query is None:
                 return None
             hit = await self.within(ctx, lookup(ctx.call_type, query, scope))
@@ -304,7 +309,9 @@ class Handler:
                     answer = self.answer(ctx, entry, None)
                     if answer is not None:
                         return answer
+            called = now()
             result = await call_upstream(ctx.upstream, upstream_arguments(ctx))
+            ctx.upstream_latency = now() - called
         except BaseException as exc:
             flight.fail(exc)
             self.flights.finish(key, flight)
@@ -312,7 +319,7 @@ class Handler:
                 await release_lease(self, ctx)
             raise
         if ctx.stream and isinstance(result, AsyncIterable):
-            return self._lead_stream(ctx, flight, result, leased)
+            return self._lead_stream(ctx, flight, result, leased, called)
         ctx.shape.learn(result)
         try:
             entry = make_entry("response", dump(result), type_name(result))
@@ -327,13 +334,14 @@ class Handler:
         return mark(result, key, False)
 
     def _lead_stream(
-        self, ctx: CallContext, flight: Flight, source: Any, leased: bool
+        self, ctx: CallContext, flight: Flight, source: Any, leased: bool, called: float
     ) -> CachedStream:
         """Pass the upstream's stream through as it arrives, shared with identical callers,
         and store it once complete."""
         key = ctx.key
 
         async def complete(objects: list[Any], dumped: list[Any]) -> None:
+            ctx.upstream_latency = now() - called
             entry = make_entry("chunks", dumped, type_name(objects[0]) if objects else None)
             flight.resolve(entry)
             if objects:
@@ -389,14 +397,14 @@ class Handler:
                 if not self._warmed:
                     await self._warm()
                 scope = self._scope(kwargs, ctx.controls)
-                query = self._semantic_query(ctx.call_type, kwargs, scope)
+                query = self.semantic_query(ctx.call_type, kwargs, scope)
                 if query is not None:
                     store = self.backend.async_semantic_store  # type: ignore[attr-defined]
                     await self.within(ctx, store(ctx.call_type, query, scope, entry, ttl))
         except Exception as exc:  # a store's or an add_cache hook's failure never fails the call
             self.report.backend_error("store", key, ctx.call_type, exc)
             return
-        self._event("store", key, ctx.call_type, start)
+        self._event("store", key, ctx.call_type, start, upstream=ctx.upstream_latency)
 
     # -- background work ------------------------------------------------------------------
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
