@@ -237,7 +237,7 @@ class FunctionEmbedder:
     ) -> None:
         self._fn = fn
         self.model = model
-        self.name = name or model or getattr(fn, "__qualname__", "function")
+        self.name: str = str(name or model or getattr(fn, "__qualname__", "function"))
         self.dimension = dimension
 
     async def aembed(self, texts: Sequence[str]) -> list[Vector]:

@@ -11,7 +11,7 @@ import pytest
 
 from aiocache_llm.errors import ConfigurationError
 from aiocache_llm.llm.requests import semantic_query
-from aiocache_llm.semantic import InProcessIndex, Record, Scope
+from aiocache_llm.semantic import InProcessIndex, Record, Scope, semantic_backend
 from aiocache_llm.semantic.embedders import CachedEmbedder, FunctionEmbedder, LocalEmbedder
 from aiocache_llm.semantic.local import LocalSemanticCache
 from aiocache_llm.semantic.query import StoredQuestion, pack_question, unpack_question
@@ -74,7 +74,7 @@ def test_responses_and_anthropic_shapes() -> None:
     other = {**responses, "instructions": "Be verbose."}
     assert query("aresponses", other, SCOPE).exact != found.exact
     assert query("aresponses", {"model": "m", "input": "cancel it"}, SCOPE).context == ()
-    anthropic = {
+    anthropic: dict[str, Any] = {
         "model": "claude-3-5-haiku",
         "system": "Be brief.",
         "max_tokens": 100,
@@ -273,3 +273,52 @@ def test_the_shared_threshold_learns_from_evidence() -> None:
     assert threshold < 0.8  # lowered on the evidence ...
     assert served.count(False) / len(served) <= 0.05  # ... and within the budget there
     assert budget.threshold("w49") > 0.72 + 49 * 0.0008
+
+
+# -- end to end: cached() over local-semantic -----------------------------------------------
+async def test_cached_over_local_semantic_matches_follow_ups_by_conversation(
+    local_embedder: LocalEmbedder,
+) -> None:
+    from aiocache_llm import Cache, cached
+
+    cache = Cache(type="local-semantic", embedder=local_embedder)
+    asked: list[str] = []
+
+    async def acompletion(**kwargs: Any) -> dict[str, Any]:
+        asked.append(kwargs["messages"][-1]["content"])
+        message = {"role": "assistant", "content": f"answer {len(asked)}"}
+        return {
+            "id": f"r{len(asked)}",
+            "object": "chat.completion",
+            "created": 1,
+            "model": kwargs["model"],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
+        }
+
+    call = cached(acompletion, cache=cache)
+    flixora = ("I have a Flixora subscription.", "Your Flixora plan renews on the 14th.")
+    await call(**talk(*flixora, "how do I cancel it?"))
+
+    backend = semantic_backend(cache.backend)
+    assert isinstance(backend, LocalSemanticCache)
+    for _ in range(200):  # the store runs in the background: wait for it, bounded
+        if len(backend.index):
+            break
+        await asyncio.sleep(0.05)
+    assert len(backend.index) == 1
+
+    same = talk(
+        "I've got a Flixora subscription.",
+        "Your Flixora plan renews on the 14th.",
+        "how can I cancel it?",
+    )
+    result = await call(**same)
+    assert len(asked) == 1 and result["choices"][0]["message"]["content"] == "answer 1"
+    gym = talk(
+        "I have a PulseFit gym membership.",
+        "Your PulseFit plan renews on the 14th.",
+        "how do I cancel it?",
+    )
+    before = len(asked)
+    await call(**gym)
+    assert len(asked) == before + 1  # another conversation: asked upstream
