@@ -23,8 +23,9 @@ layer hands it a :class:`~aiocache_llm.semantic.query.SemanticQuery` (it never r
      part of ``query.exact``); the earlier turns are identical, or the joined turns'
      similarity is at least ``context_threshold``, the last replies' (the assistant turn the
      question answers) at least ``reply_threshold``, and the guard finds no difference
-     between each pair of turns (numbers, negation, swapped terms, ...). So "cancel it" after
-     a talk about one subscription never gets the answer given after a talk about another;
+     between each pair of turns (numbers, swapped terms, ..., and the number of negations),
+     and no assistant turn offers the same options in another order. So "cancel it" after a
+     talk about one subscription never gets the answer given after a talk about another;
    * below ``verify_below``, the optional ``verifier`` agrees.
 
 **Error budget** (``max_error_rate``): each entry starts at ``similarity_threshold`` and learns
@@ -373,7 +374,10 @@ class SemanticCache(ExactKeys, SemanticBackend):
                 verdict = guard.check(mine, theirs)
                 if not verdict.ok:
                     return f"an earlier turn: {verdict.reason}"
-                words, other = features(mine).content, features(theirs).content
+                ours, their = features(mine), features(theirs)
+                if ours.negations != their.negations:  # parity is for questions; a turn
+                    return "an earlier turn negates more"  # with more "not"s says other things
+                words, other = ours.content, their.content
                 if role == "assistant" and words != other and Counter(words) == Counter(other):
                     # options offered in another order: "the second one" means another thing
                     return "a reply offers the same things in another order"

@@ -55,6 +55,7 @@ class QuestionFeatures:
     target_units: frozenset[str]
     unit_order: tuple[str, ...]
     negated: bool
+    negations: int
     contrasts: frozenset[int]
     content: tuple[str, ...]
     asks: frozenset[str]
@@ -120,6 +121,7 @@ def features(text: str) -> QuestionFeatures:
         target_units=frozenset(targets - sources),
         unit_order=tuple(order),
         negated=negations % 2 == 1,
+        negations=negations,
         contrasts=frozenset(contrasts),
         content=content,
         asks=frozenset(WH_KINDS[t] for t in tokens if t in WH_KINDS),
