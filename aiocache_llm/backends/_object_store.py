@@ -318,3 +318,13 @@ class ObjectStoreCache(StoreCache[bytes], Generic[C]):
         super().__init__(
             store, prefix=folder, default_ttl=default_ttl, compress_threshold=compress_threshold
         )
+
+    def name_of(self, key: str) -> str:
+        """``key`` spelled as an object name, reversibly: ``%`` and ``/`` are escaped
+        (``%25``, ``%2F``), so no two keys share a name and a key never makes folders of its
+        own (namespaces ``acme:eu`` and ``acme/eu`` never share an entry)."""
+        if "%" in key:
+            key = key.replace("%", "%25")
+        if "/" in key:
+            key = key.replace("/", "%2F")
+        return key

@@ -200,7 +200,10 @@ class S3Cache(ObjectStoreCache[Any]):
         )
 
     def name_of(self, key: str) -> str:
-        return key.replace(":", "/")
+        """``key`` with ``:`` spelled ``/`` (folders, as LiteLLM names them), after the escape of
+        :meth:`ObjectStoreCache.name_of`: ``acme:eu`` is ``acme/eu``, ``acme/eu`` is
+        ``acme%2Feu``."""
+        return super().name_of(key).replace(":", "/")
 
 
 @functools.cache

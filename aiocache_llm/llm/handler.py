@@ -41,7 +41,7 @@ from .context import (
     upstream_arguments,
 )
 from .embedding_calls import embedding_call
-from .entries import StoredEntry, make_entry, parse_entry
+from .entries import ANSWER_KINDS, StoredEntry, make_entry, parse_entry
 from .keys import call_family
 from .lease import release_lease, take_lease
 from .report import Reporter
@@ -85,7 +85,12 @@ class Handler:
         self.namespace = cache.namespace
         self.identity = cache.identity
         self.custom_key = cache.custom_get_cache_key
-        self.keys = Scoping(cache.namespace, cache.identity, cache.custom_get_cache_key)
+        self.keys = Scoping(
+            cache.namespace,
+            cache.identity,
+            cache.custom_get_cache_key,
+            cache.key_on_user,
+        )
         self._key = self.keys.key
         self._scope = self.keys.scope
         self.custom_get = cache.custom_get_cache
@@ -109,9 +114,11 @@ class Handler:
         upstream: Upstream,
         kwargs: dict[str, Any],
         shape: Shape | None = None,
+        deployment: str | None = None,
     ) -> Any:
         """Run ``upstream(**kwargs)`` through the cache; ``kwargs`` is consumed. ``shape``
-        says which types the caller gets back (default: the types the entry was stored as)."""
+        says which types the caller gets back (default: the types the entry was stored as);
+        ``deployment``: the base URL the upstream calls (an SDK client's), part of the key."""
         if "cache" in kwargs or "caching" in kwargs:
             controls = parse_controls(kwargs.pop("cache", None), kwargs.pop("caching", None))
         else:
@@ -135,11 +142,13 @@ class Handler:
         guard = self.guard
         if guard is not None and guard.breaker.is_open() and self.custom_get is None:
             return await self._bypass(call_type, upstream, kwargs)
-        ctx = CallContext(call_type, upstream, kwargs, controls, shape or AS_STORED)
+        # the deployment is keyed as LiteLLM's api_base, and never sent upstream
+        keyed = kwargs if deployment is None else {"api_base": deployment, **kwargs}
+        ctx = CallContext(call_type, upstream, kwargs, controls, shape or AS_STORED, keyed)
         ctx.budget = self.deadline
         if call_family(call_type) == "embedding":
             return await embedding_call(self, ctx)
-        ctx.key = self._key(call_type, kwargs, controls)
+        ctx.key = self._key(call_type, ctx.keyed, controls)
         if kwargs.get("stream") is True:
             ctx.stream = True
             options = kwargs.get("stream_options")
@@ -222,7 +231,7 @@ class Handler:
         except Exception as exc:  # a store's or a get_cache hook's failure never fails the call
             self.report.backend_error("lookup", key, ctx.call_type, exc)
             return None
-        entry = parse_entry(raw, controls.max_age)
+        entry = parse_entry(raw, controls.max_age, ANSWER_KINDS, self.backend.stats)
         if entry is not None:
             return entry, None
         if not self.semantic or call_family(ctx.call_type) not in CHAT_FAMILIES:
@@ -232,13 +241,13 @@ class Handler:
         scope = self._scope(ctx.kwargs, controls)
         lookup = self.backend.async_semantic_lookup  # type: ignore[attr-defined]
         try:
-            hit = await self.within(ctx, lookup(ctx.call_type, ctx.kwargs, scope))
+            hit = await self.within(ctx, lookup(ctx.call_type, ctx.keyed, scope))
         except Exception as exc:  # an index's failure never fails the call
             self.report.backend_error("semantic lookup", key, ctx.call_type, exc)
             return None
         if hit is None:
             return None
-        entry = parse_entry(hit.value, controls.max_age)
+        entry = parse_entry(hit.value, controls.max_age, ANSWER_KINDS, self.backend.stats)
         return None if entry is None else (entry, float(hit.similarity))
 
     def answer(
@@ -380,7 +389,7 @@ class Handler:
                     await self._warm()
                 scope = self._scope(kwargs, ctx.controls)
                 store = self.backend.async_semantic_store  # type: ignore[attr-defined]
-                await self.within(ctx, store(ctx.call_type, kwargs, scope, entry, ttl))
+                await self.within(ctx, store(ctx.call_type, ctx.keyed, scope, entry, ttl))
         except Exception as exc:  # a store's or an add_cache hook's failure never fails the call
             self.report.backend_error("store", key, ctx.call_type, exc)
             return

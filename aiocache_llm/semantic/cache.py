@@ -71,11 +71,17 @@ Names: TypeAlias = Mapping[str, str]
 
 @dataclass(frozen=True, slots=True)
 class SemanticHit:
-    """A stored answer served for a similar request."""
+    """A stored answer served for a similar request (stored under ``key`` for ``question``)."""
 
     value: Any
     similarity: float
     key: str
+    question: str = ""
+
+    @property
+    def binding(self) -> str:
+        """What the stored answer is bound to (see :meth:`SemanticCache.entry_binding`)."""
+        return SemanticCache.entry_binding(self.key, self.question)
 
 
 def make_embedder(embedder: Embedder | str | None, default_model: str | None = None) -> Embedder:
@@ -183,6 +189,20 @@ class SemanticCache(ExactKeys):
         )
 
     @staticmethod
+    def entry_binding(key: str, question: str) -> str:
+        """What an index entry's answer is bound to: the exact key it is stored under and the
+        question it answers. An answer moved to another entry (another key or question) does
+        not decode there (the codec's key digest; with encryption, the associated data)."""
+        return digest(["semantic", key, question])
+
+    def semantic_binding(self, call_type: str, request: Request, scope: Names) -> str | None:
+        """The binding of the entry ``request`` would be stored as (``None``: none is)."""
+        question, _ = self.question_and_scope(call_type, request, scope)
+        if question is None:
+            return None
+        return self.entry_binding(self.request_key(call_type, request, scope), question)
+
+    @staticmethod
     def entry_id(key: str) -> str:
         """The id of the index entry of the answer stored under the exact ``key`` (storing
         the same request again overwrites it; deleting ``key`` deletes it)."""
@@ -223,7 +243,7 @@ class SemanticCache(ExactKeys):
                 continue
             value = self._value(match)
             if value is not None:
-                return SemanticHit(value, match.similarity, match.key)
+                return SemanticHit(value, match.similarity, match.key, match.question)
         return None
 
     async def _accepts(self, question: str, match: Match) -> bool:
@@ -249,7 +269,7 @@ class SemanticCache(ExactKeys):
     def _value(self, match: Match) -> Any:
         """The answer a match holds, or ``None`` if it expired or does not decode."""
         try:
-            entry = decode(match.blob)
+            entry = decode(match.blob, key=self.entry_binding(match.key, match.question))
         except CorruptEntryError:
             self.stats.corrupt_reads += 1
             return None
@@ -269,7 +289,12 @@ class SemanticCache(ExactKeys):
         key = self.request_key(call_type, request, scope)
         now = time.time()
         expires_at = None if seconds is None else now + seconds
-        blob = encode(value, created_at=now, expires_at=expires_at)
+        blob = encode(
+            value,
+            created_at=now,
+            expires_at=expires_at,
+            key=self.entry_binding(key, question),
+        )
         record = Record(vector, entry_scope, question, key, blob, expires_at)
         await self.index.upsert(self.entry_id(key), record)
 
