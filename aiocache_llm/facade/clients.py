@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from .._sync import loop_thread_loop
-from ..responses import mark
+from ..llm.responses import mark
 from . import default as _default
 from .wrappers import DEPLOYMENT_ATTR, cached, deployment_of
 

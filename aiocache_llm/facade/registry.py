@@ -1,7 +1,7 @@
 """From a cache ``type`` and LiteLLM-named settings to the backend stack calls use.
 
-The type -> class table itself is :data:`~aiocache_llm.backends._registry.BACKEND_TYPES` (one
-table for the facade, the proxy's config and ``aiocache_llm.backends``). Backends are imported
+The type -> class table itself is :data:`~aiocache_llm.storage._registry.BACKEND_TYPES` (one
+table for the facade, the proxy's config and ``aiocache_llm.storage``). Backends are imported
 only when their type is asked for: a type whose module is not part of this version raises
 :class:`~aiocache_llm.errors.ConfigurationError`; a type whose client library is missing raises
 :class:`~aiocache_llm.errors.MissingDependencyError` naming the extra.
@@ -13,10 +13,10 @@ import inspect
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..backends._registry import BACKEND_TYPES, backend_type_class
-from ..backends.base import BaseCache
 from ..errors import CacheError, ConfigurationError
-from ..resilience import CircuitBreaker, GuardedCache
+from ..middleware.builders import CircuitBreaker, GuardedCache
+from ..storage._registry import BACKEND_TYPES, backend_type_class
+from ..storage.base import BaseCache
 from .settings import seconds_or_none
 
 __all__ = ["BACKEND_TYPES", "backend_class", "build_backend", "guard_backend"]
@@ -28,7 +28,7 @@ _TYPE_TTL: Final = {"local": "default_in_memory_ttl", "redis": "default_in_redis
 def backend_class(type_: str, params: Mapping[str, Any] = {}) -> type[BaseCache]:
     """The backend class for a cache ``type`` (imported now)."""
     if type_ == "redis":
-        from ..backends.redis.settings import wants_cluster
+        from ..storage.redis.settings import wants_cluster
 
         if wants_cluster(params, params.get("env")):
             type_ = "redis-cluster"
@@ -38,10 +38,10 @@ def backend_class(type_: str, params: Mapping[str, Any] = {}) -> type[BaseCache]
 def build_backend(type_: str, ttl: float | None, params: Mapping[str, Any]) -> BaseCache:
     """Construct the backend of ``type_`` from LiteLLM-named ``params`` (``None`` ones dropped).
 
-    Remote types get an in-memory L1 in front (see :mod:`aiocache_llm.backends.layered`)
+    Remote types get an in-memory L1 in front (see :mod:`aiocache_llm.storage.layered`)
     unless ``l1=False``; ``type="dual"`` is that L1 over Redis, built from the Redis settings.
     """
-    from ..backends.layered import L1_TYPES, dual_options, with_l1
+    from ..storage.layered import L1_TYPES, dual_options, with_l1
 
     given = {k: v for k, v in params.items() if v is not None}
     l1 = dual_options(given.pop("l1", True), given if type_ == "dual" else None)
@@ -129,10 +129,10 @@ def guard_backend(
     deadline = seconds_or_none("backend_deadline", deadline)
     breaker = _breaker(circuit_breaker)
     if encryption_key is not None:
-        from ..encryption import EncryptedCache
+        from ..middleware.builders import EncryptedCache
 
         backend = EncryptedCache(backend, encryption_key)
-    from ..backends.memory import InMemoryCache
+    from ..storage.memory import InMemoryCache
 
     if isinstance(backend, (GuardedCache, InMemoryCache)):
         return backend

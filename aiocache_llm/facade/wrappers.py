@@ -6,7 +6,7 @@ wrapped coroutine function has a blocking twin, ``.blocking``; a blocking functi
 (``litellm.completion``) is wrapped into a blocking function. Blocking forms come from the
 adapter in :mod:`aiocache_llm._sync`; a blocking upstream runs on its I/O workers.
 
-Each call may pass ``cache={...}`` and ``caching=...`` (see :mod:`aiocache_llm.controls`);
+Each call may pass ``cache={...}`` and ``caching=...`` (see :mod:`aiocache_llm.llm.controls`);
 they are taken out before the upstream is called. SDK clients are wrapped by
 :mod:`.clients` (``wrap_openai``, ``wrap_anthropic``), on top of this.
 """
@@ -22,7 +22,7 @@ from .._sync import blocking_function, in_worker, iterate_in_workers
 from ..llm.context import call_upstream
 from ..llm.keys import deployment as _deployment
 from ..llm.result_types import Shape
-from ..streaming import BlockingStream, CachedStream
+from ..llm.streaming import BlockingStream, CachedStream
 from . import default as _default
 from .settings import CALL_TYPES
 

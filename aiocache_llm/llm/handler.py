@@ -22,14 +22,9 @@ import time
 from collections.abc import Awaitable, Coroutine, Mapping
 from typing import Any, TypeVar
 
-from ..backends.base import USE_DEFAULT, BaseCache, TTLArg
-from ..controls import DEFAULT_CONTROLS, Controls, parse_controls
 from ..errors import BackendTimeout, BackendUnavailable
-from ..events import now
-from ..resilience import GuardedCache
-from ..responses import dump, mark, type_name
-from ..shapes import UNCACHEABLE_WHEN, uncacheable
-from ..streaming import Broadcast, CachedStream
+from ..middleware.builders import GuardedCache
+from ..storage.base import USE_DEFAULT, BaseCache, TTLArg
 from .answers import answer_from_entry, entry_tokens, follow_stream, usage_source, without_usage
 from .context import (
     CHAT_FAMILIES,
@@ -40,19 +35,24 @@ from .context import (
     maybe_await,
     upstream_arguments,
 )
+from .controls import DEFAULT_CONTROLS, Controls, parse_controls
 from .embedding_calls import embedding_call
 from .entries import ANSWER_KINDS, StoredEntry, make_entry, parse_entry
+from .events import now
 from .keys import call_family
 from .lease import release_lease, take_lease
 from .report import Reporter
+from .responses import dump, mark, type_name
 from .result_types import AS_STORED, Shape
 from .scoping import Scoping
+from .shapes import UNCACHEABLE_WHEN, uncacheable
 from .singleflight import Flight, SingleFlight
 from .stale import grace, serve_stale
+from .streaming import Broadcast, CachedStream
 
 __all__ = ["CallContext", "Handler", "call_upstream"]
 
-logger = logging.getLogger("aiocache_llm.handler")
+logger = logging.getLogger("aiocache_llm.llm.handler")
 
 T = TypeVar("T")
 

@@ -21,9 +21,9 @@ import functools
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final
 
-from ..backends.base import USE_DEFAULT, BaseCache, IncrementOp, TTLArg, check_ttl
-from ..codec import Entry
+from ..core.codec import Entry
 from ..errors import BackendError
+from ..storage.base import USE_DEFAULT, BaseCache, IncrementOp, TTLArg, check_ttl
 
 __all__ = ["CallNext", "ComposedCache", "Middleware", "Operation", "compose"]
 

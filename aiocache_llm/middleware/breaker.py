@@ -37,7 +37,7 @@ __all__ = [
 FailurePolicy = Literal["fail_open", "fail_closed"]
 BreakerState = Literal["closed", "open", "half_open"]
 
-logger = logging.getLogger("aiocache_llm.resilience")
+logger = logging.getLogger("aiocache_llm.middleware.breaker")
 
 #: The fail-open answer of operations that have none to give (counters): they raise.
 RAISE: Any = object()

@@ -1,4 +1,4 @@
-"""DualSemanticCache: the layered cache (:class:`~aiocache_llm.backends.dual.DualCache`) with a
+"""DualSemanticCache: the layered cache (:class:`~aiocache_llm.storage.dual.DualCache`) with a
 semantic cache as its L2.
 
 Exact-key operations are the layered cache's own: an in-memory L1 in front of the semantic
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backends._registry import SEMANTIC_TYPES, backend_type_class
-from ..backends.base import USE_DEFAULT, TTLArg
-from ..backends.dual import DualCache
-from ..backends.memory import InMemoryCache
 from ..errors import ConfigurationError
+from ..storage._registry import SEMANTIC_TYPES, backend_type_class
+from ..storage.base import USE_DEFAULT, TTLArg
+from ..storage.dual import DualCache
+from ..storage.memory import InMemoryCache
 from .cache import Names, Request, SemanticCache, SemanticHit
 
 __all__ = ["DualSemanticCache"]

@@ -17,11 +17,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..backends._registry import BACKEND_TYPES, backend_type_class
-from ..backends.base import BaseCache, check_number
-from ..embeddings import Embedder
 from ..errors import ConfigurationError
+from ..storage._registry import BACKEND_TYPES, backend_type_class
+from ..storage.base import BaseCache, check_number
 from .cache import DEFAULT_SIMILARITY_THRESHOLD, DEFAULT_VERIFY_BELOW, SemanticCache, Verifier
+from .embedders import Embedder
 from .guard import PrecisionGuard
 from .qdrant_connection import QdrantConnection, models
 from .qdrant_index import QdrantVectorIndex, Quantization, quantization_config
