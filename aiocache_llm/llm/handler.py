@@ -42,7 +42,7 @@ from .events import now
 from .keys import call_family
 from .lease import release_lease, take_lease
 from .report import Reporter
-from .responses import dump, mark, type_name
+from .responses import dump, known_type, mark, type_name
 from .result_types import AS_STORED, Shape
 from .scoping import Scoping
 from .shapes import UNCACHEABLE_WHEN, uncacheable
@@ -233,6 +233,9 @@ class Handler:
             return None
         entry = parse_entry(raw, controls.max_age, ANSWER_KINDS, self.backend.stats)
         if entry is not None:
+            if entry["type"] is not None and not known_type(entry["type"]):
+                self.backend.stats.corrupt_reads += 1  # a type outside the closed table
+                return None
             return entry, None
         if not self.semantic or call_family(ctx.call_type) not in CHAT_FAMILIES:
             return None
@@ -248,7 +251,12 @@ class Handler:
         if hit is None:
             return None
         entry = parse_entry(hit.value, controls.max_age, ANSWER_KINDS, self.backend.stats)
-        return None if entry is None else (entry, float(hit.similarity))
+        if entry is None:
+            return None
+        if entry["type"] is not None and not known_type(entry["type"]):
+            self.backend.stats.corrupt_reads += 1
+            return None
+        return entry, float(hit.similarity)
 
     def answer(
         self,

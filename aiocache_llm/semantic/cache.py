@@ -267,7 +267,11 @@ class SemanticCache(ExactKeys):
         return bool(verdict_of)
 
     def _value(self, match: Match) -> Any:
-        """The answer a match holds, or ``None`` if it expired or does not decode."""
+        """The answer a match holds, or ``None`` if it expired or does not decode, or was found
+        under the id of another key's entry (moved there)."""
+        if match.entry_id is not None and match.entry_id != self.entry_id(match.key):
+            self.stats.corrupt_reads += 1
+            return None
         try:
             entry = decode(match.blob, key=self.entry_binding(match.key, match.question))
         except CorruptEntryError:
