@@ -76,27 +76,25 @@ def parse_entry(
     counted in ``stats.corrupt_reads``."""
     if raw is None:
         return None
-    if not _well_formed(raw, kinds):
-        if stats is not None:
-            stats.corrupt_reads += 1
-        return None
-    if max_age is not None and time.time() - raw["t"] > max_age:
-        return None
-    return raw  # type: ignore[no-any-return]
-
-
-def _well_formed(raw: Any, kinds: Collection[str]) -> bool:
     if raw.__class__ is not dict or raw.get("v") != ENTRY_VERSION:
-        return False
-    created, data, type_ = raw.get("t"), raw.get("data"), raw.get("type")
-    kind = raw.get("kind")
+        return _malformed(stats)
+    created, data, type_, kind = raw.get("t"), raw.get("data"), raw.get("type"), raw.get("kind")
     if kind.__class__ is not str or kind not in kinds:
-        return False
+        return _malformed(stats)
     if created.__class__ not in _NUMBER or data.__class__ not in _DATA[kind]:
-        return False
+        return _malformed(stats)
     if type_ is not None and type_.__class__ is not str:
-        return False
+        return _malformed(stats)
     fresh_until = raw.get("f")
     if fresh_until is not None and fresh_until.__class__ not in _NUMBER:
-        return False
-    return raw.get("tokens", 0).__class__ is int
+        return _malformed(stats)
+    if raw.get("tokens", 0).__class__ is not int:
+        return _malformed(stats)
+    if max_age is not None and time.time() - created > max_age:
+        return None
+    return raw
+
+
+def _malformed(stats: Counters | None) -> None:
+    if stats is not None:
+        stats.corrupt_reads += 1
