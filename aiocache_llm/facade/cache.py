@@ -23,6 +23,7 @@ from ..llm.events import EventBus, EventCallback, Prices
 from ..llm.handler import Handler
 from ..llm.result_types import Shape
 from ..middleware.builders import CircuitBreaker, GuardedCache
+from ..semantic import semantic_backend
 from ..storage.base import BaseCache
 from . import default as _default
 from . import settings
@@ -262,7 +263,7 @@ class Cache(LiteLLMMethods):
             await store.async_set_cache(_HEALTH_KEY, {"ping": True}, 60)
             report["set_cache_response"] = "success"
             await store.async_delete_cache(_HEALTH_KEY)
-            if hasattr(self.backend, "async_semantic_lookup"):
+            if semantic_backend(self.backend) is not None:
                 step = "embedding"
                 await self.backend.embedder.aembed([_HEALTH_QUESTION])  # type: ignore[attr-defined]
                 step = "semantic lookup"

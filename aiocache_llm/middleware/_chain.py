@@ -138,11 +138,6 @@ class ComposedCache(BaseCache):
         self.stats = backend.stats
         self._chain = _link(self.middlewares)
 
-    def _rebuild(self, middlewares: Sequence[Middleware]) -> None:
-        """Replace the chain (for a view of this cache that differs in one middleware)."""
-        self.middlewares = tuple(middlewares)
-        self._chain = _link(self.middlewares)
-
     @property
     def default_ttl(self) -> float | None:
         """The backend's default TTL: one setting, wherever it is changed."""

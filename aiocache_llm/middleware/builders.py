@@ -64,7 +64,11 @@ class GuardedCache(ComposedCache):
     ) -> None:
         stats = GuardStats()
         guard = Breaker(breaker, policy=policy, guard_stats=stats, log_interval=log_interval)
-        timer = Deadline(deadline, guard_stats=stats)
+        self._assemble(inner, guard, Deadline(deadline, guard_stats=stats), stats)
+
+    def _assemble(
+        self, inner: BaseCache, guard: Breaker, timer: Deadline, stats: GuardStats
+    ) -> None:
         super().__init__(inner, [guard, timer])
         self._guard, self._deadline, self.guard_stats = guard, timer, stats
         self.breaker: CircuitBreaker = guard.breaker
@@ -90,9 +94,7 @@ class GuardedCache(ComposedCache):
         if self.policy == "fail_closed":
             return self
         view = GuardedCache.__new__(GuardedCache)
-        view.__dict__.update(self.__dict__)
-        view._guard = self._guard.raising()
-        view._rebuild([view._guard, *self.middlewares[1:]])
+        view._assemble(self.inner, self._guard.raising(), self._deadline, self.guard_stats)
         return view
 
     def __repr__(self) -> str:

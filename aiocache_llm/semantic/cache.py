@@ -35,6 +35,7 @@ from ..errors import ConfigurationError, CorruptEntryError
 from ..llm.keys import call_family, digest, make_key, relevant_arguments
 from ..llm.requests import QueryExtractor, query_text, split_question
 from ..storage.base import USE_DEFAULT, BaseCache, TTLArg, check_number
+from .backend import SemanticBackend
 from .embedders import CachedEmbedder, Embedder, LocalEmbedder, OpenAIEmbedder
 from .exact import ExactKeys
 from .guard import PrecisionGuard
@@ -115,7 +116,7 @@ def _guard(guard: PrecisionGuard | bool | None) -> PrecisionGuard | None:
     return guard
 
 
-class SemanticCache(ExactKeys):
+class SemanticCache(ExactKeys, SemanticBackend):
     """``store`` for exact keys, ``index`` for similar questions, ``embedder`` and ``guard``.
 
     ``guard``: a :class:`PrecisionGuard`, ``True`` (the default one) or ``False``/``None``

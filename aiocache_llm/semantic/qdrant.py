@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..storage._registry import BACKEND_TYPES, backend_type_class
+from ..storage._registry import STORE_TYPES, type_class
 from ..storage.base import BaseCache, check_number
 from .cache import DEFAULT_SIMILARITY_THRESHOLD, DEFAULT_VERIFY_BELOW, SemanticCache, Verifier
 from .embedders import Embedder
@@ -52,10 +52,9 @@ def build_store(config: Mapping[str, Any]) -> BaseCache:
     semantic one), so a configuration file can name it."""
     params = dict(config)
     type_ = params.pop("type", None)
-    exact_types = tuple(t for t in BACKEND_TYPES if "semantic" not in t)
     if not isinstance(type_, str):
-        raise ConfigurationError(f"store needs a 'type', one of {sorted(exact_types)}")
-    return backend_type_class(type_, exact_types)(**params)
+        raise ConfigurationError(f"store needs a 'type', one of {sorted(STORE_TYPES)}")
+    return type_class(STORE_TYPES, type_)(**params)
 
 
 class QdrantSemanticCache(SemanticCache):

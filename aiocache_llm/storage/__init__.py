@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigurationError, MissingDependencyError
-from ._registry import BACKEND_TYPES, import_backend
+from ._registry import STORE_TYPES, import_class
 from .base import USE_DEFAULT, BaseCache, CacheStats
 from .disk import DiskCache
 from .memory import InMemoryCache
@@ -19,7 +19,7 @@ __all__ = ["USE_DEFAULT", "BaseCache", "CacheStats", "DiskCache", "InMemoryCache
 
 #: public name -> (module, extra that installs its client library), from the one table
 OPTIONAL_BACKENDS: dict[str, tuple[str, str]] = {
-    name: (module, extra) for module, name, extra in BACKEND_TYPES.values() if extra is not None
+    name: (module, extra) for module, name, extra in STORE_TYPES.values() if extra is not None
 }
 
 
@@ -28,7 +28,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module_name, extra = OPTIONAL_BACKENDS[name]
     try:
-        return import_backend(module_name, name, extra)
+        return import_class(module_name, name, extra)
     except MissingDependencyError:
         raise
     except ConfigurationError as exc:  # not part of this version

@@ -1,12 +1,14 @@
-"""The one table of backends: each cache ``type`` with its module, class and extra.
+"""The storage types: each cache ``type`` that is a plain store, with its module, class and extra.
 
-``Cache(type=...)``, the proxy's config, ``aiocache_llm.storage.<Name>`` and
-``DualSemanticCache(semantic_type=...)`` all read this table, so they cannot disagree.
+``aiocache_llm.storage.<Name>`` reads this table; the facade's one table of every ``type``
+(:data:`aiocache_llm.facade.registry.BACKEND_TYPES`) is these rows and the semantic ones.
+:func:`import_class` imports a row's class with the typed errors every caller shares.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from ..errors import ConfigurationError, MissingDependencyError
@@ -14,53 +16,51 @@ from ..errors import ConfigurationError, MissingDependencyError
 if TYPE_CHECKING:
     from .base import BaseCache
 
-__all__ = ["BACKEND_TYPES", "SEMANTIC_TYPES", "backend_type_class", "import_backend"]
+__all__ = ["STORE_TYPES", "TypeRow", "import_class", "type_class"]
 
-#: type -> (module under aiocache_llm.storage, class, extra that installs its client)
-BACKEND_TYPES: Final[dict[str, tuple[str, str, str | None]]] = {
-    "local": ("memory", "InMemoryCache", None),
-    "disk": ("disk", "DiskCache", None),
-    "redis": ("redis.cache", "RedisCache", "redis"),
-    "redis-cluster": ("redis.cluster", "RedisClusterCache", "redis"),
-    "dual": ("dual", "DualCache", "redis"),
-    "s3": ("s3", "S3Cache", "s3"),
-    "gcs": ("gcs", "GCSCache", "gcs"),
-    "azure-blob": ("azure_blob", "AzureBlobCache", "azure"),
-    "redis-semantic": ("semantic.redis", "RedisSemanticCache", "semantic"),
-    "qdrant-semantic": ("semantic.qdrant", "QdrantSemanticCache", "qdrant"),
-    "dual-semantic": ("semantic.dual", "DualSemanticCache", "semantic"),
+#: (module, class, extra that installs its client)
+TypeRow = tuple[str, str, str | None]
+
+#: type -> row (modules under aiocache_llm.storage)
+STORE_TYPES: Final[dict[str, TypeRow]] = {
+    "local": ("aiocache_llm.storage.memory", "InMemoryCache", None),
+    "disk": ("aiocache_llm.storage.disk", "DiskCache", None),
+    "redis": ("aiocache_llm.storage.redis.cache", "RedisCache", "redis"),
+    "redis-cluster": ("aiocache_llm.storage.redis.cluster", "RedisClusterCache", "redis"),
+    "dual": ("aiocache_llm.storage.dual", "DualCache", "redis"),
+    "s3": ("aiocache_llm.storage.s3", "S3Cache", "s3"),
+    "gcs": ("aiocache_llm.storage.gcs", "GCSCache", "gcs"),
+    "azure-blob": ("aiocache_llm.storage.azure_blob", "AzureBlobCache", "azure"),
 }
 
-#: The types a DualSemanticCache can put behind its in-memory level.
-SEMANTIC_TYPES: Final = ("redis-semantic", "qdrant-semantic")
 
-
-def import_backend(module_name: str, class_name: str, extra: str | None) -> type[BaseCache]:
-    """The class ``class_name`` of ``aiocache_llm.storage.<module_name>``, imported now.
+def import_class(module_name: str, class_name: str, extra: str | None) -> type[BaseCache]:
+    """The class ``class_name`` of ``module_name``, imported now.
 
     Raises :class:`~aiocache_llm.errors.MissingDependencyError` naming the extra when its
     client library is missing, and :class:`~aiocache_llm.errors.ConfigurationError` when the
     module is not part of this version.
     """
-    full_name = f"{__package__}.{module_name}"
     try:
-        module = importlib.import_module(full_name)
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and (full_name == exc.name or full_name.startswith(exc.name + ".")):
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise ConfigurationError(f"{class_name} is not available in this version") from exc
         raise MissingDependencyError(class_name, extra or "all", exc.name) from exc
     cls: type[BaseCache] = getattr(module, class_name)
     return cls
 
 
-def backend_type_class(type_: str, choices: tuple[str, ...] | None = None) -> type[BaseCache]:
-    """The backend class of a cache ``type`` (one of ``choices`` if given), imported now."""
-    known = sorted(choices if choices is not None else BACKEND_TYPES)
+def type_class(
+    table: Mapping[str, TypeRow], type_: str, choices: tuple[str, ...] | None = None
+) -> type[BaseCache]:
+    """The class of a cache ``type`` of ``table`` (one of ``choices`` if given), imported now."""
+    known = sorted(choices if choices is not None else table)
     if type_ not in known:
         raise ConfigurationError(f"unknown cache type {type_!r}; choose one of {known}")
-    module_name, class_name, extra = BACKEND_TYPES[type_]
+    module_name, class_name, extra = table[type_]
     try:
-        return import_backend(module_name, class_name, extra)
+        return import_class(module_name, class_name, extra)
     except MissingDependencyError:
         raise
     except ConfigurationError as exc:

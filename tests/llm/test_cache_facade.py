@@ -60,7 +60,9 @@ def test_an_unknown_type_is_a_configuration_error() -> None:
 
 
 def test_a_type_not_in_this_version_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(BACKEND_TYPES, "future", ("not_built_yet", "FutureCache", None))
+    monkeypatch.setitem(
+        BACKEND_TYPES, "future", ("aiocache_llm.storage.not_built_yet", "FutureCache", None)
+    )
     with pytest.raises(ConfigurationError, match="not available in this version"):
         Cache(type="future")
 
