@@ -95,6 +95,8 @@ def parse_entry(
     return raw
 
 
-def _malformed(stats: Counters | None) -> None:
+def _malformed(stats: Counters | None) -> StoredEntry | None:
+    """Count a malformed entry; it reads as a miss (``None``)."""
     if stats is not None:
         stats.corrupt_reads += 1
+    return None
