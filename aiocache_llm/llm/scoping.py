@@ -37,6 +37,8 @@ class Scoping:
 
     def identity_of(self, kwargs: Mapping[str, Any]) -> str | None:
         """The caller's identity (tenant, user): ``None`` or a non-empty str, else an error."""
+        if self.identity is None and not self.key_on_user:
+            return None
         identity = None if self.identity is None else self.identity(kwargs)
         if identity is not None and (not isinstance(identity, str) or not identity):
             raise InvalidArgumentError("the identity function must return a non-empty str or None")
