@@ -27,7 +27,7 @@ from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.messages import message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
 
-from .._sync import run_sync
+from .._sync import blocking
 from ..facade import Cache
 from ..llm.events import EventKind, now
 from ..llm.keys import make_key
@@ -138,16 +138,11 @@ class LangChainCache(BaseCache):
             return
         handler.report.event("store", key, CALL_TYPE, start)
 
-    async def aclear(self, **kwargs: Any) -> None:
+    async def aclear(self, /, **kwargs: Any) -> None:
         """Remove every entry of the cache's store (its namespace, when it has one)."""
         await self.cache.async_flush()
 
     # -- blocking (on the library's loop thread) -------------------------------------------
-    def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
-        return run_sync(self.alookup(prompt, llm_string))
-
-    def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
-        run_sync(self.aupdate(prompt, llm_string, return_val))
-
-    def clear(self, **kwargs: Any) -> None:
-        run_sync(self.aclear(**kwargs))
+    lookup = blocking(alookup)
+    update = blocking(aupdate)
+    clear = blocking(aclear)

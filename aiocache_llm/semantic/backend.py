@@ -42,6 +42,12 @@ class SemanticBackend(abc.ABC):
         """Delete the semantic entry of the answer stored under the exact ``key``."""
 
     @abc.abstractmethod
+    def semantic_binding(self, call_type: str, query: SemanticQuery, scope: Names) -> str | None:
+        """What the answer of ``query`` is stored as is bound to (its exact key and question:
+        the encryption middleware seals it with this as associated data); ``None``: nothing
+        is stored for it."""
+
+    @abc.abstractmethod
     async def semantic_warm(self) -> None:
         """Load the embedding model now (outside any deadline)."""
 

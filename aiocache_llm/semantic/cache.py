@@ -97,11 +97,17 @@ Names: TypeAlias = Mapping[str, str]
 
 @dataclass(frozen=True, slots=True)
 class SemanticHit:
-    """A stored answer served for a similar request."""
+    """A stored answer served for a similar request (stored under ``key`` for ``question``)."""
 
     value: Any
     similarity: float
     key: str
+    question: str = ""
+
+    @property
+    def binding(self) -> str:
+        """What the stored answer is bound to (see :meth:`SemanticCache.entry_binding`)."""
+        return SemanticCache.entry_binding(self.key, self.question)
 
 
 def make_embedder(embedder: Embedder | str | None, default_model: str | None = None) -> Embedder:
@@ -300,6 +306,17 @@ class SemanticCache(ExactKeys, SemanticBackend):
         )
 
     @staticmethod
+    def entry_binding(key: str, question: str) -> str:
+        """What an index entry's answer is bound to: the exact key it is stored under and the
+        question it answers. An answer moved to another entry (another key or question) does
+        not decode there (the codec's key digest; with encryption, the associated data)."""
+        return _digest("semantic", key, question)
+
+    def semantic_binding(self, call_type: str, query: SemanticQuery, scope: Names) -> str | None:
+        """The binding of the entry ``query`` is stored as: its key and question text."""
+        return self.entry_binding(query.key, query.question)
+
+    @staticmethod
     def entry_id(key: str) -> str:
         """The id of the index entry of the answer stored under the exact ``key`` (storing
         the same request again overwrites it; deleting ``key`` deletes it)."""
@@ -352,7 +369,9 @@ class SemanticCache(ExactKeys, SemanticBackend):
                 continue
             value = self._value(match)
             if value is not None:
-                return SemanticHit(value, match.similarity, match.key)
+                return SemanticHit(
+                    value, match.similarity, match.key, unpack_question(match.question).question
+                )
         return None
 
     def _threshold(self, key: str) -> float:
@@ -441,9 +460,14 @@ class SemanticCache(ExactKeys, SemanticBackend):
             self.budget.record(hit.key, hit.similarity, True)
 
     def _value(self, match: Match) -> Any:
-        """The answer a match holds, or ``None`` if it expired or does not decode."""
+        """The answer a match holds, or ``None`` if it expired or does not decode, or was found
+        under the id of another key's entry (moved there)."""
+        if match.entry_id is not None and match.entry_id != self.entry_id(match.key):
+            self.stats.corrupt_reads += 1
+            return None
         try:
-            entry = decode(match.blob)
+            question = unpack_question(match.question).question
+            entry = decode(match.blob, key=self.entry_binding(match.key, question))
         except CorruptEntryError:
             self.stats.corrupt_reads += 1
             return None
@@ -465,7 +489,12 @@ class SemanticCache(ExactKeys, SemanticBackend):
         stored, vector = embedded
         now = time.time()
         expires_at = None if seconds is None else now + seconds
-        blob = encode(value, created_at=now, expires_at=expires_at)
+        blob = encode(
+            value,
+            created_at=now,
+            expires_at=expires_at,
+            key=self.entry_binding(query.key, query.question),
+        )
         record = Record(
             vector, self.scope_of(query, scope), pack_question(stored), query.key, blob, expires_at
         )

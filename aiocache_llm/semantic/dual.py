@@ -75,7 +75,7 @@ class DualSemanticCache(DualCache, SemanticBackend):
         key = request.key
         value = await self.async_get_cache(key, local_only=True)
         if value is not None:
-            return SemanticHit(value, 1.0, key)
+            return SemanticHit(value, 1.0, key, request.question)
         return await self.semantic.async_semantic_lookup(call_type, request, scope)
 
     async def async_semantic_store(
@@ -93,6 +93,10 @@ class DualSemanticCache(DualCache, SemanticBackend):
         key = request.key
         if await self.async_get_cache(key, local_only=True) is None:
             await self.async_set_cache(key, value, seconds)
+
+    def semantic_binding(self, call_type: str, request: SemanticQuery, scope: Names) -> str | None:
+        """The binding of the entry ``request`` is stored as (see :class:`SemanticCache`)."""
+        return self.semantic.semantic_binding(call_type, request, scope)
 
     async def async_semantic_delete(self, key: str) -> None:
         """Delete the semantic entry of the answer stored under ``key``."""
