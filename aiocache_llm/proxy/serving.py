@@ -22,9 +22,17 @@ from starlette.responses import Response, StreamingResponse
 
 from ..errors import CacheError, InvalidArgumentError, InvalidRequestError
 from ..llm.keys import call_family
+from ..llm.keys import deployment as key_deployment
 from ..llm.validation import check_arguments
 from .auth import identity_of, request_identity
-from .forward import STREAM_MARK, UncacheableAnswer, UpstreamError, UpstreamUnreachable
+from .forward import (
+    HEADERS_MARK,
+    STREAM_MARK,
+    UncacheableAnswer,
+    UpstreamError,
+    UpstreamUnreachable,
+    forwarded_headers,
+)
 from .trace_context import continue_trace, end_trace
 
 if TYPE_CHECKING:
@@ -133,6 +141,9 @@ async def serve(
     upstream = state.forwarder.upstream(endpoint, deployment, model, caller_key, request.headers)
     if endpoint.named_events and body.get("stream") is True:
         body[STREAM_MARK] = True  # event streams are cached apart from plain answers
+    passed = forwarded_headers(request.headers)
+    if passed:  # beta and version headers change the answer: they are part of the key
+        body[HEADERS_MARK] = passed
     cache = state.cache
     name = endpoint.name
     try:
@@ -146,7 +157,9 @@ async def serve(
             body.pop("cache", None)
             result = await upstream(**body)
         else:
-            result = await cache.async_call(state.call_types[name], upstream, body)
+            result = await cache.async_call(
+                state.call_types[name], upstream, body, None, key_deployment(deployment.api_base)
+            )
     except InvalidArgumentError as exc:
         return error(400, str(exc), "invalid_request_error", "invalid_cache_control")
     except CacheError as exc:  # the cache failed under the fail_closed policy
