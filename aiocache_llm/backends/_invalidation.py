@@ -35,7 +35,7 @@ import orjson
 from .._sync import loop_thread_loop
 from ..codec import Entry
 from ..errors import BackendError
-from ._versions import PubSubCapable
+from ._versions import Announcement, PubSubCapable
 from .memory import InMemoryCache
 
 __all__ = ["InvalidationChannel", "L1Coherence", "Listener"]
@@ -254,16 +254,26 @@ class InvalidationChannel(Listener):
         self.pubsub = pubsub
         self.channel = channel
         self.sender = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._head = b'{"from":' + orjson.dumps(self.sender) + b',"keys":['
         self._probes: set[str] = set()
 
     # -- sending ---------------------------------------------------------------------------
+    def announcement(self, keys: Iterable[str]) -> Announcement:
+        """The message announcing changes of ``keys``, for a store to publish with the
+        versions it takes (see :meth:`announced`)."""
+        return Announcement(self.channel, self._head, [orjson.dumps(key) for key in keys], b"]}")
+
+    def announced(self, items: Sequence[tuple[str, int]]) -> None:
+        """The store published the changes ``items`` (for the observer)."""
+        if self.observer is not None:
+            self.observer(list(items), time.time(), True)
+
     async def announce(self, items: Sequence[tuple[str, int]]) -> None:
         if items:
             self.ensure_listening()
-            body = {"from": self.sender, "keys": [list(item) for item in items]}
-            if self.observer is not None:
-                self.observer(list(items), time.time(), True)
-            await self._publish(orjson.dumps(body))
+            self.announced(items)
+            message = self.announcement(key for key, _ in items).message([v for _, v in items])
+            await self._publish(message)
 
     async def announce_flush(self) -> None:
         self.ensure_listening()

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from aiocache_llm import InMemoryCache
 from aiocache_llm.backends._invalidation import L1Coherence
+from aiocache_llm.backends._versions import Announcement
 from aiocache_llm.backends.base import USE_DEFAULT, TTLArg
 from aiocache_llm.backends.dual import DEFAULT_L1_TTL, DualCache
 from aiocache_llm.backends.redis import RedisCache
@@ -33,9 +34,13 @@ class HeldWrites(RedisCache):
     release: asyncio.Event | None = None
 
     async def async_set_versioned(
-        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+        self,
+        items: Iterable[tuple[str, Any]],
+        ttl: TTLArg = USE_DEFAULT,
+        *,
+        announcement: Announcement | None = None,
     ) -> list[int]:
-        versions = await super().async_set_versioned(items, ttl)
+        versions = await super().async_set_versioned(items, ttl, announcement=announcement)
         if self.written is not None and self.release is not None:
             self.written.set()
             await self.release.wait()
