@@ -35,6 +35,7 @@ import orjson
 from .._sync import loop_thread_loop
 from ..codec import Entry
 from ..errors import BackendError
+from ._checks import check_key
 from ._versions import Announcement, PubSubCapable
 from .memory import InMemoryCache
 
@@ -259,9 +260,11 @@ class InvalidationChannel(Listener):
 
     # -- sending ---------------------------------------------------------------------------
     def announcement(self, keys: Iterable[str]) -> Announcement:
-        """The message announcing changes of ``keys``, for a store to publish with the
+        """The message announcing changes of ``keys`` (each checked: a bad key is an
+        :class:`~aiocache_llm.errors.InvalidKeyError`), for a store to publish with the
         versions it takes (see :meth:`announced`)."""
-        return Announcement(self.channel, self._head, [orjson.dumps(key) for key in keys], b"]}")
+        json = [orjson.dumps(check_key(key)) for key in keys]
+        return Announcement(self.channel, self._head, json, b"]}")
 
     def announced(self, items: Sequence[tuple[str, int]]) -> None:
         """The store published the changes ``items`` (for the observer)."""
