@@ -255,7 +255,8 @@ class InvalidationChannel(Listener):
         self.pubsub = pubsub
         self.channel = channel
         self.sender = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self._head = b'{"from":' + orjson.dumps(self.sender) + b',"keys":['
+        self._mine = b'{"from":' + orjson.dumps(self.sender) + b","
+        self._head = self._mine + b'"keys":['
         self._probes: set[str] = set()
 
     # -- sending ---------------------------------------------------------------------------
@@ -290,6 +291,8 @@ class InvalidationChannel(Listener):
 
     # -- receiving -------------------------------------------------------------------------
     def _apply(self, raw: bytes) -> None:
+        if raw.startswith(self._mine):  # this process's own change: read no further
+            return
         message = orjson.loads(raw)
         if message.get("from") == self.sender:
             return

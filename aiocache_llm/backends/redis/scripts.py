@@ -86,18 +86,17 @@ VERSION_PREFIX = b"\xa1V"
 _DIGITS = 16
 _HEADER = len(VERSION_PREFIX) + _DIGITS
 
-# The last of ARGV[n] new versions, from the version counter KEYS[1] (one INCRBY). A counter
-# that is missing (new, or flushed with its namespace) starts from the server clock in us, so
-# it is ahead of every version taken before: each write takes at least a microsecond.
+# The last of ``count`` new versions, from the version counter KEYS[1] (one INCRBY), as 16
+# digits: a counter that is missing (new, or flushed with its namespace) starts from the
+# server clock in microseconds, so it is ahead of every version taken before (each write takes
+# at least a microsecond), and it has 16 digits until the year 2286 (no leading zero: the same
+# text is the version in JSON).
 _NEXT_VERSIONS = """
-local function next_versions(count)
-  local last = redis.call('INCRBY', KEYS[1], count)
-  if last < 1000000000000000 then
-    local now = redis.call('TIME')
-    last = tonumber(now[1]) * 1000000 + tonumber(now[2]) + count
-    redis.call('SET', KEYS[1], string.format('%.0f', last))
-  end
-  return last
+last = redis.call('INCRBY', KEYS[1], count)
+if last < 1000000000000000 then
+  local now = redis.call('TIME')
+  last = tonumber(now[1]) * 1000000 + tonumber(now[2]) + count
+  redis.call('SET', KEYS[1], string.format('%.0f', last))
 end
 """
 
@@ -108,28 +107,36 @@ end
 #: stored as it is, announced with version 0). Returns the last version taken; the versioned
 #: items took the ones before it, in order.
 SET_SCRIPT = (
-    _NEXT_VERSIONS
-    + """
-local count = tonumber(ARGV[5])
-local last = 0
-if count > 0 then last = next_versions(count) end
-local version, px, parts = last - count, tonumber(ARGV[1]), {}
+    "local count = tonumber(ARGV[5])\nlocal last = 0\nif count > 0 then"
+    + _NEXT_VERSIONS
+    + """end
+local px, publish = ARGV[1], ARGV[2] ~= ''
+if px == '0' then px = nil end
+if #KEYS == 2 then
+  local data, version = ARGV[6], '0'
+  if count == 1 then
+    version = string.format('%016.0f', last)
+    data = '\\161V' .. version .. data
+  end
+  if px then redis.call('SET', KEYS[2], data, 'PX', px) else redis.call('SET', KEYS[2], data) end
+  if publish then
+    redis.call('PUBLISH', ARGV[2], ARGV[3] .. '[' .. ARGV[7] .. ',' .. version .. ']' .. ARGV[4])
+  end
+  return last
+end
+local next, parts = last - count + 1, {}
 for i = 2, #KEYS do
   local at = 3 * i
-  local data, taken = ARGV[at], 0
+  local data, version = ARGV[at], '0'
   if ARGV[at + 2] == '1' then
-    version = version + 1
-    taken = version
-    data = '\\161V' .. string.format('%016.0f', version) .. data
+    version = string.format('%016.0f', next)
+    next = next + 1
+    data = '\\161V' .. version .. data
   end
-  if px > 0 then
-    redis.call('SET', KEYS[i], data, 'PX', px)
-  else
-    redis.call('SET', KEYS[i], data)
-  end
-  parts[i - 1] = '[' .. ARGV[at + 1] .. ',' .. string.format('%.0f', taken) .. ']'
+  if px then redis.call('SET', KEYS[i], data, 'PX', px) else redis.call('SET', KEYS[i], data) end
+  parts[i - 1] = '[' .. ARGV[at + 1] .. ',' .. version .. ']'
 end
-if ARGV[2] ~= '' then
+if publish then
   redis.call('PUBLISH', ARGV[2], ARGV[3] .. table.concat(parts, ',') .. ARGV[4])
 end
 return last
@@ -140,15 +147,14 @@ return last
 #: empty (ARGV[2], ARGV[3]: the message's head and tail, ARGV[4]: the key in JSON); returns the
 #: version the deletion takes (newer than the deleted value's).
 DELETE_SCRIPT = (
-    _NEXT_VERSIONS
-    + """
-local version = next_versions(1)
-redis.call('UNLINK', KEYS[2])
+    "local count, last = 1, 0"
+    + _NEXT_VERSIONS
+    + """redis.call('UNLINK', KEYS[2])
 if ARGV[1] ~= '' then
-  local change = '[' .. ARGV[4] .. ',' .. string.format('%.0f', version) .. ']'
+  local change = '[' .. ARGV[4] .. ',' .. string.format('%.0f', last) .. ']'
   redis.call('PUBLISH', ARGV[1], ARGV[2] .. change .. ARGV[3])
 end
-return version
+return last
 """
 )
 
