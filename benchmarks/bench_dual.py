@@ -34,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis.asyncio as aioredis
 
 from aiocache_llm import InMemoryCache
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.cache import Cache
-from aiocache_llm.codec import encode
+from aiocache_llm.core.codec import encode
+from aiocache_llm.facade import Cache
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.redis import RedisCache
 from benchmarks.bench_llm import ANSWER, MESSAGES
 from benchmarks.bench_local import VALUE
 from tests.dual.convergence import lags, run_writers

@@ -1,7 +1,7 @@
 """The proxy's ASGI app: OpenAI-compatible endpoints in front of the cache, and cache admin.
 
 Every cached request takes the library's one path through the public
-:class:`~aiocache_llm.cache.Cache` API (see :mod:`.serving`). Admin endpoints: ``/health``,
+:class:`~aiocache_llm.facade.Cache` API (see :mod:`.serving`). Admin endpoints: ``/health``,
 ``/cache/ping``, ``/cache/delete``, ``/cache/flushall`` (admin only), ``/cache/stats``,
 ``/metrics``.
 """
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..cache import Cache
+from ..facade import Cache
 from .auth import api_key, current_identity, is_authorized
 from .config import ProxyConfig
 from .forward import Forwarder

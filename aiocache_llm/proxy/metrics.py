@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from ..events import CacheEvent
+from ..llm.events import CacheEvent
 
 __all__ = ["CONTENT_TYPE", "ProxyMetrics"]
 
