@@ -148,28 +148,37 @@ class InMemoryCache(StoreCache[Held]):
         per batch; every key is checked before any is written (a value over
         ``max_size_per_item`` is refused alone, as by ``async_set_cache``)."""
         seconds = self._seconds(ttl)
+        batch = items if items.__class__ is list else list(items)
+        limit, unusual, last = self._fast_limit, False, None
+        for key, value in batch:  # checks first: a bad key stores nothing
+            if key.__class__ is not str or not key or not key.isascii():
+                check_key(key)
+                unusual = True
+            if value is last:  # the same object again: sized already
+                continue
+            try:
+                size = len(value) if value.__class__ is str else value.__sizeof__()
+            except TypeError:  # a class: its __sizeof__ wants an instance
+                size = 0
+            if size > limit:
+                unusual = True
+            last = value
+        if unusual:  # a str subclass as key, or a value to size exactly
+            batch = [(check_key(key), value) for key, value in batch if self._admits(value)]
         now = self._clock()
         expires = None if seconds is None else now + seconds
-        admits = self._admits
-        entries = [
-            (
-                key if key.__class__ is str and key and key.isascii() else check_key(key),
-                (value, expires, now),
-            )
-            for key, value in items
-            if admits(value)
-        ]
         data, track = self._data, self.store.track
         if expires is None:  # re-inserted as the most recently used, as by async_set_cache
-            for key, entry in entries:
+            for key, value in batch:
+                entry = (value, None, now)
                 old = data.pop(key, None)
                 data[key] = entry
                 track(key, entry, old is None)
             return
         get = data.get
-        for key, entry in entries:
+        for key, value in batch:
             old = get(key)
-            data[key] = entry
+            data[key] = entry = (value, expires, now)
             if old is None or old[1] is None:
                 track(key, entry, old is None)
 
