@@ -170,7 +170,7 @@ class InMemoryCache(StoreCache[Held]):
         data, track = self._data, self.store.track
         if expires is None:  # re-inserted as the most recently used, as by async_set_cache
             for key, value in batch:
-                entry = (value, None, now)
+                entry: Held = (value, None, now)
                 old = data.pop(key, None)
                 data[key] = entry
                 track(key, entry, old is None)
