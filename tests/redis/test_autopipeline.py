@@ -90,3 +90,35 @@ async def test_drain_waits_for_batches_in_flight() -> None:
     future = auto.submit(("GET", 1))
     await auto.drain()
     assert future.done() and isinstance(future.exception(), BackendUnavailable)
+
+
+async def test_a_lone_call_is_sent_at_once_and_calls_meanwhile_are_batched() -> None:
+    runner, release = StubRunner(), asyncio.Event()
+
+    async def held(commands: Sequence[Command]) -> list[Any]:
+        if not runner.batches:  # the first round trip waits until released
+            runner.batches.append(list(commands))
+            await release.wait()
+            return [c[-1] for c in commands]
+        return await runner(commands)
+
+    auto = AutoPipeline(held, translate_redis_error, asyncio.get_running_loop())
+    first = asyncio.ensure_future(auto.call([("GET", 1)]))
+    await asyncio.sleep(0)  # the first call is in flight, from its own task
+    assert runner.batches == [[("GET", 1)]]
+    rest = asyncio.gather(*(auto.call([("GET", i)]) for i in range(2, 5)))
+    await asyncio.sleep(0.01)
+    release.set()
+    assert await first == [1]
+    assert await rest == [[2], [3], [4]]
+    assert runner.batches[1:] == [[("GET", 2), ("GET", 3), ("GET", 4)]]
+
+
+async def test_a_lone_call_gets_its_own_typed_errors() -> None:
+    import redis.exceptions
+
+    auto = pipeline(StubRunner(redis.exceptions.TimeoutError("slow")))
+    with pytest.raises(BackendTimeout):
+        await auto.call([("GET", 1)])
+    (reply,) = await pipeline(StubRunner()).call([("FAIL",)])
+    assert isinstance(reply, Exception)
