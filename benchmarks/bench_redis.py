@@ -11,7 +11,8 @@ and measures operations per second with 1 and 50 concurrent tasks (raw and cache
 * cache: ``await cache.async_get_cache(k)`` / ``async_set_cache(k, v)`` (auto-pipelined).
 
 Then a 100-key and a 1,000-key batch read (batches/s): ``async_batch_get_cache`` (one MGET,
-then the codec's checked decode) against raw ``MGET`` + ``json.loads``, and against raw ``MGET`` + ``orjson.loads``.
+then the codec's checked decode) against raw ``MGET`` + ``json.loads``, and against raw
+``MGET`` + ``orjson.loads``.
 
 Last, ``async_increment_pipeline`` of 100 counters with a TTL (batches/s) against a raw redis-py
 pipeline of ``INCRBYFLOAT`` + ``EXPIRE`` per key (bar: >= 2x).
