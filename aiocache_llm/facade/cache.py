@@ -21,6 +21,7 @@ from ..core.failures import describe_failure
 from ..errors import ConfigurationError
 from ..llm.events import EventBus, EventCallback, Prices
 from ..llm.handler import Handler
+from ..llm.metrics import CacheMetrics, CacheState
 from ..llm.result_types import Shape
 from ..middleware.builders import CircuitBreaker, GuardedCache
 from ..semantic import semantic_backend
@@ -71,6 +72,10 @@ class Cache(LiteLLMMethods):
       {"input_cost_per_token": 1.5e-07, "output_cost_per_token": 6e-07}}``) that price what
       each hit saved (default: litellm's cost map when the process uses litellm); see
       :meth:`stats`.
+    * ``tracer_provider``: an OpenTelemetry ``TracerProvider`` for the span of each cached
+      call (default: the global one, once the application sets it; without one, or without
+      the ``otel`` extra, no spans). ``tracing=False`` turns spans off. See
+      :mod:`aiocache_llm.llm.tracing`.
     * ``get_cache_key(**kwargs) -> str`` replaces the key; ``get_cache(**kwargs, cache_key=...)``
       and ``add_cache(entry, **kwargs, cache_key=...)`` (sync or async) replace the storage.
       They can also be assigned as attributes later, as with LiteLLM.
@@ -100,6 +105,8 @@ class Cache(LiteLLMMethods):
         stale_if_error: float | None = None,
         stale_while_revalidate: float | None = None,
         prices: Prices | None = None,
+        tracer_provider: Any = None,
+        tracing: bool = True,
         **backend_params: Any,
     ) -> None:
         # the arguments as passed, for update_cache to rebuild from
@@ -132,7 +139,7 @@ class Cache(LiteLLMMethods):
             backend if backend is not None else build_backend(self.type, ttl, backend_params)
         )
         self.ttl = ttl
-        self.events = EventBus(prices)
+        self.events = EventBus(prices, tracer_provider=tracer_provider, tracing=tracing)
         #: what :func:`update_cache` rebuilds from (as given, the backend's settings included)
         self._settings: dict[str, Any] = {**given, "type": self.type, "mode": self.mode}
         self._settings.update(backend_params)
@@ -186,6 +193,60 @@ class Cache(LiteLLMMethods):
     def add_callback(self, callback: EventCallback) -> None:
         """Call ``callback(event)`` for every cache event (see :mod:`aiocache_llm.llm.events`)."""
         self.events.add_callback(callback)
+
+    # -- metrics ---------------------------------------------------------------------------
+    def metrics(self, *, identity_labels: bool = False) -> CacheMetrics:
+        """This cache's metrics (counters and latency histograms of its events), subscribed
+        to its events on first use; ``identity_labels`` (fixed by the first call) keeps the
+        caller's identity as a label of the savings metrics."""
+        recorder: CacheMetrics | None = self.__dict__.get("_metrics")
+        if recorder is None:
+            recorder = CacheMetrics(self._metric_state(), identity_labels=identity_labels)
+            object.__setattr__(self, "_metrics", recorder)
+            self.events.add_callback(recorder.on_event)
+        return recorder
+
+    def prometheus_collector(self, *, identity_labels: bool = False) -> Any:
+        """A Prometheus collector of this cache's metrics, to register once::
+
+            prometheus_client.REGISTRY.register(cache.prometheus_collector())
+
+        (``prometheus-client`` is needed; see :mod:`aiocache_llm.llm.metric_names`)."""
+        from ..llm.prometheus import CacheCollector
+
+        return CacheCollector(self.metrics(identity_labels=identity_labels))
+
+    def register_metrics(self, registry: Any = None, *, identity_labels: bool = False) -> Any:
+        """Register :meth:`prometheus_collector` in ``registry`` (default:
+        ``prometheus_client.REGISTRY``), in one line: ``cache.register_metrics()``; returns
+        the collector (to unregister it)."""
+        if registry is None:
+            from prometheus_client import REGISTRY
+
+            registry = REGISTRY
+        collector = self.prometheus_collector(identity_labels=identity_labels)
+        registry.register(collector)
+        return collector
+
+    def enable_otel_metrics(
+        self, meter_provider: Any = None, *, identity_labels: bool = False
+    ) -> Any:
+        """Record this cache's metrics into OpenTelemetry instruments of ``meter_provider``
+        (default: the global one), by the same names as the Prometheus collector."""
+        from ..llm.otel_metrics import OtelMetrics
+
+        recorder = OtelMetrics(
+            self._metric_state(), meter_provider, identity_labels=identity_labels
+        )
+        self.events.add_callback(recorder.on_event)
+        return recorder
+
+    def _metric_state(self) -> CacheState:
+        def breaker() -> dict[str, Any] | None:
+            guarded = self.guarded
+            return guarded.breaker.snapshot() if isinstance(guarded, GuardedCache) else None
+
+        return CacheState(self.backend.backend_name, breaker, lambda: self.backend.stats.as_dict())
 
     def stats(self) -> dict[str, Any]:
         """:meth:`stats_report` (event counters, hit rate, the store's counters) and what hits
@@ -358,5 +419,7 @@ _USE_PARAMS: Final = frozenset(
         "stale_if_error",
         "stale_while_revalidate",
         "prices",
+        "tracer_provider",
+        "tracing",
     }
 )

@@ -61,6 +61,8 @@ class CallContext:
     wants_usage: bool = False
     #: Seconds this call may still spend on the backend (``None``: no deadline).
     budget: float | None = None
+    #: Seconds the upstream took to answer (to the end of a stream), once it has.
+    upstream_latency: float | None = None
 
 
 async def call_upstream(upstream: Upstream, kwargs: dict[str, Any]) -> Any:

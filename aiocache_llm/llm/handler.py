@@ -50,6 +50,7 @@ from .shapes import UNCACHEABLE_WHEN, uncacheable
 from .singleflight import Flight, SingleFlight
 from .stale import grace, serve_stale
 from .streaming import Broadcast, CachedStream
+from .tracing import call_span
 
 __all__ = ["CallContext", "Handler", "call_upstream"]
 
@@ -161,7 +162,11 @@ class Handler:
                 tokens = entry_tokens(entry)
                 self._event("hit", ctx.key, call_type, start, similarity, tokens, saving=saving)
                 return answer
-        return await self.fly(ctx, start)
+        span = call_span(self.events.tracing, call_type, start)
+        if span is None:
+            return await self.fly(ctx, start)
+        with span:  # the miss's span: the upstream call and the store are within it
+            return await self.fly(ctx, start)
 
     async def _bypass(self, call_type: str, upstream: Upstream, kwargs: dict[str, Any]) -> Any:
         """The backend's circuit breaker is open: skip the cache at once (or refuse the call
@@ -292,7 +297,9 @@ class Handler:
                     answer = self.answer(ctx, entry, None)
                     if answer is not None:
                         return answer
+            called = now()
             result = await call_upstream(ctx.upstream, upstream_arguments(ctx))
+            ctx.upstream_latency = now() - called
         except BaseException as exc:
             flight.fail(exc)
             self.flights.finish(key, flight)
@@ -300,7 +307,7 @@ class Handler:
                 await release_lease(self, ctx)
             raise
         if ctx.stream and isinstance(result, AsyncIterable):
-            return self._lead_stream(ctx, flight, result, leased)
+            return self._lead_stream(ctx, flight, result, leased, called)
         ctx.shape.learn(result)
         try:
             entry = make_entry("response", dump(result), type_name(result))
@@ -315,13 +322,14 @@ class Handler:
         return mark(result, key, False)
 
     def _lead_stream(
-        self, ctx: CallContext, flight: Flight, source: Any, leased: bool
+        self, ctx: CallContext, flight: Flight, source: Any, leased: bool, called: float
     ) -> CachedStream:
         """Pass the upstream's stream through as it arrives, shared with identical callers,
         and store it once complete."""
         key = ctx.key
 
         async def complete(objects: list[Any], dumped: list[Any]) -> None:
+            ctx.upstream_latency = now() - called
             entry = make_entry("chunks", dumped, type_name(objects[0]) if objects else None)
             flight.resolve(entry)
             if objects:
@@ -382,7 +390,7 @@ class Handler:
         except Exception as exc:  # a store's or an add_cache hook's failure never fails the call
             self.report.backend_error("store", key, ctx.call_type, exc)
             return
-        self._event("store", key, ctx.call_type, start)
+        self._event("store", key, ctx.call_type, start, upstream=ctx.upstream_latency)
 
     # -- background work ------------------------------------------------------------------
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:

@@ -15,6 +15,7 @@ import orjson
 
 from ..llm.responses import CachedDict
 from .config import Deployment
+from .trace_context import trace_headers
 
 if TYPE_CHECKING:
     from .serving import Endpoint
@@ -97,13 +98,15 @@ class Forwarder:
         async def call(**body: Any) -> Any:
             body.pop(STREAM_MARK, None)
             body["model"] = model
+            traced = trace_headers(request_headers)  # the trace goes on upstream
+            sent = {**headers, **traced} if traced else headers
             if multipart:
                 upload = body.pop("file")
-                return await self._post(url, headers, timeout, data=body, files={"file": upload})
+                return await self._post(url, sent, timeout, data=body, files={"file": upload})
             content = orjson.dumps(body)
             if body.get("stream") is True:
-                return await self._stream(url, content, headers, timeout)
-            return await self._post(url, headers, timeout, content=content)
+                return await self._stream(url, content, sent, timeout)
+            return await self._post(url, sent, timeout, content=content)
 
         return call
 

@@ -22,6 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from ..errors import InvalidArgumentError
 from .auth import identity_of, request_identity
 from .forward import STREAM_MARK, UncacheableAnswer, UpstreamError, UpstreamUnreachable
+from .trace_context import continue_trace, end_trace
 
 if TYPE_CHECKING:
     from .app import ProxyState
@@ -130,6 +131,7 @@ async def serve(
     cache = state.cache
     name = endpoint.name
     reset = request_identity.set(identity_of(token))
+    trace = continue_trace(request.headers)
     try:
         if cache is None:
             body.pop("cache", None)
@@ -147,10 +149,12 @@ async def serve(
         state.metrics.upstream_errors.labels(name, str(status)).inc()
         return error(status, f"{exc} for the model {model!r}", "upstream_error")
     finally:
+        end_trace(trace)
         request_identity.reset(reset)
     hidden: dict[str, Any] = getattr(result, "_hidden_params", None) or {}
     headers = cache_headers(hidden)
     outcome = "none" if not headers else ("hit" if hidden.get("cache_hit") else "miss")
+    state.status.count_model(model, outcome)
     state.metrics.request_seconds.labels(name, outcome).observe(time.perf_counter() - started)
     if hasattr(result, "__aiter__"):
         events = _sse(result, endpoint.named_events)
