@@ -293,10 +293,11 @@ class InvalidationChannel(Listener):
         json = [orjson.dumps(check_key(key)) for key in keys]
         return Announcement(self.channel, self._head, json, b"]}")
 
-    def announced(self, items: Sequence[tuple[str, int]]) -> None:
-        """The store published the changes ``items`` (for the observer)."""
+    def announced(self, items: Sequence[tuple[str, int]], at: float | None = None) -> None:
+        """The store published the changes ``items``, sent at ``at`` (wall clock; now if not
+        given), for the observer."""
         if self.observer is not None:
-            self.observer(list(items), time.time(), True)
+            self.observer(list(items), time.time() if at is None else at, True)
 
     async def announce(self, items: Sequence[tuple[str, int]]) -> None:
         if items:

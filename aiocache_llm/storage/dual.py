@@ -297,7 +297,7 @@ class DualCache(BaseCache):
         if channel is not None:
             changes = [(key, v) for (key, _), v in zip(items, versions, strict=True)]
             if announcement is not None:
-                channel.announced(changes)  # type: ignore[union-attr]
+                channel.announced(changes, now)  # type: ignore[union-attr]  # sent with the write
             else:
                 await channel.announce(changes)
 
@@ -349,7 +349,7 @@ class DualCache(BaseCache):
         channel = self.channel
         if channel is not None:
             channel.ensure_listening()
-        announcement = None
+        announcement, sent = None, time.time()
         try:
             if self._versioned:
                 if isinstance(channel, InvalidationChannel):
@@ -366,7 +366,7 @@ class DualCache(BaseCache):
         self._state.invalidate([(key, version)])
         if channel is not None:
             if announcement is not None:
-                channel.announced([(key, version)])  # type: ignore[union-attr]
+                channel.announced([(key, version)], sent)  # type: ignore[union-attr]
             else:
                 await channel.announce([(key, version)])
 
