@@ -22,6 +22,7 @@ from ..errors import ConfigurationError
 from ..llm.events import EventBus, EventCallback, Prices
 from ..llm.handler import Handler
 from ..llm.metrics import CacheMetrics, CacheState
+from ..llm.requests import semantic_query
 from ..llm.result_types import Shape
 from ..middleware.builders import CircuitBreaker, GuardedCache
 from ..semantic import semantic_backend
@@ -42,7 +43,8 @@ class Cache(LiteLLMMethods):
     """An LLM response cache: a backend plus the rules for which calls use it and how.
 
     * ``type``: ``"local"``, ``"disk"``, ``"redis"``, ``"dual"``, ``"s3"``, ``"gcs"``,
-      ``"azure-blob"``, ``"redis-semantic"``, ``"qdrant-semantic"``, ``"dual-semantic"``; or
+      ``"azure-blob"``, ``"redis-semantic"``, ``"qdrant-semantic"``, ``"local-semantic"``,
+      ``"dual-semantic"``; or
       pass a ready ``backend=``.
     * ``ttl``: the default life of an entry (``default_in_memory_ttl`` /
       ``default_in_redis_ttl`` for their types when ``ttl`` is not given).
@@ -52,6 +54,9 @@ class Cache(LiteLLMMethods):
       ``cache={"use-cache": True}`` or ``caching=True``.
     * ``identity``: a function of the call's arguments returning a tenant or user id (or
       ``None``); answers are then never shared across identities.
+    * ``key_on_user``: the ``user`` argument enters the key, so end users never share an
+      answer (LiteLLM's rule); off by default: ``user`` is on the documented ignore list
+      (:data:`aiocache_llm.llm.keys.IGNORED_ARGUMENTS`).
     * ``lease_ttl``: cross-process single-flight. A miss first takes a lease of this many
       seconds in the backend (an atomic increment); a process that finds the lease taken polls
       the backend for the holder's answer for up to ``lease_wait`` seconds, then calls upstream
@@ -92,6 +97,7 @@ class Cache(LiteLLMMethods):
         supported_call_types: Iterable[str] | None = None,
         mode: Literal["default_on", "default_off"] | Any = "default_on",
         identity: Callable[[Mapping[str, Any]], str | None] | None = None,
+        key_on_user: bool = False,
         get_cache_key: Callable[..., str] | None = None,
         get_cache: Callable[..., Any] | None = None,
         add_cache: Callable[..., Any] | None = None,
@@ -116,6 +122,9 @@ class Cache(LiteLLMMethods):
         self.namespace = settings.namespace(namespace)
         self.supported_call_types: tuple[str, ...] = settings.call_types(supported_call_types)
         self.identity = identity
+        if not isinstance(key_on_user, bool):
+            raise ConfigurationError("key_on_user must be True or False")
+        self.key_on_user = key_on_user
         self.lease_ttl = settings.lease_seconds("lease_ttl", lease_ttl)
         self.lease_wait = settings.lease_seconds("lease_wait", lease_wait)
         self.custom_get_cache_key = get_cache_key
@@ -180,10 +189,13 @@ class Cache(LiteLLMMethods):
         fn: Callable[..., Any],
         kwargs: dict[str, Any],
         shape: Shape | None = None,
+        deployment: str | None = None,
     ) -> Any:
         """``fn(**kwargs)`` as a cached ``call_type`` call (``kwargs`` is consumed); ``shape``
-        names the result types the caller wants (default: as the entry was stored)."""
-        return await self.handler.call(call_type, fn, kwargs, shape)
+        names the result types the caller wants (default: as the entry was stored);
+        ``deployment``: the base URL ``fn`` calls, when it is not among ``kwargs`` (an SDK
+        client's), which enters the key."""
+        return await self.handler.call(call_type, fn, kwargs, shape, deployment)
 
     def report_skip(self, call_type: str, reason: str) -> None:
         """Report a ``call_type`` call that went upstream past the cache, and why (a ``skip``
@@ -319,7 +331,8 @@ class Cache(LiteLLMMethods):
                 await self.backend.embedder.aembed([_HEALTH_QUESTION])  # type: ignore[attr-defined]
                 step = "semantic lookup"
                 request = {"messages": [{"role": "user", "content": _HEALTH_QUESTION}]}
-                await store.async_semantic_lookup("acompletion", request, {})  # type: ignore[attr-defined]
+                query = semantic_query("acompletion", request, {})
+                await store.async_semantic_lookup("acompletion", query, {})  # type: ignore[attr-defined]
                 report["semantic_response"] = "success"
         except Exception as exc:  # a diagnostic: reported, not raised
             report["status"] = "unhealthy"
@@ -361,6 +374,7 @@ _HANDLER_SETTINGS: Final = frozenset(
         "custom_add_cache",
         "namespace",
         "identity",
+        "key_on_user",
         "mode",
         "supported_call_types",
         "backend",
@@ -413,6 +427,7 @@ _USE_PARAMS: Final = frozenset(
         "supported_call_types",
         "mode",
         "identity",
+        "key_on_user",
         "get_cache_key",
         "get_cache",
         "add_cache",

@@ -27,7 +27,7 @@ from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.messages import message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
 
-from .._sync import run_sync
+from .._sync import blocking
 from ..facade import Cache
 from ..llm.events import EventKind, now
 from ..llm.keys import make_key
@@ -103,8 +103,10 @@ class LangChainCache(BaseCache):
         similarity = None
         if generations is None and handler.semantic:
             lookup = handler.backend.async_semantic_lookup  # type: ignore[attr-defined]
+            scope = self._scope()
+            query = handler.semantic_query(_SEMANTIC_CALL, self._request(prompt, llm_string), scope)
             try:
-                hit = await lookup(_SEMANTIC_CALL, self._request(prompt, llm_string), self._scope())
+                hit = None if query is None else await lookup(_SEMANTIC_CALL, query, scope)
             except Exception as exc:
                 handler.report.backend_error("semantic lookup", key, CALL_TYPE, exc)
                 return None
@@ -126,22 +128,21 @@ class LangChainCache(BaseCache):
             await handler.backend.async_set_cache(key, value)
             if handler.semantic:
                 store = handler.backend.async_semantic_store  # type: ignore[attr-defined]
-                await store(_SEMANTIC_CALL, self._request(prompt, llm_string), self._scope(), value)
+                scope = self._scope()
+                request = self._request(prompt, llm_string)
+                query = handler.semantic_query(_SEMANTIC_CALL, request, scope)
+                if query is not None:
+                    await store(_SEMANTIC_CALL, query, scope, value)
         except Exception as exc:
             handler.report.backend_error("store", key, CALL_TYPE, exc)
             return
         handler.report.event("store", key, CALL_TYPE, start)
 
-    async def aclear(self, **kwargs: Any) -> None:
+    async def aclear(self, /, **kwargs: Any) -> None:
         """Remove every entry of the cache's store (its namespace, when it has one)."""
         await self.cache.async_flush()
 
     # -- blocking (on the library's loop thread) -------------------------------------------
-    def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
-        return run_sync(self.alookup(prompt, llm_string))
-
-    def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
-        run_sync(self.aupdate(prompt, llm_string, return_val))
-
-    def clear(self, **kwargs: Any) -> None:
-        run_sync(self.aclear(**kwargs))
+    lookup = blocking(alookup)
+    update = blocking(aupdate)
+    clear = blocking(aclear)

@@ -58,6 +58,13 @@ _FALLBACKS: Final[dict[str, Any]] = {
     "async_increment": RAISE,
     "async_increment_pipeline": RAISE,
     "async_ping": False,
+    # the versioned reads and writes of a layered cache's L2 (it reads their failure as a
+    # miss or a local-only write), and the set commands: no answer stands in for theirs
+    "async_get_versioned": RAISE,
+    "async_set_versioned": RAISE,
+    "async_delete_versioned": RAISE,
+    "async_set_cache_sadd": RAISE,
+    "async_smembers": RAISE,
 }
 #: Operations the breaker lets through as they are: a diagnostic and releasing connections.
 _UNGUARDED: Final = frozenset({"async_test_connection", "async_disconnect"})

@@ -20,8 +20,16 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..errors import InvalidArgumentError
+from ..llm.keys import deployment as key_deployment
 from .auth import identity_of, request_identity
-from .forward import STREAM_MARK, UncacheableAnswer, UpstreamError, UpstreamUnreachable
+from .forward import (
+    HEADERS_MARK,
+    STREAM_MARK,
+    UncacheableAnswer,
+    UpstreamError,
+    UpstreamUnreachable,
+    forwarded_headers,
+)
 from .trace_context import continue_trace, end_trace
 
 if TYPE_CHECKING:
@@ -128,6 +136,9 @@ async def serve(
     upstream = state.forwarder.upstream(endpoint, deployment, model, caller_key, request.headers)
     if endpoint.named_events and body.get("stream") is True:
         body[STREAM_MARK] = True  # event streams are cached apart from plain answers
+    passed = forwarded_headers(request.headers)
+    if passed:  # beta and version headers change the answer: they are part of the key
+        body[HEADERS_MARK] = passed
     cache = state.cache
     name = endpoint.name
     reset = request_identity.set(identity_of(token))
@@ -137,7 +148,9 @@ async def serve(
             body.pop("cache", None)
             result = await upstream(**body)
         else:
-            result = await cache.async_call(state.call_types[name], upstream, body)
+            result = await cache.async_call(
+                state.call_types[name], upstream, body, None, key_deployment(deployment.api_base)
+            )
     except InvalidArgumentError as exc:
         return error(400, str(exc), "invalid_request_error", "invalid_cache_control")
     except UpstreamError as exc:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .._sync import threaded
-from ..core.codec import DEFAULT_COMPRESS_THRESHOLD
+from ..core.codec import DEFAULT_COMPRESS_THRESHOLD, DEFAULT_MAX_ENTRY_SIZE
 from ..errors import BackendUnavailable, CorruptEntryError, InvalidArgumentError, ValueTooLargeError
 from ._checks import check_ttl
 from ._disk_reads import BatchedReads, HotEntries
@@ -299,6 +299,7 @@ class DiskCache(StoreCache[bytes]):
         fsync: bool = False,
         compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
         timeout: float = 10.0,
+        max_entry_size: int = DEFAULT_MAX_ENTRY_SIZE,
         memory_size: int = DEFAULT_MEMORY_SIZE,
     ) -> None:
         check_ttl(default_ttl)  # before the directory is made
@@ -315,7 +316,12 @@ class DiskCache(StoreCache[bytes]):
             timeout=timeout,
             memory=memory_size,
         )
-        super().__init__(store, default_ttl=default_ttl, compress_threshold=compress_threshold)
+        super().__init__(
+            store,
+            default_ttl=default_ttl,
+            compress_threshold=compress_threshold,
+            max_entry_size=max_entry_size,
+        )
         self.directory = store.directory
         self.size_limit = size_limit
         self.memory_size = memory_size
@@ -326,10 +332,11 @@ class DiskCache(StoreCache[bytes]):
         nothing blocks), else read in the workers with the other reads of this iteration."""
         hot = self.store.hot
         if hot is not None:
-            data = hot.get(self.object_name(key))
+            name = self.object_name(key)
+            data = hot.get(name)
             if data is not None:
                 try:
-                    entry = self._decode(data)
+                    entry = self._decode(data, name)
                 except CorruptEntryError:  # the read in the workers counts and removes it
                     entry = None
                 if entry is not None and (
