@@ -33,6 +33,7 @@ import orjson
 
 from ..errors import InvalidArgumentError
 from .shapes.keyrules import CANONICAL as _CANONICAL
+from .shapes.keyrules import DEFAULT_BASES, IGNORED_ARGUMENTS, IGNORED_HEADERS
 from .shapes.keyrules import DEFAULTS as _SHAPE_DEFAULTS
 from .shapes.keyrules import FAMILIES as _SHAPE_FAMILIES
 
@@ -74,81 +75,7 @@ _FAMILIES: Final[dict[str, str]] = {
     **_SHAPE_FAMILIES,
 }
 
-#: The one list of arguments deliberately left out of every key (and every ``litellm_*``
-#: argument: LiteLLM's logging object, call id, ...). Everything else enters the key.
-IGNORED_ARGUMENTS: Final = frozenset(
-    {
-        # auth and billing: who pays, not what is answered
-        "api_key",
-        "organization",
-        "project",
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-        "azure_ad_token",
-        "vertex_credentials",
-        # tracing, metadata and request ids
-        "metadata",
-        "logger_fn",
-        "callbacks",
-        "proxy_server_request",
-        "idempotency_key",
-        "safety_identifier",
-        "prompt_cache_key",
-        # timeouts, retries and transport
-        "timeout",
-        "request_timeout",
-        "max_retries",
-        "num_retries",
-        "fallbacks",
-        "client",
-        "http_client",
-        "service_tier",
-        # how the answer is delivered, not what it is
-        "stream",
-        "stream_options",
-        "store",
-        # the cache's own controls
-        "cache",
-        "caching",
-        # the end user (keyed with ``key_on_user=True``, as LiteLLM does)
-        "user",
-    }
-)
 _IGNORED: Final = IGNORED_ARGUMENTS
-
-#: Request headers left out of every key (lower-case; also every ``x-stainless-*`` header the
-#: SDKs add): auth, tracing and request ids, transport. Every other header enters the key.
-IGNORED_HEADERS: Final = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "api-key",
-        "cookie",
-        "openai-organization",
-        "openai-project",
-        "x-request-id",
-        "x-client-request-id",
-        "request-id",
-        "idempotency-key",
-        "traceparent",
-        "tracestate",
-        "baggage",
-        "user-agent",
-        "accept",
-        "accept-encoding",
-        "content-type",
-        "content-length",
-        "connection",
-        "host",
-        "x-stainless-timeout",
-        "x-stainless-retry-count",
-    }
-)
-
-#: Deployments that are the provider's default (the same as naming none), without a final "/".
-_DEFAULT_BASES: Final = frozenset({"https://api.openai.com/v1", "https://api.anthropic.com"})
 
 #: Per family: arguments whose value equals the provider's default (left out of the key).
 _DEFAULTS: Final[dict[str, dict[str, Any]]] = {
@@ -319,7 +246,7 @@ def keyed_headers(headers: Any) -> dict[str, Any] | None:
 def deployment(base: Any) -> str | None:
     """The deployment a base URL names, as a key spells it (``None``: the provider default)."""
     text = str(base).rstrip("/")
-    return None if text in _DEFAULT_BASES else text
+    return None if text in DEFAULT_BASES else text
 
 
 def _kind_of(name: str) -> int:

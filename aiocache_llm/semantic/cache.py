@@ -43,25 +43,31 @@ type, as every backend does. Deleting a key deletes its index entry too; flushin
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import logging
-import math
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
 from ..core.codec import decode, encode
 from ..errors import ConfigurationError, CorruptEntryError
 from ..storage.base import USE_DEFAULT, BaseCache, TTLArg, check_number
 from .backend import SemanticBackend
-from .embedders import CachedEmbedder, Embedder, LocalEmbedder, OpenAIEmbedder
+from .budget import ErrorBudget
+from .conversation import conversation_differs
+from .embedders import CachedEmbedder, Embedder, make_embedder
 from .exact import ExactKeys
-from .guard import PrecisionGuard, features
+from .guard import PrecisionGuard, make_guard
 from .index import Match, Record, Scope, VectorIndex
-from .query import SemanticQuery, StoredQuestion, pack_question, unpack_question
+from .query import (
+    SemanticHit,
+    SemanticQuery,
+    StoredQuestion,
+    digest,
+    entry_binding,
+    pack_question,
+    unpack_question,
+)
 
 __all__ = [
     "DEFAULT_CONTEXT_THRESHOLD",
@@ -95,138 +101,11 @@ DEFAULT_VERIFY_BELOW = 0.9
 Names: TypeAlias = Mapping[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class SemanticHit:
-    """A stored answer served for a similar request (stored under ``key`` for ``question``)."""
-
-    value: Any
-    similarity: float
-    key: str
-    question: str = ""
-
-    @property
-    def binding(self) -> str:
-        """What the stored answer is bound to (see :meth:`SemanticCache.entry_binding`)."""
-        return SemanticCache.entry_binding(self.key, self.question)
-
-
-def make_embedder(embedder: Embedder | str | None, default_model: str | None = None) -> Embedder:
-    """An embedder from an instance, a model name (``"local"`` for :class:`LocalEmbedder`,
-    anything else an OpenAI-compatible model), or ``None`` (``default_model``)."""
-    if embedder is None:
-        embedder = default_model or "text-embedding-3-small"
-    if isinstance(embedder, str):
-        if embedder == "local" or embedder.startswith("local:"):
-            return LocalEmbedder()
-        return OpenAIEmbedder(embedder)
-    if not isinstance(embedder, Embedder):
-        raise ConfigurationError(
-            "embedder must have name, dimension and an async aembed(texts) method"
-        )
-    return embedder
-
-
 def _fraction(value: object, what: str) -> float:
     number = check_number(value, what)
     if not 0.0 <= number <= 1.0:
         raise ConfigurationError(f"{what} must be between 0 and 1")
     return float(number)
-
-
-def _guard(guard: PrecisionGuard | bool | None) -> PrecisionGuard | None:
-    if guard is True:
-        return PrecisionGuard()
-    if guard is False or guard is None:
-        return None
-    return guard
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
-
-
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    if not a or len(a) != len(b):
-        return 0.0
-    dot = math.fsum(x * y for x, y in zip(a, b, strict=True))
-    na = math.sqrt(math.fsum(x * x for x in a))
-    nb = math.sqrt(math.fsum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
-
-
-def _upper_bound(wrong: int, total: int, z: float = 1.645) -> float:
-    """One-sided Wilson upper bound of an error rate (95 %)."""
-    if total == 0:
-        return 1.0
-    p = wrong / total
-    centre = p + z * z / (2 * total)
-    spread = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
-    return min(1.0, (centre + spread) / (1 + z * z / total))
-
-
-@dataclass
-class ErrorBudget:
-    """Feedback on served hits and the thresholds learned from it (see the module doc).
-
-    ``observations``: ``(similarity, correct)`` of every verdict; ``entry_floor``: per entry
-    (its exact key), the highest similarity at which it was served wrongly.
-    """
-
-    max_error_rate: float
-    base_threshold: float
-    observations: list[tuple[float, bool]] = field(default_factory=list)
-    entry_floor: dict[str, float] = field(default_factory=dict)
-    shared_threshold: float = 0.0
-    min_observations: int = 30
-
-    def __post_init__(self) -> None:
-        self.shared_threshold = self.base_threshold
-
-    def threshold(self, key: str) -> float:
-        """The similarity an entry's question needs to serve now."""
-        floor = self.entry_floor.get(key)
-        if floor is None:
-            return self.shared_threshold
-        return max(self.shared_threshold, min(1.0, floor + 1e-6))
-
-    def record(self, key: str, similarity: float, correct: bool) -> None:
-        self.observations.append((similarity, correct))
-        if len(self.observations) > 10_000:
-            del self.observations[:1_000]
-        if not correct:
-            self.entry_floor[key] = max(similarity, self.entry_floor.get(key, 0.0))
-        self._relearn()
-
-    def _relearn(self) -> None:
-        """Raise the shared threshold while the error rate observed above it exceeds the
-        budget; lower it (never below ``base_threshold - 0.1``) only to where the error rate's
-        upper confidence bound is within the budget; else keep ``base_threshold``."""
-        seen = sorted(self.observations, reverse=True)
-        budget = self.max_error_rate
-        wrong = 0
-        lowest_safe: float | None = None
-        above_base = (0, 0)
-        for count, (similarity, correct) in enumerate(seen, start=1):
-            wrong += not correct
-            if similarity >= self.base_threshold:
-                above_base = (count, wrong)
-            elif count >= self.min_observations and _upper_bound(wrong, count) <= budget:
-                lowest_safe = similarity
-        total, errors = above_base
-        if total >= 10 and errors / total > budget:
-            raised = 1.0
-            wrong = 0
-            for count, (similarity, correct) in enumerate(seen, start=1):
-                wrong += not correct
-                if wrong / count <= budget:
-                    raised = similarity
-                elif similarity < self.base_threshold:
-                    break
-            self.shared_threshold = max(self.base_threshold, min(1.0, raised + 1e-6))
-        elif lowest_safe is not None:
-            self.shared_threshold = max(self.base_threshold - 0.1, lowest_safe)
-        else:
-            self.shared_threshold = self.base_threshold
 
 
 class SemanticCache(ExactKeys, SemanticBackend):
@@ -274,7 +153,7 @@ class SemanticCache(ExactKeys, SemanticBackend):
             if isinstance(inner, CachedEmbedder)
             else CachedEmbedder(inner, max_entries=embedding_cache_size)
         )
-        self.precision_guard = _guard(guard)
+        self.precision_guard = make_guard(guard)
         if query_extractor is not None and not callable(query_extractor):
             raise ConfigurationError("query_extractor must be a callable (call_type, request)")
         self.query_extractor = query_extractor
@@ -300,9 +179,9 @@ class SemanticCache(ExactKeys, SemanticBackend):
     def scope_of(self, query: SemanticQuery, names: Names) -> Scope:
         """The exact-match filter of ``query`` for a caller of ``names``."""
         return Scope(
-            context=_digest(query.exact, self.embedder.name),
-            namespace=_digest(names.get("namespace") or ""),
-            identity=_digest(names.get("identity") or ""),
+            context=digest(query.exact, self.embedder.name),
+            namespace=digest(names.get("namespace") or ""),
+            identity=digest(names.get("identity") or ""),
         )
 
     @staticmethod
@@ -310,7 +189,7 @@ class SemanticCache(ExactKeys, SemanticBackend):
         """What an index entry's answer is bound to: the exact key it is stored under and the
         question it answers. An answer moved to another entry (another key or question) does
         not decode there (the codec's key digest; with encryption, the associated data)."""
-        return _digest("semantic", key, question)
+        return entry_binding(key, question)
 
     def semantic_binding(self, call_type: str, query: SemanticQuery, scope: Names) -> str | None:
         """The binding of the entry ``query`` is stored as: its key and question text."""
@@ -320,7 +199,7 @@ class SemanticCache(ExactKeys, SemanticBackend):
     def entry_id(key: str) -> str:
         """The id of the index entry of the answer stored under the exact ``key`` (storing
         the same request again overwrites it; deleting ``key`` deletes it)."""
-        return _digest("entry", key)
+        return digest("entry", key)
 
     async def semantic_warm(self) -> None:
         """Load the embedding model now (the LLM layer calls this before its first lookup,
@@ -379,28 +258,9 @@ class SemanticCache(ExactKeys, SemanticBackend):
 
     def _conversation_differs(self, asked: StoredQuestion, stored: StoredQuestion) -> str | None:
         """Why two conversations' earlier turns differ in meaning, or ``None``."""
-        if asked.turns == stored.turns:
-            return None
-        if len(asked.turns) != len(stored.turns):
-            return "another number of earlier turns"
-        if _cosine(asked.context_vector, stored.context_vector) < self.context_threshold:
-            return "the earlier turns differ"
-        if _cosine(asked.reply_vector, stored.reply_vector) < self.reply_threshold:
-            return "the replies the questions answer differ"
-        guard = self.precision_guard
-        if guard is not None:
-            for role, mine, theirs in zip(asked.roles, asked.turns, stored.turns, strict=True):
-                verdict = guard.check(mine, theirs)
-                if not verdict.ok:
-                    return f"an earlier turn: {verdict.reason}"
-                ours, their = features(mine), features(theirs)
-                if ours.negations != their.negations:  # parity is for questions; a turn
-                    return "an earlier turn negates more"  # with more "not"s says other things
-                words, other = ours.content, their.content
-                if role == "assistant" and words != other and Counter(words) == Counter(other):
-                    # options offered in another order: "the second one" means another thing
-                    return "a reply offers the same things in another order"
-        return None
+        return conversation_differs(
+            asked, stored, self.precision_guard, self.context_threshold, self.reply_threshold
+        )
 
     async def _accepts(self, asked: StoredQuestion, match: Match) -> bool:
         """Whether the guard, the conversation rule (and, for a borderline match, the
@@ -438,7 +298,7 @@ class SemanticCache(ExactKeys, SemanticBackend):
         """Whether this borderline hit is verified (a deterministic ``verify_sample`` share)."""
         if self.verify_sample >= 1.0:
             return True
-        draw = int(_digest("sample", question, key)[:8], 16) / 0xFFFFFFFF
+        draw = int(digest("sample", question, key)[:8], 16) / 0xFFFFFFFF
         return draw < self.verify_sample
 
     def report_wrong(self, hit: SemanticHit | str, similarity: float | None = None) -> None:

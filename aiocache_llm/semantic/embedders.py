@@ -32,6 +32,7 @@ from ..errors import (
     BackendError,
     BackendTimeout,
     BackendUnavailable,
+    ConfigurationError,
 )
 from .local_embedder import LocalEmbedder
 
@@ -45,6 +46,7 @@ __all__ = [
     "LocalEmbedder",
     "OpenAIEmbedder",
     "embedder_dimension",
+    "make_embedder",
     "normalize",
 ]
 
@@ -362,3 +364,19 @@ class CachedEmbedder:
 
     def __repr__(self) -> str:
         return f"CachedEmbedder({self.inner!r}, max_entries={self.max_entries})"
+
+
+def make_embedder(embedder: Embedder | str | None, default_model: str | None = None) -> Embedder:
+    """An embedder from an instance, a model name (``"local"`` for :class:`LocalEmbedder`,
+    anything else an OpenAI-compatible model), or ``None`` (``default_model``)."""
+    if embedder is None:
+        embedder = default_model or "text-embedding-3-small"
+    if isinstance(embedder, str):
+        if embedder == "local" or embedder.startswith("local:"):
+            return LocalEmbedder()
+        return OpenAIEmbedder(embedder)
+    if not isinstance(embedder, Embedder):
+        raise ConfigurationError(
+            "embedder must have name, dimension and an async aembed(texts) method"
+        )
+    return embedder

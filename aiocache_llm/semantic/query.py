@@ -21,12 +21,23 @@ back (a plain question stored before this format reads as a question without con
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["SemanticQuery", "StoredQuestion", "Turn", "pack_question", "unpack_question"]
+__all__ = [
+    "SemanticHit",
+    "SemanticQuery",
+    "StoredQuestion",
+    "Turn",
+    "digest",
+    "entry_binding",
+    "pack_question",
+    "unpack_question",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +121,30 @@ def unpack_question(text: str) -> StoredQuestion:
         )
     except (ValueError, KeyError, TypeError, struct.error):
         return StoredQuestion(text)
+
+
+def digest(*parts: str) -> str:
+    """One hex digest of ``parts`` (joined unambiguously)."""
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def entry_binding(key: str, question: str) -> str:
+    """What an index entry's answer is bound to: the exact key it is stored under and the
+    question it answers. An answer moved to another entry (another key or question) does not
+    decode there (the codec's key digest; with encryption, the associated data)."""
+    return digest("semantic", key, question)
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticHit:
+    """A stored answer served for a similar request (stored under ``key`` for ``question``)."""
+
+    value: Any
+    similarity: float
+    key: str
+    question: str = ""
+
+    @property
+    def binding(self) -> str:
+        """What the stored answer is bound to (see :func:`entry_binding`)."""
+        return entry_binding(self.key, self.question)

@@ -36,7 +36,8 @@ from .._sync import loop_thread_loop
 from ..core.codec import Entry
 from ..core.failures import describe_failure
 from ..errors import BackendError
-from ._versions import PubSubCapable
+from ._checks import check_key
+from ._versions import Announcement, PubSubCapable
 from .memory import InMemoryCache
 
 __all__ = ["InvalidationChannel", "L1Coherence", "Listener"]
@@ -280,16 +281,30 @@ class InvalidationChannel(Listener):
         self.pubsub = pubsub
         self.channel = channel
         self.sender = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._mine = b'{"from":' + orjson.dumps(self.sender) + b","
+        self._head = self._mine + b'"keys":['
         self._probes: set[str] = set()
 
     # -- sending ---------------------------------------------------------------------------
+    def announcement(self, keys: Iterable[str]) -> Announcement:
+        """The message announcing changes of ``keys`` (each checked: a bad key is an
+        :class:`~aiocache_llm.errors.InvalidKeyError`), for a store to publish with the
+        versions it takes (see :meth:`announced`)."""
+        json = [orjson.dumps(check_key(key)) for key in keys]
+        return Announcement(self.channel, self._head, json, b"]}")
+
+    def announced(self, items: Sequence[tuple[str, int]], at: float | None = None) -> None:
+        """The store published the changes ``items``, sent at ``at`` (wall clock; now if not
+        given), for the observer."""
+        if self.observer is not None:
+            self.observer(list(items), time.time() if at is None else at, True)
+
     async def announce(self, items: Sequence[tuple[str, int]]) -> None:
         if items:
             self.ensure_listening()
-            body = {"from": self.sender, "keys": [list(item) for item in items]}
-            if self.observer is not None:
-                self.observer(list(items), time.time(), True)
-            await self._publish(orjson.dumps(body))
+            self.announced(items)
+            message = self.announcement(key for key, _ in items).message([v for _, v in items])
+            await self._publish(message)
 
     async def announce_flush(self) -> None:
         self.ensure_listening()
@@ -303,6 +318,8 @@ class InvalidationChannel(Listener):
 
     # -- receiving -------------------------------------------------------------------------
     def _apply(self, raw: bytes) -> None:
+        if raw.startswith(self._mine):  # this process's own change: read no further
+            return
         message = orjson.loads(raw)
         if message.get("from") == self.sender:
             return

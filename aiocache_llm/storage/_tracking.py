@@ -60,9 +60,7 @@ class TrackingChannel(Listener):
             items: list[tuple[str, int]] = []
         else:
             cut = len(self.prefix)
-            items = [
-                ((key.decode() if isinstance(key, bytes) else str(key))[cut:], 0) for key in keys
-            ]
+            items = [(name[cut:], 0) for name in map(_text, keys) if name is not None]
             self.state.invalidate(items)
         self._applied(items)
 
@@ -109,3 +107,14 @@ def check_tracking(l2: object) -> None:
 
     if not isinstance(l2, RedisCache) or l2._mode() != "standalone":
         raise ConfigurationError("invalidation='tracking' needs a standalone RedisCache as L2")
+
+
+def _text(name: Any) -> str | None:
+    """A reported name as text; ``None`` for one UTF-8 cannot read, which no key's name is (the
+    version counters: see :mod:`aiocache_llm.storage.redis.scripts`)."""
+    if not isinstance(name, bytes):
+        return str(name)
+    try:
+        return name.decode()
+    except UnicodeDecodeError:
+        return None

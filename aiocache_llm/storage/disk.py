@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
@@ -13,12 +14,19 @@ from typing import Any, ClassVar
 
 from .._sync import threaded
 from ..core.codec import DEFAULT_COMPRESS_THRESHOLD, DEFAULT_MAX_ENTRY_SIZE
-from ..errors import BackendUnavailable, InvalidArgumentError, ValueTooLargeError
+from ..errors import BackendUnavailable, CorruptEntryError, InvalidArgumentError, ValueTooLargeError
 from ._checks import check_ttl
+from ._disk_reads import BatchedReads, HotEntries
 from ._store import Change, ErrorMap, Store, Stored
-from ._store_cache import StoreCache
+from ._store_cache import _GENERATED, StoreCache, _driven
 
-__all__ = ["DiskCache", "DiskStore"]
+#: Bytes of hot entries a disk cache answers from memory, by default.
+DEFAULT_MEMORY_SIZE = 32 << 20
+
+#: A value read in the calling thread: ``StoreCache``'s get, run to its end there.
+_read_value = _driven(StoreCache.async_get_cache)
+
+__all__ = ["DEFAULT_MEMORY_SIZE", "DiskCache", "DiskStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -67,7 +75,9 @@ class DiskStore(Store[bytes]):
 
     errors: ClassVar[ErrorMap] = ((sqlite3.Error, BackendUnavailable),)
 
-    def __init__(self, directory: Path, *, size_limit: int, fsync: bool, timeout: float) -> None:
+    def __init__(
+        self, directory: Path, *, size_limit: int, fsync: bool, timeout: float, memory: int = 0
+    ) -> None:
         self.directory = directory
         self.size_limit = size_limit
         self.fsync = fsync
@@ -85,6 +95,8 @@ class DiskStore(Store[bytes]):
                 db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise BackendUnavailable(f"cannot use {directory}: {exc}") from exc
+        #: Entries read lately, served from memory while the database is unchanged.
+        self.hot = HotEntries(self._db_path, memory, self._connect) if memory > 0 else None
 
     # -- connections -----------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -134,9 +146,18 @@ class DiskStore(Store[bytes]):
 
     # -- the store -------------------------------------------------------------------------
     async def get(self, name: str) -> Stored[bytes] | None:
+        hot = self.hot
+        stamp = None
+        if hot is not None:
+            hot.open()
+            stamp = hot.stamp()  # before the read: a change after it makes the stamp stale
         with self._db() as db:
             row = db.execute(_GET, (name,)).fetchone()
-        return None if row is None else Stored(row[0])
+        if row is None:
+            return None
+        if hot is not None:
+            hot.put(name, row[0], stamp)
+        return Stored(row[0])
 
     async def get_many(self, names: Sequence[str]) -> list[Stored[bytes] | None]:
         found = dict[str, Stored[bytes]]()
@@ -188,6 +209,8 @@ class DiskStore(Store[bytes]):
 
     async def close(self) -> None:
         """Close every connection this store opened; later calls open new ones."""
+        if self.hot is not None:
+            self.hot.close()
         with self._connections_lock:
             connections, self._connections = self._connections, []
         for connection in connections:
@@ -253,6 +276,12 @@ class DiskCache(StoreCache[bytes]):
       methods run in the caller's thread with no hop. Each thread has its own connection.
     * **Bounded.** When the entries exceed ``size_limit`` bytes, expired entries are removed
       first, then the least recently written, down to 90% of the limit.
+    * **Hot entries from memory.** Entries read lately (up to ``memory_size`` bytes; 0 turns
+      it off) are answered on the event loop itself, without a worker hop, while the database
+      is unchanged since they were read: SQLite's change stamp, which any write by any
+      process moves, is checked through a memory map (no system call, see
+      :mod:`aiocache_llm.storage._disk_reads`). Other reads issued in one loop iteration go
+      to the workers as one job.
     * ``fsync=True`` makes every write durable against power loss too (synchronous=FULL); by
       default a write survives the process, not necessarily the machine.
     """
@@ -271,12 +300,22 @@ class DiskCache(StoreCache[bytes]):
         compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
         timeout: float = 10.0,
         max_entry_size: int = DEFAULT_MAX_ENTRY_SIZE,
+        memory_size: int = DEFAULT_MEMORY_SIZE,
     ) -> None:
         check_ttl(default_ttl)  # before the directory is made
-        if isinstance(size_limit, bool) or not isinstance(size_limit, int) or size_limit < 1:
+        for value, name in ((size_limit, "size_limit"), (memory_size, "memory_size")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidArgumentError(f"{name} must be an int of bytes")
+        if size_limit < 1:
             raise InvalidArgumentError("size_limit must be a positive int (bytes)")
         directory = Path(disk_cache_dir if disk_cache_dir is not None else ".aiocache_llm")
-        store = DiskStore(directory.resolve(), size_limit=size_limit, fsync=fsync, timeout=timeout)
+        store = DiskStore(
+            directory.resolve(),
+            size_limit=size_limit,
+            fsync=fsync,
+            timeout=timeout,
+            memory=memory_size,
+        )
         super().__init__(
             store,
             default_ttl=default_ttl,
@@ -285,6 +324,31 @@ class DiskCache(StoreCache[bytes]):
         )
         self.directory = store.directory
         self.size_limit = size_limit
+        self.memory_size = memory_size
+        self._reads = BatchedReads(functools.partial(_read_value, self))
+
+    async def _async_get_cache(self, key: str) -> Any:
+        """The value under ``key``: from memory when it is hot and unchanged (on the loop,
+        nothing blocks), else read in the workers with the other reads of this iteration."""
+        hot = self.store.hot
+        if hot is not None:
+            name = self.object_name(key)
+            data = hot.get(name)
+            if data is not None:
+                try:
+                    entry = self._decode(data, name)
+                except CorruptEntryError:  # the read in the workers counts and removes it
+                    entry = None
+                if entry is not None and (
+                    entry.expires_at is None or entry.expires_at > time.time()
+                ):
+                    return entry.value
+        return await self._reads.submit(key)
+
+    # the blocking twin reads in the caller's thread, as every other DiskCache method
+    setattr(_async_get_cache, _GENERATED, _read_value)
+    async_get_cache = _async_get_cache
+    del _async_get_cache
 
     @threaded
     def async_volume(self) -> int:

@@ -262,7 +262,8 @@ class DualCache(BaseCache):
         local_only: bool = False,
     ) -> None:
         """Write L2 first (a value it refuses is stored nowhere), then L1 with the version L2
-        gave, then announce it."""
+        gave. A versioned L2 announces the write in the same step (on Redis: one script call,
+        one round trip); otherwise it is announced after."""
         items = list(items)
         seconds = self.resolve_ttl(ttl)
         l2 = self.redis_cache
@@ -270,11 +271,18 @@ class DualCache(BaseCache):
             self._state.put_local(items, seconds)
             return
         self._reads.forget(key for key, _ in items)
-        self._ensure_listening()
+        channel = self.channel
+        if channel is not None:
+            channel.ensure_listening()
         started, now = self._state.begin(), time.time()
+        announcement = None
         try:
             if self._versioned:
-                versions = await l2.async_set_versioned(items, seconds)  # type: ignore[attr-defined]
+                if isinstance(channel, InvalidationChannel):
+                    announcement = channel.announcement(key for key, _ in items)
+                versions = await l2.async_set_versioned(  # type: ignore[attr-defined]
+                    items, seconds, announcement=announcement
+                )
             else:
                 await l2.async_set_cache_pipeline(items, seconds)
                 versions = [0] * len(items)
@@ -286,10 +294,12 @@ class DualCache(BaseCache):
         expires = None if seconds is None else now + seconds
         pairs = zip(items, versions, strict=True)
         self._fill(((k, Entry(value, now, expires), v) for (k, value), v in pairs), started)
-        if self.channel is not None:
-            await self.channel.announce(
-                [(key, v) for (key, _), v in zip(items, versions, strict=True)]
-            )
+        if channel is not None:
+            changes = [(key, v) for (key, _), v in zip(items, versions, strict=True)]
+            if announcement is not None:
+                channel.announced(changes, now)  # type: ignore[union-attr]  # sent with the write
+            else:
+                await channel.announce(changes)
 
     async def async_increment(
         self,
@@ -336,10 +346,17 @@ class DualCache(BaseCache):
         l2 = self.redis_cache
         if l2 is None:
             return
-        self._ensure_listening()
+        channel = self.channel
+        if channel is not None:
+            channel.ensure_listening()
+        announcement, sent = None, time.time()
         try:
             if self._versioned:
-                version = await l2.async_delete_versioned(key)  # type: ignore[attr-defined]
+                if isinstance(channel, InvalidationChannel):
+                    announcement = channel.announcement([key])
+                version = await l2.async_delete_versioned(  # type: ignore[attr-defined]
+                    key, announcement=announcement
+                )
             else:
                 await l2.async_delete_cache(key)
                 version = 0
@@ -347,8 +364,11 @@ class DualCache(BaseCache):
             self._l2_failed("delete", exc)
             return
         self._state.invalidate([(key, version)])
-        if self.channel is not None:
-            await self.channel.announce([(key, version)])
+        if channel is not None:
+            if announcement is not None:
+                channel.announced([(key, version)], sent)  # type: ignore[union-attr]
+            else:
+                await channel.announce([(key, version)])
 
     async def async_flush_cache(self) -> None:
         self._state.reset()

@@ -96,27 +96,31 @@ class InMemoryCache(StoreCache[Held]):
             pass
         return entry[0]
 
-    @inline
-    def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
-        # check_ttl, cheap for the TTL object of the last call
+    def _seconds(self, ttl: TTLArg) -> float | None:
+        """``check_ttl``, cheap for the TTL object of the last call."""
         seen = self._ttl_seen
         if ttl is seen[0]:
-            seconds = seen[1]
-        elif ttl is USE_DEFAULT:
-            seconds = self.default_ttl
-        else:
-            seconds = _checks.check_ttl(ttl)
-            self._ttl_seen = (ttl, seconds)
-        # the size estimate; only a large one is checked exactly (UTF-8 may be 4x)
+            return seen[1]
+        if ttl is USE_DEFAULT:
+            return self.default_ttl
+        seconds = _checks.check_ttl(ttl)
+        self._ttl_seen = (ttl, seconds)
+        return seconds
+
+    def _admits(self, value: Any) -> bool:
+        """The size estimate; only a large one is checked exactly (UTF-8 may be 4x)."""
         if value.__class__ is str:
-            if len(value) > self._fast_limit and not self.store.admits(value):
-                return
-        else:
-            try:
-                if value.__sizeof__() > self._fast_limit and not self.store.admits(value):
-                    return
-            except TypeError:  # a class: its __sizeof__ wants an instance
-                pass
+            return len(value) <= self._fast_limit or self.store.admits(value)
+        try:
+            return value.__sizeof__() <= self._fast_limit or self.store.admits(value)
+        except TypeError:  # a class: its __sizeof__ wants an instance
+            return True
+
+    @inline
+    def async_set_cache(self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT) -> None:
+        seconds = self._seconds(ttl)
+        if not self._admits(value):
+            return
         now = self._clock()
         entry = (value, None if seconds is None else now + seconds, now)
         data = self._data
@@ -135,6 +139,48 @@ class InMemoryCache(StoreCache[Held]):
             data[key] = entry
             if old[1] is None:
                 self.store.track(key, entry, False)
+
+    @inline
+    def async_set_cache_pipeline(
+        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+    ) -> None:
+        """Store every pair with one TTL, in one pass: the TTL, the clock and the expiry once
+        per batch; every key is checked before any is written (a value over
+        ``max_size_per_item`` is refused alone, as by ``async_set_cache``)."""
+        seconds = self._seconds(ttl)
+        batch = items if items.__class__ is list else list(items)
+        limit, unusual, last = self._fast_limit, False, None
+        for key, value in batch:  # checks first: a bad key stores nothing
+            if key.__class__ is not str or not key or not key.isascii():
+                check_key(key)
+                unusual = True
+            if value is last:  # the same object again: sized already
+                continue
+            try:
+                size = len(value) if value.__class__ is str else value.__sizeof__()
+            except TypeError:  # a class: its __sizeof__ wants an instance
+                size = 0
+            if size > limit:
+                unusual = True
+            last = value
+        if unusual:  # a str subclass as key, or a value to size exactly
+            batch = [(check_key(key), value) for key, value in batch if self._admits(value)]
+        now = self._clock()
+        expires = None if seconds is None else now + seconds
+        data, track = self._data, self.store.track
+        if expires is None:  # re-inserted as the most recently used, as by async_set_cache
+            for key, value in batch:
+                entry: Held = (value, None, now)
+                old = data.pop(key, None)
+                data[key] = entry
+                track(key, entry, old is None)
+            return
+        get = data.get
+        for key, value in batch:
+            old = get(key)
+            data[key] = entry = (value, expires, now)
+            if old is None or old[1] is None:
+                track(key, entry, old is None)
 
     # -- the rest of the contract, inline: the same steps as StoreCache's, without awaiting
     @inline

@@ -18,6 +18,7 @@ from aiocache_llm import InMemoryCache
 from aiocache_llm.core.codec import Entry
 from aiocache_llm.errors import BackendUnavailable
 from aiocache_llm.storage._invalidation import L1Coherence
+from aiocache_llm.storage._versions import Announcement
 from aiocache_llm.storage.base import USE_DEFAULT, TTLArg
 from aiocache_llm.storage.dual import DEFAULT_L1_TTL, DualCache
 from aiocache_llm.storage.redis import RedisCache
@@ -34,9 +35,13 @@ class HeldWrites(RedisCache):
     release: asyncio.Event | None = None
 
     async def async_set_versioned(
-        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+        self,
+        items: Iterable[tuple[str, Any]],
+        ttl: TTLArg = USE_DEFAULT,
+        *,
+        announcement: Announcement | None = None,
     ) -> list[int]:
-        versions = await super().async_set_versioned(items, ttl)
+        versions = await super().async_set_versioned(items, ttl, announcement=announcement)
         if self.written is not None and self.release is not None:
             self.written.set()
             await self.release.wait()

@@ -260,7 +260,7 @@ async def test_the_verifier_feeds_the_budget_and_its_verdict_is_kept(
 
 
 def test_the_shared_threshold_learns_from_evidence() -> None:
-    from aiocache_llm.semantic.cache import ErrorBudget
+    from aiocache_llm.semantic.budget import ErrorBudget
 
     budget = ErrorBudget(max_error_rate=0.05, base_threshold=0.8)
     for i in range(200):  # right answers from 0.95 down to 0.75, wrong ones from 0.72 to 0.76

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["CANONICAL", "DEFAULTS", "FAMILIES"]
+__all__ = [
+    "CANONICAL",
+    "DEFAULTS",
+    "DEFAULT_BASES",
+    "FAMILIES",
+    "IGNORED_ARGUMENTS",
+    "IGNORED_HEADERS",
+]
 
 #: call type -> family whose entries it shares
 FAMILIES: Final[dict[str, str]] = {
@@ -88,3 +95,79 @@ CANONICAL: Final[dict[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "anthropic_messages": _anthropic,
     "search": _search,
 }
+
+
+#: The one list of arguments deliberately left out of every key (and every ``litellm_*``
+#: argument: LiteLLM's logging object, call id, ...). Everything else enters the key.
+IGNORED_ARGUMENTS: Final = frozenset(
+    {
+        # auth and billing: who pays, not what is answered
+        "api_key",
+        "organization",
+        "project",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "azure_ad_token",
+        "vertex_credentials",
+        # tracing, metadata and request ids
+        "metadata",
+        "logger_fn",
+        "callbacks",
+        "proxy_server_request",
+        "idempotency_key",
+        "safety_identifier",
+        "prompt_cache_key",
+        # timeouts, retries and transport
+        "timeout",
+        "request_timeout",
+        "max_retries",
+        "num_retries",
+        "fallbacks",
+        "client",
+        "http_client",
+        "service_tier",
+        # how the answer is delivered, not what it is
+        "stream",
+        "stream_options",
+        "store",
+        # the cache's own controls
+        "cache",
+        "caching",
+        # the end user (keyed with ``key_on_user=True``, as LiteLLM does)
+        "user",
+    }
+)
+
+#: Request headers left out of every key (lower-case; also every ``x-stainless-*`` header the
+#: SDKs add): auth, tracing and request ids, transport. Every other header enters the key.
+IGNORED_HEADERS: Final = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "cookie",
+        "openai-organization",
+        "openai-project",
+        "x-request-id",
+        "x-client-request-id",
+        "request-id",
+        "idempotency-key",
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "user-agent",
+        "accept",
+        "accept-encoding",
+        "content-type",
+        "content-length",
+        "connection",
+        "host",
+        "x-stainless-timeout",
+        "x-stainless-retry-count",
+    }
+)
+
+#: Deployments that are the provider's default (the same as naming none), without a final "/".
+DEFAULT_BASES: Final = frozenset({"https://api.openai.com/v1", "https://api.anthropic.com"})

@@ -1,10 +1,14 @@
 """Auto-pipelining: commands issued in the same event-loop iteration travel as one pipeline.
 
-Every caller gets its own future; the first command of an iteration starts a batch task, and
-every command issued before that task first runs joins the batch. The task sends the batch in
-one write and hands each reply to its caller, so a failing command fails only its own caller,
-while a connection failure or timeout fails every caller of that batch (each with its own
-exception). An :class:`AutoPipeline` belongs to one event loop.
+A command issued while nothing is queued or in flight, by a caller that comes alone (one task,
+or the first command after a quiet spell), is sent at once, in its caller's task: it waits for
+no loop iteration (see :meth:`AutoPipeline.call`). Once commands queue up behind one sent at
+once, callers are many and every command is batched, until a batch holds a single command.
+A batched caller gets its own future; the first queued command of an iteration starts a batch
+task, and every command issued before that task first runs joins the batch. The task sends
+the batch in one write and hands each reply to its caller, so a failing command fails only its
+own caller, while a connection failure or timeout fails every caller of that batch (each with
+its own exception). An :class:`AutoPipeline` belongs to one event loop.
 """
 
 from __future__ import annotations
@@ -28,7 +32,17 @@ class AutoPipeline:
     called once per caller, so no two callers share an exception object.
     """
 
-    __slots__ = ("_commands", "_futures", "_loop", "_run_batch", "_tasks", "_translate", "batches")
+    __slots__ = (
+        "_busy",
+        "_commands",
+        "_futures",
+        "_lonely",
+        "_loop",
+        "_run_batch",
+        "_tasks",
+        "_translate",
+        "batches",
+    )
 
     def __init__(
         self,
@@ -44,10 +58,42 @@ class AutoPipeline:
         self._tasks: set[asyncio.Task[None]] = set()
         #: Batches sent so far (each is one round trip per connection or cluster node).
         self.batches = 0
+        #: Round trips sent at once by :meth:`call` and not yet answered.
+        self._busy = 0
+        #: Whether callers come one at a time: no command was queued behind the last one sent
+        #: at once, or the last batch held one command. Many tasks keep batching.
+        self._lonely = True
+
+    async def call(self, commands: Sequence[Command]) -> list[Any]:
+        """The replies of ``commands`` (sent together), each a value or the translated
+        exception of that command alone.
+
+        Sent at once from the caller's task when nothing is queued or in flight and callers
+        come alone, so a lone task pays no loop iteration and no hand-over; otherwise queued
+        for the current batch.
+        """
+        if self._commands or self._busy or self._tasks or not self._lonely:
+            futures = self.submit_many(commands)
+            return list(await asyncio.gather(*futures, return_exceptions=True))
+        self._busy += 1
+        self.batches += 1
+        try:
+            results = await self._run_batch(commands)
+        except Exception as exc:
+            error = self._translate(exc)
+            if error is exc:
+                raise
+            raise error  # noqa: B904 - the translation chains the original as its cause
+        finally:
+            self._busy -= 1
+        translate = self._translate
+        return [translate(r) if isinstance(r, BaseException) else r for r in results]
 
     def submit(self, command: Command) -> asyncio.Future[Any]:
         """Queue ``command`` for the current batch; the future resolves with its reply."""
         future = self._loop.create_future()
+        if self._busy:  # queued behind a command sent at once: callers are many
+            self._lonely = False
         if not self._commands:
             task = self._loop.create_task(self._flush())
             self._tasks.add(task)
@@ -63,6 +109,7 @@ class AutoPipeline:
     async def _flush(self) -> None:
         commands, futures = self._commands, self._futures
         self._commands, self._futures = [], []
+        self._lonely = len(commands) == 1
         self.batches += 1
         try:
             results = await self._run_batch(commands)

@@ -23,14 +23,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
+
+from redis import exceptions as redis_errors
 
 from ...core.codec import Entry, decode, dumps_json
-from ...errors import CorruptEntryError
+from ...errors import BackendError, CorruptEntryError
+from .._versions import Announcement
 from ..base import USE_DEFAULT, TTLArg
 from .autopipeline import Command
 from .client import RedisClient
-from .scripts import DELETE_SCRIPT, SADD_SCRIPT, SET_SCRIPT, VERSION_PREFIX, split_version
+from .scripts import DELETE, SADD_SCRIPT, SET, VERSION_PREFIX, Script, split_version
 from .store import milliseconds, number, set_command
 
 __all__ = ["RedisCache"]
@@ -152,22 +155,79 @@ class RedisCache(RedisClient):
         return {member.decode() for member in reply}
 
     # -- versioned entries (for a coherent L1, see aiocache_llm.storage.dual) ---------------
+    #: Whether the write scripts publish their announcement themselves (on a cluster the
+    #: channel lives in another slot than the keys, so it is published after them).
+    _publishes_in_scripts: ClassVar[bool] = True
+
+    def _version_counter(self, name: str) -> bytes:
+        """The name of the version counter of ``name``'s slot: under this cache's prefix (a
+        flush removes it; it then starts again from the clock), with a byte no key's UTF-8
+        holds, so no key can be it."""
+        return self.prefix.encode() + b"\xffversions"
+
+    def _slot_groups(self, names: Sequence[str]) -> list[list[int]]:
+        """Positions of ``names`` grouped so one script call serves each group (one slot)."""
+        return [list(range(len(names)))]
+
+    async def _scripts(self, script: Script, commands: list[Command]) -> list[Any]:
+        """Run ``commands`` (``EVALSHA`` of ``script``) in one round trip; a server that does
+        not hold the script yet (``NOSCRIPT``: no script ran) gets them again as ``EVAL``."""
+        try:
+            return await self._call_many(commands)
+        except BackendError as exc:
+            if not isinstance(exc.__cause__, redis_errors.NoScriptError):
+                raise
+        return await self._call_many([script.loading(command) for command in commands])
+
+    def _published_on(self, announcement: Announcement | None) -> tuple[str, bytes, bytes]:
+        """The channel (``""``: none), head and tail a script publishes the message with."""
+        if announcement is None or not self._publishes_in_scripts:
+            return "", b"", b""
+        return self.object_name(announcement.channel), announcement.head, announcement.tail
+
     async def async_set_versioned(
-        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+        self,
+        items: Iterable[tuple[str, Any]],
+        ttl: TTLArg = USE_DEFAULT,
+        *,
+        announcement: Announcement | None = None,
     ) -> list[int]:
-        """Store every pair in one round trip, each under a version Redis assigns atomically
-        with the write; return the versions. A bad value stores nothing. A number is stored as
-        a counter (as by ``async_set_cache``), without a version: its version is 0."""
-        commands: list[Command] = []
+        """Store every pair under a version Redis assigns atomically with the write, and
+        publish ``announcement`` with the versions, in one script call (one round trip; one
+        call per slot on a cluster, then the message); return the versions. A bad value stores
+        nothing. A number is stored as a counter (as by ``async_set_cache``), without a
+        version: its version is 0."""
+        now = self.clock()
+        expires_at = self.expires_at(ttl, now)
+        names: list[str] = []
+        rows: list[tuple[bytes, bool]] = []
         for key, value in items:
-            name, data, expires_at = self._write(key, value, ttl)
-            if value.__class__ is int or value.__class__ is float:
-                commands.append(set_command(name, data, expires_at))  # a counter: version 0
-            else:
-                px = 0 if expires_at is None else milliseconds(expires_at - time.time())
-                commands.append(("EVAL", SET_SCRIPT, 1, name, data, px))
-        replies = await self._call_many(commands)
-        return [reply if isinstance(reply, int) else 0 for reply in replies]
+            name = self.object_name(key)
+            names.append(name)
+            numeric = value.__class__ is int or value.__class__ is float
+            rows.append((self._encode(value, expires_at, now, name), not numeric))
+        if not names:
+            return []
+        px = 0 if expires_at is None else milliseconds(expires_at - time.time())
+        channel, head, tail = self._published_on(announcement)
+        keys = [b""] * len(names) if announcement is None else announcement.keys
+        groups = self._slot_groups(names)
+        commands: list[Command] = []
+        for group in groups:
+            args: list[Any] = [px, channel, head, tail, sum(rows[i][1] for i in group)]
+            for i in group:
+                args += (rows[i][0], keys[i], b"1" if rows[i][1] else b"0")
+            counter = self._version_counter(names[group[0]])
+            commands.append(SET.command([counter, *(names[i] for i in group)], args))
+        lasts = await self._scripts(SET, commands)
+        versions = [0] * len(names)
+        for group, last in zip(groups, lasts, strict=True):
+            taken = [i for i in group if rows[i][1]]
+            for offset, i in enumerate(taken, int(last) - len(taken) + 1):
+                versions[i] = offset
+        if announcement is not None and not self._publishes_in_scripts:
+            await self.async_publish(announcement.channel, announcement.message(versions))
+        return versions
 
     async def async_get_versioned(self, keys: Sequence[str]) -> list[tuple[Entry | None, int]]:
         """``(entry, version)`` per key (``GET``, or one ``MGET``); version 0 if unversioned."""
@@ -186,6 +246,18 @@ class RedisCache(RedisClient):
         entries = await self._with_expiry(names, entries)
         return list(zip(entries, versions, strict=True))
 
-    async def async_delete_versioned(self, key: str) -> int:
-        """Delete ``key``; return the version the deletion takes (newer than the value's)."""
-        return int(await self._call("EVAL", DELETE_SCRIPT, 1, self.object_name(key)))
+    async def async_delete_versioned(
+        self, key: str, *, announcement: Announcement | None = None
+    ) -> int:
+        """Delete ``key`` and publish ``announcement`` in one script call; return the version
+        the deletion takes (newer than the value's)."""
+        name = self.object_name(key)
+        channel, head, tail = self._published_on(announcement)
+        json_key = b"" if announcement is None else announcement.keys[0]
+        command = DELETE.command(
+            [self._version_counter(name), name], [channel, head, tail, json_key]
+        )
+        version = int((await self._scripts(DELETE, [command]))[0])
+        if announcement is not None and not self._publishes_in_scripts:
+            await self.async_publish(announcement.channel, announcement.message([version]))
+        return version

@@ -11,7 +11,6 @@ extras are :class:`~aiocache_llm.storage.redis.cache.RedisCache`'s.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ClassVar
@@ -177,9 +176,12 @@ class RedisClient(StoreCache[bytes]):
     async def _call(self, *command: Any) -> Any:
         """Run one command (through the auto-pipeline) and return its raw reply."""
         state = self._loop_client()
-        if self.auto_pipeline:
-            return await state.pipeline.submit(command)
-        return await self._direct(state, [command])
+        if not self.auto_pipeline:
+            return await self._direct(state, [command])
+        (result,) = await state.pipeline.call((command,))
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     async def _call_many(self, commands: Sequence[Command]) -> list[Any]:
         """Run ``commands`` in one round trip and return their replies in order.
@@ -191,8 +193,7 @@ class RedisClient(StoreCache[bytes]):
         state = self._loop_client()
         if not self.auto_pipeline:
             return list(await self._direct(state, commands, many=True))
-        futures = state.pipeline.submit_many(commands)
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        results = await state.pipeline.call(commands)
         for result in results:
             if isinstance(result, BaseException):
                 raise result

@@ -7,12 +7,16 @@ batch of commands on one connection of redis-py's pool.
 
 The pool is used as redis-py designs it: ``get_connection()`` checks a connection out (it
 reconnects one the server closed while idle, and a ``BlockingConnectionPool`` waits up to its
-``timeout`` for a free one), ``send_packed_command`` writes the whole batch at once, one
-``read_response`` per command reads the replies, and ``release()`` gives the connection back.
-A connection that fails is disconnected before it is released, so the pool reconnects it.
+``timeout`` for a free one), the whole batch is written at once, one ``read_response`` per
+command reads the replies, and ``release()`` gives the connection back. The connection of the
+last clean batch is kept aside for the next one instead (a checkout is a lock, a condition
+and a timer: a lone task would pay them on every command); one the server closed meanwhile
+fails before its first reply and is replaced. A connection that fails is disconnected before
+it is released, so the pool reconnects it.
 
-The replies of a batch share one deadline, ``socket_timeout`` (each ``read_response`` is told
-not to start its own: a timer per reply cost a third of the client's time at 50 tasks).
+The write and the replies of a batch share one deadline, ``socket_timeout`` (neither the
+write nor each ``read_response`` starts its own: a timer per reply cost a third of the
+client's time at 50 tasks).
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ def _pack(connection: Any, commands: Sequence[Command]) -> list[bytes]:
 class LoopClient:
     """The client, its pool and the auto-pipeline that serve one event loop."""
 
-    __slots__ = ("client", "closers", "pipeline", "pool", "slots")
+    __slots__ = ("client", "closers", "idle", "pipeline", "pool", "slots")
 
     pipeline: AutoPipeline
 
@@ -76,6 +80,9 @@ class LoopClient:
         #: Batches in flight at once: one connection each, never more than the pool holds
         #: (a Sentinel pool refuses rather than waits when it is exhausted).
         self.slots = asyncio.Semaphore(max_connections)
+        #: The connection of the last batch that ended cleanly, kept out of the pool for the
+        #: next batch (a lone task then never checks one out); closed with the pool.
+        self.idle: Any = None
 
     async def aclose(self) -> None:
         await self.pipeline.drain()
@@ -116,11 +123,11 @@ async def run_batch(
         await slots.acquire()
     try:
         try:
-            return await _run_once(state.pool, commands, renew_credentials, timeout)
+            return await _run_once(state, commands, renew_credentials, timeout)
         except _ClosedBeforeReply:
             pass
         try:
-            return await _run_once(state.pool, commands, renew_credentials, timeout)
+            return await _run_once(state, commands, renew_credentials, timeout)
         except _ClosedBeforeReply as exc:
             raise exc.error from exc.error.__cause__
     finally:
@@ -137,14 +144,22 @@ async def _checkout(pool: Any, renew_credentials: Callable[[], bool]) -> Any:
 
 
 async def _run_once(
-    pool: Any, commands: Sequence[Command], renew_credentials: Callable[[], bool], timeout: float
+    state: LoopClient,
+    commands: Sequence[Command],
+    renew_credentials: Callable[[], bool],
+    timeout: float,
 ) -> list[Any]:
-    connection = await _checkout(pool, renew_credentials)
+    connection = state.idle
+    if connection is not None:  # the last connection to finish a batch cleanly: no checkout
+        state.idle = None
+    else:
+        connection = await _checkout(state.pool, renew_credentials)
     results: list[Any] = []
     try:
-        await connection.send_packed_command(_pack(connection, commands), check_health=False)
+        packed = _pack(connection, commands)
         read = connection.read_response
-        async with _within(timeout):  # one deadline for every reply (math.inf: none of its own)
+        async with _within(timeout):  # one deadline for the write and every reply
+            await _send(connection, packed)
             for _ in range(len(commands)):
                 try:
                     results.append(await read(disable_decoding=True, timeout=math.inf))
@@ -154,12 +169,29 @@ async def _run_once(
         try:
             await connection.disconnect(nowait=True)
         finally:
-            await pool.release(connection)
+            await state.pool.release(connection)
         if not results and isinstance(exc, redis_errors.ConnectionError):
             raise _ClosedBeforeReply(exc) from exc
         raise
-    await pool.release(connection)
+    if state.idle is None:
+        state.idle = connection
+    else:
+        await state.pool.release(connection)
     return results
+
+
+async def _send(connection: Any, packed: list[bytes]) -> None:
+    """Write ``packed`` on ``connection`` (connecting it first if needed), as redis-py's
+    ``send_packed_command`` does, without a timer of its own (the caller's deadline covers
+    it)."""
+    if not connection.is_connected:
+        await connection.connect()
+    try:
+        await connection._send_packed_command(packed)
+    except OSError as exc:
+        if isinstance(exc, TimeoutError):
+            raise
+        raise redis_errors.ConnectionError(f"Error while writing to socket: {exc}") from exc
 
 
 class Connector:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -34,11 +35,17 @@ async def messages(
         shared = client is state.client
         pubsub = client.pubsub()
         await getattr(pubsub, connector.subscribe)(channel)
-        async for message in pubsub.listen():
-            kind = message.get("type")
-            if kind == connector.message:
-                yield message["data"]
-            elif kind == connector.subscribe and on_subscribed is not None:
+        # Replies are read off the connection as they come, past redis-py's message dicts and
+        # handlers: every process reads every message, its own writes' too.
+        read = pubsub.connection.read_response
+        message, subscribed = connector.message.encode(), connector.subscribe.encode()
+        while True:
+            reply = await read(disable_decoding=True, timeout=math.inf, push_request=True)
+            if not isinstance(reply, list) or len(reply) < 3:
+                continue
+            if reply[0] == message:
+                yield reply[2]
+            elif reply[0] == subscribed and on_subscribed is not None:
                 on_subscribed()
     except Exception as exc:
         if closed():

@@ -5,20 +5,29 @@ Each script is one atomic step on the server:
 * :data:`INCREMENT_SCRIPT`: increments, all or nothing, with each new key's TTL.
 * :data:`SADD_SCRIPT`: SADD, with the TTL set only on a new set.
 * :data:`SET_SCRIPT` / :data:`DELETE_SCRIPT`: versioned writes and deletes for a coherent L1
-  (see :mod:`aiocache_llm.storage.dual`). The version is the server's clock in
-  microseconds, or one more than the version the key holds if that is larger, so versions of
-  a key only grow (through deletes too, since the clock moves on). It travels with the value
-  as a prefix ``b"\\xa1V"`` + 16 decimal digits in front of the codec's envelope; a reader
-  that knows nothing of versions (``RedisCache.async_get_cache``) strips it.
+  (see :mod:`aiocache_llm.storage.dual`), each with its announcement, in one step (one
+  round trip, sent as ``EVALSHA``). Versions come from a counter (one ``INCRBY``) in the slot
+  of the keys, so versions of a key only grow, through deletes too. A version travels with
+  the value as a prefix ``b"\\xa1V"`` + 16 decimal digits in front of the codec's envelope; a
+  reader that knows nothing of versions (``RedisCache.async_get_cache``) strips it.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from .autopipeline import Command
+
 __all__ = [
+    "DELETE",
     "DELETE_SCRIPT",
     "INCREMENT_SCRIPT",
     "SADD_SCRIPT",
+    "SET",
     "SET_SCRIPT",
+    "Script",
     "VERSION_PREFIX",
     "split_version",
 ]
@@ -77,39 +86,99 @@ VERSION_PREFIX = b"\xa1V"
 _DIGITS = 16
 _HEADER = len(VERSION_PREFIX) + _DIGITS
 
-# The version this write or delete takes: the server clock (us), or one more than the key's.
-_NEXT_VERSION = """
-local held = redis.pcall('GETRANGE', KEYS[1], 0, 17)
-local now = redis.call('TIME')
-local version = tonumber(now[1]) * 1000000 + tonumber(now[2])
-if type(held) == 'string' and string.sub(held, 1, 2) == '\\161V' then
-  local previous = tonumber(string.sub(held, 3, 18))
-  if previous and previous >= version then version = previous + 1 end
+# The last of ``count`` new versions, from the version counter KEYS[1] (one INCRBY), as 16
+# digits: a counter that is missing (new, or flushed with its namespace) starts from the
+# server clock in microseconds, so it is ahead of every version taken before (each write takes
+# at least a microsecond), and it has 16 digits until the year 2286 (no leading zero: the same
+# text is the version in JSON).
+_NEXT_VERSIONS = """
+last = redis.call('INCRBY', KEYS[1], count)
+if last < 1000000000000000 then
+  local now = redis.call('TIME')
+  last = tonumber(now[1]) * 1000000 + tonumber(now[2]) + count
+  redis.call('SET', KEYS[1], string.format('%.0f', last))
 end
 """
 
-#: SET KEYS[1] to ARGV[1] with a new version (ARGV[2]: PX milliseconds, 0 = none); returns it.
+#: SET KEYS[2..] (KEYS[1]: the version counter of their slot) with new versions, and PUBLISH
+#: the change on ARGV[2] unless it is empty, all in one step. ARGV[1]: PX milliseconds (0 =
+#: none); ARGV[3], ARGV[4]: the message's head and tail; ARGV[5]: how many items take a
+#: version; then per item its data, its key in JSON and "1" (versioned) or "0" (a counter:
+#: stored as it is, announced with version 0). Returns the last version taken; the versioned
+#: items took the ones before it, in order.
 SET_SCRIPT = (
-    _NEXT_VERSION
-    + """
-local data = '\\161V' .. string.format('%016.0f', version) .. ARGV[1]
-if tonumber(ARGV[2]) > 0 then
-  redis.call('SET', KEYS[1], data, 'PX', ARGV[2])
-else
-  redis.call('SET', KEYS[1], data)
+    "local count = tonumber(ARGV[5])\nlocal last = 0\nif count > 0 then"
+    + _NEXT_VERSIONS
+    + """end
+local px, publish = ARGV[1], ARGV[2] ~= ''
+if px == '0' then px = nil end
+if #KEYS == 2 then
+  local data, version = ARGV[6], '0'
+  if count == 1 then
+    version = string.format('%016.0f', last)
+    data = '\\161V' .. version .. data
+  end
+  if px then redis.call('SET', KEYS[2], data, 'PX', px) else redis.call('SET', KEYS[2], data) end
+  if publish then
+    redis.call('PUBLISH', ARGV[2], ARGV[3] .. '[' .. ARGV[7] .. ',' .. version .. ']' .. ARGV[4])
+  end
+  return last
 end
-return version
+local next, parts = last - count + 1, {}
+for i = 2, #KEYS do
+  local at = 3 * i
+  local data, version = ARGV[at], '0'
+  if ARGV[at + 2] == '1' then
+    version = string.format('%016.0f', next)
+    next = next + 1
+    data = '\\161V' .. version .. data
+  end
+  if px then redis.call('SET', KEYS[i], data, 'PX', px) else redis.call('SET', KEYS[i], data) end
+  parts[i - 1] = '[' .. ARGV[at + 1] .. ',' .. version .. ']'
+end
+if publish then
+  redis.call('PUBLISH', ARGV[2], ARGV[3] .. table.concat(parts, ',') .. ARGV[4])
+end
+return last
 """
 )
 
-#: UNLINK KEYS[1]; returns the version the deletion takes (newer than the deleted value's).
+#: UNLINK KEYS[2] (KEYS[1]: its version counter) and PUBLISH the change on ARGV[1] unless it is
+#: empty (ARGV[2], ARGV[3]: the message's head and tail, ARGV[4]: the key in JSON); returns the
+#: version the deletion takes (newer than the deleted value's).
 DELETE_SCRIPT = (
-    _NEXT_VERSION
-    + """
-redis.call('UNLINK', KEYS[1])
-return version
+    "local count, last = 1, 0"
+    + _NEXT_VERSIONS
+    + """redis.call('UNLINK', KEYS[2])
+if ARGV[1] ~= '' then
+  local change = '[' .. ARGV[4] .. ',' .. string.format('%.0f', last) .. ']'
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. change .. ARGV[3])
+end
+return last
 """
 )
+
+
+class Script:
+    """A script sent by its SHA1 (``EVALSHA``), with its body at hand for a server that does
+    not hold it yet (``NOSCRIPT``: see :meth:`loading`)."""
+
+    __slots__ = ("body", "sha")
+
+    def __init__(self, body: str) -> None:
+        self.body = body
+        self.sha = hashlib.sha1(body.encode(), usedforsecurity=False).hexdigest()
+
+    def command(self, keys: Sequence[Any], args: Sequence[Any]) -> Command:
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    def loading(self, command: Command) -> Command:
+        """``command`` as an ``EVAL`` of the body, which also loads it into the server."""
+        return ("EVAL", self.body, *command[2:])
+
+
+SET = Script(SET_SCRIPT)
+DELETE = Script(DELETE_SCRIPT)
 
 
 def split_version(data: bytes) -> tuple[int, bytes]:
