@@ -140,7 +140,11 @@ def cached(
     if fn is None:
         return functools.partial(cached, cache=cache, call_type=call_type, blocking=blocking)
     if blocking is None:
-        is_async = inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+        # through decorators too: the SDKs' methods are async functions behind a sync wrapper
+        inner = inspect.unwrap(fn)
+        is_async = any(map(inspect.iscoroutinefunction, (fn, inner))) or any(
+            map(inspect.isasyncgenfunction, (fn, inner))
+        )
         if not is_async and call_type is not None:
             is_async = _is_async_call_type(call_type)
         blocking = not is_async
