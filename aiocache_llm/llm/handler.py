@@ -26,9 +26,8 @@ from ..errors import BackendTimeout, BackendUnavailable
 from ..middleware.builders import GuardedCache
 from ..semantic import semantic_backend
 from ..semantic.query import SemanticQuery
-from ..storage.base import USE_DEFAULT, BaseCache, TTLArg
-from .answers import answer_from_entry, entry_tokens, follow_stream, usage_source, without_usage
-from .completeness import incomplete_answer, incomplete_stream
+from ..storage.base import BaseCache
+from .answers import answer_from_entry, entry_tokens, follow_stream, usage_source
 from .context import (
     CHAT_FAMILIES,
     CacheSettings,
@@ -38,21 +37,21 @@ from .context import (
     maybe_await,
     upstream_arguments,
 )
-from .controls import DEFAULT_CONTROLS, Controls, parse_controls
+from .controls import DEFAULT_CONTROLS, parse_controls
 from .embedding_calls import embedding_call
-from .entries import ANSWER_KINDS, StoredEntry, make_entry, parse_entry
+from .entries import ANSWER_KINDS, StoredEntry, parse_entry
 from .events import now
 from .keys import call_family
 from .lease import release_lease, take_lease
 from .report import Reporter
 from .requests import semantic_query
-from .responses import dump, known_type, mark, type_name
+from .responses import known_type, mark
 from .result_types import AS_STORED, Shape
 from .scoping import Scoping
 from .shapes import UNCACHEABLE_WHEN, uncacheable
 from .singleflight import Flight, SingleFlight
-from .stale import grace, serve_stale
-from .streaming import Broadcast, CachedStream
+from .stale import serve_stale
+from .storing import entry_of, lead_stream, store_entry
 from .tracing import call_span
 from .validation import check_arguments
 
@@ -351,125 +350,19 @@ class Handler:
                 await release_lease(self, ctx)
             raise
         if ctx.stream and isinstance(result, AsyncIterable):
-            return self._lead_stream(ctx, flight, result, leased, called)
+            return lead_stream(self, ctx, flight, result, leased, called)
         try:
-            entry = self._entry_of(ctx, result)
+            entry = entry_of(self, ctx, result)
             if entry is not None:
                 flight.resolve(entry)
                 if not ctx.controls.no_store:
-                    await self._store(ctx, entry)
+                    await store_entry(self, ctx, entry)
         finally:
             flight.resolve(None)
             self.flights.finish(key, flight)
             if leased:
                 await release_lease(self, ctx)
         return mark(result, key, False)
-
-    def _entry_of(self, ctx: CallContext, result: Any) -> StoredEntry | None:
-        """The entry that keeps the plain answer ``result``; ``None`` when it must not be
-        kept (see :mod:`.completeness`) or cannot be read (counted, never raised)."""
-        try:
-            ctx.shape.learn(result)
-            data = dump(result)
-            why = incomplete_answer(data)
-            if why is None:
-                return make_entry("response", data, type_name(result))
-        except Exception as exc:  # the caller gets its answer all the same
-            self.report.store_failed(ctx.key, ctx.call_type, exc)
-            return None
-        self.report.not_stored(ctx.key, ctx.call_type, why)
-        return None
-
-    def _lead_stream(
-        self, ctx: CallContext, flight: Flight, source: Any, leased: bool, called: float
-    ) -> CachedStream:
-        """Pass the upstream's stream through as it arrives, shared with identical callers,
-        and store it once complete."""
-        key = ctx.key
-
-        unreadable: list[Exception] = []
-
-        def dump_chunk(chunk: Any) -> Any:
-            try:
-                return dump(chunk)
-            except Exception as exc:  # the chunk still goes to the caller, unstored
-                unreadable.append(exc)
-                return chunk
-
-        async def complete(objects: list[Any], dumped: list[Any]) -> None:
-            ctx.upstream_latency = now() - called
-            try:
-                if unreadable:
-                    raise unreadable[0]
-                why = incomplete_stream(dumped)
-                if why is not None:  # passed through as it came, never kept
-                    self.report.not_stored(key, ctx.call_type, why)
-                    return
-                entry = make_entry("chunks", dumped, type_name(objects[0]))
-                ctx.shape.learn(objects[0], chunk=True)
-            except Exception as exc:  # the caller got its stream all the same
-                self.report.store_failed(key, ctx.call_type, exc)
-                return
-            flight.resolve(entry)
-            if not ctx.controls.no_store:
-                await self._store(ctx, entry)
-
-        def finish(broadcast: Broadcast) -> None:
-            if broadcast.error is not None:
-                flight.fail(broadcast.error)
-            flight.resolve(None)
-            self.flights.finish(key, flight)
-
-        broadcast = Broadcast(source, dump_chunk, complete, finish)
-        flight.broadcast = broadcast
-        chunks = without_usage(
-            ctx, broadcast.subscribe(int), broadcast.dumped, broadcast.objects.__getitem__
-        )
-        if leased:
-
-            async def release() -> None:
-                await broadcast.wait()
-                await release_lease(self, ctx)
-
-            self.spawn(release())
-        return CachedStream(chunks, {"cache_hit": False, "cache_key": key})
-
-    # -- store ----------------------------------------------------------------------------
-    def _ttl(self, controls: Controls, entry: StoredEntry) -> tuple[TTLArg, StoredEntry]:
-        """The ttl to store ``entry`` with, and the entry (marked with its fresh-until time
-        when it is kept past its ttl for stale serving)."""
-        ttl: TTLArg = USE_DEFAULT if controls.ttl is None else controls.ttl
-        kept = max(grace(self, controls))
-        if kept:
-            seconds = self.backend.default_ttl if controls.ttl is None else controls.ttl
-            if seconds is not None:
-                return seconds + kept, {**entry, "f": time.time() + seconds}
-        return ttl, entry
-
-    async def _store(self, ctx: CallContext, entry: StoredEntry) -> None:
-        key, kwargs = ctx.key, ctx.kwargs
-        if ctx.budget is not None and ctx.budget <= 0:  # a failed lookup spent it all
-            logger.debug("the call's cache deadline is spent: the answer is not stored")
-            return
-        ttl, entry = self._ttl(ctx.controls, entry)
-        start = now()
-        try:
-            if self.custom_add is not None:
-                await maybe_await(self.custom_add(entry, **kwargs, cache_key=key))
-            else:
-                await self.within(ctx, self.backend.async_set_cache(key, entry, ttl))
-            if self.semantic and call_family(ctx.call_type) in CHAT_FAMILIES:
-                if not self._warmed:
-                    await self._warm()
-                scope = self._scope(kwargs, ctx.controls)
-                query = self.semantic_query(ctx.call_type, ctx.keyed, scope)
-                if query is not None:
-                    store = self.backend.async_semantic_store  # type: ignore[attr-defined]
-                    await self.within(ctx, store(ctx.call_type, query, scope, entry, ttl))
-        except Exception as exc:  # a store's or an add_cache hook's failure never fails the call
-            self.report.backend_error("store", key, ctx.call_type, exc)
-            return
-        self._event("store", key, ctx.call_type, start, upstream=ctx.upstream_latency)
 
     # -- background work ------------------------------------------------------------------
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
