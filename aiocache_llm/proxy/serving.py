@@ -20,13 +20,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..errors import InvalidArgumentError
-from .auth import identity_of, request_identity
+from .auth import Caller, request_identity
 from .forward import STREAM_MARK, UncacheableAnswer, UpstreamError, UpstreamUnreachable
+from .routing import LITELLM_CALLS
 
 if TYPE_CHECKING:
     from .app import ProxyState
 
-__all__ = ["ENDPOINTS", "Endpoint", "error", "json_response", "serve"]
+__all__ = ["ENDPOINTS", "Endpoint", "error", "json_response", "scope_prefix", "serve"]
 
 logger = logging.getLogger("aiocache_llm.proxy")
 
@@ -103,8 +104,30 @@ async def _read_body(endpoint: Endpoint, request: Request) -> dict[str, Any] | R
     return parsed
 
 
+def scope_prefix(state: ProxyState, scope: str) -> str:
+    """The namespace every entry of the scope ``scope`` is stored under (a caller's own
+    ``cache={"namespace": ...}`` goes below it, after a ``/``)."""
+    base = state.cache.namespace if state.cache is not None else None
+    return f"{base}/s-{scope}" if base else f"s-{scope}"
+
+
+def _scoped(body: dict[str, Any], prefix: str) -> InvalidArgumentError | None:
+    """Put the call under its scope's namespace (an error for a malformed ``cache``)."""
+    controls = body.get("cache")
+    if controls is None:
+        body["cache"] = {"namespace": prefix}
+        return None
+    if not isinstance(controls, dict):
+        return InvalidArgumentError("'cache' must be an object of cache controls")
+    own = controls.get("namespace")
+    if own is not None and (not isinstance(own, str) or not own):
+        return InvalidArgumentError("cache control 'namespace' must be a non-empty str")
+    body["cache"] = {**controls, "namespace": f"{prefix}/{own}" if own else prefix}
+    return None
+
+
 async def serve(
-    state: ProxyState, endpoint: Endpoint, request: Request, token: str | None
+    state: ProxyState, endpoint: Endpoint, request: Request, caller: Caller
 ) -> Response:
     """Answer one LLM request from the cache or its upstream."""
     started = time.perf_counter()
@@ -114,6 +137,13 @@ async def serve(
     model = body.get("model")
     if not isinstance(model, str) or not model:
         return error(400, "'model' is required", "invalid_request_error", "model_required")
+    if not caller.may_call(model):
+        return error(
+            403,
+            f"this key may not call the model {model!r}",
+            "auth_error",
+            "model_not_allowed",
+        )
     deployment = state.config.deployment(model)
     if deployment is None:
         return error(
@@ -122,14 +152,28 @@ async def serve(
             "invalid_request_error",
             "model_not_found",
         )
+    if caller.key is not None:
+        limit = await state.keys.over_limit(caller)
+        if limit is not None:
+            return error(429, f"this key's {limit} is reached", "rate_limit_error", limit)
     assert state.forwarder is not None, "the proxy has not started"
-    caller_key = None if state.config.master_key is not None else token
-    upstream = state.forwarder.upstream(endpoint, deployment, model, caller_key, request.headers)
+    name = endpoint.name
+    router = state.router
+    if router is not None and name in LITELLM_CALLS:
+        upstream = router.upstream(name, model)
+    else:
+        upstream = state.forwarder.upstream(
+            endpoint, deployment, model, caller.own_upstream_key, request.headers
+        )
     if endpoint.named_events and body.get("stream") is True:
         body[STREAM_MARK] = True  # event streams are cached apart from plain answers
     cache = state.cache
-    name = endpoint.name
-    reset = request_identity.set(identity_of(token))
+    scope = caller.scope
+    if scope is not None and cache is not None:
+        bad = _scoped(body, scope_prefix(state, scope))
+        if bad is not None:
+            return error(400, str(bad), "invalid_request_error", "invalid_cache_control")
+    reset = request_identity.set(scope)
     try:
         if cache is None:
             body.pop("cache", None)
@@ -148,6 +192,8 @@ async def serve(
         return error(status, f"{exc} for the model {model!r}", "upstream_error")
     finally:
         request_identity.reset(reset)
+    if caller.key is not None and caller.key.tpm_limit is not None:
+        await state.keys.spend_tokens(caller, result)
     hidden: dict[str, Any] = getattr(result, "_hidden_params", None) or {}
     headers = cache_headers(hidden)
     outcome = "none" if not headers else ("hit" if hidden.get("cache_hit") else "miss")

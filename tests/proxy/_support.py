@@ -87,6 +87,11 @@ def start_proxy(
     """``python -m aiocache_llm serve`` with ``config`` (a dict, or YAML text written as it
     is) on a free port, with ``env`` added to the environment (stop with .process.stop)."""
     directory.mkdir(parents=True, exist_ok=True)
+    if isinstance(config, dict) and key is None:
+        general = config.get("general_settings") or {}
+        if "master_key" not in general and "keys" not in config:
+            # a keyless proxy must be asked for (it listens on loopback only)
+            config = {**config, "general_settings": {**general, "allow_unauthenticated": True}}
     path = directory / "config.yaml"
     path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
     port = free_port()
