@@ -169,7 +169,8 @@ async def serve(
         body[STREAM_MARK] = True  # event streams are cached apart from plain answers
     cache = state.cache
     scope = caller.scope
-    if scope is not None and cache is not None:
+    if scope is not None and cache is not None and not caller.admin:
+        # a caller's entries live under its scope's namespace: it deletes only there
         bad = _scoped(body, scope_prefix(state, scope))
         if bad is not None:
             return error(400, str(bad), "invalid_request_error", "invalid_cache_control")
