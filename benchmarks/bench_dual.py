@@ -29,9 +29,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiocache_llm import InMemoryCache
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.cache import Cache
+from aiocache_llm.facade import Cache
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.redis import RedisCache
 from benchmarks.bench_llm import ANSWER, MESSAGES
 from benchmarks.bench_local import VALUE
 from tests.dual.convergence import lags, run_writers

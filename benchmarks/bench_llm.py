@@ -26,10 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openai.types.chat import ChatCompletion
 
-from aiocache_llm.backends import InMemoryCache
-from aiocache_llm.cache import Cache
-from aiocache_llm.keys import make_key
-from aiocache_llm.wrappers import cached
+from aiocache_llm.facade import Cache, cached
+from aiocache_llm.llm.keys import make_key
+from aiocache_llm.storage import InMemoryCache
 
 MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant."},

@@ -33,7 +33,7 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiocache_llm.backends.redis import RedisCache
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import redis_running
 
 VALUE = {

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from aiocache_llm.embeddings import FunctionEmbedder, LocalEmbedder  # noqa: E402
 from aiocache_llm.semantic import DEFAULT_VERIFY_BELOW  # noqa: E402
+from aiocache_llm.semantic.embedders import FunctionEmbedder, LocalEmbedder  # noqa: E402
 from aiocache_llm.semantic.guard import PrecisionGuard, features  # noqa: E402
 
 DATA = ROOT / "tests" / "semantic" / "data"
@@ -194,9 +194,9 @@ async def fill_and_time(
 
 
 async def latency() -> None:
-    from aiocache_llm.backends.redis import RedisCache
     from aiocache_llm.semantic.qdrant import QdrantSemanticCache
     from aiocache_llm.semantic.redis import RedisSemanticCache
+    from aiocache_llm.storage.redis import RedisCache
     from tests.harness.redis import redis_running
 
     print(f"\nLookup latency, {ENTRIES} entries, half the lookups hits, embedding excluded")

@@ -16,14 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeVar
 
-from .._failures import describe_failure
 from .._sync import blocking, install_blocking_methods
-from ..backends.base import BaseCache
+from ..core.failures import describe_failure
 from ..errors import ConfigurationError
-from ..events import EventBus, EventCallback, Prices
+from ..llm.events import EventBus, EventCallback, Prices
 from ..llm.handler import Handler
 from ..llm.result_types import Shape
-from ..resilience import CircuitBreaker, GuardedCache
+from ..middleware.builders import CircuitBreaker, GuardedCache
+from ..semantic import semantic_backend
+from ..storage.base import BaseCache
 from . import default as _default
 from . import settings
 from .clients import wrap_anthropic, wrap_openai
@@ -58,7 +59,7 @@ class Cache(LiteLLMMethods):
       call goes upstream) or ``"fail_closed"`` (the call raises the typed
       :class:`~aiocache_llm.errors.BackendError`). ``backend_deadline`` (seconds, default 1)
       bounds every backend operation; ``circuit_breaker`` (``{"failure_threshold": 5,
-      "recovery_time": 5.0}`` or a :class:`~aiocache_llm.resilience.CircuitBreaker`) stops
+      "recovery_time": 5.0}`` or a :class:`~aiocache_llm.middleware.builders.CircuitBreaker`) stops
       calling a failing backend: while it is open, calls skip the cache at once. Every backend
       but the in-memory one is guarded so.
     * ``encryption_key``: a 32-byte key (bytes or base64 text), or a list of keys to rotate:
@@ -183,7 +184,7 @@ class Cache(LiteLLMMethods):
         self.handler.report_skip(call_type, reason)
 
     def add_callback(self, callback: EventCallback) -> None:
-        """Call ``callback(event)`` for every cache event (see :mod:`aiocache_llm.events`)."""
+        """Call ``callback(event)`` for every cache event (see :mod:`aiocache_llm.llm.events`)."""
         self.events.add_callback(callback)
 
     def stats(self) -> dict[str, Any]:
@@ -252,7 +253,7 @@ class Cache(LiteLLMMethods):
             await store.async_set_cache(_HEALTH_KEY, {"ping": True}, 60)
             report["set_cache_response"] = "success"
             await store.async_delete_cache(_HEALTH_KEY)
-            if hasattr(self.backend, "async_semantic_lookup"):
+            if semantic_backend(self.backend) is not None:
                 step = "embedding"
                 await self.backend.embedder.aembed([_HEALTH_QUESTION])  # type: ignore[attr-defined]
                 step = "semantic lookup"

@@ -17,8 +17,8 @@ from typing import Any, Final, NoReturn
 import orjson
 
 from .._sync import blocking
-from ..controls import parse_controls
 from ..errors import InvalidArgumentError
+from ..llm.controls import parse_controls
 from ..llm.handler import Handler
 
 __all__ = ["LiteLLMMethods", "call_type_of"]

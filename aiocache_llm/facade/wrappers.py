@@ -6,7 +6,7 @@ wrapped coroutine function has a blocking twin, ``.blocking``; a blocking functi
 (``litellm.completion``) is wrapped into a blocking function. Blocking forms come from the
 adapter in :mod:`aiocache_llm._sync`; a blocking upstream runs on its I/O workers.
 
-Each call may pass ``cache={...}`` and ``caching=...`` (see :mod:`aiocache_llm.controls`);
+Each call may pass ``cache={...}`` and ``caching=...`` (see :mod:`aiocache_llm.llm.controls`);
 they are taken out before the upstream is called. SDK clients are wrapped by
 :mod:`.clients` (``wrap_openai``, ``wrap_anthropic``), on top of this.
 """
@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from .._sync import blocking_function, in_worker, iterate_in_workers
 from ..llm.context import call_upstream
 from ..llm.result_types import Shape
-from ..streaming import BlockingStream, CachedStream
+from ..llm.streaming import BlockingStream, CachedStream
 from . import default as _default
 from .settings import CALL_TYPES
 
@@ -74,7 +74,7 @@ def _blocking_upstream(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)  # its signature says which arguments fn takes
     async def upstream(**kwargs: Any) -> Any:
         result = await in_worker(fn, **kwargs)
-        if kwargs.get("stream") is True and hasattr(result, "__next__"):
+        if kwargs.get("stream") is True and isinstance(result, Iterator):
             return iterate_in_workers(result)
         return result
 
@@ -85,8 +85,8 @@ def _blocking_result(result: Any) -> Any:
     """What a blocking caller gets: a stream as a :class:`BlockingStream`, else the value."""
     if isinstance(result, CachedStream):
         return BlockingStream(result)
-    if hasattr(result, "__aiter__") and not hasattr(result, "__iter__"):
-        return BlockingStream(CachedStream(result, {}))
+    if isinstance(result, AsyncIterable) and not isinstance(result, Iterable):
+        return BlockingStream(CachedStream(cast(AsyncIterator[Any], result), {}))
     return result
 
 

@@ -40,9 +40,9 @@ except ImportError as exc:  # pragma: no cover - exercised without litellm insta
 
     raise MissingDependencyError("LiteLLM integration", "litellm", exc.name) from exc
 
-from ..backends.base import USE_DEFAULT, BaseCache, TTLArg
 from ..facade import Cache, build_backend, cached, guard_backend
-from ..responses import cache_info
+from ..llm.responses import cache_info
+from ..storage.base import USE_DEFAULT, BaseCache, TTLArg
 
 __all__ = ["LiteLLMBackend", "cached_litellm", "litellm_cache", "ttl_seconds"]
 

@@ -1,8 +1,8 @@
 """A stored entry turned into the caller's own answer, in the caller's own types.
 
-Every answer is decoded anew from the entry (:func:`~aiocache_llm.responses.rebuild`), so a
+Every answer is decoded anew from the entry (:func:`~aiocache_llm.llm.responses.rebuild`), so a
 caller that changes its answer never changes what the next caller gets. The call's
-:class:`~aiocache_llm.responses.Shape` picks the types: one entry serves a dict-returning
+:class:`~aiocache_llm.llm.responses.Shape` picks the types: one entry serves a dict-returning
 function, an SDK client, a stream or a plain call. A stream gets its usage chunk only if it
 asked for one (``stream_options.include_usage``).
 """
@@ -13,7 +13,9 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from ..responses import (
+from .context import CallContext
+from .entries import StoredEntry
+from .responses import (
     aggregate_chunks,
     is_usage_chunk,
     mark,
@@ -22,13 +24,11 @@ from ..responses import (
     type_name,
     usage_tokens,
 )
-from ..streaming import Broadcast, CachedStream, replay
-from .context import CallContext
-from .entries import StoredEntry
+from .streaming import Broadcast, CachedStream, replay
 
 __all__ = ["answer_from_entry", "entry_tokens", "follow_stream", "usage_source", "without_usage"]
 
-logger = logging.getLogger("aiocache_llm.handler")
+logger = logging.getLogger("aiocache_llm.llm.handler")
 
 
 def answer_from_entry(

@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from ..backends.base import BaseCache
-from ..controls import Controls
-from ..events import EventBus
+from ..storage.base import BaseCache
+from .controls import Controls
+from .events import EventBus
 from .keys import call_family
 from .result_types import Shape
 

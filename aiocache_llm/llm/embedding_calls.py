@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..backends.base import USE_DEFAULT, TTLArg
-from ..events import EventKind, now
-from ..responses import dump, mark, rebuild, type_name
+from ..storage.base import USE_DEFAULT, TTLArg
 from .context import maybe_await
 from .entries import StoredEntry, make_entry, parse_entry
+from .events import EventKind, now
+from .responses import dump, mark, rebuild, type_name
 
 if TYPE_CHECKING:
     from .context import CallContext

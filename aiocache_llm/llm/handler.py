@@ -19,17 +19,13 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import AsyncIterable, Awaitable, Coroutine, Mapping
 from typing import Any, TypeVar
 
-from ..backends.base import USE_DEFAULT, BaseCache, TTLArg
-from ..controls import DEFAULT_CONTROLS, Controls, parse_controls
 from ..errors import BackendTimeout, BackendUnavailable
-from ..events import now
-from ..resilience import GuardedCache
-from ..responses import dump, mark, type_name
-from ..shapes import UNCACHEABLE_WHEN, uncacheable
-from ..streaming import Broadcast, CachedStream
+from ..middleware.builders import GuardedCache
+from ..semantic import semantic_backend
+from ..storage.base import USE_DEFAULT, BaseCache, TTLArg
 from .answers import answer_from_entry, entry_tokens, follow_stream, usage_source, without_usage
 from .context import (
     CHAT_FAMILIES,
@@ -40,19 +36,24 @@ from .context import (
     maybe_await,
     upstream_arguments,
 )
+from .controls import DEFAULT_CONTROLS, Controls, parse_controls
 from .embedding_calls import embedding_call
 from .entries import StoredEntry, make_entry, parse_entry
+from .events import now
 from .keys import call_family
 from .lease import release_lease, take_lease
 from .report import Reporter
+from .responses import dump, mark, type_name
 from .result_types import AS_STORED, Shape
 from .scoping import Scoping
+from .shapes import UNCACHEABLE_WHEN, uncacheable
 from .singleflight import Flight, SingleFlight
 from .stale import grace, serve_stale
+from .streaming import Broadcast, CachedStream
 
 __all__ = ["CallContext", "Handler", "call_upstream"]
 
-logger = logging.getLogger("aiocache_llm.handler")
+logger = logging.getLogger("aiocache_llm.llm.handler")
 
 T = TypeVar("T")
 
@@ -90,7 +91,7 @@ class Handler:
         self._scope = self.keys.scope
         self.custom_get = cache.custom_get_cache
         self.custom_add = cache.custom_add_cache
-        self.semantic = hasattr(backend, "async_semantic_lookup") and self.custom_key is None
+        self.semantic = semantic_backend(backend) is not None and self.custom_key is None
         self._warmed = not self.semantic
         self.flights = SingleFlight()
         self.lease_ttl = cache.lease_ttl
@@ -200,11 +201,8 @@ class Handler:
     async def _warm(self) -> None:
         """Let a semantic backend load its embedding model, outside any deadline."""
         self._warmed = True
-        warm = getattr(self.backend, "semantic_warm", None)
-        if warm is None:
-            return
         try:
-            await warm()
+            await self.backend.semantic_warm()  # type: ignore[attr-defined]
         except Exception as exc:  # a model that cannot load makes lookups quiet misses
             logger.warning("the embedding model could not be loaded (%s)", type(exc).__name__)
 
@@ -301,7 +299,7 @@ class Handler:
             if leased:
                 await release_lease(self, ctx)
             raise
-        if ctx.stream and hasattr(result, "__aiter__"):
+        if ctx.stream and isinstance(result, AsyncIterable):
             return self._lead_stream(ctx, flight, result, leased)
         ctx.shape.learn(result)
         try:

@@ -26,9 +26,9 @@ from typing import Any, Final
 import orjson
 
 from ..errors import InvalidArgumentError
-from ..shapes.keyrules import CANONICAL as _CANONICAL
-from ..shapes.keyrules import DEFAULTS as _SHAPE_DEFAULTS
-from ..shapes.keyrules import FAMILIES as _SHAPE_FAMILIES
+from .shapes.keyrules import CANONICAL as _CANONICAL
+from .shapes.keyrules import DEFAULTS as _SHAPE_DEFAULTS
+from .shapes.keyrules import FAMILIES as _SHAPE_FAMILIES
 
 __all__ = [
     "KEY_SCHEMA_VERSION",

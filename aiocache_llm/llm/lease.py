@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["release_lease", "take_lease"]
 
-logger = logging.getLogger("aiocache_llm.handler")
+logger = logging.getLogger("aiocache_llm.llm.handler")
 
 _LEASE = ":lease"
 _LEASE_POLL = 0.05

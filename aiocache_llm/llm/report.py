@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 
 from ..errors import CacheError
-from ..events import CacheEvent, EventBus, EventKind, Saving, now
-from ..resilience import RateLimitedLog
+from ..middleware.builders import RateLimitedLog
+from .events import CacheEvent, EventBus, EventKind, Saving, now
 
 __all__ = ["Reporter"]
 
-logger = logging.getLogger("aiocache_llm.handler")
+logger = logging.getLogger("aiocache_llm.llm.handler")
 
 _ERROR_LOG_INTERVAL = 10.0
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..controls import Controls
 from ..errors import InvalidArgumentError
+from .controls import Controls
 from .keys import make_key, scoped_custom_key
 
 __all__ = ["Scoping"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..streaming import Broadcast
+from .streaming import Broadcast
 
 __all__ = ["Flight", "SingleFlight"]
 

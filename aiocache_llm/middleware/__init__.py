@@ -2,8 +2,8 @@
 
 ``async def __call__(self, op: Operation, call_next: CallNext) -> Any``; :func:`compose` links
 a backend and its middlewares (the first outermost) into one :class:`ComposedCache`. The
-library's order, and the one :class:`~aiocache_llm.resilience.GuardedCache` over an
-:class:`~aiocache_llm.encryption.EncryptedCache` builds::
+library's order, and the one :class:`~aiocache_llm.middleware.builders.GuardedCache` over an
+:class:`~aiocache_llm.middleware.builders.EncryptedCache` builds::
 
     compose(backend, [Breaker(...), Deadline(...), Encryption(key)])
 

@@ -29,6 +29,7 @@ __all__ = [
     "Breaker",
     "BreakerState",
     "CircuitBreaker",
+    "check_policy",
     "FailurePolicy",
     "GuardStats",
     "RateLimitedLog",
@@ -37,7 +38,15 @@ __all__ = [
 FailurePolicy = Literal["fail_open", "fail_closed"]
 BreakerState = Literal["closed", "open", "half_open"]
 
-logger = logging.getLogger("aiocache_llm.resilience")
+
+def check_policy(policy: object, name: str = "policy") -> FailurePolicy:
+    """``policy`` if it is a failure policy, else a :class:`ConfigurationError` naming ``name``."""
+    if policy == "fail_open" or policy == "fail_closed":
+        return policy
+    raise ConfigurationError(f"{name} must be 'fail_open' or 'fail_closed', not {policy!r}")
+
+
+logger = logging.getLogger("aiocache_llm.middleware.breaker")
 
 #: The fail-open answer of operations that have none to give (counters): they raise.
 RAISE: Any = object()
@@ -181,10 +190,8 @@ class Breaker(Middleware):
         guard_stats: GuardStats | None = None,
         log_interval: float = 30.0,
     ) -> None:
-        if policy not in ("fail_open", "fail_closed"):
-            raise ConfigurationError(f"policy must be fail_open or fail_closed, not {policy!r}")
         self.breaker = breaker or CircuitBreaker()
-        self.policy: FailurePolicy = policy
+        self.policy: FailurePolicy = check_policy(policy)
         self.guard_stats = guard_stats or GuardStats()
         self._log = RateLimitedLog(logger, log_interval)
 

@@ -24,9 +24,9 @@ import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from ..backends.base import USE_DEFAULT, CacheStats, TTLArg, check_key
-from ..codec import Entry, dumps_json, loads_json
+from ..core.codec import Entry, dumps_json, loads_json
 from ..errors import ConfigurationError, MissingDependencyError
+from ..storage.base import USE_DEFAULT, CacheStats, TTLArg, check_key
 from ._chain import CallNext, Middleware, Operation
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """The proxy's ASGI app: OpenAI-compatible endpoints in front of the cache, and cache admin.
 
 Every cached request takes the library's one path through the public
-:class:`~aiocache_llm.cache.Cache` API (see :mod:`.serving`). ``/health`` answers anyone;
+:class:`~aiocache_llm.facade.Cache` API (see :mod:`.serving`). ``/health`` answers anyone;
 ``/cache/ping`` and ``/models`` any caller with a valid key; ``/cache/delete``,
 ``/cache/flushall``, ``/cache/stats`` and ``/metrics`` only the master key, unless
 ``general_settings.public_routes`` opens them. A caller who is not the admin deletes only
@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..cache import Cache
 from ..errors import ConfigurationError
-from ..resilience import CircuitBreaker, GuardedCache
+from ..facade import Cache
+from ..middleware.builders import CircuitBreaker, GuardedCache
 from .auth import Caller, KeyRing, api_key, current_identity
 from .config import ProxyConfig
 from .forward import Forwarder

@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..backends.memory import InMemoryCache
+from ..storage.memory import InMemoryCache
 
 __all__ = [
     "ApiKey",

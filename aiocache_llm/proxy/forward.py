@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 import orjson
 
-from ..responses import CachedDict
+from ..llm.responses import CachedDict
 from .config import Deployment
 
 if TYPE_CHECKING:

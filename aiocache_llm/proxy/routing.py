@@ -21,7 +21,7 @@ from typing import Any, Final
 import orjson
 
 from ..errors import ConfigurationError, MissingDependencyError
-from ..responses import CachedDict
+from ..llm.responses import CachedDict
 from .forward import STREAM_MARK, UpstreamError, UpstreamUnreachable
 
 __all__ = [

@@ -1,6 +1,6 @@
 """The proxy's LLM endpoints: every call type LiteLLM's caching docs list, one path for all.
 
-Each request becomes one :meth:`Cache.async_call <aiocache_llm.cache.Cache.async_call>` whose
+Each request becomes one :meth:`Cache.async_call <aiocache_llm.facade.Cache.async_call>` whose
 upstream is the forwarder; the answer goes back as JSON or as server-sent events. Answers carry
 the cache key and hit flag in ``x-aiocache-llm-*`` headers and in LiteLLM's
 ``x-litellm-cache-key`` / ``x-litellm-semantic-similarity``.

@@ -9,6 +9,7 @@ borderline similarities. ``RedisSemanticCache`` (``redis-semantic``, :mod:`.redi
 each imports its client library only in its own module.
 """
 
+from .backend import SemanticBackend, semantic_backend
 from .cache import (
     DEFAULT_SIMILARITY_THRESHOLD,
     DEFAULT_VERIFY_BELOW,
@@ -25,9 +26,11 @@ __all__ = [
     "Match",
     "Record",
     "Scope",
+    "SemanticBackend",
     "SemanticCache",
     "SemanticHit",
     "VectorIndex",
     "Verifier",
     "make_embedder",
+    "semantic_backend",
 ]

@@ -8,7 +8,7 @@ by its **store**: any backend) that also answers a request with the stored answe
    multimodal ``content`` parts are joined, images ignored) and embedded by the **embedder**.
 2. Everything else that changes the answer — the other messages, the system prompt, the model,
    tools, response format, temperature and the other key parameters (exactly
-   :func:`aiocache_llm.keys.relevant_arguments` minus the question text), the embedder, the
+   :func:`aiocache_llm.llm.keys.relevant_arguments` minus the question text), the embedder, the
    namespace and the caller's identity — is an **exact-match filter** (:class:`Scope`), never
    part of the similarity. Another model's, tenant's or user's entry is never a candidate.
 3. The nearest stored questions in that scope are candidates; one is a hit when its cosine
@@ -30,12 +30,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from ..backends.base import USE_DEFAULT, BaseCache, TTLArg, check_number
-from ..codec import decode, encode
-from ..embeddings import CachedEmbedder, Embedder, LocalEmbedder, OpenAIEmbedder
+from ..core.codec import decode, encode
 from ..errors import ConfigurationError, CorruptEntryError
-from ..keys import call_family, digest, make_key, relevant_arguments
+from ..llm.keys import call_family, digest, make_key, relevant_arguments
 from ..llm.requests import QueryExtractor, query_text, split_question
+from ..storage.base import USE_DEFAULT, BaseCache, TTLArg, check_number
+from .backend import SemanticBackend
+from .embedders import CachedEmbedder, Embedder, LocalEmbedder, OpenAIEmbedder
 from .exact import ExactKeys
 from .guard import PrecisionGuard
 from .index import Match, Record, Scope, VectorIndex
@@ -109,7 +110,7 @@ def _guard(guard: PrecisionGuard | bool | None) -> PrecisionGuard | None:
     return guard
 
 
-class SemanticCache(ExactKeys):
+class SemanticCache(ExactKeys, SemanticBackend):
     """``store`` for exact keys, ``index`` for similar questions, ``embedder`` and ``guard``.
 
     ``guard``: a :class:`PrecisionGuard`, ``True`` (the default one) or ``False``/``None``

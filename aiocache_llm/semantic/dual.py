@@ -1,4 +1,4 @@
-"""DualSemanticCache: the layered cache (:class:`~aiocache_llm.backends.dual.DualCache`) with a
+"""DualSemanticCache: the layered cache (:class:`~aiocache_llm.storage.dual.DualCache`) with a
 semantic cache as its L2.
 
 Exact-key operations are the layered cache's own: an in-memory L1 in front of the semantic
@@ -12,17 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backends._registry import SEMANTIC_TYPES, backend_type_class
-from ..backends.base import USE_DEFAULT, TTLArg
-from ..backends.dual import DualCache
-from ..backends.memory import InMemoryCache
 from ..errors import ConfigurationError
+from ..storage._registry import type_class
+from ..storage.base import USE_DEFAULT, TTLArg
+from ..storage.dual import DualCache
+from ..storage.memory import InMemoryCache
+from .backend import SemanticBackend
 from .cache import Names, Request, SemanticCache, SemanticHit
+from .types import L2_TYPES, SEMANTIC_TYPES
 
 __all__ = ["DualSemanticCache"]
 
 
-class DualSemanticCache(DualCache):
+class DualSemanticCache(DualCache, SemanticBackend):
     """``semantic_cache`` (or one built from ``semantic_type`` and the other keyword
     arguments) behind an in-memory L1 of ``max_size_in_memory`` entries, each kept at most
     ``in_memory_ttl`` seconds (``None``: the layered cache's default bound).
@@ -41,7 +43,7 @@ class DualSemanticCache(DualCache):
         **semantic_params: Any,
     ) -> None:
         if semantic_cache is None:
-            cls = backend_type_class(semantic_type, SEMANTIC_TYPES)
+            cls = type_class(SEMANTIC_TYPES, semantic_type, L2_TYPES)
             built = cls(default_ttl=default_ttl, **semantic_params)
             assert isinstance(built, SemanticCache)
             semantic_cache = built

@@ -2,7 +2,7 @@
 
 An index holds, per stored answer, the question's vector, the exact-match scope it may be
 found in, the question text (for the precision guard), the exact key of the answer and the
-answer itself as an encoded blob (:mod:`aiocache_llm.codec`, which carries its expiry), so
+answer itself as an encoded blob (:mod:`aiocache_llm.core.codec`, which carries its expiry), so
 one search returns everything a hit needs. Indexes know nothing of requests, embedders or
 guards: :class:`~aiocache_llm.semantic.cache.SemanticCache` does that once for all of them.
 """

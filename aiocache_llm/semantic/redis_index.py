@@ -6,7 +6,7 @@ Entries are hashes under ``prefix`` holding the vector (float32), the scope tags
 fields for the scope) is created on first use, of the first vector's dimension, if missing,
 and validated if present: an index of another dimension, kind or key prefix raises
 :class:`~aiocache_llm.errors.ConfigurationError`. Commands go through a
-:class:`~aiocache_llm.backends.redis.RedisCache`'s connection (its settings, error mapping
+:class:`~aiocache_llm.storage.redis.RedisCache`'s connection (its settings, error mapping
 and auto-pipeline), usually the semantic cache's own store.
 """
 
@@ -17,8 +17,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..backends.redis import RedisCache
 from ..errors import BackendError, ConfigurationError
+from ..storage.redis import RedisCache
 from .index import Match, Record, Scope, similarity_from_cosine_distance
 
 __all__ = ["RedisVectorIndex", "check_index_name", "search_rows"]

@@ -14,12 +14,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from aiocache_llm import InMemoryCache
-from aiocache_llm.backends._invalidation import L1Coherence
-from aiocache_llm.backends.base import USE_DEFAULT, TTLArg
-from aiocache_llm.backends.dual import DEFAULT_L1_TTL, DualCache
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.codec import Entry
+from aiocache_llm.core.codec import Entry
 from aiocache_llm.errors import BackendUnavailable
+from aiocache_llm.storage._invalidation import L1Coherence
+from aiocache_llm.storage.base import USE_DEFAULT, TTLArg
+from aiocache_llm.storage.dual import DEFAULT_L1_TTL, DualCache
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import RedisServer
 
 from .convergence import run_writers, until

@@ -16,9 +16,9 @@ import redis.asyncio as aioredis
 
 from aiocache_llm import InMemoryCache
 from aiocache_llm._sync import run_sync
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.redis import RedisCache
 from aiocache_llm.errors import BackendError
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import RedisServer, start_redis
 from tests.timing import eventually, sleep_until
 

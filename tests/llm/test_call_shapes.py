@@ -7,8 +7,8 @@ from typing import Any
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.responses import CachedDict, cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.responses import CachedDict, cache_info
 from tests.harness.upstream import Upstream
 
 from ._support import ask, chat_answer

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.controls import Controls, parse_controls
 from aiocache_llm.errors import InvalidControlError
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.controls import Controls, parse_controls
+from aiocache_llm.llm.responses import cache_info
 from tests.harness.upstream import Upstream
 from tests.timing import live_then_gone
 

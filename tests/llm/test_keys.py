@@ -10,10 +10,10 @@ from typing import Any
 import openai
 import pytest
 
-from aiocache_llm.cache import Cache
 from aiocache_llm.errors import InvalidArgumentError
-from aiocache_llm.keys import KEY_SCHEMA_VERSION, digest, make_key, relevant_arguments
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.keys import KEY_SCHEMA_VERSION, digest, make_key, relevant_arguments
+from aiocache_llm.llm.responses import cache_info
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}
 

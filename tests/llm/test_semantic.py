@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.events import CacheEvent
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.events import CacheEvent
+from aiocache_llm.llm.responses import cache_info
 from tests.harness.upstream import Upstream
 
 from ._support import ask
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("qdrant_client") is None
-    or importlib.util.find_spec("aiocache_llm.backends.semantic.qdrant") is None,
+    or importlib.util.find_spec("aiocache_llm.semantic.qdrant") is None,
     reason="the qdrant semantic backend is not available",
 )
 
@@ -44,7 +44,7 @@ class WordsEmbedder:
 
 @pytest.fixture
 async def semantic_cache() -> AsyncIterator[Cache]:
-    from aiocache_llm.backends.semantic.qdrant import QdrantSemanticCache
+    from aiocache_llm.semantic.qdrant import QdrantSemanticCache
 
     backend = QdrantSemanticCache(
         location=":memory:", embedder=WordsEmbedder(), similarity_threshold=0.9
@@ -131,7 +131,7 @@ class SlowLoadingEmbedder(WordsEmbedder):
 async def test_loading_the_model_never_counts_against_a_lookups_deadline(
     openai_client: Any, llm_upstream: Upstream
 ) -> None:
-    from aiocache_llm.backends.semantic.qdrant import QdrantSemanticCache
+    from aiocache_llm.semantic.qdrant import QdrantSemanticCache
 
     backend = QdrantSemanticCache(
         location=":memory:", embedder=SlowLoadingEmbedder(0.6), similarity_threshold=0.9

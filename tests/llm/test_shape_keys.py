@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.keys import make_key
+from aiocache_llm.llm.keys import make_key
 
 RESPONSES: dict[str, Any] = {"model": "m", "input": "hello"}
 MESSAGES: dict[str, Any] = {

@@ -6,10 +6,9 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.responses import CachedDict, cache_info
-from aiocache_llm.streaming import BlockingStream
-from aiocache_llm.wrappers import cached
+from aiocache_llm.facade import Cache, cached
+from aiocache_llm.llm.responses import CachedDict, cache_info
+from aiocache_llm.llm.streaming import BlockingStream
 
 from ._support import ask
 

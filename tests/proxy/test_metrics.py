@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from aiocache_llm.events import CacheEvent, Saving
+from aiocache_llm.llm.events import CacheEvent, Saving
+from aiocache_llm.middleware.builders import CircuitBreaker
 from aiocache_llm.proxy.metrics import ProxyMetrics
-from aiocache_llm.resilience import CircuitBreaker
 
 
 def _hit(call_type: str, namespace: str | None, identity: str | None) -> CacheEvent:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends.redis import translate_redis_error
-from aiocache_llm.backends.redis.autopipeline import AutoPipeline, Command
 from aiocache_llm.errors import BackendTimeout, BackendUnavailable
+from aiocache_llm.storage.redis import translate_redis_error
+from aiocache_llm.storage.redis.autopipeline import AutoPipeline, Command
 
 
 class StubRunner:

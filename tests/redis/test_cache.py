@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 import redis.asyncio as aioredis
 
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.codec import decode
+from aiocache_llm.core.codec import decode
 from aiocache_llm.errors import InvalidArgumentError, NotSupported
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import RedisServer, redis_running
 
 CHAT = {"choices": [{"message": {"role": "assistant", "content": "Paris. " * 200}}]}

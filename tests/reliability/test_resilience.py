@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from aiocache_llm import BackendTimeout, BackendUnavailable
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.resilience import CircuitBreaker, GuardedCache, RateLimitedLog
+from aiocache_llm.middleware.builders import CircuitBreaker, GuardedCache, RateLimitedLog
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import RedisServer, start_redis
 from tests.timing import ManualClock, eventually, own_time
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends.base import BaseCache
-from aiocache_llm.backends.semantic.base import SemanticCache
-from aiocache_llm.embeddings import CachedEmbedder, LocalEmbedder
 from aiocache_llm.errors import BackendUnavailable
+from aiocache_llm.semantic.cache import SemanticCache
+from aiocache_llm.semantic.embedders import CachedEmbedder, LocalEmbedder
+from aiocache_llm.storage.base import BaseCache
 
 from ..harness.process import require
 
@@ -72,7 +72,7 @@ def build_semantic(
     """A fresh ``kind`` semantic cache with its own index / collection."""
     name = kwargs.pop("name", None) or unique_name()
     if kind in ("redis-semantic", "dual-semantic"):
-        from aiocache_llm.backends.semantic.redis import RedisSemanticCache
+        from aiocache_llm.semantic.redis import RedisSemanticCache
 
         server = request.getfixturevalue("redis_server")
         inner: SemanticCache = RedisSemanticCache(
@@ -81,10 +81,10 @@ def build_semantic(
         )  # fmt: skip
         if kind == "redis-semantic":
             return inner
-        from aiocache_llm.backends.semantic.dual import DualSemanticCache
+        from aiocache_llm.semantic.dual import DualSemanticCache
 
         return DualSemanticCache(inner)
-    from aiocache_llm.backends.semantic.qdrant import QdrantSemanticCache
+    from aiocache_llm.semantic.qdrant import QdrantSemanticCache
 
     kwargs.setdefault("location", ":memory:")
     return QdrantSemanticCache(qdrant_collection_name=name, embedder=embedder, **kwargs)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.embeddings import CachedEmbedder
+from aiocache_llm.semantic.embedders import CachedEmbedder
 
 from .conftest import build_semantic, chat
 

@@ -10,8 +10,6 @@ import pytest
 
 pytest.importorskip("qdrant_client")
 
-from aiocache_llm.backends.memory import InMemoryCache
-from aiocache_llm.backends.redis import RedisCache
 from aiocache_llm.errors import ConfigurationError
 from aiocache_llm.semantic import SemanticCache, VectorIndex
 from aiocache_llm.semantic.dual import DualSemanticCache
@@ -21,6 +19,8 @@ from aiocache_llm.semantic.qdrant_connection import QdrantConnection
 from aiocache_llm.semantic.qdrant_index import QdrantVectorIndex
 from aiocache_llm.semantic.redis import RedisSemanticCache
 from aiocache_llm.semantic.redis_index import RedisVectorIndex
+from aiocache_llm.storage.memory import InMemoryCache
+from aiocache_llm.storage.redis import RedisCache
 
 from .conftest import chat, unique_name
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends.semantic.dual import DualSemanticCache
-from aiocache_llm.embeddings import FunctionEmbedder, LocalEmbedder
 from aiocache_llm.errors import ConfigurationError
+from aiocache_llm.semantic.dual import DualSemanticCache
+from aiocache_llm.semantic.embedders import FunctionEmbedder, LocalEmbedder
 
 from .conftest import chat, unique_name
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends.semantic.base import DEFAULT_SIMILARITY_THRESHOLD
-from aiocache_llm.embeddings import CachedEmbedder
-from aiocache_llm.semantic_guard import RULES, PrecisionGuard
+from aiocache_llm.semantic.cache import DEFAULT_SIMILARITY_THRESHOLD
+from aiocache_llm.semantic.embedders import CachedEmbedder
+from aiocache_llm.semantic.guard import RULES, PrecisionGuard
 
 DATA = Path(__file__).parent / "data"
 guard = PrecisionGuard()

@@ -12,9 +12,9 @@ pytest.importorskip("qdrant_client")
 
 from qdrant_client import models
 
-from aiocache_llm.backends.semantic.qdrant import QdrantSemanticCache, quantization_config
-from aiocache_llm.embeddings import FunctionEmbedder, LocalEmbedder
 from aiocache_llm.errors import ConfigurationError
+from aiocache_llm.semantic.embedders import FunctionEmbedder, LocalEmbedder
+from aiocache_llm.semantic.qdrant import QdrantSemanticCache, quantization_config
 
 from .conftest import chat, unique_name
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends.semantic.redis import RedisSemanticCache
-from aiocache_llm.embeddings import FunctionEmbedder, LocalEmbedder
 from aiocache_llm.errors import ConfigurationError
+from aiocache_llm.semantic.embedders import FunctionEmbedder, LocalEmbedder
+from aiocache_llm.semantic.redis import RedisSemanticCache
 from tests.timing import eventually
 
 from .conftest import chat, unique_name

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from aiocache_llm.backends.semantic.base import DEFAULT_SIMILARITY_THRESHOLD, SemanticHit
+from aiocache_llm.semantic.cache import DEFAULT_SIMILARITY_THRESHOLD, SemanticHit
 from tests.timing import live_then_gone
 
 from .conftest import BrokenEmbedder, MakeSemantic, chat

@@ -1,0 +1,390 @@
+"""Stored answers: plain data in the cache, the caller's own types on the way out.
+
+Responses (pydantic models from the OpenAI SDK or LiteLLM, or plain dicts) are stored as plain
+dicts together with the name of their type, and rebuilt into that type on a hit. Only types
+seen in this process or defined by the ``openai`` and ``litellm`` packages are rebuilt from a
+stored name; anything else comes back as a dict.
+
+Streams are stored as the list of their chunks. :func:`aggregate_chunks` turns chat or text
+chunks into one response (tool-call deltas included) and :func:`response_to_chunks` does the
+reverse, so a streamed answer can serve a plain call and the other way round; the event streams
+of the Responses and Messages APIs do the same through :mod:`aiocache_llm.llm.shapes`, stored under
+their event union's name and rebuilt event by event as each event's own type.
+
+Every answer the cache layer returns carries ``_hidden_params`` (as LiteLLM's responses do):
+``cache_hit``, ``cache_key`` and, for a semantic hit, ``similarity``; read it with
+:func:`cache_info`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any, Final
+
+import orjson
+
+from . import shapes
+from .entries import ENTRY_VERSION, make_entry
+from .shapes import anthropic_messages
+from .shapes.events import UNIONS, union_for, union_named
+from .shapes.sse import SSE_BYTES, SSEBytes
+
+__all__ = [
+    "CachedDict",
+    "aggregate_chunks",
+    "cache_info",
+    "dump",
+    "is_usage_chunk",
+    "ENTRY_VERSION",
+    "make_entry",
+    "mark",
+    "rebuild",
+    "response_to_chunks",
+    "type_name",
+    "type_name_of",
+    "usage_tokens",
+]
+
+_TRUSTED_PACKAGES: Final = frozenset({"openai", "litellm", "anthropic"})
+_types: dict[str, type] = {}
+
+#: response type -> chunk type of the same API (and back)
+CHUNK_OF: Final[dict[str, str]] = {
+    "openai.types.chat.chat_completion:ChatCompletion": (
+        "openai.types.chat.chat_completion_chunk:ChatCompletionChunk"
+    ),
+    "openai.types.completion:Completion": "openai.types.completion:Completion",
+    "litellm.types.utils:ModelResponse": "litellm.types.utils:ModelResponseStream",
+}
+_RESPONSE_OF: Final = {v: k for k, v in CHUNK_OF.items()}
+
+
+def type_name_of(cls: type) -> str:
+    """The stored name of the class ``cls`` (registered for :func:`rebuild`)."""
+    name = f"{cls.__module__}:{cls.__qualname__}"
+    if name not in _types:
+        _types[name] = cls
+    return name
+
+
+class CachedDict(dict[str, Any]):
+    """A dict answer with ``_hidden_params`` (``cache_hit``, ``cache_key``, ...)."""
+
+    _hidden_params: dict[str, Any]
+
+
+def type_name(obj: Any) -> str | None:
+    """The stored name of ``obj``'s type, registering it for :func:`rebuild`; None for dicts."""
+    cls = type(obj)
+    if cls is bytes:  # a raw SSE frame (litellm.anthropic_messages streams them)
+        return SSE_BYTES
+    if cls is dict or cls is CachedDict or not hasattr(cls, "model_validate"):
+        return None
+    name = f"{cls.__module__}:{cls.__qualname__}"
+    if name not in _types:
+        union = union_for(cls)
+        if union is not None:  # an event of a typed stream: stored as its union
+            return union
+        _types[name] = cls
+    return name
+
+
+def _resolve(name: str | None) -> type | None:
+    if name is None:
+        return None
+    cls = _types.get(name)
+    if cls is not None:
+        return cls
+    if name in UNIONS:
+        return union_named(name)  # type: ignore[return-value]
+    if name == SSE_BYTES:
+        return SSEBytes
+    module_name, _, qualname = name.partition(":")
+    if module_name.partition(".")[0] not in _TRUSTED_PACKAGES:
+        return None
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return None
+    if isinstance(obj, type) and hasattr(obj, "model_validate"):
+        _types[name] = obj
+        return obj
+    return None
+
+
+_JSON_OPTIONS: Final = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def dump(obj: Any) -> Any:
+    """Plain JSON-able data for a response or chunk, sharing nothing with ``obj`` (so the
+    caller may change its answer without changing the stored one)."""
+    model_dump = getattr(obj, "model_dump", None)
+    if model_dump is not None:
+        return model_dump(mode="json", exclude_unset=True, warnings=False)
+    if isinstance(obj, (Mapping, list)):
+        try:
+            return orjson.loads(orjson.dumps(obj, option=_JSON_OPTIONS))
+        except TypeError:  # not JSON: the store refuses it with its typed error
+            return dict(obj) if isinstance(obj, Mapping) else list(obj)
+    if isinstance(obj, bytes):
+        try:
+            return obj.decode()
+        except UnicodeDecodeError:
+            return obj
+    return obj
+
+
+def rebuild(data: Any, name: str | None) -> Any:
+    """A fresh instance of the stored type ``name`` made from ``data`` (a dict if it cannot be
+    rebuilt). Nothing of ``data`` is shared with the result: every hit is decoded anew, so a
+    caller that changes its answer never changes what the next caller gets."""
+    encoded = orjson.dumps(data, option=_JSON_OPTIONS)
+    cls: Any = _resolve(name)
+    if cls is not None:
+        try:
+            validate_json = getattr(cls, "model_validate_json", None)
+            if validate_json is not None:  # a pydantic model: decoded straight from JSON
+                return validate_json(encoded)
+            return cls.model_validate(orjson.loads(encoded))  # an event union
+        except ValueError:  # the SDKs accept what their servers send, strict or not
+            return cls.model_construct(**orjson.loads(encoded))
+    fresh = orjson.loads(encoded)
+    if type(fresh) is dict:
+        return CachedDict(fresh)
+    return fresh
+
+
+def chunk_type_for(response_type: str | None) -> str | None:
+    return CHUNK_OF.get(response_type or "") or shapes.stream_type_of(response_type)
+
+
+def response_type_for(chunk_type: str | None) -> str | None:
+    return _RESPONSE_OF.get(chunk_type or "") or shapes.response_type_of(chunk_type)
+
+
+#: ``_hidden_params`` that make LiteLLM price a hit at 0 (``response_cost`` for its callbacks and
+#: logs, ``upstream_usage_cost`` for ``litellm.completion_cost(hit)``); its usage is left as is.
+_HIT_COST: Final = {"response_cost": 0.0, "upstream_usage_cost": 0.0}
+
+
+def mark(
+    obj: Any,
+    key: str | list[str] | None,
+    hit: bool,
+    similarity: float | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> Any:
+    """Attach ``_hidden_params`` to ``obj`` (when it can carry attributes) and return it; a
+    plain dict comes back as a :class:`CachedDict` with the same items."""
+    params: dict[str, Any] = (
+        {"cache_hit": hit, "cache_key": key, **_HIT_COST}  # a hit costs nothing: what LiteLLM's
+        if hit  # cost tracking reads (completion_cost included)
+        else {"cache_hit": hit, "cache_key": key}
+    )
+    if similarity is not None:
+        params["similarity"] = similarity
+    if facts:
+        params.update(facts)
+    cls = type(obj)
+    if cls is dict or (cls is CachedDict and "_hidden_params" not in obj.__dict__):
+        fresh = CachedDict(obj) if cls is dict else obj
+        fresh._hidden_params = params  # the common case: a dict answer with no params yet
+        return fresh
+    try:
+        existing = _existing_hidden_params(obj)
+        if existing is not None:
+            existing.update(params)
+        else:
+            object.__setattr__(obj, "_hidden_params", params)
+    except (AttributeError, TypeError):
+        pass
+    return obj
+
+
+def _existing_hidden_params(obj: Any) -> dict[str, Any] | None:
+    """``obj._hidden_params`` if it is a dict already (found without raising, which is slow)."""
+    attributes = getattr(obj, "__dict__", None)
+    if attributes is not None:
+        found = attributes.get("_hidden_params")
+        if isinstance(found, dict):
+            return found
+    private = getattr(obj, "__pydantic_private__", None)  # pydantic private attributes
+    if private:
+        found = private.get("_hidden_params")
+        if isinstance(found, dict):
+            return found
+    return None
+
+
+def cache_info(obj: Any) -> dict[str, Any]:
+    """The cache facts of an answer: ``cache_hit``, ``cache_key`` (and ``similarity``)."""
+    params = getattr(obj, "_hidden_params", None)
+    if not isinstance(params, dict):
+        return {}
+    return {k: params[k] for k in _INFO if k in params}
+
+
+_INFO: Final = ("cache_hit", "cache_key", "similarity", "stale", "partial", "coalesced")
+
+
+def usage_tokens(data: Any) -> int:
+    """The total tokens of a stored response or stream (the last chunk that reports usage;
+    an Anthropic stream's message as a whole), or 0."""
+    if not isinstance(data, list):
+        return _chunk_tokens(data)
+    if anthropic_messages.is_stream(data):  # input tokens come first, output tokens last
+        try:
+            return _chunk_tokens(anthropic_messages.stream_to_message(data))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return 0
+    for chunk in reversed(data):
+        total = _chunk_tokens(chunk)
+        if total:
+            return total
+    return 0
+
+
+def _chunk_tokens(data: Any) -> int:
+    if isinstance(data, dict):
+        usage = data.get("usage")
+        if not isinstance(usage, dict) and isinstance(data.get("response"), dict):
+            usage = data["response"].get("usage")  # a Responses stream's final event
+        if isinstance(usage, dict):
+            total = usage.get("total_tokens")
+            if isinstance(total, int):
+                return total
+            counts = [usage.get("input_tokens"), usage.get("output_tokens")]  # Anthropic
+            return sum(c for c in counts if isinstance(c, int))
+    return 0
+
+
+# -- streams ------------------------------------------------------------------------------
+
+
+def _is_text(chunks: list[dict[str, Any]]) -> bool:
+    for chunk in chunks:
+        for choice in chunk.get("choices") or ():
+            return "delta" not in choice
+    return False
+
+
+def aggregate_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """One chat (or text) completion, Responses-API response or Anthropic message made from
+    its stream's chunks."""
+    answer = shapes.response_of_stream(chunks)
+    if answer is not None:
+        return answer
+    text = _is_text(chunks)
+    out: dict[str, Any] = {"object": "text_completion" if text else "chat.completion"}
+    choices: dict[int, dict[str, Any]] = {}
+    for chunk in chunks:
+        for name in ("id", "created", "model", "system_fingerprint", "service_tier"):
+            if chunk.get(name) is not None:
+                out[name] = chunk[name]
+        if chunk.get("usage"):
+            out["usage"] = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            index = choice.get("index", 0)
+            acc = choices.setdefault(index, {"index": index, "finish_reason": None})
+            if choice.get("finish_reason") is not None:
+                acc["finish_reason"] = choice["finish_reason"]
+            if text:
+                acc["text"] = acc.get("text", "") + (choice.get("text") or "")
+                continue
+            message = acc.setdefault("message", {"role": "assistant", "content": None})
+            delta = choice.get("delta") or {}
+            if delta.get("role"):
+                message["role"] = delta["role"]
+            for field in ("content", "refusal", "reasoning_content"):
+                if delta.get(field) is not None:
+                    message[field] = (message.get(field) or "") + delta[field]
+            for call in delta.get("tool_calls") or ():
+                _merge_tool_call(message.setdefault("tool_calls", []), call)
+    for acc in choices.values():
+        for call in acc.get("message", {}).get("tool_calls", ()):
+            call.pop("index", None)
+    out["choices"] = [choices[i] for i in sorted(choices)]
+    return out
+
+
+def _merge_tool_call(calls: list[dict[str, Any]], delta: dict[str, Any]) -> None:
+    index = delta.get("index", len(calls))
+    for call in calls:
+        if call["index"] == index:
+            break
+    else:
+        call = {
+            "index": index,
+            "id": None,
+            "type": "function",
+            "function": {"name": "", "arguments": ""},
+        }
+        calls.append(call)
+    if delta.get("id"):
+        call["id"] = delta["id"]
+    if delta.get("type"):
+        call["type"] = delta["type"]
+    function = delta.get("function") or {}
+    if function.get("name"):
+        call["function"]["name"] += function["name"]
+    if function.get("arguments"):
+        call["function"]["arguments"] += function["arguments"]
+
+
+def is_usage_chunk(chunk: Any) -> bool:
+    """Whether a stored chunk is the usage-only chunk (no choices) that ends a chat or text
+    stream asked for usage."""
+    return chunk.__class__ is dict and chunk.get("choices") == [] and bool(chunk.get("usage"))
+
+
+def response_to_chunks(
+    response: dict[str, Any], include_usage: bool = False
+) -> list[dict[str, Any]]:
+    """The chunks a stream of ``response`` (a chat or text completion, a Responses-API
+    response or an Anthropic message) would have sent; with ``include_usage``
+    (``stream_options={"include_usage": True}``) a chat or text stream ends with a chunk that
+    carries the usage and no choices, as the OpenAI API sends it."""
+    events = shapes.stream_of_response(response)
+    if events is not None:
+        return events
+    common: dict[str, Any] = {
+        k: response[k] for k in ("id", "created", "model", "system_fingerprint") if k in response
+    }
+    choices = response.get("choices") or []
+    if response.get("object") == "text_completion" or (choices and "text" in choices[0]):
+        first = [
+            {"index": c.get("index", 0), "text": c.get("text") or "", "finish_reason": None}
+            for c in choices
+        ]
+        last = [
+            {"index": c.get("index", 0), "text": "", "finish_reason": c.get("finish_reason")}
+            for c in choices
+        ]
+        obj = "text_completion"
+    else:
+        first, last = [], []
+        for c in choices:
+            message = dict(c.get("message") or {})
+            delta: dict[str, Any] = {"role": message.get("role", "assistant")}
+            for field in ("content", "refusal", "reasoning_content"):
+                if message.get(field) is not None:
+                    delta[field] = message[field]
+            if message.get("tool_calls"):
+                delta["tool_calls"] = [
+                    {**call, "index": i} for i, call in enumerate(message["tool_calls"])
+                ]
+            first.append({"index": c.get("index", 0), "delta": delta, "finish_reason": None})
+            last.append(
+                {"index": c.get("index", 0), "delta": {}, "finish_reason": c.get("finish_reason")}
+            )
+        obj = "chat.completion.chunk"
+    chunks: list[dict[str, Any]] = [
+        {**common, "object": obj, "choices": first},
+        {**common, "object": obj, "choices": last},
+    ]
+    if include_usage and response.get("usage"):
+        chunks.append({**common, "object": obj, "choices": [], "usage": response["usage"]})
+    return chunks

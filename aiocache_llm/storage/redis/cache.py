@@ -1,0 +1,190 @@
+"""RedisCache: a Redis (or Sentinel-managed Redis) backend on ``redis.asyncio`` with hiredis.
+
+* The contract is :class:`~aiocache_llm.storage._store_cache.StoreCache`'s over a
+  :class:`~aiocache_llm.storage.redis.store.RedisStore`: TTLs stay native in Redis
+  (``SET ... PX``), counters are Redis numbers (``INCRBYFLOAT``).
+* Commands issued by many tasks in the same event-loop iteration are sent as one pipeline
+  (auto-pipelining); a failing command fails only its caller.
+* A number stored with ``async_set_cache`` is written as Redis writes a counter, so it can be
+  incremented, and a counter reads back with ``async_get_cache``; anything else is the codec's.
+* Keys are ``"<namespace>:<key>"`` when a ``namespace`` is given (the namespace escaped, see
+  :func:`~aiocache_llm.storage.redis.client.namespace_prefix`). ``async_flush_cache``
+  removes only that namespace's keys (SCAN + UNLINK) and, without a namespace, raises
+  :class:`~aiocache_llm.errors.NotSupported`: a cache never empties a shared server.
+* Every failure is an :class:`~aiocache_llm.errors.BackendError` (``BackendUnavailable``,
+  ``BackendTimeout``), raised within ``socket_timeout``; once the server is back the same cache
+  object works again.
+* Beyond the contract: a write buffer (``async_batch_cache_write``), sets
+  (``async_set_cache_sadd``), versioned entries for a coherent L1, and pub/sub (the client's).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ...core.codec import Entry, decode, dumps_json
+from ...errors import CorruptEntryError
+from ..base import USE_DEFAULT, TTLArg
+from .autopipeline import Command
+from .client import RedisClient
+from .scripts import DELETE_SCRIPT, SADD_SCRIPT, SET_SCRIPT, VERSION_PREFIX, split_version
+from .store import milliseconds, number, set_command
+
+__all__ = ["RedisCache"]
+
+
+class RedisCache(RedisClient):
+    """A cache in Redis, single node or behind Sentinel.
+
+    Parameters are those of LiteLLM's RedisCache: ``host``, ``port``, ``password``, ``url``,
+    ``namespace``, ``default_ttl``, ``redis_flush_size``, ``socket_timeout``,
+    ``max_connections``, ``ssl`` and the ``ssl_*`` options, Sentinel's ``sentinel_nodes``,
+    ``service_name`` and ``sentinel_password``, ``gcp_service_account`` (GCP IAM tokens, see
+    :mod:`aiocache_llm.storage.redis.gcp_iam`), and any other redis-py keyword. Unset ones are read
+    from ``REDIS_<NAME>`` environment variables (``REDIS_URL``, ``REDIS_HOST``,
+    ``REDIS_SENTINEL_NODES``, ...) with their types restored; pass ``env={}`` to ignore the
+    environment.
+
+    ``socket_timeout`` (default 5 s) bounds every operation: connecting, waiting for a free
+    connection (the pool blocks up to that long when ``max_connections`` are busy) and the
+    replies of each round trip. ``auto_pipeline=False`` sends each command on its own.
+    """
+
+    # -- how values are spelled in Redis ---------------------------------------------------
+    def _encode(self, value: Any, expires_at: float | None, now: float) -> bytes:
+        """A number as Redis spells a counter (so it can be incremented), else the codec's."""
+        if value.__class__ is int or value.__class__ is float:
+            if value.__class__ is float and not math.isfinite(value):
+                dumps_json(value)  # raises SerializationError
+            return repr(value).encode()
+        return super()._encode(value, expires_at, now)
+
+    def _decode(self, data: bytes) -> Entry:
+        """The codec's entry (a version prefix stripped), or a counter: a plain number with no
+        creation time (its expiry is Redis's, see :meth:`_with_expiry`)."""
+        if data[:2] == VERSION_PREFIX:
+            data = split_version(data)[1]
+        try:
+            return decode(data)
+        except CorruptEntryError:
+            try:
+                return Entry(number(data), -math.inf, None)
+            except (TypeError, ValueError):
+                raise CorruptEntryError("neither an entry nor a number") from None
+
+    def _readable(self, data: bytes) -> Entry | None:
+        try:
+            return self._decode(data)
+        except CorruptEntryError:
+            self.stats.corrupt_reads += 1
+            return None
+
+    async def _with_expiry(
+        self, names: Sequence[str], entries: list[Entry | None]
+    ) -> list[Entry | None]:
+        """Counters (plain numbers, no envelope) get their expiry from Redis's own TTL."""
+        counters = [i for i, e in enumerate(entries) if e is not None and e.created_at == -math.inf]
+        if counters:
+            replies = await self._call_many([("PTTL", names[i]) for i in counters])
+            now = time.time()
+            for i, ms in zip(counters, replies, strict=True):
+                entry = entries[i]
+                assert entry is not None
+                if int(ms) == -2:  # gone meanwhile
+                    entries[i] = None
+                elif int(ms) >= 0:
+                    entries[i] = Entry(entry.value, entry.created_at, now + int(ms) / 1000)
+        return entries
+
+    async def async_get_entry(self, key: str) -> Entry | None:
+        """The entry under ``key`` with the creation and expiry times it was stored with."""
+        return (await self._with_expiry([self.object_name(key)], [await self._entry(key)]))[0]
+
+    async def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
+        """Entries for ``keys`` with one ``MGET``."""
+        names = [self.object_name(key) for key in keys]
+        return await self._with_expiry(names, await self._entries(keys))
+
+    # -- the write buffer ------------------------------------------------------------------
+    def _write(self, key: str, value: Any, ttl: TTLArg) -> tuple[str, bytes, float | None]:
+        """``(name, data, expires_at)`` of a write of ``value`` under ``key`` now."""
+        now = self.clock()
+        expires_at = self.expires_at(ttl, now)
+        return self.object_name(key), self._encode(value, expires_at, now), expires_at
+
+    async def async_batch_cache_write(
+        self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT
+    ) -> None:
+        """Buffer a write; the buffer is written at ``redis_flush_size`` entries and by
+        :meth:`async_flush_write_buffer` / :meth:`async_disconnect`."""
+        await self._buffer.add(set_command(*self._write(key, value, ttl)))
+
+    async def async_flush_write_buffer(self) -> None:
+        """Write every buffered entry now, in one round trip."""
+        await self._buffer.flush()
+
+    @property
+    def buffered_writes(self) -> int:
+        """Writes waiting in the buffer."""
+        return len(self._buffer)
+
+    # -- sets ------------------------------------------------------------------------------
+    async def async_set_cache_sadd(
+        self, key: str, members: Iterable[str], ttl: TTLArg = USE_DEFAULT
+    ) -> int:
+        """Add ``members`` to the set at ``key``; return how many were new.
+
+        The TTL is set only when the set is created.
+        """
+        ms = milliseconds(self.resolve_ttl(ttl))
+        values = [str(member) for member in members]
+        if not values:
+            return 0
+        return int(await self._call("EVAL", SADD_SCRIPT, 1, self.object_name(key), ms, *values))
+
+    async def async_smembers(self, key: str) -> set[str]:
+        """The members of the set at ``key`` (empty if missing)."""
+        reply = await self._call("SMEMBERS", self.object_name(key))
+        return {member.decode() for member in reply}
+
+    # -- versioned entries (for a coherent L1, see aiocache_llm.storage.dual) ---------------
+    async def async_set_versioned(
+        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+    ) -> list[int]:
+        """Store every pair in one round trip, each under a version Redis assigns atomically
+        with the write; return the versions. A bad value stores nothing. A number is stored as
+        a counter (as by ``async_set_cache``), without a version: its version is 0."""
+        commands: list[Command] = []
+        for key, value in items:
+            name, data, expires_at = self._write(key, value, ttl)
+            if value.__class__ is int or value.__class__ is float:
+                commands.append(set_command(name, data, expires_at))  # a counter: version 0
+            else:
+                px = 0 if expires_at is None else milliseconds(expires_at - time.time())
+                commands.append(("EVAL", SET_SCRIPT, 1, name, data, px))
+        replies = await self._call_many(commands)
+        return [reply if isinstance(reply, int) else 0 for reply in replies]
+
+    async def async_get_versioned(self, keys: Sequence[str]) -> list[tuple[Entry | None, int]]:
+        """``(entry, version)`` per key (``GET``, or one ``MGET``); version 0 if unversioned."""
+        if not keys:
+            return []
+        names = [self.object_name(key) for key in keys]
+        replies = (
+            [await self._call("GET", names[0])] if len(names) == 1 else await self.store.mget(names)
+        )
+        versions: list[int] = []
+        entries: list[Entry | None] = []
+        for data in replies:
+            version, rest = (0, None) if data is None else split_version(data)
+            versions.append(version)
+            entries.append(None if rest is None else self._readable(rest))
+        entries = await self._with_expiry(names, entries)
+        return list(zip(entries, versions, strict=True))
+
+    async def async_delete_versioned(self, key: str) -> int:
+        """Delete ``key``; return the version the deletion takes (newer than the value's)."""
+        return int(await self._call("EVAL", DELETE_SCRIPT, 1, self.object_name(key)))
