@@ -3,7 +3,8 @@
 ``python -m tests.harness.providers --port P --name N --key K`` serves, for the one credential
 ``K`` (anything else is a 401 in that provider's own error shape):
 
-* OpenAI: ``POST /v1/chat/completions`` with ``Authorization: Bearer K`` (SSE when streamed);
+* OpenAI: ``POST /v1/chat/completions`` with ``Authorization: Bearer K`` (SSE when streamed,
+  each event's JSON over several ``data:`` lines);
 * Azure OpenAI: ``POST /openai/deployments/<deployment>/chat/completions?api-version=...``
   with an ``api-key: K`` header (a missing ``api-version`` is a 404, as on Azure);
 * Anthropic Messages: ``POST /v1/messages`` with ``x-api-key: K`` and ``anthropic-version``.
@@ -72,7 +73,9 @@ def build_app(name: str, key: str) -> Any:
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
             choice = {"index": 0, "delta": delta, "finish_reason": finish}
             data = {**base, "object": "chat.completion.chunk", "choices": [choice]}
-            return f"data: {json.dumps(data)}\n\n".encode()
+            # one event's data over several lines, as SSE allows
+            lines = json.dumps(data, indent=1).splitlines()
+            return ("".join(f"data: {line}\n" for line in lines) + "\n").encode()
 
         async def events() -> AsyncIterator[bytes]:
             yield chunk({"role": "assistant", "content": ""})

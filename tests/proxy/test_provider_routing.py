@@ -241,10 +241,16 @@ def test_without_litellm_openai_compatible_entries_are_served(
         body = {"model": "gpt", "messages": ask("no litellm")}
         first = proxy.post("/v1/chat/completions", body)
         second = proxy.post("/v1/chat/completions", body)
+        with OpenAI(base_url=proxy.base_url, api_key=MASTER_KEY, max_retries=0) as client:
+            stream = client.chat.completions.create(
+                model="gpt", messages=ask("multi-line events"), stream=True
+            )
+            streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     finally:
         proxy.process.stop()
     assert first.json()["choices"][0]["message"]["content"] == "echo: no litellm [from openai]"
     assert second.headers["x-aiocache-llm-cache-hit"] == "true"
+    assert streamed == "echo: multi-line events [from openai]"
 
 
 @pytest.mark.parametrize(
