@@ -55,12 +55,6 @@ class ProxyState:
 
     def __init__(self, config: ProxyConfig) -> None:
         self.config = config
-        if config.master_key is None and not config.keys and not config.allow_unauthenticated:
-            raise ConfigurationError(
-                "general_settings.master_key: no key is configured; set a master_key (and"
-                " keys for callers), or general_settings.allow_unauthenticated: true for a"
-                " proxy on loopback that anyone there may use"
-            )
         self.secret_filter = SecretFilter(config.secrets())
         for name in _LOGGERS:
             logging.getLogger(name).addFilter(self.secret_filter)
@@ -82,6 +76,12 @@ class ProxyState:
             identity=None if config.cache.shared else current_identity
         )
         self.metrics = ProxyMetrics(identity_labels=config.metrics_identity_labels)
+        if config.master_key is None and not config.keys and not config.allow_unauthenticated:
+            raise ConfigurationError(
+                "general_settings.master_key: no key is configured; set a master_key (or"
+                " $LITELLM_MASTER_KEY) and keys for callers, or general_settings."
+                "allow_unauthenticated: true for a proxy on loopback that anyone there may use"
+            )
         if self.cache is not None:
             cache = self.cache
             cache.add_callback(self.metrics.on_event)

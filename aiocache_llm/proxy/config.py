@@ -170,7 +170,8 @@ def parse_config(raw: Any, environ: Mapping[str, str] | None = None) -> ProxyCon
     default_base = env.get("OPENAI_API_BASE") or env.get("OPENAI_BASE_URL") or _DEFAULT_API_BASE
     deployments = parse_deployments(raw.get("model_list"), default_base)
     general = _general(raw)
-    master_key = general.get("master_key")
+    # LiteLLM's proxy takes the master key from $LITELLM_MASTER_KEY when the config has none
+    master_key = general.get("master_key", env.get("LITELLM_MASTER_KEY") or None)
     if master_key is not None and (not isinstance(master_key, str) or not master_key):
         raise ConfigurationError("general_settings.master_key: must be a non-empty string")
     timeout = seconds(general.get("request_timeout", 600.0), "general_settings.request_timeout")

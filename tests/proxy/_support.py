@@ -97,6 +97,8 @@ def start_proxy(
     port = free_port()
     argv = [sys.executable, "-m", "aiocache_llm", "serve", "--config", str(path)]
     argv += ["--port", str(port), "--log-level", log_level]
+    if key is not None:  # the key callers use is the admin's unless the config names one
+        env = {"LITELLM_MASTER_KEY": key, **(env or {})}
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
