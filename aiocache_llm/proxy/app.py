@@ -47,7 +47,15 @@ _ADMIN_HELP = (
     " general_settings.public_routes to open it"
 )
 #: Loggers whose records pass the secret filter.
-_LOGGERS: Final = ("aiocache_llm", "uvicorn", "uvicorn.error", "uvicorn.access", "LiteLLM", "httpx")
+_LOGGERS: Final = (
+    "aiocache_llm",
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "LiteLLM",
+    "LiteLLM Router",
+    "httpx",
+)
 
 
 class ProxyState:
@@ -95,6 +103,11 @@ class ProxyState:
         self.forwarder: Forwarder | None = None
 
     async def start(self) -> None:
+        # the servers' handlers exist now: every record they write passes the secret filter
+        for name in ("", *_LOGGERS):
+            for handler in logging.getLogger(name).handlers:
+                if self.secret_filter not in handler.filters:
+                    handler.addFilter(self.secret_filter)
         self.forwarder = Forwarder(self.config.request_timeout)
         if self.cache is not None:  # say at once whether the cache works, and if not why
             health = await self.cache.async_health()

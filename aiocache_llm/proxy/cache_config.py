@@ -146,6 +146,11 @@ def _embedding_deployments(
                 f"{where}.{name}: {model!r} is not a model_name of model_list"
                 f" (known: {sorted(deployments)}; or 'local' for the built-in model)"
             )
+        if not found[0].openai_compatible:
+            raise ConfigurationError(
+                f"{where}.{name}: {model!r} is a {found[0].provider} deployment; the embedding"
+                " model must be an OpenAI-compatible one"
+            )
         out[name] = found[0]
     return out
 

@@ -22,6 +22,7 @@ import orjson
 
 from ..errors import ConfigurationError, MissingDependencyError
 from ..llm.responses import CachedDict
+from .deployments import OPENAI_COMPATIBLE
 from .forward import STREAM_MARK, UpstreamError, UpstreamUnreachable
 
 __all__ = [
@@ -33,8 +34,6 @@ __all__ = [
     "provider_of",
 ]
 
-#: Provider prefixes the OpenAI-compatible forwarder speaks (a bare model name too).
-OPENAI_COMPATIBLE: Final = frozenset({"openai", "text-completion-openai", "custom_openai"})
 #: The proxy endpoints sent through ``litellm.Router``, by the Router method that serves them.
 LITELLM_CALLS: Final = {
     "chat": "acompletion",

@@ -161,6 +161,15 @@ async def serve(
     router = state.router
     if router is not None and name in LITELLM_CALLS:
         upstream = router.upstream(name, model)
+    elif not deployment.openai_compatible:
+        # the forwarder speaks OpenAI's wire format: never send this entry's key elsewhere
+        return error(
+            400,
+            f"the model {model!r} ({deployment.provider}) is served on the chat, completions"
+            f" and embeddings routes only, not on {endpoint.path}",
+            "invalid_request_error",
+            "endpoint_not_supported",
+        )
     else:
         upstream = state.forwarder.upstream(
             endpoint, deployment, model, caller.own_upstream_key, request.headers

@@ -281,3 +281,14 @@ def test_the_openai_compatible_router_refuses_litellm_settings_it_would_ignore()
     with pytest.raises(ConfigurationError) as refused:
         parse_config(raw, {})
     assert "litellm_settings (callbacks, json_logs)" in str(refused.value)
+
+
+def test_a_route_the_router_does_not_take_never_sends_a_providers_key_elsewhere(
+    gateway: Proxy, providers: dict[str, Provider]
+) -> None:
+    body = {"model": "claude", "max_tokens": 16, "messages": ask("messages route")}
+    response = gateway.post("/v1/responses", {"model": "claude", "input": "hi"})
+    messages = gateway.post("/v1/messages", body)
+    assert response.status_code == messages.status_code == 400
+    assert response.json()["error"]["code"] == "endpoint_not_supported"
+    assert KEYS["anthropic"] not in providers["openai"].credentials()
