@@ -81,7 +81,8 @@ class ProxyState:
                 config.secrets(),
             )
         self.cache: Cache | None = config.cache.build(
-            identity=None if config.cache.shared else current_identity
+            identity=None if config.cache.shared else current_identity,
+            route_embeddings=None if self.router is None else self.router.router.aembedding,
         )
         self.metrics = ProxyMetrics(identity_labels=config.metrics_identity_labels)
         if config.master_key is None and not config.keys and not config.allow_unauthenticated:
