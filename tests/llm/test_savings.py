@@ -112,13 +112,13 @@ async def test_the_proxy_metrics_count_savings_per_namespace_and_identity(
     openai_client: AsyncOpenAI, llm_upstream: Upstream
 ) -> None:
     metrics_module = pytest.importorskip("aiocache_llm.proxy.metrics")
-    metrics = metrics_module.ProxyMetrics()
+    metrics = metrics_module.ProxyMetrics(identity_labels=True)
     cache = Cache(namespace="team", identity=tenant, prices=PRICES)
     cache.add_callback(metrics.on_event)
     client = cache.wrap_openai(openai_client)
     first = await client.chat.completions.create(model="m", messages=ask(), user="alice")
     await client.chat.completions.create(model="m", messages=ask(), user="alice")
-    labels = {"namespace": "team", "identity": "alice"}
+    labels = {"call_type": "acompletion", "namespace": "team", "identity": "alice"}
     sample = metrics.registry.get_sample_value
     assert sample("aiocache_llm_saved_tokens_total", {**labels, "kind": "prompt"}) == float(
         first.usage.prompt_tokens

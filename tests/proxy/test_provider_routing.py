@@ -292,3 +292,16 @@ def test_a_route_the_router_does_not_take_never_sends_a_providers_key_elsewhere(
     assert response.status_code == messages.status_code == 400
     assert response.json()["error"]["code"] == "endpoint_not_supported"
     assert KEYS["anthropic"] not in providers["openai"].credentials()
+
+
+def test_a_hit_is_priced_by_litellms_local_cost_map(client: OpenAI, gateway: Proxy) -> None:
+    client.chat.completions.create(model="claude", messages=ask("what does it cost"))
+    client.chat.completions.create(model="claude", messages=ask("what does it cost"))
+    metrics = gateway.get("/metrics").text
+    cost = [
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith('aiocache_llm_saved_cost_usd_total{call_type="acompletion"}')
+    ]
+    assert cost and cost[0] > 0
+    assert "raw.githubusercontent.com" not in gateway.log()  # the map was never fetched
