@@ -71,6 +71,10 @@ def gateway_config(providers: dict[str, Provider]) -> dict[str, Any]:
             },
             {"model_name": "gpt-lb", "litellm_params": azure_params},
             {"model_name": "azure-gpt", "litellm_params": azure_params},
+            {
+                "model_name": "gpt-mini",
+                "litellm_params": {"model": "openai/gpt-4o-mini", **openai_params},
+            },
             {"model_name": "claude", "litellm_params": anthropic_params},
             {
                 "model_name": "flaky",
@@ -211,7 +215,7 @@ def test_without_litellm_other_providers_are_refused_at_start_up_naming_entry_an
     result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "model_list[1] (gpt-lb): the provider 'azure'" in result.stderr
-    assert "model_list[3] (claude): the provider 'anthropic'" in result.stderr
+    assert "model_list[4] (claude): the provider 'anthropic'" in result.stderr
     assert "a second deployment of 'gpt-lb'" in result.stderr
     assert "router_settings (fallbacks, num_retries)" in result.stderr
     assert "pip install 'aiocache-llm[litellm]'" in result.stderr
@@ -295,8 +299,8 @@ def test_a_route_the_router_does_not_take_never_sends_a_providers_key_elsewhere(
 
 
 def test_a_hit_is_priced_by_litellms_local_cost_map(client: OpenAI, gateway: Proxy) -> None:
-    client.chat.completions.create(model="claude", messages=ask("what does it cost"))
-    client.chat.completions.create(model="claude", messages=ask("what does it cost"))
+    client.chat.completions.create(model="gpt-mini", messages=ask("what does it cost"))
+    client.chat.completions.create(model="gpt-mini", messages=ask("what does it cost"))
     metrics = gateway.get("/metrics").text
     cost = [
         float(line.rsplit(" ", 1)[1])
