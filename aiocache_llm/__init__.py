@@ -1,6 +1,7 @@
 """aiocache_llm: asyncio-first caching for LLM responses, with a blocking shim for scripts."""
 
 from . import errors
+from .core.logs import JsonFormatter, use_json_logs
 from .errors import *  # noqa: F403 - every error, as listed in errors.__all__
 from .facade import (
     Cache,
@@ -59,6 +60,8 @@ __all__ = [
     "CacheStats",
     "DiskCache",
     "InMemoryCache",
+    "JsonFormatter",
+    "use_json_logs",
     "errors",
     *errors.__all__,
 ]

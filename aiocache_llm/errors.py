@@ -12,6 +12,7 @@ Hierarchy::
     │   └── SerializationError      (TypeError)   a value the codec cannot encode
     ├── ValueTooLargeError                        a value over a backend's hard size limit
     ├── CorruptEntryError                         stored bytes that are not a valid entry
+    │   └── EntryTooLargeError                    an entry that inflates past the size limit
     ├── NotSupported                (NotImplementedError) an operation a backend cannot do safely
     └── BackendError                              a storage backend failed
         └── BackendUnavailable      (ConnectionError) unreachable, refused, or down
@@ -31,6 +32,7 @@ __all__ = [
     "CacheError",
     "ConfigurationError",
     "CorruptEntryError",
+    "EntryTooLargeError",
     "InvalidArgumentError",
     "InvalidControlError",
     "InvalidKeyError",
@@ -90,6 +92,10 @@ class ValueTooLargeError(CacheError):
 
 class CorruptEntryError(CacheError):
     """Raised by the codec for bytes that are not a valid entry (backends read it as a miss)."""
+
+
+class EntryTooLargeError(CorruptEntryError):
+    """Raised by the codec for an entry whose payload inflates past the size limit (a miss)."""
 
 
 class NotSupported(CacheError, NotImplementedError):

@@ -14,6 +14,7 @@ import inspect
 import os
 import re
 from collections.abc import Callable
+from types import CodeType
 from typing import Any
 
 import pytest
@@ -40,13 +41,39 @@ _MENTIONS = re.compile(
 
 
 @functools.cache
-def mentions_a_server(function: Callable[..., Any]) -> bool:
-    """Whether ``function``'s own source asks for a server fixture or starts a server."""
+def mentions_a_server(function: Callable[..., Any], depth: int = 3) -> bool:
+    """Whether ``function``'s source, or that of a test helper it calls by name (``depth``
+    calls deep), asks for a server fixture or starts a server."""
+    function = inspect.unwrap(function)
     try:
-        source = inspect.getsource(inspect.unwrap(function))
+        source = inspect.getsource(function)
     except (OSError, TypeError):
         return False
-    return _MENTIONS.search(source) is not None
+    if _MENTIONS.search(source) is not None:
+        return True
+    code, scope = getattr(function, "__code__", None), getattr(function, "__globals__", {})
+    if code is None or depth == 0:
+        return False
+    for name in _names(code):
+        value = scope.get(name)
+        helpers = value.values() if isinstance(value, dict) else [value]  # a table of factories
+        for helper in helpers:
+            if (
+                inspect.isfunction(helper)
+                and helper.__module__.startswith("tests.")
+                and mentions_a_server(helper, depth - 1)
+            ):
+                return True
+    return False
+
+
+def _names(code: CodeType) -> set[str]:
+    """The global names ``code`` and the functions nested in it use."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            names |= _names(const)
+    return names
 
 
 def needs_servers(item: pytest.Item) -> bool:

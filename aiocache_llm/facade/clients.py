@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .._sync import loop_thread_loop
 from ..llm.responses import mark
 from . import default as _default
-from .wrappers import cached
+from .wrappers import DEPLOYMENT_ATTR, cached, deployment_of
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -262,6 +262,7 @@ def _cached_method(
             return await _resolve(twin.get(), path)(**kwargs)
 
         on_loop_thread.__name__ = call_type
+        setattr(on_loop_thread, DEPLOYMENT_ATTR, deployment_of(method))
         loop_twin = cached(on_loop_thread, cache=cache, call_type=call_type)
         wrapped.blocking = loop_twin.blocking  # type: ignore[attr-defined]
     return wrapped

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from .._sync import blocking_function, in_worker, iterate_in_workers
 from ..llm.context import call_upstream
+from ..llm.keys import deployment as _deployment
 from ..llm.result_types import Shape
 from ..llm.streaming import BlockingStream, CachedStream
 from . import default as _default
@@ -81,6 +82,20 @@ def _blocking_upstream(fn: Callable[..., Any]) -> Callable[..., Any]:
     return upstream
 
 
+#: The attribute naming the deployment of a function that calls an SDK client on its behalf.
+DEPLOYMENT_ATTR = "__aiocache_llm_deployment__"
+
+
+def deployment_of(fn: Callable[..., Any]) -> str | None:
+    """The deployment ``fn`` calls, as a key spells it: an SDK client method's ``base_url``
+    (``None``: the provider's default, or not a client method)."""
+    if hasattr(fn, DEPLOYMENT_ATTR):
+        return getattr(fn, DEPLOYMENT_ATTR)  # type: ignore[no-any-return]
+    client = getattr(getattr(fn, "__self__", None), "_client", None)
+    base = getattr(client, "base_url", None)
+    return None if base is None else _deployment(base)
+
+
 def _blocking_result(result: Any) -> Any:
     """What a blocking caller gets: a stream as a :class:`BlockingStream`, else the value."""
     if isinstance(result, CachedStream):
@@ -131,6 +146,7 @@ def cached(
         blocking = not is_async
     kind = call_type or _infer_call_type(fn, not blocking)
     bind = _binder(fn)
+    deployment = deployment_of(fn)
     shape = Shape.of(fn)  # fn's own result types, whichever call shape stored an entry
 
     def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -147,7 +163,7 @@ def cached(
         upstream = _blocking_upstream(fn)
 
         async def through(chosen: Cache, kwargs: dict[str, Any]) -> Any:
-            return await chosen.async_call(kind, upstream, kwargs, shape)
+            return await chosen.async_call(kind, upstream, kwargs, shape, deployment)
 
         run_through = blocking_function(through, result=_blocking_result)
 
@@ -165,7 +181,7 @@ def cached(
         chosen, kwargs = prepare(args, kwargs)
         if chosen is None:
             return await call_upstream(fn, kwargs)
-        return await chosen.async_call(kind, fn, kwargs, shape)
+        return await chosen.async_call(kind, fn, kwargs, shape, deployment)
 
     wrapper.blocking = blocking_function(wrapper, result=_blocking_result)  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]

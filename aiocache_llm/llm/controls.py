@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ..errors import InvalidControlError
+from ..storage._checks import MAX_TTL
 
 __all__ = ["DEFAULT_CONTROLS", "CONTROL_KEYS", "Controls", "parse_controls"]
 
@@ -76,12 +77,21 @@ def _flag(name: str, value: object) -> bool:
 
 
 def _seconds(name: str, value: object, *, zero_ok: bool) -> float:
+    """A control's seconds: a finite number from 0 (when ``zero_ok``) up to :data:`MAX_TTL`
+    (ints of any size compared exactly, so a huge one is refused, never overflows)."""
     if isinstance(value, datetime.timedelta):
         value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidControlError(f"cache control {name!r} must be a number of seconds")
+    if isinstance(value, float) and not math.isfinite(value):
         raise InvalidControlError(f"cache control {name!r} must be a number of seconds")
     if value < 0 or (value == 0 and not zero_ok):
-        raise InvalidControlError(f"cache control {name!r} must be positive, not {value!r}")
+        shown = value if isinstance(value, float) or value > -(10**30) else "a huge int"
+        raise InvalidControlError(f"cache control {name!r} must be positive, not {shown!r}")
+    if value > MAX_TTL:
+        raise InvalidControlError(
+            f"cache control {name!r} must be at most {MAX_TTL:.0f} seconds (100 years)"
+        )
     return float(value)
 
 
@@ -127,6 +137,12 @@ def parse_controls(cache: object = None, caching: object = None) -> Controls:
         elif name == "namespace":
             if not isinstance(value, str) or not value:
                 raise InvalidControlError("cache control 'namespace' must be a non-empty str")
+            try:
+                value.encode()
+            except UnicodeEncodeError:  # a lone surrogate: no backend could store its keys
+                raise InvalidControlError(
+                    "cache control 'namespace' must be text UTF-8 can encode"
+                ) from None
             values["namespace"] = value
     if not keep:
         values["no_store"] = True

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..storage.base import USE_DEFAULT, TTLArg
 from .context import maybe_await
-from .entries import StoredEntry, make_entry, parse_entry
+from .entries import EMBEDDING_KINDS, StoredEntry, make_entry, parse_entry
 from .events import EventKind, now
-from .responses import dump, mark, rebuild, type_name
+from .responses import dump, known_type, mark, rebuild, type_name
 
 if TYPE_CHECKING:
     from .context import CallContext
@@ -53,7 +53,13 @@ async def lookup_many(
     except Exception as exc:  # a store's or a get_cache hook's failure never fails the call
         handler.report.backend_error("lookup", keys[0], ctx.call_type, exc)
         raws = [None] * len(keys)
-    return [parse_entry(raw, ctx.controls.max_age) for raw in raws]
+    stats, max_age = handler.backend.stats, ctx.controls.max_age
+    entries = [parse_entry(raw, max_age, EMBEDDING_KINDS, stats) for raw in raws]
+    for i, entry in enumerate(entries):
+        if entry is not None and not known_type(entry["type"]):  # a type outside the table
+            stats.corrupt_reads += 1
+            entries[i] = None
+    return entries
 
 
 async def store_many(
@@ -93,7 +99,8 @@ async def embedding_call(handler: Handler, ctx: CallContext) -> Any:
     items: list[Any] = [inputs] if single else list(inputs or ())
     if not items:
         return await handler.call_upstream(ctx.upstream, kwargs)
-    keys = [handler._key(call_type, {**kwargs, "input": item}, controls) for item in items]
+    keyed = ctx.keyed
+    keys = [handler._key(call_type, {**keyed, "input": item}, controls) for item in items]
     ctx.key = keys[0]
     start = now()
     found: list[dict[str, Any] | None] = [None] * len(items)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
 from ..errors import ConfigurationError
+from .tracing import Tracing
 
 __all__ = ["CacheEvent", "EventBus", "EventCallback", "EventKind", "Prices", "Saving"]
 
@@ -38,6 +39,7 @@ KINDS: Final[tuple[EventKind, ...]] = ("hit", "miss", "store", "skip", "error")
 
 #: model -> {"input_cost_per_token": ..., "output_cost_per_token": ...} (LiteLLM's names)
 Prices: TypeAlias = "Mapping[str, Mapping[str, float]]"
+_NO_PRICES: Final[Mapping[str, Any]] = {}
 _PROMPT_NAMES: Final = ("prompt_tokens", "input_tokens")
 _COMPLETION_NAMES: Final = ("completion_tokens", "output_tokens")
 
@@ -109,6 +111,8 @@ class CacheEvent:
     reason: str | None = None
     #: what a hit saved (tokens, money, whose), ``None`` for other events
     saving: Saving | None = None
+    #: on a ``store`` event: the seconds the upstream took to answer (to the end of a stream)
+    upstream_latency: float | None = None
 
 
 class EventBus:
@@ -118,15 +122,21 @@ class EventBus:
     ``stale_hit``, ``coalesced_hit`` (hits served by an identical call in flight),
     ``circuit_open`` (calls that skipped the cache because its backend's circuit breaker was
     open) and ``tokens_saved`` to running totals. ``prices`` (see the module) price what hits
-    save.
+    save. Every event also becomes an OpenTelemetry span (see :mod:`aiocache_llm.llm.tracing`)
+    when a tracer provider is given or set globally, unless ``tracing`` is false.
     """
 
-    def __init__(self, prices: Prices | None = None) -> None:
+    def __init__(
+        self, prices: Prices | None = None, *, tracer_provider: Any = None, tracing: bool = True
+    ) -> None:
         self.counters: dict[str, int] = dict.fromkeys(
             (*KINDS, "semantic_hit", "stale_hit", "coalesced_hit", "circuit_open", "tokens_saved"),
             0,
         )
         self.prices = check_prices(prices)
+        #: model -> its price, as found in ``_priced_from`` (each model looked up once)
+        self._priced: dict[str, tuple[float, float]] = {}
+        self._priced_from: Mapping[str, Any] | None = None
         #: (namespace, identity) -> running totals of what hits saved
         self.savings: dict[tuple[str | None, str | None], dict[str, float]] = {}
         #: (namespace, identity, model, stored model) -> [hits, prompt, completion] not priced yet
@@ -136,6 +146,8 @@ class EventBus:
         self._tasks: set[asyncio.Task[None]] = set()
         #: True when any callback is registered (the hot path builds no event otherwise).
         self.listening = False
+        #: Where spans go (the hot path builds no event when no SDK is configured either).
+        self.tracing = Tracing(tracer_provider, tracing)
 
     def add_callback(self, callback: EventCallback) -> None:
         """Call ``callback(event)`` for every event; coroutine functions are scheduled."""
@@ -164,9 +176,22 @@ class EventBus:
         prefix, ``openai/gpt-4o`` -> ``gpt-4o``), or ``None`` when it is not priced."""
         if not model:
             return None
-        table = self.prices
-        if table is None:  # litellm's cost map, only when the process already uses litellm
-            table = getattr(sys.modules.get("litellm"), "model_cost", None) or {}
+        table: Mapping[str, Any] = (
+            self.prices
+            if self.prices is not None  # else litellm's cost map, when the process uses litellm
+            else getattr(sys.modules.get("litellm"), "model_cost", None) or _NO_PRICES
+        )
+        if table is not self._priced_from:  # what is remembered is of another table
+            self._priced_from, self._priced = table, {}
+        known = self._priced.get(model)
+        if known is None:  # unpriced models are asked again: a price may be added later
+            known = self._look_up(table, model)
+            if known is not None:
+                self._priced[model] = known
+        return known
+
+    @staticmethod
+    def _look_up(table: Mapping[str, Any], model: str) -> tuple[float, float] | None:
         row = table.get(model)
         if not isinstance(row, Mapping):
             _, slash, bare = model.partition("/")
@@ -184,7 +209,7 @@ class EventBus:
 
         While nobody listens (no event carries the :class:`Saving`), the hit's tokens are
         tallied per model and priced when :meth:`savings_report` is asked for, once per model:
-        a hit then looks up no price."""
+        a hit then looks up no price (unless it is traced: its span shows the cost)."""
         if answer.__class__ is not dict and not isinstance(answer, Mapping):
             return None
         usage = answer.get("usage")
@@ -203,7 +228,15 @@ class EventBus:
             tally[0] += 1
             tally[1] += prompt
             tally[2] += completion
-            return None
+            if self.tracing.tracer() is None:
+                return None
+            # traced: the span shows the cost (the totals are priced later, as above)
+            cost = self._cost(model, stored_model, prompt, completion)
+            if cost is None:
+                return None
+            return Saving(
+                scope.get("namespace"), scope.get("identity"), model, prompt, completion, cost
+            )
         cost = self._cost(model, stored_model, prompt, completion)
         saving = Saving(
             scope.get("namespace"), scope.get("identity"), model, prompt, completion, cost
@@ -266,9 +299,16 @@ class EventBus:
         if semantic:
             counters["semantic_hit"] += 1
 
-    def emit(self, event: CacheEvent) -> None:
-        """Count ``event`` and deliver it to every callback."""
+    def emit(self, event: CacheEvent, start: float | None = None) -> None:
+        """Count ``event``, trace it (``start``: when its step began, a :func:`now` time) and
+        deliver it to every callback."""
         self.count(event.kind, event.tokens_saved, event.similarity is not None)
+        tracer = self.tracing.tracer()
+        if tracer is not None:
+            try:
+                self.tracing.record(tracer, event, start)
+            except Exception:
+                logger.exception("tracing a cache event failed; ignored")
         for callback in self._sync:
             try:
                 callback(event)

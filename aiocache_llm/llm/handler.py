@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from ..errors import BackendTimeout, BackendUnavailable
 from ..middleware.builders import GuardedCache
 from ..semantic import semantic_backend
+from ..semantic.query import SemanticQuery
 from ..storage.base import USE_DEFAULT, BaseCache, TTLArg
 from .answers import answer_from_entry, entry_tokens, follow_stream, usage_source, without_usage
 from .context import (
@@ -38,18 +39,20 @@ from .context import (
 )
 from .controls import DEFAULT_CONTROLS, Controls, parse_controls
 from .embedding_calls import embedding_call
-from .entries import StoredEntry, make_entry, parse_entry
+from .entries import ANSWER_KINDS, StoredEntry, make_entry, parse_entry
 from .events import now
 from .keys import call_family
 from .lease import release_lease, take_lease
 from .report import Reporter
-from .responses import dump, mark, type_name
+from .requests import semantic_query
+from .responses import dump, known_type, mark, type_name
 from .result_types import AS_STORED, Shape
 from .scoping import Scoping
 from .shapes import UNCACHEABLE_WHEN, uncacheable
 from .singleflight import Flight, SingleFlight
 from .stale import grace, serve_stale
 from .streaming import Broadcast, CachedStream
+from .tracing import call_span
 
 __all__ = ["CallContext", "Handler", "call_upstream"]
 
@@ -86,7 +89,12 @@ class Handler:
         self.namespace = cache.namespace
         self.identity = cache.identity
         self.custom_key = cache.custom_get_cache_key
-        self.keys = Scoping(cache.namespace, cache.identity, cache.custom_get_cache_key)
+        self.keys = Scoping(
+            cache.namespace,
+            cache.identity,
+            cache.custom_get_cache_key,
+            cache.key_on_user,
+        )
         self._key = self.keys.key
         self._scope = self.keys.scope
         self.custom_get = cache.custom_get_cache
@@ -110,9 +118,11 @@ class Handler:
         upstream: Upstream,
         kwargs: dict[str, Any],
         shape: Shape | None = None,
+        deployment: str | None = None,
     ) -> Any:
         """Run ``upstream(**kwargs)`` through the cache; ``kwargs`` is consumed. ``shape``
-        says which types the caller gets back (default: the types the entry was stored as)."""
+        says which types the caller gets back (default: the types the entry was stored as);
+        ``deployment``: the base URL the upstream calls (an SDK client's), part of the key."""
         if "cache" in kwargs or "caching" in kwargs:
             controls = parse_controls(kwargs.pop("cache", None), kwargs.pop("caching", None))
         else:
@@ -136,11 +146,13 @@ class Handler:
         guard = self.guard
         if guard is not None and guard.breaker.is_open() and self.custom_get is None:
             return await self._bypass(call_type, upstream, kwargs)
-        ctx = CallContext(call_type, upstream, kwargs, controls, shape or AS_STORED)
+        # the deployment is keyed as LiteLLM's api_base, and never sent upstream
+        keyed = kwargs if deployment is None else {"api_base": deployment, **kwargs}
+        ctx = CallContext(call_type, upstream, kwargs, controls, shape or AS_STORED, keyed)
         ctx.budget = self.deadline
         if call_family(call_type) == "embedding":
             return await embedding_call(self, ctx)
-        ctx.key = self._key(call_type, kwargs, controls)
+        ctx.key = self._key(call_type, ctx.keyed, controls)
         if kwargs.get("stream") is True:
             ctx.stream = True
             options = kwargs.get("stream_options")
@@ -161,7 +173,11 @@ class Handler:
                 tokens = entry_tokens(entry)
                 self._event("hit", ctx.key, call_type, start, similarity, tokens, saving=saving)
                 return answer
-        return await self.fly(ctx, start)
+        span = call_span(self.events.tracing, call_type, start)
+        if span is None:
+            return await self.fly(ctx, start)
+        with span:  # the miss's span: the upstream call and the store are within it
+            return await self.fly(ctx, start)
 
     async def _bypass(self, call_type: str, upstream: Upstream, kwargs: dict[str, Any]) -> Any:
         """The backend's circuit breaker is open: skip the cache at once (or refuse the call
@@ -206,6 +222,13 @@ class Handler:
         except Exception as exc:  # a model that cannot load makes lookups quiet misses
             logger.warning("the embedding model could not be loaded (%s)", type(exc).__name__)
 
+    def semantic_query(
+        self, call_type: str, kwargs: Mapping[str, Any], scope: Mapping[str, str]
+    ) -> SemanticQuery | None:
+        """What the semantic backend matches of a call (see :mod:`.requests`)."""
+        extractor = getattr(semantic_backend(self.backend), "query_extractor", None)
+        return semantic_query(call_type, kwargs, scope, extractor)
+
     # -- look up --------------------------------------------------------------------------
     async def _lookup(self, ctx: CallContext) -> tuple[StoredEntry, float | None] | None:
         """``(entry, similarity)`` on a hit, ``None`` on a miss (or a failed lookup)."""
@@ -220,8 +243,11 @@ class Handler:
         except Exception as exc:  # a store's or a get_cache hook's failure never fails the call
             self.report.backend_error("lookup", key, ctx.call_type, exc)
             return None
-        entry = parse_entry(raw, controls.max_age)
+        entry = parse_entry(raw, controls.max_age, ANSWER_KINDS, self.backend.stats)
         if entry is not None:
+            if entry["type"] is not None and not known_type(entry["type"]):
+                self.backend.stats.corrupt_reads += 1  # a type outside the closed table
+                return None
             return entry, None
         if not self.semantic or call_family(ctx.call_type) not in CHAT_FAMILIES:
             return None
@@ -230,14 +256,22 @@ class Handler:
         scope = self._scope(ctx.kwargs, controls)
         lookup = self.backend.async_semantic_lookup  # type: ignore[attr-defined]
         try:
-            hit = await self.within(ctx, lookup(ctx.call_type, ctx.kwargs, scope))
+            query = self.semantic_query(ctx.call_type, ctx.keyed, scope)
+            if query is None:
+                return None
+            hit = await self.within(ctx, lookup(ctx.call_type, query, scope))
         except Exception as exc:  # an index's failure never fails the call
             self.report.backend_error("semantic lookup", key, ctx.call_type, exc)
             return None
         if hit is None:
             return None
-        entry = parse_entry(hit.value, controls.max_age)
-        return None if entry is None else (entry, float(hit.similarity))
+        entry = parse_entry(hit.value, controls.max_age, ANSWER_KINDS, self.backend.stats)
+        if entry is None:
+            return None
+        if entry["type"] is not None and not known_type(entry["type"]):
+            self.backend.stats.corrupt_reads += 1
+            return None
+        return entry, float(hit.similarity)
 
     def answer(
         self,
@@ -292,7 +326,9 @@ class Handler:
                     answer = self.answer(ctx, entry, None)
                     if answer is not None:
                         return answer
+            called = now()
             result = await call_upstream(ctx.upstream, upstream_arguments(ctx))
+            ctx.upstream_latency = now() - called
         except BaseException as exc:
             flight.fail(exc)
             self.flights.finish(key, flight)
@@ -300,7 +336,7 @@ class Handler:
                 await release_lease(self, ctx)
             raise
         if ctx.stream and isinstance(result, AsyncIterable):
-            return self._lead_stream(ctx, flight, result, leased)
+            return self._lead_stream(ctx, flight, result, leased, called)
         ctx.shape.learn(result)
         try:
             entry = make_entry("response", dump(result), type_name(result))
@@ -315,13 +351,14 @@ class Handler:
         return mark(result, key, False)
 
     def _lead_stream(
-        self, ctx: CallContext, flight: Flight, source: Any, leased: bool
+        self, ctx: CallContext, flight: Flight, source: Any, leased: bool, called: float
     ) -> CachedStream:
         """Pass the upstream's stream through as it arrives, shared with identical callers,
         and store it once complete."""
         key = ctx.key
 
         async def complete(objects: list[Any], dumped: list[Any]) -> None:
+            ctx.upstream_latency = now() - called
             entry = make_entry("chunks", dumped, type_name(objects[0]) if objects else None)
             flight.resolve(entry)
             if objects:
@@ -377,12 +414,14 @@ class Handler:
                 if not self._warmed:
                     await self._warm()
                 scope = self._scope(kwargs, ctx.controls)
-                store = self.backend.async_semantic_store  # type: ignore[attr-defined]
-                await self.within(ctx, store(ctx.call_type, kwargs, scope, entry, ttl))
+                query = self.semantic_query(ctx.call_type, ctx.keyed, scope)
+                if query is not None:
+                    store = self.backend.async_semantic_store  # type: ignore[attr-defined]
+                    await self.within(ctx, store(ctx.call_type, query, scope, entry, ttl))
         except Exception as exc:  # a store's or an add_cache hook's failure never fails the call
             self.report.backend_error("store", key, ctx.call_type, exc)
             return
-        self._event("store", key, ctx.call_type, start)
+        self._event("store", key, ctx.call_type, start, upstream=ctx.upstream_latency)
 
     # -- background work ------------------------------------------------------------------
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:

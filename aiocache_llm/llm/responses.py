@@ -1,9 +1,12 @@
 """Stored answers: plain data in the cache, the caller's own types on the way out.
 
 Responses (pydantic models from the OpenAI SDK or LiteLLM, or plain dicts) are stored as plain
-dicts together with the name of their type, and rebuilt into that type on a hit. Only types
-seen in this process or defined by the ``openai`` and ``litellm`` packages are rebuilt from a
-stored name; anything else comes back as a dict.
+dicts together with the name of their type, and rebuilt into that type on a hit. A stored name
+never names code to import: it is looked up in a closed table, the types seen in this process
+(returned by an upstream, or declared by a cached function) and the SDKs' answer types of
+:data:`KNOWN_TYPES`, the latter only once their package is loaded in this process (a read never
+loads a package). Any other name is an :class:`UnknownTypeError`, which the cache counts and
+reads as a miss.
 
 Streams are stored as the list of their chunks. :func:`aggregate_chunks` turns chat or text
 chunks into one response (tool-call deltas included) and :func:`response_to_chunks` does the
@@ -19,11 +22,13 @@ Every answer the cache layer returns carries ``_hidden_params`` (as LiteLLM's re
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Mapping
 from typing import Any, Final
 
 import orjson
 
+from ..errors import CorruptEntryError
 from . import shapes
 from .entries import ENTRY_VERSION, make_entry
 from .shapes import anthropic_messages
@@ -31,11 +36,14 @@ from .shapes.events import UNIONS, union_for, union_named
 from .shapes.sse import SSE_BYTES, SSEBytes
 
 __all__ = [
+    "KNOWN_TYPES",
     "CachedDict",
+    "UnknownTypeError",
     "aggregate_chunks",
     "cache_info",
     "dump",
     "is_usage_chunk",
+    "known_type",
     "ENTRY_VERSION",
     "make_entry",
     "mark",
@@ -46,8 +54,32 @@ __all__ = [
     "usage_tokens",
 ]
 
-_TRUSTED_PACKAGES: Final = frozenset({"openai", "litellm", "anthropic"})
+#: The SDKs' answer types an entry may be rebuilt as without this process having seen them.
+KNOWN_TYPES: Final = frozenset(
+    {
+        "openai.types.chat.chat_completion:ChatCompletion",
+        "openai.types.chat.chat_completion_chunk:ChatCompletionChunk",
+        "openai.types.completion:Completion",
+        "openai.types.create_embedding_response:CreateEmbeddingResponse",
+        "openai.types.responses.response:Response",
+        "openai.types.audio.transcription:Transcription",
+        "openai.types.audio.transcription_verbose:TranscriptionVerbose",
+        "anthropic.types.message:Message",
+        "litellm.types.utils:ModelResponse",
+        "litellm.types.utils:ModelResponseStream",
+        "litellm.types.utils:EmbeddingResponse",
+        "litellm.types.utils:TextCompletionResponse",
+        "litellm.types.utils:TranscriptionResponse",
+        "litellm.types.rerank:RerankResponse",
+        "litellm.types.llms.openai:ResponsesAPIResponse",
+    }
+)
 _types: dict[str, type] = {}
+
+
+class UnknownTypeError(CorruptEntryError):
+    """An entry names a type that is not in the closed table (a miss, counted)."""
+
 
 #: response type -> chunk type of the same API (and back)
 CHUNK_OF: Final[dict[str, str]] = {
@@ -90,29 +122,38 @@ def type_name(obj: Any) -> str | None:
     return name
 
 
+def _loaded(name: str) -> bool:
+    """Whether the package of the type or union ``name`` is loaded in this process."""
+    return name.partition(":")[0].partition(".")[0] in sys.modules
+
+
 def _resolve(name: str | None) -> type | None:
+    """The class of the stored type ``name`` (``None``: plain data); raises
+    :class:`UnknownTypeError` for a name outside the closed table."""
     if name is None:
         return None
+    if name.__class__ is not str:
+        raise UnknownTypeError("an entry's type name is not a str")
     cls = _types.get(name)
     if cls is not None:
         return cls
-    if name in UNIONS:
-        return union_named(name)  # type: ignore[return-value]
     if name == SSE_BYTES:
         return SSEBytes
-    module_name, _, qualname = name.partition(":")
-    if module_name.partition(".")[0] not in _TRUSTED_PACKAGES:
-        return None
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError):
-        return None
-    if isinstance(obj, type) and hasattr(obj, "model_validate"):
-        _types[name] = obj
-        return obj
-    return None
+    if name in UNIONS and _loaded(name):
+        union = union_named(name)
+        if union is not None:
+            return union  # type: ignore[return-value]
+    if name in KNOWN_TYPES and _loaded(name):
+        module_name, _, qualname = name.partition(":")
+        try:  # a module of a package already loaded: no package is loaded by a read
+            obj: Any = importlib.import_module(module_name)
+            obj = getattr(obj, qualname)
+        except (ImportError, AttributeError):
+            obj = None
+        if isinstance(obj, type) and hasattr(obj, "model_validate"):
+            _types[name] = obj
+            return obj
+    raise UnknownTypeError("an entry names a type outside the closed table")
 
 
 _JSON_OPTIONS: Final = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -138,9 +179,10 @@ def dump(obj: Any) -> Any:
 
 
 def rebuild(data: Any, name: str | None) -> Any:
-    """A fresh instance of the stored type ``name`` made from ``data`` (a dict if it cannot be
-    rebuilt). Nothing of ``data`` is shared with the result: every hit is decoded anew, so a
-    caller that changes its answer never changes what the next caller gets."""
+    """A fresh instance of the stored type ``name`` made from ``data`` (plain data for
+    ``None``; :class:`UnknownTypeError` for a name outside the closed table). Nothing of
+    ``data`` is shared with the result: every hit is decoded anew, so a caller that changes its
+    answer never changes what the next caller gets."""
     encoded = orjson.dumps(data, option=_JSON_OPTIONS)
     cls: Any = _resolve(name)
     if cls is not None:
@@ -155,6 +197,15 @@ def rebuild(data: Any, name: str | None) -> Any:
     if type(fresh) is dict:
         return CachedDict(fresh)
     return fresh
+
+
+def known_type(name: Any) -> bool:
+    """Whether an entry's stored type ``name`` can be rebuilt (see :func:`rebuild`)."""
+    try:
+        _resolve(name)
+    except UnknownTypeError:
+        return False
+    return True
 
 
 def chunk_type_for(response_type: str | None) -> str | None:

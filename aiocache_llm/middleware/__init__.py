@@ -14,15 +14,9 @@ library's order, and the one :class:`~aiocache_llm.middleware.builders.GuardedCa
 Every middleware counts into one stats sink, the backend's ``stats``.
 """
 
+from ..core.logs import RateLimitedLog
 from ._chain import CallNext, ComposedCache, Middleware, Operation, compose
-from .breaker import (
-    RAISE,
-    Breaker,
-    CircuitBreaker,
-    FailurePolicy,
-    GuardStats,
-    RateLimitedLog,
-)
+from .breaker import RAISE, Breaker, CircuitBreaker, FailurePolicy, GuardStats
 from .deadline import Deadline
 from .encryption import Encryption, generate_key
 

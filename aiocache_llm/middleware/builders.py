@@ -33,9 +33,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..core.logs import RateLimitedLog
 from ..storage.base import BaseCache
 from ._chain import ComposedCache
-from .breaker import Breaker, CircuitBreaker, FailurePolicy, GuardStats, RateLimitedLog
+from .breaker import Breaker, CircuitBreaker, FailurePolicy, GuardStats
 from .deadline import Deadline
 from .encryption import Encryption, KeyArg, generate_key
 

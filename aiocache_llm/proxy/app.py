@@ -4,9 +4,10 @@ Every cached request takes the library's one path through the public
 :class:`~aiocache_llm.facade.Cache` API (see :mod:`.serving`). ``/health`` answers anyone;
 ``/cache/ping`` and ``/models`` any caller with a valid key; ``/cache/delete``,
 ``/cache/flushall``, ``/cache/stats`` and ``/metrics`` only the master key, unless
-``general_settings.public_routes`` opens them. A caller who is not the admin deletes only
-entries of its own scope, and the answer for another scope's key is the one for a key that
-holds nothing.
+``general_settings.public_routes`` opens them; the status page ``/ui`` and its data
+``/ui/data`` (see :mod:`.status`) only the master key when there is one. A caller who is not
+the admin deletes only entries of its own scope, and the answer for another scope's key is
+the one for a key that holds nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .routing import LitellmRouter
 from .schema import ADMIN_ROUTES
 from .secrets import SecretFilter
 from .serving import ENDPOINTS, Endpoint, error, json_response, scope_prefix, serve
+from .status import StatusHistory, basic_password, status_data, status_page
 
 __all__ = ["ProxyState", "cache_stats", "create_app", "ping_cache"]
 
@@ -95,13 +97,15 @@ class ProxyState:
             cache = self.cache
             cache.add_callback(self.metrics.on_event)
             self.metrics.watch_store(lambda: cache.stats_report()["backend"])
-            self.metrics.watch_breaker(lambda: _breaker(cache))
+            self.metrics.watch_breaker(lambda: _breaker(cache), cache.type)
         supported = set(self.cache.supported_call_types) if self.cache is not None else set()
         self.call_types = {
             name: next((t for t in e.call_types if t in supported), e.call_types[0])
             for name, e in ENDPOINTS.items()
         }
         self.forwarder: Forwarder | None = None
+        #: what the status page (/ui) shows over time
+        self.status = StatusHistory()
 
     async def start(self) -> None:
         # the servers' handlers exist now: every record they write passes the secret filter
@@ -110,6 +114,7 @@ class ProxyState:
                 if self.secret_filter not in handler.filters:
                     handler.addFilter(self.secret_filter)
         self.forwarder = Forwarder(self.config.request_timeout)
+        self.status.start(self.cache)
         if self.cache is not None:  # say at once whether the cache works, and if not why
             health = await self.cache.async_health()
             if health["status"] == "healthy":
@@ -123,6 +128,7 @@ class ProxyState:
 
     async def stop(self) -> None:
         await self.keys.aclose()
+        await self.status.stop()
         if self.forwarder is not None:
             await self.forwarder.aclose()
             self.forwarder = None
@@ -215,6 +221,31 @@ def create_app(config: ProxyConfig) -> Starlette:
     async def metrics(request: Request, caller: Caller) -> Response:
         return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
+    def admin_page(
+        endpoint: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Admin only when there is a master key: as a bearer token, or as the password of
+        HTTP basic auth (which a browser asks for)."""
+
+        async def check(request: Request) -> Response:
+            caller = keys.caller(api_key(request.headers) or basic_password(request.headers))
+            if caller is None or (config.master_key is not None and not caller.admin):
+                return Response(
+                    b"the status page needs the master key",
+                    401,
+                    {"www-authenticate": 'Basic realm="aiocache-llm", charset="UTF-8"'},
+                    media_type="text/plain",
+                )
+            return await endpoint(request)
+
+        return check
+
+    async def ui(request: Request) -> Response:
+        return Response(status_page(), media_type="text/html; charset=utf-8")
+
+    async def ui_data(request: Request) -> Response:
+        return json_response(status_data(state), headers={"cache-control": "no-store"})
+
     routes = [Route("/health", health, methods=["GET"])]
     for prefix in ("/v1", ""):
         routes += [
@@ -227,6 +258,8 @@ def create_app(config: ProxyConfig) -> Starlette:
         Route("/cache/flushall", guarded(flush, "/cache/flushall"), methods=["POST"]),
         Route("/cache/stats", guarded(stats, "/cache/stats"), methods=["GET"]),
         Route("/metrics", guarded(metrics, "/metrics"), methods=["GET"]),
+        Route("/ui", admin_page(ui), methods=["GET"]),
+        Route("/ui/data", admin_page(ui_data), methods=["GET"]),
     ]
 
     @contextlib.asynccontextmanager

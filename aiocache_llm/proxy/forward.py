@@ -16,18 +16,37 @@ from httpx_sse import EventSource
 
 from ..llm.responses import CachedDict
 from .config import Deployment
+from .trace_context import trace_headers
 
 if TYPE_CHECKING:
     from .serving import Endpoint
 
-__all__ = ["STREAM_MARK", "Forwarder", "UncacheableAnswer", "UpstreamError", "UpstreamUnreachable"]
+__all__ = [
+    "HEADERS_MARK",
+    "STREAM_MARK",
+    "Forwarder",
+    "UncacheableAnswer",
+    "UpstreamError",
+    "UpstreamUnreachable",
+    "forwarded_headers",
+]
 
 _JSON: Final = {"content-type": "application/json"}
 #: A request argument the proxy adds to event-stream requests so that they are cached apart
 #: from plain answers; never sent upstream.
 STREAM_MARK: Final = "aiocache_llm_event_stream"
+#: A request argument the proxy adds with the headers it passes on (they change the answer, so
+#: they are part of the key); never sent upstream in the body.
+HEADERS_MARK: Final = "aiocache_llm_forwarded_headers"
 #: Request headers passed on to the upstream as they are.
 _PASSED_HEADERS: Final = ("anthropic-version", "anthropic-beta", "openai-beta")
+
+
+def forwarded_headers(request_headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers of a request the proxy passes on to the upstream."""
+    return {
+        name: value for name in _PASSED_HEADERS if (value := request_headers.get(name)) is not None
+    }
 
 
 class UpstreamError(Exception):
@@ -85,10 +104,7 @@ class Forwarder:
             headers["authorization"] = f"Bearer {key}"
             if endpoint.name == "messages":
                 headers["x-api-key"] = key
-        for name in _PASSED_HEADERS:
-            value = request_headers.get(name)
-            if value is not None:
-                headers[name] = value
+        headers.update(forwarded_headers(request_headers))
         if endpoint.name == "messages":
             headers.setdefault("anthropic-version", "2023-06-01")
         model = requested if deployment.model == "*" else deployment.model
@@ -97,14 +113,17 @@ class Forwarder:
 
         async def call(**body: Any) -> Any:
             body.pop(STREAM_MARK, None)
+            body.pop(HEADERS_MARK, None)
             body["model"] = model
+            traced = trace_headers(request_headers)  # the trace goes on upstream
+            sent = {**headers, **traced} if traced else headers
             if multipart:
                 upload = body.pop("file")
-                return await self._post(url, headers, timeout, data=body, files={"file": upload})
+                return await self._post(url, sent, timeout, data=body, files={"file": upload})
             content = orjson.dumps(body)
             if body.get("stream") is True:
-                return await self._stream(url, content, headers, timeout)
-            return await self._post(url, headers, timeout, content=content)
+                return await self._stream(url, content, sent, timeout)
+            return await self._post(url, sent, timeout, content=content)
 
         return call
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from ..llm import metric_names as m
 from ..llm.events import CacheEvent
 
 
@@ -37,7 +38,6 @@ class BreakerView(Protocol):
 __all__ = ["CONTENT_TYPE", "BreakerView", "ProxyMetrics"]
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
-_LOOKUP_BUCKETS: Final = (1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.5)
 _REQUEST_BUCKETS: Final = (1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -79,19 +79,16 @@ class _StoreCounters(Collector):
 
     @staticmethod
     def _family() -> CounterMetricFamily:
-        return CounterMetricFamily(
-            "aiocache_llm_backend_events",
-            "What the cache's store handled without raising (evictions, expirations, refused"
-            " values, corrupt reads, errors), as counted by the store and its middlewares.",
-            labels=["event"],
-        )
+        d = m.BACKEND_EVENTS
+        return CounterMetricFamily(d.name, d.doc, labels=d.labels)
 
 
 class _BreakerState(Collector):
     """The circuit breaker's state, read at each scrape (1 for the current state)."""
 
-    def __init__(self, read: Callable[[], BreakerView | None]) -> None:
+    def __init__(self, read: Callable[[], BreakerView | None], backend: str) -> None:
         self._read = read
+        self._backend = backend
 
     def describe(self) -> Iterator[Metric]:
         yield from self._families(None)
@@ -99,25 +96,15 @@ class _BreakerState(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._families(self._read())
 
-    @staticmethod
-    def _families(breaker: BreakerView | None) -> Iterator[Metric]:
-        state = GaugeMetricFamily(
-            "aiocache_llm_cache_breaker_state",
-            "The cache backend's circuit breaker: 1 for its current state (open: calls skip"
-            " the cache).",
-            labels=["state"],
-        )
-        opened = CounterMetricFamily(
-            "aiocache_llm_cache_breaker_opened",
-            "How many times the cache backend's circuit breaker opened.",
-        )
+    def _families(self, breaker: BreakerView | None) -> Iterator[Metric]:
+        is_open, opened = m.BREAKER_OPEN, m.BREAKER_OPENED
+        state = GaugeMetricFamily(is_open.name, is_open.doc, labels=is_open.labels)
+        count = CounterMetricFamily(opened.name, opened.doc, labels=opened.labels)
         if breaker is not None:
-            current = breaker.state
-            for name in ("closed", "open", "half_open"):
-                state.add_metric([name], 1.0 if name == current else 0.0)
-            opened.add_metric([], breaker.times_opened)
+            state.add_metric([self._backend], 1.0 if breaker.state == "open" else 0.0)
+            count.add_metric([self._backend], breaker.times_opened)
         yield state
-        yield opened
+        yield count
 
 
 class ProxyMetrics:
@@ -126,7 +113,6 @@ class ProxyMetrics:
     def __init__(self, *, identity_labels: bool = False) -> None:
         self.registry = r = CollectorRegistry(auto_describe=True)
         self.identity_labels = identity_labels
-        scope_labels = ("namespace", "identity") if identity_labels else ()
 
         def counter(name: str, doc: str, *labels: str) -> Counter:
             return Counter(name, doc, labels, registry=r)
@@ -134,52 +120,22 @@ class ProxyMetrics:
         def histogram(name: str, doc: str, buckets: tuple[float, ...], *labels: str) -> Histogram:
             return Histogram(name, doc, labels, buckets=buckets, registry=r)
 
-        call_type = "call_type"
-        self.hits = counter(
-            "aiocache_llm_cache_hits", "Requests answered from the cache.", call_type
-        )
-        self.semantic_hits = counter(
-            "aiocache_llm_cache_semantic_hits",
-            "Requests answered by a similar cached question.",
-            call_type,
-        )
-        self.misses = counter("aiocache_llm_cache_misses", "Lookups that found nothing.", call_type)
-        self.stores = counter(
-            "aiocache_llm_cache_stores", "Answers written to the cache.", call_type
-        )
-        self.errors = counter(
-            "aiocache_llm_cache_errors",
-            "Cache operations that failed (the request went upstream).",
-            call_type,
-            "operation",
-        )
-        self.skips = counter(
-            "aiocache_llm_cache_skips",
-            "Calls that did not use the cache, by reason (circuit-open: the breaker was open).",
-            call_type,
-            "reason",
-        )
-        self.saved_tokens = counter(
-            "aiocache_llm_saved_tokens",
-            "Tokens of answers served from the cache, by kind (prompt, completion).",
-            call_type,
-            *scope_labels,
-            "kind",
-        )
-        self.saved_cost = counter(
-            "aiocache_llm_saved_cost_usd",
-            "What answers served from the cache would have cost (priced models: litellm's"
-            " cost map when litellm is installed, or cache_params.prices).",
-            call_type,
-            *scope_labels,
-        )
-        self.lookup_seconds = histogram(
-            "aiocache_llm_cache_lookup_seconds",
-            "Time spent looking up the cache.",
-            _LOOKUP_BUCKETS,
-            call_type,
-            "result",
-        )
+        def shared(d: m.MetricDef) -> Any:  # one of the library's metrics (metric_names)
+            if d.type == "histogram":
+                return Histogram(d.name, d.doc, d.labels, buckets=d.buckets, registry=r)
+            return Counter(d.name, d.doc, d.labels, registry=r)
+
+        self.hits = shared(m.HITS)
+        self.semantic_hits = shared(m.SEMANTIC_HITS)
+        self.misses = shared(m.MISSES)
+        self.stores = shared(m.STORES)
+        self.errors = shared(m.ERRORS)
+        self.skips = shared(m.SKIPS)
+        #: the one saved-tokens metric (by kind); namespace and identity are "" unless
+        #: ``identity_labels`` is on
+        self.saved_tokens = shared(m.SAVED_TOKENS)
+        self.saved_cost = shared(m.SAVED_COST)
+        self.lookup_seconds = shared(m.LOOKUP_SECONDS)
         self.request_seconds = histogram(
             "aiocache_llm_proxy_request_seconds",
             "Time to answer a proxied request (to the start of the body for streams).",
@@ -238,9 +194,11 @@ class ProxyMetrics:
                 children.semantic_hits.inc()
             saving = event.saving
             if saving is not None:
-                labels: tuple[str, ...] = (event.call_type,)
-                if self.identity_labels:
-                    labels += (saving.namespace or "", saving.identity or "")
+                labels = (
+                    (saving.namespace or "", saving.identity or "")
+                    if self.identity_labels
+                    else ("", "")
+                )
                 scope = self._scopes.get(labels) or self._for_scope(labels)
                 scope.prompt_tokens.inc(saving.prompt_tokens)
                 scope.completion_tokens.inc(saving.completion_tokens)
@@ -256,9 +214,9 @@ class ProxyMetrics:
         """Expose the store's counters (``read()`` at each scrape: event name -> count)."""
         self.registry.register(_StoreCounters(read))
 
-    def watch_breaker(self, read: Callable[[], BreakerView | None]) -> None:
+    def watch_breaker(self, read: Callable[[], BreakerView | None], backend: str) -> None:
         """Expose the circuit breaker's state (``read()`` at each scrape)."""
-        self.registry.register(_BreakerState(read))
+        self.registry.register(_BreakerState(read, backend))
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -23,7 +23,7 @@ import orjson
 from ..errors import ConfigurationError, MissingDependencyError
 from ..llm.responses import CachedDict
 from .deployments import OPENAI_COMPATIBLE
-from .forward import STREAM_MARK, UpstreamError, UpstreamUnreachable
+from .forward import HEADERS_MARK, STREAM_MARK, UpstreamError, UpstreamUnreachable
 
 __all__ = [
     "LITELLM_CALLS",
@@ -156,6 +156,9 @@ class LitellmRouter:
 
         async def call(**body: Any) -> Any:
             body.pop(STREAM_MARK, None)
+            passed = body.pop(HEADERS_MARK, None)
+            if passed:
+                body["extra_headers"] = {**(body.get("extra_headers") or {}), **passed}
             body["model"] = model
             try:
                 answer = await method(**body)

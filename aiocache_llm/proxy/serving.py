@@ -20,9 +20,18 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..errors import InvalidArgumentError
+from ..llm.keys import deployment as key_deployment
 from .auth import Caller, request_identity
-from .forward import STREAM_MARK, UncacheableAnswer, UpstreamError, UpstreamUnreachable
+from .forward import (
+    HEADERS_MARK,
+    STREAM_MARK,
+    UncacheableAnswer,
+    UpstreamError,
+    UpstreamUnreachable,
+    forwarded_headers,
+)
 from .routing import LITELLM_CALLS
+from .trace_context import continue_trace, end_trace
 
 if TYPE_CHECKING:
     from .app import ProxyState
@@ -176,6 +185,9 @@ async def serve(
         )
     if endpoint.named_events and body.get("stream") is True:
         body[STREAM_MARK] = True  # event streams are cached apart from plain answers
+    passed = forwarded_headers(request.headers)
+    if passed:  # beta and version headers change the answer: they are part of the key
+        body[HEADERS_MARK] = passed
     cache = state.cache
     scope = caller.scope
     if scope is not None and cache is not None and not caller.admin:
@@ -184,12 +196,15 @@ async def serve(
         if bad is not None:
             return error(400, str(bad), "invalid_request_error", "invalid_cache_control")
     reset = request_identity.set(scope)
+    trace = continue_trace(request.headers)
     try:
         if cache is None:
             body.pop("cache", None)
             result = await upstream(**body)
         else:
-            result = await cache.async_call(state.call_types[name], upstream, body)
+            result = await cache.async_call(
+                state.call_types[name], upstream, body, None, key_deployment(deployment.api_base)
+            )
     except InvalidArgumentError as exc:
         return error(400, str(exc), "invalid_request_error", "invalid_cache_control")
     except UpstreamError as exc:
@@ -201,12 +216,14 @@ async def serve(
         state.metrics.upstream_errors.labels(name, str(status)).inc()
         return error(status, f"{exc} for the model {model!r}", "upstream_error")
     finally:
+        end_trace(trace)
         request_identity.reset(reset)
     if caller.key is not None and caller.key.tpm_limit is not None:
         await state.keys.spend_tokens(caller, result)
     hidden: dict[str, Any] = getattr(result, "_hidden_params", None) or {}
     headers = cache_headers(hidden)
     outcome = "none" if not headers else ("hit" if hidden.get("cache_hit") else "miss")
+    state.status.count_model(model, outcome)
     state.metrics.request_seconds.labels(name, outcome).observe(time.perf_counter() - started)
     if hasattr(result, "__aiter__"):
         events = _sse(result, endpoint.named_events)

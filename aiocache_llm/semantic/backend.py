@@ -11,7 +11,8 @@ from ..middleware import ComposedCache
 from ..storage.base import USE_DEFAULT, BaseCache, TTLArg
 
 if TYPE_CHECKING:
-    from .cache import Names, Request, SemanticHit
+    from .cache import Names, SemanticHit
+    from .query import SemanticQuery
 
 __all__ = ["SemanticBackend", "semantic_backend"]
 
@@ -21,19 +22,30 @@ class SemanticBackend(abc.ABC):
 
     @abc.abstractmethod
     async def async_semantic_lookup(
-        self, call_type: str, request: Request, scope: Names
+        self, call_type: str, query: SemanticQuery, scope: Names
     ) -> SemanticHit | None:
         """The stored answer of the most similar request in the same scope, or ``None``."""
 
     @abc.abstractmethod
     async def async_semantic_store(
-        self, call_type: str, request: Request, scope: Names, value: Any, ttl: TTLArg = USE_DEFAULT
+        self,
+        call_type: str,
+        query: SemanticQuery,
+        scope: Names,
+        value: Any,
+        ttl: TTLArg = USE_DEFAULT,
     ) -> None:
-        """Store ``value`` as the answer of ``request`` for later similar requests."""
+        """Store ``value`` as the answer of ``query`` for later similar requests."""
 
     @abc.abstractmethod
     async def async_semantic_delete(self, key: str) -> None:
         """Delete the semantic entry of the answer stored under the exact ``key``."""
+
+    @abc.abstractmethod
+    def semantic_binding(self, call_type: str, query: SemanticQuery, scope: Names) -> str | None:
+        """What the answer of ``query`` is stored as is bound to (its exact key and question:
+        the encryption middleware seals it with this as associated data); ``None``: nothing
+        is stored for it."""
 
     @abc.abstractmethod
     async def semantic_warm(self) -> None:

@@ -17,6 +17,7 @@ a semantic cache reads them as a miss.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import math
 import os
@@ -207,6 +208,12 @@ class OpenAIEmbedder:
         return f"OpenAIEmbedder(model={self.model!r}, base_url={self.base_url!r})"
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a batch's failure as seen, whether or not a caller still waits for it."""
+    if not future.cancelled():
+        future.exception()
+
+
 async def _close_client(client: httpx.AsyncClient) -> None:
     await client.aclose()
 
@@ -230,7 +237,7 @@ class FunctionEmbedder:
     ) -> None:
         self._fn = fn
         self.model = model
-        self.name = name or model or getattr(fn, "__qualname__", "function")
+        self.name: str = str(name or model or getattr(fn, "__qualname__", "function"))
         self.dimension = dimension
 
     async def aembed(self, texts: Sequence[str]) -> list[Vector]:
@@ -252,10 +259,13 @@ class FunctionEmbedder:
 
 
 class CachedEmbedder:
-    """Wraps an embedder with an exact-match LRU of ``max_entries`` texts.
+    """Wraps an embedder with an exact-match LRU of ``max_entries`` texts, and batches.
 
-    Only the texts not seen before are sent to the inner embedder, in one batch.
-    ``hits`` and ``misses`` count texts.
+    Only the texts not seen before are sent to the inner embedder. Texts asked for by
+    concurrent calls on one event loop (within the same loop iteration, or while a batch is in
+    flight for the same text) are embedded together, in one call of the inner embedder, and a
+    text is never embedded twice at once. ``hits`` and ``misses`` count texts; ``batches``
+    counts calls of the inner embedder.
     """
 
     def __init__(self, embedder: Embedder, *, max_entries: int = 10_000) -> None:
@@ -265,6 +275,11 @@ class CachedEmbedder:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.batches = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        # per event loop: texts waiting for the next batch, and the future of each text asked for
+        self._pending: dict[asyncio.AbstractEventLoop, list[str]] = {}
+        self._inflight: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[Vector]] = {}
 
     @property
     def name(self) -> str:
@@ -296,14 +311,54 @@ class CachedEmbedder:
         self.hits += len(texts) - len(missing)
         self.misses += len(missing)
         if missing:
-            vectors = await self.inner.aembed(missing)
-            with self._lock:
-                for text, vector in zip(missing, vectors, strict=True):
-                    found[text] = vector
-                    self._vectors[text] = vector
-                while len(self._vectors) > self.max_entries:
-                    self._vectors.popitem(last=False)
+            loop = asyncio.get_running_loop()
+            waiting: dict[str, asyncio.Future[Vector]] = {}
+            for text in missing:
+                future = self._inflight.get((loop, text))
+                if future is None:
+                    future = self._inflight[(loop, text)] = loop.create_future()
+                    future.add_done_callback(_retrieve)
+                    pending = self._pending.get(loop)
+                    if pending is None:
+                        pending = self._pending[loop] = []
+                        loop.call_soon(self._flush, loop)
+                    pending.append(text)
+                waiting[text] = future
+            for text, future in waiting.items():
+                found[text] = await asyncio.shield(future)
         return [found[t] for t in texts]
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Send the texts gathered on ``loop`` to the inner embedder, as one batch."""
+        texts = self._pending.pop(loop, [])
+        if texts:
+            task = loop.create_task(self._embed_batch(loop, texts))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _embed_batch(self, loop: asyncio.AbstractEventLoop, texts: list[str]) -> None:
+        self.batches += 1
+        try:
+            vectors = await self.inner.aembed(texts)
+            if len(vectors) != len(texts):
+                raise BackendError(f"the embedder returned {len(vectors)} vectors for {len(texts)}")
+        except BaseException as exc:
+            for text in texts:
+                future = self._inflight.pop((loop, text), None)
+                if future is not None and not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        with self._lock:
+            for text, vector in zip(texts, vectors, strict=True):
+                self._vectors[text] = vector
+            while len(self._vectors) > self.max_entries:
+                self._vectors.popitem(last=False)
+        for text, vector in zip(texts, vectors, strict=True):
+            future = self._inflight.pop((loop, text), None)
+            if future is not None and not future.done():
+                future.set_result(vector)
 
     def __repr__(self) -> str:
         return f"CachedEmbedder({self.inner!r}, max_entries={self.max_entries})"

@@ -41,12 +41,14 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """An entry found near a query vector: its cosine similarity in [0, 1] and what it holds."""
+    """An entry found near a query vector: its cosine similarity in [0, 1], what it holds, and
+    the id it was found under (``None``: the index does not say)."""
 
     similarity: float
     key: str
     question: str
     blob: bytes
+    entry_id: str | None = None
 
 
 @runtime_checkable

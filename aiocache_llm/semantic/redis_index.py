@@ -49,6 +49,13 @@ def search_rows(reply: Any) -> list[dict[str, Any]]:
     return [_pairs(reply[i]) for i in range(2, len(reply), 2)]
 
 
+def search_ids(reply: Any) -> list[str]:
+    """The document names of an ``FT.SEARCH`` reply (RESP2 or RESP3), in order."""
+    if isinstance(reply, Mapping):
+        return [_text(_pairs(row).get("id", b"")) for row in _pairs(reply).get("results", [])]
+    return [_text(reply[i]) for i in range(1, len(reply), 2)]
+
+
 def _index_prefixes(info: Any) -> list[str]:
     definition = _pairs(_pairs(info).get("index_definition", []))
     return [_text(p) for p in definition.get("prefixes", [])]
@@ -192,8 +199,9 @@ class RedisVectorIndex:
                 key=_text(row["key"]),
                 question=_text(row["q"]),
                 blob=bytes(row["val"]),
+                entry_id=name.removeprefix(self.prefix),
             )
-            for row in search_rows(reply)
+            for row, name in zip(search_rows(reply), search_ids(reply), strict=True)
             if all(field in row for field in _FIELDS)  # else expired while the query ran
         ]
 

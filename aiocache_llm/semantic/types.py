@@ -12,6 +12,7 @@ __all__ = ["L2_TYPES", "SEMANTIC_TYPES"]
 SEMANTIC_TYPES: Final[dict[str, TypeRow]] = {
     "redis-semantic": ("aiocache_llm.semantic.redis", "RedisSemanticCache", "semantic"),
     "qdrant-semantic": ("aiocache_llm.semantic.qdrant", "QdrantSemanticCache", "qdrant"),
+    "local-semantic": ("aiocache_llm.semantic.local", "LocalSemanticCache", "local-embeddings"),
     "dual-semantic": ("aiocache_llm.semantic.dual", "DualSemanticCache", "semantic"),
 }
 

@@ -71,14 +71,22 @@ def check_ttl(ttl: object) -> float | None:
     return float(ttl)
 
 
+#: The range of an int a counter takes (Redis counts in signed 64-bit ints; every backend
+#: refuses the same ints, rather than one adding exactly and another rounding).
+MIN_INT: Final = -(2**63)
+MAX_INT: Final = 2**63 - 1
+
+
 def check_number(value: object, what: str = "increment") -> float:
-    """Return ``value`` if it is an int or float (not bool); raise otherwise."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or (isinstance(value, float) and not math.isfinite(value))
-    ):
+    """Return ``value`` if it is a finite float or an int in the signed 64-bit range (not
+    bool); raise :class:`InvalidArgumentError` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidArgumentError(f"{what} must be a finite int or float, not {value!r}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidArgumentError(f"{what} must be a finite int or float, not {value!r}")
+    elif not MIN_INT <= value <= MAX_INT:
+        raise InvalidArgumentError(f"{what} must be an int in the signed 64-bit range")
     return value
 
 

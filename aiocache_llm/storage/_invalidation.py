@@ -34,6 +34,7 @@ import orjson
 
 from .._sync import loop_thread_loop
 from ..core.codec import Entry
+from ..core.failures import describe_failure
 from ..errors import BackendError
 from ._versions import PubSubCapable
 from .memory import InMemoryCache
@@ -41,6 +42,9 @@ from .memory import InMemoryCache
 __all__ = ["InvalidationChannel", "L1Coherence", "Listener"]
 
 logger = logging.getLogger("aiocache_llm.dual")
+
+#: Counts (and, when the flag says so, logs) a failure of an L2 operation.
+OnError = Callable[[str, BaseException, bool], None]
 
 #: ``begin()`` while fills are refused (no confirmed subscription).
 _NO_FILL = -1
@@ -173,9 +177,11 @@ class Listener:
     """A task on the library's event loop that applies another processes' changes to an L1:
     started by the first operation that needs it, stopped from any loop."""
 
-    def __init__(self, state: L1Coherence, on_error: Callable[[str, BaseException], None]) -> None:
+    def __init__(self, state: L1Coherence, on_error: OnError) -> None:
         self.state = state
         self._on_error = on_error
+        #: Whether the subscription broke since it was last confirmed (logged once).
+        self._lost = False
         self._future: Any = None  # concurrent.futures.Future of the listening task
         self._task: asyncio.Task[None] | None = None  # that task, on the library loop
         self._listening = False
@@ -195,6 +201,13 @@ class Listener:
     def _confirmed(self) -> None:
         self._backoff = 0.05
         self.state.reset(live=True)
+        if self._lost:
+            self._lost = False
+            logger.info(
+                "the invalidation %s is back: L1 starts empty and takes fills again",
+                self._what,
+                extra={"event": "subscription_restored", "channel": self._what},
+            )
 
     def _applied(self, items: list[tuple[str, int]]) -> None:
         if self.observer is not None:
@@ -209,7 +222,20 @@ class Listener:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the connection broke; retried with a backoff
-                self._on_error(self._what, exc)
+                self._on_error(self._what, exc, False)  # counted; logged once, below
+                if not self._lost:
+                    self._lost = True
+                    logger.warning(
+                        "the invalidation %s was lost (%s): L1 serves what it holds and takes"
+                        " no fills until it is back; retrying",
+                        self._what,
+                        describe_failure(exc),
+                        extra={
+                            "event": "subscription_lost",
+                            "channel": self._what,
+                            "error": type(exc).__name__,
+                        },
+                    )
             self.state.pause()
             if self._listening:
                 await asyncio.sleep(self._backoff)
@@ -248,7 +274,7 @@ class InvalidationChannel(Listener):
         pubsub: PubSubCapable,
         channel: str,
         state: L1Coherence,
-        on_error: Callable[[str, BaseException], None],
+        on_error: OnError,
     ) -> None:
         super().__init__(state, on_error)
         self.pubsub = pubsub
@@ -273,7 +299,7 @@ class InvalidationChannel(Listener):
         try:
             await self.pubsub.async_publish(self.channel, message)
         except BackendError as exc:  # other processes' copies age out with the L1 TTL
-            self._on_error("publish", exc)
+            self._on_error("publish", exc, True)
 
     # -- receiving -------------------------------------------------------------------------
     def _apply(self, raw: bytes) -> None:

@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Final, Generic, TypeAlias, TypeVar
 
 import anyio
 
-from ..core.codec import DEFAULT_COMPRESS_THRESHOLD
+from ..core.codec import DEFAULT_COMPRESS_THRESHOLD, DEFAULT_MAX_ENTRY_SIZE
 from ..core.loops import PerLoop
 from ..errors import BackendTimeout, BackendUnavailable, ConfigurationError, NotSupported
 from ._checks import check_ttl
@@ -311,10 +311,25 @@ class ObjectStoreCache(StoreCache[bytes], Generic[C]):
         prefix: str | None,
         default_ttl: float | None = None,
         compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
+        max_entry_size: int = DEFAULT_MAX_ENTRY_SIZE,
     ) -> None:
         if prefix is not None and not isinstance(prefix, str):
             raise ConfigurationError("the key prefix must be a str")
         folder = prefix.strip("/") + "/" if prefix and prefix.strip("/") else ""
         super().__init__(
-            store, prefix=folder, default_ttl=default_ttl, compress_threshold=compress_threshold
+            store,
+            prefix=folder,
+            default_ttl=default_ttl,
+            compress_threshold=compress_threshold,
+            max_entry_size=max_entry_size,
         )
+
+    def name_of(self, key: str) -> str:
+        """``key`` spelled as an object name, reversibly: ``%`` and ``/`` are escaped
+        (``%25``, ``%2F``), so no two keys share a name and a key never makes folders of its
+        own (namespaces ``acme:eu`` and ``acme/eu`` never share an entry)."""
+        if "%" in key:
+            key = key.replace("%", "%25")
+        if "/" in key:
+            key = key.replace("/", "%2F")
+        return key

@@ -7,8 +7,9 @@ Each concern of the backend contract is written here once, for every store:
 * **TTLs.** ``ttl`` is resolved against ``default_ttl`` and checked before anything is written;
   the expiry travels inside the stored entry, so every store checks it on read (a store that
   expires names itself, :attr:`Store.expires_natively`, is trusted instead).
-* **The codec.** Values go through :mod:`aiocache_llm.core.codec` (checksummed, compressed over
-  ``compress_threshold``); a value it cannot encode stores nothing, in a batch too.
+* **The codec.** Values go through :mod:`aiocache_llm.core.codec` (checksummed, bound to the
+  name they are stored under, compressed over ``compress_threshold``, inflated to at most
+  ``max_entry_size`` bytes on read); a value it cannot encode stores nothing, in a batch too.
 * **Expired or corrupt entries are misses**, counted in ``stats`` and discarded (only if they
   are still what was read, so a fresh value written meanwhile survives).
 * **Counters** are updates of stored numbers (:meth:`Store.update`), all or nothing per call,
@@ -31,7 +32,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from .._sync import inline, threaded
-from ..core.codec import DEFAULT_COMPRESS_THRESHOLD, Entry, decode, encode
+from ..core.codec import DEFAULT_COMPRESS_THRESHOLD, DEFAULT_MAX_ENTRY_SIZE, Entry, decode, encode
 from ..errors import (
     BackendError,
     CacheError,
@@ -145,6 +146,7 @@ class StoreCache(BaseCache, Generic[P]):
         default_ttl: float | None = None,
         compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
         clock: Callable[[], float] = time.time,
+        max_entry_size: int = DEFAULT_MAX_ENTRY_SIZE,
     ) -> None:
         super().__init__(default_ttl=default_ttl)
         if not isinstance(prefix, str):
@@ -153,6 +155,12 @@ class StoreCache(BaseCache, Generic[P]):
         store.stats = self.stats
         self.prefix = prefix
         self.compress_threshold = compress_threshold
+        if isinstance(max_entry_size, bool) or not isinstance(max_entry_size, int):
+            raise ConfigurationError("max_entry_size must be an int (bytes)")
+        if max_entry_size < 1:
+            raise ConfigurationError("max_entry_size must be positive")
+        #: The largest entry (in bytes, once inflated) a read accepts; a larger one is a miss.
+        self.max_entry_size = max_entry_size
         #: The clock of stored times: the wall clock, unless the store keeps its own
         #: (the in-memory store's is monotonic); entries are reported in wall-clock time.
         self.clock = clock
@@ -167,14 +175,20 @@ class StoreCache(BaseCache, Generic[P]):
         """The name under which ``key`` is stored: the prefix, then the key's spelling."""
         return self.prefix + self.name_of(check_key(key))
 
-    def _encode(self, value: Any, expires_at: float | None, now: float) -> P:
+    def _encode(self, value: Any, expires_at: float | None, now: float, name: str) -> P:
+        """``value`` as stored under ``name`` (the codec binds the entry to the name)."""
         data = encode(
-            value, expires_at=expires_at, created_at=now, compress_threshold=self.compress_threshold
+            value,
+            expires_at=expires_at,
+            created_at=now,
+            compress_threshold=self.compress_threshold,
+            key=name,
         )
         return data  # type: ignore[return-value]
 
-    def _decode(self, data: P) -> Entry:
-        return decode(data)  # type: ignore[arg-type]
+    def _decode(self, data: P, name: str) -> Entry:
+        """The entry ``data`` holds, if it was stored under ``name``."""
+        return decode(data, key=name, max_size=self.max_entry_size)  # type: ignore[arg-type]
 
     def _wall(self, entry: Entry | None) -> Entry | None:
         """``entry`` with its times on the wall clock."""
@@ -187,7 +201,7 @@ class StoreCache(BaseCache, Generic[P]):
     def _fresh(self, name: str, stored: Stored[P], now: float) -> Entry | None:
         """The entry ``stored`` holds if it is readable and unexpired, else ``None`` (counted)."""
         try:
-            entry = self._decode(stored.data)
+            entry = self._decode(stored.data, name)
         except CorruptEntryError:
             self.stats.corrupt_reads += 1
             logger.warning("%s: reading the unreadable entry %r as a miss", self, name)
@@ -247,7 +261,7 @@ class StoreCache(BaseCache, Generic[P]):
         name = self.object_name(key)
         now = self.clock()
         expires_at = self.expires_at(ttl, now)
-        data = self._encode(value, expires_at, now)
+        data = self._encode(value, expires_at, now, name)
         with self._errors:
             await self.store.set(name, data, expires_at)
 
@@ -257,7 +271,8 @@ class StoreCache(BaseCache, Generic[P]):
         """Store every pair with one TTL; nothing is written unless every pair encodes."""
         now = self.clock()
         expires_at = self.expires_at(ttl, now)
-        encoded = [(self.object_name(k), self._encode(v, expires_at, now)) for k, v in items]
+        named = [(self.object_name(k), v) for k, v in items]
+        encoded = [(name, self._encode(v, expires_at, now, name)) for name, v in named]
         with self._errors:
             await self.store.set_many(encoded, expires_at)
 
@@ -371,7 +386,7 @@ class StoreCache(BaseCache, Generic[P]):
             entry: Entry | None = None
             if current is not None:
                 try:
-                    entry = self._decode(current)
+                    entry = self._decode(current, name)
                 except CorruptEntryError:
                     self.stats.corrupt_reads += 1
                 if entry is not None and entry.expired(now):
@@ -389,7 +404,7 @@ class StoreCache(BaseCache, Generic[P]):
                 results[i] = total
                 if refresh_ttl:
                     expires_at = self.expires_at(ttl, now)
-            return self._encode(total, expires_at, now), expires_at
+            return self._encode(total, expires_at, now, name), expires_at
 
         return change
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import BackendError, ConfigurationError
-from ._invalidation import L1Coherence, Listener
+from ._invalidation import L1Coherence, Listener, OnError
 
 __all__ = ["TrackingChannel", "check_tracking"]
 
@@ -41,7 +41,7 @@ class TrackingChannel(Listener):
         self,
         redis: Any,  # a standalone RedisCache
         state: L1Coherence,
-        on_error: Callable[[str, BaseException], None],
+        on_error: OnError,
     ) -> None:
         super().__init__(state, on_error)
         self.redis = redis

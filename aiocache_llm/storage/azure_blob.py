@@ -19,7 +19,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
-from ..core.codec import DEFAULT_COMPRESS_THRESHOLD
+from ..core.codec import DEFAULT_COMPRESS_THRESHOLD, DEFAULT_MAX_ENTRY_SIZE
 from ..errors import BackendTimeout, BackendUnavailable, ConfigurationError
 from ._object_store import ABSENT, Match, ObjectStore, ObjectStoreCache, VersionConflict
 from ._store import ErrorMap, Stored
@@ -196,6 +196,7 @@ class AzureBlobCache(ObjectStoreCache[_Client]):
         timeout: float = 10.0,
         max_concurrency: int = 32,
         compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
+        max_entry_size: int = DEFAULT_MAX_ENTRY_SIZE,
     ) -> None:
         store = AzureBlobStore(
             azure_account_url,
@@ -206,5 +207,9 @@ class AzureBlobCache(ObjectStoreCache[_Client]):
             max_concurrency=max_concurrency,
         )
         super().__init__(
-            store, prefix=azure_path, default_ttl=default_ttl, compress_threshold=compress_threshold
+            store,
+            prefix=azure_path,
+            default_ttl=default_ttl,
+            compress_threshold=compress_threshold,
+            max_entry_size=max_entry_size,
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .._sync import threaded
-from ..core.codec import DEFAULT_COMPRESS_THRESHOLD
+from ..core.codec import DEFAULT_COMPRESS_THRESHOLD, DEFAULT_MAX_ENTRY_SIZE
 from ..errors import BackendUnavailable, InvalidArgumentError, ValueTooLargeError
 from ._checks import check_ttl
 from ._store import Change, ErrorMap, Store, Stored
@@ -270,13 +270,19 @@ class DiskCache(StoreCache[bytes]):
         fsync: bool = False,
         compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
         timeout: float = 10.0,
+        max_entry_size: int = DEFAULT_MAX_ENTRY_SIZE,
     ) -> None:
         check_ttl(default_ttl)  # before the directory is made
         if isinstance(size_limit, bool) or not isinstance(size_limit, int) or size_limit < 1:
             raise InvalidArgumentError("size_limit must be a positive int (bytes)")
         directory = Path(disk_cache_dir if disk_cache_dir is not None else ".aiocache_llm")
         store = DiskStore(directory.resolve(), size_limit=size_limit, fsync=fsync, timeout=timeout)
-        super().__init__(store, default_ttl=default_ttl, compress_threshold=compress_threshold)
+        super().__init__(
+            store,
+            default_ttl=default_ttl,
+            compress_threshold=compress_threshold,
+            max_entry_size=max_entry_size,
+        )
         self.directory = store.directory
         self.size_limit = size_limit
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from .._sync import read_through
 from ..core.codec import Entry
+from ..core.failures import describe_failure
+from ..core.logs import RateLimitedLog
 from ..errors import BackendError, ConfigurationError
 from ._invalidation import InvalidationChannel, L1Coherence
 from ._shared_reads import SharedReads
@@ -92,6 +94,7 @@ class DualCache(BaseCache):
         self.default_in_memory_ttl: float = DEFAULT_L1_TTL if cap is None else cap
         self.invalidation_channel = invalidation_channel
         self.fail_open = fail_open
+        self._log = RateLimitedLog(logger, 30.0)
         if invalidation not in ("pubsub", "tracking"):
             raise ConfigurationError("invalidation must be 'pubsub' or 'tracking'")
         if invalidation == "tracking":
@@ -130,13 +133,20 @@ class DualCache(BaseCache):
         self._reads.window = seconds
 
     # -- L2 failures -------------------------------------------------------------------------
-    def _l2_failed_quietly(self, what: str, exc: BaseException) -> None:
+    def _l2_failed_quietly(self, what: str, exc: BaseException, log: bool = True) -> None:
+        """Count ``exc`` and log it (at most once per interval) unless ``log`` is false."""
         self.stats.count_error(exc)
-        logger.warning("L2 %s failed, continuing without it: %s", what, exc)
+        if log:
+            self._log.warning(
+                "L2 %s failed (%s); continuing with L1 alone",
+                what,
+                describe_failure(exc),
+                extra={"event": "l2_failed", "operation": what, "error": type(exc).__name__},
+            )
 
     def _l2_failed(self, what: str, exc: BackendError) -> None:
-        """Count and log ``exc``; raise it unless failing open."""
-        self._l2_failed_quietly(what, exc)
+        """Count ``exc``; raise it (the caller reports it), or log it when failing open."""
+        self._l2_failed_quietly(what, exc, log=self.fail_open)
         if not self.fail_open:
             raise exc
 

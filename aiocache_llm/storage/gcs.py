@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import aiohttp
 from gcloud.aio.storage import Storage
 
-from ..core.codec import DEFAULT_COMPRESS_THRESHOLD
+from ..core.codec import DEFAULT_COMPRESS_THRESHOLD, DEFAULT_MAX_ENTRY_SIZE
 from ..errors import BackendUnavailable, ConfigurationError
 from ._object_store import ABSENT, Match, ObjectStore, ObjectStoreCache, VersionConflict
 from ._store import ErrorMap, Stored
@@ -181,6 +181,7 @@ class GCSCache(ObjectStoreCache[_Client]):
         timeout: float = 10.0,
         max_concurrency: int = 32,
         compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
+        max_entry_size: int = DEFAULT_MAX_ENTRY_SIZE,
     ) -> None:
         store = GCSStore(
             gcs_bucket_name,
@@ -190,5 +191,9 @@ class GCSCache(ObjectStoreCache[_Client]):
             max_concurrency=max_concurrency,
         )
         super().__init__(
-            store, prefix=gcs_path, default_ttl=default_ttl, compress_threshold=compress_threshold
+            store,
+            prefix=gcs_path,
+            default_ttl=default_ttl,
+            compress_threshold=compress_threshold,
+            max_entry_size=max_entry_size,
         )

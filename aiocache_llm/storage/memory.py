@@ -68,10 +68,10 @@ class InMemoryCache(StoreCache[Held]):
     def __len__(self) -> int:
         return len(self._data)
 
-    def _encode(self, value: Any, expires_at: float | None, now: float) -> Held:
+    def _encode(self, value: Any, expires_at: float | None, now: float, name: str) -> Held:
         return (value, expires_at, now)
 
-    def _decode(self, data: Held) -> Entry:
+    def _decode(self, data: Held, name: str = "") -> Entry:
         return Entry(data[0], data[2], data[1])
 
     # -- the hot paths, inlined --------------------------------------------------------------

@@ -18,7 +18,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 )
 from botocore.loaders import Loader, create_loader  # type: ignore[import-untyped]
 
-from ..core.codec import DEFAULT_COMPRESS_THRESHOLD
+from ..core.codec import DEFAULT_COMPRESS_THRESHOLD, DEFAULT_MAX_ENTRY_SIZE
 from ..errors import BackendTimeout, BackendUnavailable, ConfigurationError
 from ._object_store import ABSENT, Match, ObjectStore, ObjectStoreCache, VersionConflict
 from ._store import ErrorMap, Stored
@@ -180,6 +180,7 @@ class S3Cache(ObjectStoreCache[Any]):
         timeout: float = 10.0,
         max_concurrency: int = 32,
         compress_threshold: int | None = DEFAULT_COMPRESS_THRESHOLD,
+        max_entry_size: int = DEFAULT_MAX_ENTRY_SIZE,
     ) -> None:
         client_args = {
             "region_name": s3_region_name,
@@ -196,11 +197,18 @@ class S3Cache(ObjectStoreCache[Any]):
             s3_bucket_name, client_args, timeout=timeout, max_concurrency=max_concurrency
         )
         super().__init__(
-            store, prefix=s3_path, default_ttl=default_ttl, compress_threshold=compress_threshold
+            store,
+            prefix=s3_path,
+            default_ttl=default_ttl,
+            compress_threshold=compress_threshold,
+            max_entry_size=max_entry_size,
         )
 
     def name_of(self, key: str) -> str:
-        return key.replace(":", "/")
+        """``key`` with ``:`` spelled ``/`` (folders, as LiteLLM names them), after the escape of
+        :meth:`ObjectStoreCache.name_of`: ``acme:eu`` is ``acme/eu``, ``acme/eu`` is
+        ``acme%2Feu``."""
+        return super().name_of(key).replace(":", "/")
 
 
 @functools.cache

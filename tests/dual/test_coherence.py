@@ -5,6 +5,7 @@ OS processes."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -186,6 +187,26 @@ async def test_a_broken_subscription_empties_l1_once_it_is_back(
     await other.async_ready()
     assert await other.async_get_cache("k") == "v"
     assert other.in_memory_cache.get_cache("k") == "v"
+
+
+async def test_a_broken_subscription_logs_one_line_when_lost_and_one_when_back(
+    redis_server: RedisServer, other: DualCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    await other.async_ready()
+    with caplog.at_level(logging.INFO, logger="aiocache_llm"):
+        client = aioredis.Redis.from_url(redis_server.url)
+        try:
+            await client.client_kill_filter(_type="pubsub")
+        finally:
+            await client.aclose()
+
+        def said(event: str) -> bool | None:
+            return any(getattr(r, "event", None) == event for r in caplog.records) or None
+
+        await until(lambda: said("subscription_restored"))
+    events = [getattr(r, "event", None) for r in caplog.records]
+    assert events.count("subscription_lost") == 1
+    assert events.count("subscription_restored") == 1
 
 
 def test_two_processes_writing_the_same_keys_converge(redis_server: RedisServer) -> None:

@@ -54,10 +54,13 @@ class _State:
     chunk_delay: float = 0.0
     fail: int = 0
     break_stream_after: int | None = None
+    #: the ``traceparent`` header of each chat request (``None`` when it had none)
+    traceparents: list[str | None] = field(default_factory=list)
 
     def reset(self) -> None:
         self.counts.clear()
         self.embedding_inputs.clear()
+        self.traceparents.clear()
         self.latency = self.chunk_delay = 0.0
         self.fail = 0
         self.break_stream_after = None
@@ -152,6 +155,7 @@ def build_app() -> Any:
 
     async def chat(request: Request) -> Response:
         body = await request.json()
+        state.traceparents.append(request.headers.get("traceparent"))
         failed = await gate("chat")
         if failed is not None:
             return failed
@@ -273,7 +277,13 @@ def build_app() -> Any:
         return JSONResponse({"id": _id(body, "rerank"), "results": results, "meta": {}})
 
     async def stats(request: Request) -> Response:
-        return JSONResponse({"counts": state.counts, "embedding_inputs": state.embedding_inputs})
+        return JSONResponse(
+            {
+                "counts": state.counts,
+                "embedding_inputs": state.embedding_inputs,
+                "traceparents": state.traceparents,
+            }
+        )
 
     async def reset(request: Request) -> Response:
         state.reset()

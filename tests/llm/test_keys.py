@@ -63,7 +63,7 @@ def test_transport_and_bookkeeping_arguments_do_not_change_the_key() -> None:
         "stream": True,
         "metadata": {"trace": "x"},
         "user": "u1",
-        "extra_headers": {"X": "1"},
+        "extra_headers": {"Authorization": "Bearer x", "X-Stainless-Retry-Count": "1"},
     }
     assert make_key("acompletion", {**CHAT, **extras}) == make_key("acompletion", CHAT)
 

@@ -53,9 +53,10 @@ async def test_async_get_cache_returns_the_stored_answer_or_none(
     cache: Cache, client: Any, llm_upstream: Upstream
 ) -> None:
     kwargs = {"model": "m", "messages": ask()}
-    assert await cache.async_get_cache(**kwargs) is None
+    deployed = {**kwargs, "api_base": llm_upstream.base_url}  # the client's, as LiteLLM says it
+    assert await cache.async_get_cache(**deployed) is None
     answer = await client.chat.completions.create(**kwargs)
-    found = await cache.async_get_cache(**kwargs)
+    found = await cache.async_get_cache(**deployed)
     assert type(found) is type(answer)  # the SDK's own type, as a hit is
     assert found.choices[0].message.content == answer.choices[0].message.content
     assert cache_info(found) == {"cache_hit": True, "cache_key": cache_info(answer)["cache_key"]}
@@ -68,7 +69,8 @@ async def test_add_cache_stores_an_answer_that_wrapped_calls_then_serve(
     kwargs = {"model": "m", "messages": ask("Seeded?")}
     first = await client.chat.completions.create(**kwargs)
     other = Cache(backend=cache.backend)
-    await other.async_add_cache(first, **{**kwargs, "messages": ask("Copied?")})
+    copy = {**kwargs, "messages": ask("Copied?"), "api_base": llm_upstream.base_url}
+    await other.async_add_cache(first, **copy)
     copied = await client.chat.completions.create(model="m", messages=ask("Copied?"))
     assert copied.choices[0].message.content == first.choices[0].message.content
     assert cache_info(copied)["cache_hit"] is True

@@ -118,7 +118,7 @@ async def test_the_proxy_metrics_count_savings_per_namespace_and_identity(
     client = cache.wrap_openai(openai_client)
     first = await client.chat.completions.create(model="m", messages=ask(), user="alice")
     await client.chat.completions.create(model="m", messages=ask(), user="alice")
-    labels = {"call_type": "acompletion", "namespace": "team", "identity": "alice"}
+    labels = {"namespace": "team", "identity": "alice"}
     sample = metrics.registry.get_sample_value
     assert sample("aiocache_llm_saved_tokens_total", {**labels, "kind": "prompt"}) == float(
         first.usage.prompt_tokens

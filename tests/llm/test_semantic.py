@@ -4,9 +4,7 @@ reported on the answer and in the event."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import importlib.util
-import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -17,29 +15,13 @@ from aiocache_llm.llm.events import CacheEvent
 from aiocache_llm.llm.responses import cache_info
 from tests.harness.upstream import Upstream
 
-from ._support import ask
+from ._support import WordsEmbedder, ask
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("qdrant_client") is None
     or importlib.util.find_spec("aiocache_llm.semantic.qdrant") is None,
     reason="the qdrant semantic backend is not available",
 )
-
-
-class WordsEmbedder:
-    """A deterministic embedder: texts with the same words (any case or punctuation) get the
-    same vector; different words get unrelated ones."""
-
-    name = "words-v1"
-    dimension: int | None = 16
-
-    async def aembed(self, texts: Sequence[str]) -> list[list[float]]:
-        vectors = []
-        for text in texts:
-            words = " ".join(re.findall(r"[a-z0-9]+", text.lower()))
-            seed = hashlib.sha256(words.encode()).digest()
-            vectors.append([(b - 127.5) / 127.5 for b in seed[:16]])
-        return vectors
 
 
 @pytest.fixture

@@ -140,7 +140,7 @@ def test_metrics_count_hits_misses_and_tokens_saved(proxy: Proxy) -> None:
     after = _samples(proxy)
     hits = 'aiocache_llm_cache_hits_total{call_type="acompletion"}'
     misses = 'aiocache_llm_cache_misses_total{call_type="acompletion"}'
-    saved = 'aiocache_llm_saved_tokens_total{call_type="acompletion",kind="%s"}'
+    saved = 'aiocache_llm_saved_tokens_total{identity="",kind="%s",namespace=""}'
     assert after[hits] - before.get(hits, 0) == 1
     assert after[misses] - before.get(misses, 0) == 1
     total = sum(after[saved % k] - before.get(saved % k, 0) for k in ("prompt", "completion"))

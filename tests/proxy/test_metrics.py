@@ -36,11 +36,11 @@ def test_events_count_under_their_own_call_type_and_scope() -> None:
     assert value("aiocache_llm_cache_stores_total", call_type="acompletion") == 0
     errors = value("aiocache_llm_cache_errors_total", call_type="acompletion", operation="lookup")
     assert errors == 1
-    scope = {"call_type": "acompletion", "namespace": "team-a", "identity": "alice"}
+    scope = {"namespace": "team-a", "identity": "alice"}
     assert value("aiocache_llm_saved_tokens_total", **scope, kind="prompt") == 6
     assert value("aiocache_llm_saved_tokens_total", **scope, kind="completion") == 10
     assert value("aiocache_llm_saved_cost_usd_total", **scope) == 0.5
-    anonymous = {"call_type": "aembedding", "namespace": "", "identity": ""}
+    anonymous = {"namespace": "", "identity": ""}
     assert value("aiocache_llm_saved_tokens_total", **anonymous, kind="prompt") == 3
     hit_count = value(
         "aiocache_llm_cache_lookup_seconds_count", call_type="acompletion", result="hit"
@@ -66,7 +66,7 @@ def test_saved_tokens_are_one_metric_without_identity_labels_by_default() -> Non
     text = metrics.render().decode()
     assert "alice" not in text and "team-a" not in text
     assert "aiocache_llm_tokens_saved" not in text
-    saved = 'aiocache_llm_saved_tokens_total{call_type="acompletion",kind="prompt"} 3.0'
+    saved = 'aiocache_llm_saved_tokens_total{identity="",kind="prompt",namespace=""} 3.0'
     assert saved in text
     skips = 'aiocache_llm_cache_skips_total{call_type="acompletion",reason="circuit-open"} 1.0'
     assert skips in text
@@ -75,10 +75,10 @@ def test_saved_tokens_are_one_metric_without_identity_labels_by_default() -> Non
 def test_the_breaker_state_is_read_at_each_scrape() -> None:
     breaker = CircuitBreaker(failure_threshold=1, recovery_time=60)
     metrics = ProxyMetrics()
-    metrics.watch_breaker(lambda: breaker)
+    metrics.watch_breaker(lambda: breaker, "redis")
     closed = metrics.render().decode()
     breaker.record_failure()
     opened = metrics.render().decode()
-    assert 'aiocache_llm_cache_breaker_state{state="closed"} 1.0' in closed
-    assert 'aiocache_llm_cache_breaker_state{state="open"} 1.0' in opened
-    assert "aiocache_llm_cache_breaker_opened_total 1.0" in opened
+    assert 'aiocache_llm_circuit_breaker_open{backend="redis"} 0.0' in closed
+    assert 'aiocache_llm_circuit_breaker_open{backend="redis"} 1.0' in opened
+    assert 'aiocache_llm_circuit_breaker_opened_total{backend="redis"} 1.0' in opened

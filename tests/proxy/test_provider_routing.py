@@ -305,7 +305,7 @@ def test_a_hit_is_priced_by_litellms_local_cost_map(client: OpenAI, gateway: Pro
     cost = [
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
-        if line.startswith('aiocache_llm_saved_cost_usd_total{call_type="acompletion"}')
+        if line.startswith('aiocache_llm_saved_cost_usd_total{identity="",namespace=""}')
     ]
     assert cost and cost[0] > 0
     assert "raw.githubusercontent.com" not in gateway.log()  # the map was never fetched

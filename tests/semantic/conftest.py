@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
 
 from aiocache_llm.errors import BackendUnavailable
+from aiocache_llm.llm.requests import semantic_query
 from aiocache_llm.semantic.cache import SemanticCache
 from aiocache_llm.semantic.embedders import CachedEmbedder, LocalEmbedder
+from aiocache_llm.semantic.query import SemanticQuery
 from aiocache_llm.storage.base import BaseCache
 
 from ..harness.process import require
@@ -26,6 +28,13 @@ MakeSemantic = Callable[..., Awaitable[Any]]
 
 def unique_name(stem: str = "sem") -> str:
     return f"{stem}{next(_names)}"
+
+
+def query(call_type: str, request: Mapping[str, Any], scope: Mapping[str, str]) -> SemanticQuery:
+    """What the LLM layer hands the semantic layer for ``request`` (it must have a question)."""
+    found = semantic_query(call_type, request, scope)
+    assert found is not None, "the request has no question"
+    return found
 
 
 def chat(question: str, model: str = "gpt-4o-mini", **kwargs: Any) -> dict[str, Any]:

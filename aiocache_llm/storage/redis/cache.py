@@ -54,30 +54,30 @@ class RedisCache(RedisClient):
     """
 
     # -- how values are spelled in Redis ---------------------------------------------------
-    def _encode(self, value: Any, expires_at: float | None, now: float) -> bytes:
+    def _encode(self, value: Any, expires_at: float | None, now: float, name: str) -> bytes:
         """A number as Redis spells a counter (so it can be incremented), else the codec's."""
         if value.__class__ is int or value.__class__ is float:
             if value.__class__ is float and not math.isfinite(value):
                 dumps_json(value)  # raises SerializationError
             return repr(value).encode()
-        return super()._encode(value, expires_at, now)
+        return super()._encode(value, expires_at, now, name)
 
-    def _decode(self, data: bytes) -> Entry:
+    def _decode(self, data: bytes, name: str) -> Entry:
         """The codec's entry (a version prefix stripped), or a counter: a plain number with no
         creation time (its expiry is Redis's, see :meth:`_with_expiry`)."""
         if data[:2] == VERSION_PREFIX:
             data = split_version(data)[1]
         try:
-            return decode(data)
+            return decode(data, key=name, max_size=self.max_entry_size)
         except CorruptEntryError:
             try:
                 return Entry(number(data), -math.inf, None)
             except (TypeError, ValueError):
                 raise CorruptEntryError("neither an entry nor a number") from None
 
-    def _readable(self, data: bytes) -> Entry | None:
+    def _readable(self, data: bytes, name: str) -> Entry | None:
         try:
-            return self._decode(data)
+            return self._decode(data, name)
         except CorruptEntryError:
             self.stats.corrupt_reads += 1
             return None
@@ -113,7 +113,8 @@ class RedisCache(RedisClient):
         """``(name, data, expires_at)`` of a write of ``value`` under ``key`` now."""
         now = self.clock()
         expires_at = self.expires_at(ttl, now)
-        return self.object_name(key), self._encode(value, expires_at, now), expires_at
+        name = self.object_name(key)
+        return name, self._encode(value, expires_at, now, name), expires_at
 
     async def async_batch_cache_write(
         self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT
@@ -178,10 +179,10 @@ class RedisCache(RedisClient):
         )
         versions: list[int] = []
         entries: list[Entry | None] = []
-        for data in replies:
+        for name, data in zip(names, replies, strict=True):
             version, rest = (0, None) if data is None else split_version(data)
             versions.append(version)
-            entries.append(None if rest is None else self._readable(rest))
+            entries.append(None if rest is None else self._readable(rest, name))
         entries = await self._with_expiry(names, entries)
         return list(zip(entries, versions, strict=True))
 

@@ -16,6 +16,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
+from ...core.codec import DEFAULT_MAX_ENTRY_SIZE
 from ...core.loops import PerLoop
 from ...errors import ConfigurationError
 from .._store_cache import StoreCache
@@ -110,6 +111,7 @@ class RedisClient(StoreCache[bytes]):
         gcp_ssl_ca_certs: str | None = None,
         auto_pipeline: bool = True,
         env: dict[str, str] | None = None,
+        max_entry_size: int = DEFAULT_MAX_ENTRY_SIZE,
         **redis_kwargs: Any,
     ) -> None:
         settings = redis_settings(
@@ -142,6 +144,7 @@ class RedisClient(StoreCache[bytes]):
             self._store_class(self),
             prefix=namespace_prefix(self.namespace),
             default_ttl=settings.pop("default_ttl", None),
+            max_entry_size=max_entry_size,
         )
         flush_size = settings.pop("redis_flush_size", None) or _DEFAULT_FLUSH_SIZE
         if isinstance(flush_size, bool) or not isinstance(flush_size, int) or flush_size < 1:
