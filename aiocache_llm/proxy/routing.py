@@ -24,6 +24,7 @@ from ..errors import ConfigurationError, MissingDependencyError
 from ..llm.responses import CachedDict
 from .deployments import OPENAI_COMPATIBLE
 from .forward import HEADERS_MARK, STREAM_MARK, UpstreamError, UpstreamUnreachable
+from .trace_context import trace_headers
 
 __all__ = [
     "LITELLM_CALLS",
@@ -150,14 +151,16 @@ class LitellmRouter:
             text = text.replace(secret, "***")
         return text
 
-    def upstream(self, endpoint_name: str, model: str) -> Callable[..., Awaitable[Any]]:
+    def upstream(
+        self, endpoint_name: str, model: str, request_headers: Mapping[str, str]
+    ) -> Callable[..., Awaitable[Any]]:
         """The upstream call of one request to the model group ``model``."""
         method = getattr(self.router, LITELLM_CALLS[endpoint_name])
 
         async def call(**body: Any) -> Any:
             body.pop(STREAM_MARK, None)
-            passed = body.pop(HEADERS_MARK, None)
-            if passed:
+            passed = {**(body.pop(HEADERS_MARK, None) or {}), **trace_headers(request_headers)}
+            if passed:  # the trace goes on upstream, like the forwarded headers
                 body["extra_headers"] = {**(body.get("extra_headers") or {}), **passed}
             body["model"] = model
             try:

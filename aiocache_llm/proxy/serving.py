@@ -169,7 +169,7 @@ async def serve(
     name = endpoint.name
     router = state.router
     if router is not None and name in LITELLM_CALLS:
-        upstream = router.upstream(name, model)
+        upstream = router.upstream(name, model, request.headers)
     elif not deployment.openai_compatible:
         # the forwarder speaks OpenAI's wire format: never send this entry's key elsewhere
         return error(
