@@ -141,17 +141,62 @@ def serve(config_path: str | None, host: str, port: int, log_level: str) -> None
     from .proxy import create_app
 
     config = _load(config_path)
+    if config.allow_unauthenticated and not _is_loopback(host):
+        _fail(
+            "general_settings.allow_unauthenticated serves anyone without a key: it listens on"
+            f" loopback only (127.0.0.1 or ::1), not on {host}"
+        )
     try:
         app = create_app(config)
     except CacheError as exc:
         _fail(f"{config_path}: {exc}" if config_path else str(exc))
     cache = app.state.proxy.cache
+    if config.allow_unauthenticated:
+        click.echo(
+            "warning: no key is needed (general_settings.allow_unauthenticated): anyone on"
+            " this machine may use this proxy",
+            err=True,
+        )
     click.echo(
         f"aiocache-llm proxy on http://{host}:{port} "
         f"(cache: {cache.type if cache else 'off'}, because {config.cache.reason})",
         err=True,
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@main.group()
+def config() -> None:
+    """The proxy's config file: its JSON schema, or a check of a file."""
+
+
+@config.command()
+def schema() -> None:
+    """Print the config file's JSON schema."""
+    from .proxy.schema import json_schema
+
+    _print(json_schema())
+
+
+@config.command()
+@config_option
+def check(config_path: str | None) -> None:
+    """Check a config file and report every mistake."""
+    if config_path is None:
+        _fail("give the config file with --config")
+    _load(config_path)
+    click.echo(f"{config_path}: valid")
 
 
 @main.command()

@@ -9,6 +9,9 @@ loopback ports, then times requests from one keep-alive HTTP client:
 * cache hit: through the proxy, answered from the cache;
 * /health: the proxy's cheapest route, the HTTP round trip a hit cannot avoid.
 
+Auth is on: the requests carry the master key, or with ``BENCH_CALLER_KEY=1`` a caller's API key
+from the config's ``keys`` (a team, allowed models: the caller's own scope).
+
 Bars: the hit is at least 5x faster than the relayed request; a hit, with its
 ``x-aiocache-llm-*`` and LiteLLM ``x-litellm-*`` headers, adds at most 0.3 ms p50 (its median
 minus the /health median; the whole hit's median is shown too).
@@ -34,6 +37,9 @@ from tests.proxy._support import start_proxy
 LATENCY = 0.05
 SLOW_ROUNDS = int(os.environ.get("BENCH_SLOW_ROUNDS", "40"))
 FAST_ROUNDS = int(os.environ.get("BENCH_FAST_ROUNDS", "2000"))
+CALLER_KEY = os.environ.get("BENCH_CALLER_KEY") == "1"
+MASTER_KEY = "sk-bench-master-0"
+TEAM_KEY = "sk-bench-team-1"
 BODY = {
     "model": "gpt-test",
     "messages": [
@@ -69,10 +75,16 @@ def main() -> None:
                     }
                 ],
                 "cache_settings": {"cache_params": {"type": "local"}},
+                "general_settings": {"master_key": MASTER_KEY},
             }
-            proxy = start_proxy(config, Path(tmp) / "proxy", None, log_level="warning")
+            key = MASTER_KEY
+            if CALLER_KEY:
+                config["keys"] = [{"key": TEAM_KEY, "team_id": "bench", "models": ["gpt-test"]}]
+                key = TEAM_KEY
+            proxy = start_proxy(config, Path(tmp) / "proxy", key, log_level="warning")
             relayed_body = {**BODY, "cache": {"no-cache": True, "no-store": True}}
-            with httpx.Client(timeout=10) as client:
+            auth = {"authorization": f"Bearer {key}"}
+            with httpx.Client(timeout=10, headers=auth) as client:
                 direct = upstream.base_url + "/chat/completions"
                 through = proxy.base_url + "/chat/completions"
                 rows = {

@@ -8,7 +8,9 @@ from ..errors import MissingDependencyError
 
 try:
     import httpx  # noqa: F401
+    import httpx_sse  # noqa: F401
     import prometheus_client  # noqa: F401
+    import pydantic  # noqa: F401
     import starlette  # noqa: F401
     import yaml  # noqa: F401
 except ImportError as exc:  # the extra is not installed

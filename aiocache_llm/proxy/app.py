@@ -1,9 +1,13 @@
 """The proxy's ASGI app: OpenAI-compatible endpoints in front of the cache, and cache admin.
 
 Every cached request takes the library's one path through the public
-:class:`~aiocache_llm.facade.Cache` API (see :mod:`.serving`). Admin endpoints: ``/health``,
-``/cache/ping``, ``/cache/delete``, ``/cache/flushall`` (admin only), ``/cache/stats``,
-``/metrics``, and the status page ``/ui`` with its data ``/ui/data`` (see :mod:`.status`).
+:class:`~aiocache_llm.facade.Cache` API (see :mod:`.serving`). ``/health`` answers anyone;
+``/cache/ping`` and ``/models`` any caller with a valid key; ``/cache/delete``,
+``/cache/flushall``, ``/cache/stats`` and ``/metrics`` only the master key, unless
+``general_settings.public_routes`` opens them; the status page ``/ui`` and its data
+``/ui/data`` (see :mod:`.status`) only the master key when there is one. A caller who is not
+the admin deletes only entries of its own scope, and the answer for another scope's key is
+the one for a key that holds nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from starlette.applications import Starlette
@@ -19,12 +23,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..errors import ConfigurationError
 from ..facade import Cache
-from .auth import api_key, current_identity, is_authorized
+from ..middleware.builders import CircuitBreaker, GuardedCache
+from .auth import Caller, KeyRing, api_key, current_identity
 from .config import ProxyConfig
 from .forward import Forwarder
 from .metrics import CONTENT_TYPE, ProxyMetrics
-from .serving import ENDPOINTS, Endpoint, error, json_response, serve
+from .routing import LitellmRouter
+from .schema import ADMIN_ROUTES
+from .secrets import SecretFilter
+from .serving import ENDPOINTS, Endpoint, error, json_response, scope_prefix, serve
 from .status import StatusHistory, basic_password, status_data, status_page
 
 __all__ = ["ProxyState", "cache_stats", "create_app", "ping_cache"]
@@ -35,6 +44,20 @@ _AUTH_HELP = (
     "Authentication failed: send a valid key as 'Authorization: Bearer <key>'"
     " (or in an 'x-api-key' / 'api-key' header)."
 )
+_ADMIN_HELP = (
+    "this route needs the master key (general_settings.master_key), or"
+    " general_settings.public_routes to open it"
+)
+#: Loggers whose records pass the secret filter.
+_LOGGERS: Final = (
+    "aiocache_llm",
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "LiteLLM",
+    "LiteLLM Router",
+    "httpx",
+)
 
 
 class ProxyState:
@@ -42,14 +65,39 @@ class ProxyState:
 
     def __init__(self, config: ProxyConfig) -> None:
         self.config = config
-        self.cache: Cache | None = config.cache.build(
-            identity=None if config.cache.shared else current_identity
+        self.secret_filter = SecretFilter(config.secrets())
+        for name in _LOGGERS:
+            logging.getLogger(name).addFilter(self.secret_filter)
+        self.keys = KeyRing(
+            config.master_key,
+            config.keys,
+            unauthenticated=config.allow_unauthenticated,
+            shared=config.cache.shared,
         )
-        self.metrics = ProxyMetrics()
+        self.router: LitellmRouter | None = None
+        if config.router == "litellm":
+            self.router = LitellmRouter(
+                config.model_list,
+                config.router_settings,
+                config.litellm_settings,
+                config.secrets(),
+            )
+        self.cache: Cache | None = config.cache.build(
+            identity=None if config.cache.shared else current_identity,
+            route_embeddings=None if self.router is None else self.router.router.aembedding,
+        )
+        self.metrics = ProxyMetrics(identity_labels=config.metrics_identity_labels)
+        if config.master_key is None and not config.keys and not config.allow_unauthenticated:
+            raise ConfigurationError(
+                "general_settings.master_key: no key is configured; set a master_key (or"
+                " $LITELLM_MASTER_KEY) and keys for callers, or general_settings."
+                "allow_unauthenticated: true for a proxy on loopback that anyone there may use"
+            )
         if self.cache is not None:
             cache = self.cache
             cache.add_callback(self.metrics.on_event)
             self.metrics.watch_store(lambda: cache.stats_report()["backend"])
+            self.metrics.watch_breaker(lambda: _breaker(cache), cache.type)
         supported = set(self.cache.supported_call_types) if self.cache is not None else set()
         self.call_types = {
             name: next((t for t in e.call_types if t in supported), e.call_types[0])
@@ -60,6 +108,11 @@ class ProxyState:
         self.status = StatusHistory()
 
     async def start(self) -> None:
+        # the servers' handlers exist now: every record they write passes the secret filter
+        for name in ("", *_LOGGERS):
+            for handler in logging.getLogger(name).handlers:
+                if self.secret_filter not in handler.filters:
+                    handler.addFilter(self.secret_filter)
         self.forwarder = Forwarder(self.config.request_timeout)
         self.status.start(self.cache)
         if self.cache is not None:  # say at once whether the cache works, and if not why
@@ -74,6 +127,7 @@ class ProxyState:
                 )
 
     async def stop(self) -> None:
+        await self.keys.aclose()
         await self.status.stop()
         if self.forwarder is not None:
             await self.forwarder.aclose()
@@ -85,41 +139,50 @@ class ProxyState:
 def create_app(config: ProxyConfig) -> Starlette:
     """The proxy app for ``config`` (the cache is built now; upstream clients at start-up)."""
     state = ProxyState(config)
-    master_key = config.master_key
+    if config.allow_unauthenticated:
+        logger.warning(
+            "general_settings.allow_unauthenticated: anyone who reaches this proxy may use it;"
+            " serve it on loopback only"
+        )
+    keys = state.keys
 
     def guarded(
-        endpoint: Callable[[Request, str | None], Awaitable[Response]],
+        endpoint: Callable[[Request, Caller], Awaitable[Response]], path: str | None = None
     ) -> Callable[[Request], Awaitable[Response]]:
+        admin_only = path in ADMIN_ROUTES and path not in config.public_routes
+
         async def check(request: Request) -> Response:
-            token = api_key(request.headers)
-            if not is_authorized(token, master_key):
+            caller = keys.caller(api_key(request.headers))
+            if caller is None:
                 return error(401, _AUTH_HELP, "auth_error", "invalid_api_key")
-            return await endpoint(request, token)
+            if admin_only and not caller.admin:
+                return error(403, _ADMIN_HELP, "auth_error", "admin_only")
+            return await endpoint(request, caller)
 
         return check
 
     def llm_endpoint(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
-        async def answer(request: Request, token: str | None) -> Response:
-            return await serve(state, endpoint, request, token)
+        async def answer(request: Request, caller: Caller) -> Response:
+            return await serve(state, endpoint, request, caller)
 
         return guarded(answer)
 
     async def health(request: Request) -> Response:
         return json_response({"status": "healthy"})
 
-    async def models(request: Request, token: str | None) -> Response:
+    async def models(request: Request, caller: Caller) -> Response:
         data = [
             {"id": name, "object": "model", "created": 0, "owned_by": "aiocache-llm"}
             for name in config.deployments
-            if name != "*"
+            if name != "*" and caller.may_call(name)
         ]
         return json_response({"object": "list", "data": data})
 
-    async def ping(request: Request, token: str | None) -> Response:
+    async def ping(request: Request, caller: Caller) -> Response:
         report = await ping_cache(state.cache, config)
         return json_response(report, 200 if report["status"] == "healthy" else 503)
 
-    async def delete(request: Request, token: str | None) -> Response:
+    async def delete(request: Request, caller: Caller) -> Response:
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
@@ -129,22 +192,21 @@ def create_app(config: ProxyConfig) -> Starlette:
             return error(400, "'keys' must be a list of cache keys", "invalid_request_error")
         if state.cache is None:
             return error(400, "caching is off", "invalid_request_error")
+        mine = keys
+        if not caller.admin:
+            # only the caller's own scope; another scope's key answers as one holding nothing
+            if caller.scope is None:
+                return error(403, _ADMIN_HELP, "auth_error", "admin_only")
+            prefix = scope_prefix(state, caller.scope)
+            mine = [k for k in keys if k.startswith(prefix)]
         try:
-            deleted = await state.cache.async_delete_keys(keys)
+            deleted = await state.cache.async_delete_keys(mine) if mine else []
         except Exception as exc:
             return error(503, f"the cache failed: {type(exc).__name__}", "cache_error")
         missing = [k for k in keys if k not in deleted]
         return json_response({"status": "success", "deleted": deleted, "not_found": missing})
 
-    async def flush(request: Request, token: str | None) -> Response:
-        if master_key is None and not config.allow_flush_without_master_key:
-            return error(
-                403,
-                "flushing empties every caller's entries: set general_settings.master_key"
-                " (or general_settings.allow_flush_without_master_key: true)",
-                "auth_error",
-                "admin_only",
-            )
+    async def flush(request: Request, caller: Caller) -> Response:
         if state.cache is None:
             return error(400, "caching is off", "invalid_request_error")
         try:
@@ -153,10 +215,10 @@ def create_app(config: ProxyConfig) -> Starlette:
             return error(503, f"the cache failed: {type(exc).__name__}", "cache_error")
         return json_response({"status": "success"})
 
-    async def stats(request: Request, token: str | None) -> Response:
+    async def stats(request: Request, caller: Caller) -> Response:
         return json_response(cache_stats(state.cache))
 
-    async def metrics(request: Request, token: str | None) -> Response:
+    async def metrics(request: Request, caller: Caller) -> Response:
         return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
     def admin_page(
@@ -166,8 +228,8 @@ def create_app(config: ProxyConfig) -> Starlette:
         HTTP basic auth (which a browser asks for)."""
 
         async def check(request: Request) -> Response:
-            token = api_key(request.headers) or basic_password(request.headers)
-            if not is_authorized(token, master_key):
+            caller = keys.caller(api_key(request.headers) or basic_password(request.headers))
+            if caller is None or (config.master_key is not None and not caller.admin):
                 return Response(
                     b"the status page needs the master key",
                     401,
@@ -192,10 +254,10 @@ def create_app(config: ProxyConfig) -> Starlette:
         routes.append(Route(f"{prefix}/models", guarded(models), methods=["GET"]))
     routes += [
         Route("/cache/ping", guarded(ping), methods=["GET"]),
-        Route("/cache/delete", guarded(delete), methods=["POST"]),
-        Route("/cache/flushall", guarded(flush), methods=["POST"]),
-        Route("/cache/stats", guarded(stats), methods=["GET"]),
-        Route("/metrics", guarded(metrics), methods=["GET"]),
+        Route("/cache/delete", guarded(delete, "/cache/delete"), methods=["POST"]),
+        Route("/cache/flushall", guarded(flush, "/cache/flushall"), methods=["POST"]),
+        Route("/cache/stats", guarded(stats, "/cache/stats"), methods=["GET"]),
+        Route("/metrics", guarded(metrics, "/metrics"), methods=["GET"]),
         Route("/ui", admin_page(ui), methods=["GET"]),
         Route("/ui/data", admin_page(ui_data), methods=["GET"]),
     ]
@@ -224,6 +286,11 @@ async def ping_cache(cache: Cache | None, config: ProxyConfig) -> dict[str, Any]
         "cache_params": config.masked_cache_params(),
         **health,
     }
+
+
+def _breaker(cache: Cache) -> CircuitBreaker | None:
+    guarded = cache.guarded
+    return guarded.breaker if isinstance(guarded, GuardedCache) else None
 
 
 def cache_stats(cache: Cache | None) -> dict[str, Any]:

@@ -1,29 +1,169 @@
-"""Who is calling: the master-key check and the cache identity derived from the caller's key.
+"""Who is calling, and what they may do.
 
-The identity is a hash of the API key, never the key itself, so one key's cached answers are
-never served to another key (unless the cache is configured as shared).
+``general_settings.master_key`` is the admin key: every route, every model. Callers use the API
+keys of the config's ``keys`` section (LiteLLM's virtual-key fields: ``key``, ``key_alias``,
+``team_id``, ``user_id``, ``models``, ``rpm_limit``, ``tpm_limit``), each value may come from
+the environment (``os.environ/NAME``). A caller's cache scope is its team (else its user, else
+its key): answers are never shared across scopes, and the scope is an HMAC of that name under a
+secret of the proxy, so no caller can compute another scope's cache keys.
+
+A keyless proxy (``general_settings.allow_unauthenticated: true``, loopback only) treats every
+caller alike except that each caller's own upstream key, when it sends one, is its scope.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ..storage.memory import InMemoryCache
+
 __all__ = [
+    "ApiKey",
+    "Caller",
+    "KeyRing",
     "api_key",
     "bearer_token",
     "current_identity",
-    "identity_of",
-    "is_authorized",
     "request_identity",
 ]
 
-#: The identity of the request being served (read by the cache through ``Cache(identity=)``).
+#: The cache identity of the request being served (read by the cache through ``Cache(identity=)``).
 request_identity: Final[ContextVar[str | None]] = ContextVar("request_identity", default=None)
-_IDENTITY_PREFIX: Final = b"aiocache-llm-proxy-identity:"
+_SCOPE_LABEL: Final = b"aiocache-llm-proxy-scope:"
+_FALLBACK_SECRET: Final = b"aiocache-llm-proxy-keyless"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One caller's API key from the config, with what it may do."""
+
+    key: str = field(repr=False)
+    key_alias: str | None = None
+    team_id: str | None = None
+    user_id: str | None = None
+    #: model names this key may call (``None``: every configured model)
+    models: frozenset[str] | None = None
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+
+    @property
+    def scope_name(self) -> str:
+        """Whose entries this key reads and writes: its team, else its user, else itself."""
+        if self.team_id is not None:
+            return "team:" + self.team_id
+        if self.user_id is not None:
+            return "user:" + self.user_id
+        return "key:" + (self.key_alias or hashlib.sha256(self.key.encode()).hexdigest())
+
+    @property
+    def counter(self) -> str:
+        """The name of this key's rate-limit counters (a digest, never the key)."""
+        return hashlib.sha256(b"counter:" + self.key.encode()).hexdigest()[:24]
+
+    @property
+    def label(self) -> str:
+        """A name safe to show in logs and metrics (never the key)."""
+        return self.key_alias or self.team_id or self.user_id or "key"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated request's caller."""
+
+    admin: bool
+    #: the cache identity (an HMAC of the scope name; ``None`` for a keyless anonymous caller)
+    scope: str | None
+    key: ApiKey | None = None
+    #: the caller's own key, forwarded upstream only by a keyless proxy
+    own_upstream_key: str | None = None
+
+    def may_call(self, model: str) -> bool:
+        allowed = self.key.models if self.key is not None else None
+        return allowed is None or model in allowed
+
+
+class KeyRing:
+    """The master key and the API keys, checked in constant time per key."""
+
+    def __init__(
+        self,
+        master_key: str | None,
+        keys: tuple[ApiKey, ...],
+        *,
+        unauthenticated: bool,
+        shared: bool,
+    ) -> None:
+        self.master_key = master_key
+        self.unauthenticated = unauthenticated
+        self._shared = shared
+        secret = (master_key or "").encode() or _FALLBACK_SECRET
+        self._secret = hashlib.sha256(_SCOPE_LABEL + secret).digest()
+        admin_scope = None if shared else self.scope_of("admin")
+        self._admin = Caller(True, admin_scope) if master_key is not None else None
+        self._keys: dict[bytes, Caller] = {
+            _digest(k.key): Caller(False, None if shared else self.scope_of(k.scope_name), k)
+            for k in keys
+        }
+        self._counters = InMemoryCache(max_size_in_memory=100_000)
+
+    def scope_of(self, name: str) -> str:
+        return hmac.new(self._secret, name.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def caller(self, token: str | None) -> Caller | None:
+        """The caller of ``token``, or ``None`` when it is refused."""
+        if token is not None:
+            if self.master_key is not None and hmac.compare_digest(
+                token.encode(), self.master_key.encode()
+            ):
+                return self._admin
+            found = self._keys.get(_digest(token))
+            if found is not None:
+                return found
+        if not self.unauthenticated:
+            return None
+        if token is None or self._shared:
+            return Caller(False, None)
+        return Caller(False, self.scope_of("caller:" + token), own_upstream_key=token)
+
+    async def over_limit(self, caller: Caller) -> str | None:
+        """Count one request of ``caller``; the exceeded limit's name, if any."""
+        key = caller.key
+        if key is None or (key.rpm_limit is None and key.tpm_limit is None):
+            return None
+        window = int(time.time() // 60)
+        if key.tpm_limit is not None:
+            used = await self._counters.async_get_cache(f"tpm:{key.counter}:{window}")
+            if isinstance(used, (int, float)) and used >= key.tpm_limit:
+                return "tpm_limit"
+        if key.rpm_limit is not None:
+            count = await self._counters.async_increment(f"rpm:{key.counter}:{window}", 1, ttl=120)
+            if count > key.rpm_limit:
+                return "rpm_limit"
+        return None
+
+    async def spend_tokens(self, caller: Caller, answer: Any) -> None:
+        """Add the answer's tokens to the caller's tokens-per-minute count."""
+        key = caller.key
+        if key is None or key.tpm_limit is None or not isinstance(answer, Mapping):
+            return
+        usage = answer.get("usage")
+        total = usage.get("total_tokens") if isinstance(usage, Mapping) else None
+        if isinstance(total, int) and not isinstance(total, bool) and total > 0:
+            window = int(time.time() // 60)
+            await self._counters.async_increment(f"tpm:{key.counter}:{window}", total, ttl=120)
+
+    async def aclose(self) -> None:
+        await self._counters.async_disconnect()
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -53,22 +193,6 @@ def api_key(headers: Mapping[str, str]) -> str | None:
             value = value.strip()
             return bearer_token(value) or value or None
     return None
-
-
-def is_authorized(token: str | None, master_key: str | None) -> bool:
-    """Whether ``token`` may use the proxy (anyone may when no master key is set)."""
-    if master_key is None:
-        return True
-    if token is None:
-        return False
-    return hmac.compare_digest(token.encode(), master_key.encode())
-
-
-def identity_of(token: str | None) -> str | None:
-    """A stable, irreversible identity for an API key (``None`` for none)."""
-    if token is None:
-        return None
-    return hashlib.sha256(_IDENTITY_PREFIX + token.encode()).hexdigest()[:32]
 
 
 def current_identity(kwargs: Mapping[str, Any]) -> str | None:

@@ -47,18 +47,23 @@ class CacheConfig:
     #: embedding-model parameter -> the model_list deployment that makes the embeddings
     embedders: dict[str, Deployment] = field(default_factory=dict)
 
-    def build(self, identity: Callable[[Mapping[str, Any]], str | None] | None) -> Cache | None:
+    def build(
+        self,
+        identity: Callable[[Mapping[str, Any]], str | None] | None,
+        route_embeddings: Callable[..., Any] | None = None,
+    ) -> Cache | None:
         """The cache (``None`` when caching is off); ``identity`` keeps callers apart.
 
         A namespace goes to the store itself when its type takes one (Redis), so that
-        flushing empties exactly this namespace.
+        flushing empties exactly this namespace. ``route_embeddings`` (the litellm router's
+        ``aembedding``) makes the embeddings of a deployment that is not OpenAI-compatible.
         """
         if self.params is None:
             return None
         params = dict(self.params)
         for name, deployment in self.embedders.items():
             params.pop(name)
-            params["embedder"] = _embedder(deployment, self.params[name])
+            params["embedder"] = _embedder(deployment, self.params[name], route_embeddings)
         try:
             type_ = params.pop("type")
             cache_names = set(inspect.signature(Cache).parameters) - {"backend_params"}
@@ -77,9 +82,16 @@ def _parameters(type_: str, params: Mapping[str, Any]) -> Mapping[str, inspect.P
     return inspect.signature(backend_class(type_, params)).parameters
 
 
-def _embedder(deployment: Deployment, requested: str) -> Any:
-    from ..semantic.embedders import OpenAIEmbedder
+def _embedder(deployment: Deployment, requested: str, route: Callable[..., Any] | None) -> Any:
+    from ..semantic.embedders import FunctionEmbedder, OpenAIEmbedder
 
+    if not deployment.openai_compatible:
+        if route is None:  # never send this entry's key OpenAI-style to its host
+            raise ConfigurationError(
+                f"the embedding model {requested!r} is a {deployment.provider} deployment:"
+                " it needs litellm's router (pip install 'aiocache-llm[litellm]')"
+            )
+        return FunctionEmbedder(route, model=requested)
     model = requested if deployment.model == "*" else deployment.model
     return OpenAIEmbedder(model, base_url=deployment.api_base, api_key=deployment.api_key or "")
 

@@ -44,10 +44,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..errors import ConfigurationError
-from .cache_config import CACHE_SECTIONS, CacheConfig, parse_cache
+from .auth import ApiKey
+from .cache_config import CacheConfig, parse_cache
 from .deployments import Deployment, parse_deployments
 from .fields import read_section, seconds
+from .routing import check_openai_compatible, choose_router
+from .schema import ConfigFile, GeneralSettings, check_shape
 from .secrets import mask_secrets
+from .secrets import secret_values as _secret_values
+from .yaml_text import load_yaml
 
 __all__ = [
     "CacheConfig",
@@ -62,10 +67,8 @@ logger = logging.getLogger("aiocache_llm.proxy")
 
 _ENV_PREFIX: Final = "os.environ/"
 _DEFAULT_API_BASE: Final = "https://api.openai.com/v1"
-_TOP_LEVEL: Final = frozenset(
-    {"model_list", "general_settings", "environment_variables", "router_settings", *CACHE_SECTIONS}
-)
-_GENERAL: Final = frozenset({"master_key", "request_timeout", "allow_flush_without_master_key"})
+_TOP_LEVEL: Final = frozenset(ConfigFile.model_fields)
+_GENERAL: Final = frozenset(GeneralSettings.model_fields)
 #: LiteLLM general_settings that concern parts this proxy does not have (a key database,
 #: alerting, spend logs): accepted with a warning that they do nothing here.
 _GENERAL_WITHOUT_EFFECT: Final = frozenset(
@@ -91,6 +94,27 @@ class ProxyConfig:
     request_timeout: float = 600.0
     #: Without a master key, ``/cache/flushall`` is refused unless this is set.
     allow_flush_without_master_key: bool = False
+    #: callers' API keys (the ``keys`` section)
+    keys: tuple[ApiKey, ...] = ()
+    #: serve callers without a key (loopback only, said at start-up)
+    allow_unauthenticated: bool = False
+    #: admin routes opened to every caller
+    public_routes: frozenset[str] = frozenset()
+    #: label the saved-tokens and cost metrics by caller identity (off: unbounded labels)
+    metrics_identity_labels: bool = False
+    #: ``"litellm"`` (``litellm.Router``) or ``"openai-compatible"``
+    router: str = "openai-compatible"
+    #: what the litellm router is built from (the env-resolved sections)
+    model_list: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    router_settings: dict[str, Any] = field(default_factory=dict, repr=False)
+    litellm_settings: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def secrets(self) -> list[str]:
+        """Every credential of the config (masked wherever text could quote one)."""
+        found = [self.master_key or "", *(k.key for k in self.keys)]
+        found += [d.api_key or "" for group in self.deployments.values() for d in group]
+        found += [str(v) for v in _secret_values(self.cache.params or {})]
+        return [s for s in found if s]
 
     def deployment(self, model: str) -> Deployment | None:
         """The first deployment of ``model`` (or of the wildcard ``"*"``), if any."""
@@ -108,8 +132,6 @@ def load_config(
     path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
 ) -> ProxyConfig:
     """Read and validate the YAML file at ``path`` (errors start with the path)."""
-    import yaml
-
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -117,10 +139,7 @@ def load_config(
             f"cannot read the config file {str(path)!r}: {exc.strerror}"
         ) from exc
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
-    try:
+        raw = load_yaml(text)
         return parse_config({} if raw is None else raw, environ)
     except ConfigurationError as exc:
         raise ConfigurationError(f"{path}: {exc}") from exc
@@ -142,10 +161,17 @@ def parse_config(raw: Any, environ: Mapping[str, str] | None = None) -> ProxyCon
         raise ConfigurationError(
             f"{unknown[0]}: unknown section; known sections: {sorted(_TOP_LEVEL)}"
         )
+    _general(raw)  # unknown general settings: named with a suggestion
+    shape = check_shape(raw)
+    settings = shape.general_settings or GeneralSettings()
+    router = choose_router(settings.router)
+    if router == "openai-compatible":
+        check_openai_compatible(raw)
     default_base = env.get("OPENAI_API_BASE") or env.get("OPENAI_BASE_URL") or _DEFAULT_API_BASE
     deployments = parse_deployments(raw.get("model_list"), default_base)
     general = _general(raw)
-    master_key = general.get("master_key")
+    # LiteLLM's proxy takes the master key from $LITELLM_MASTER_KEY when the config has none
+    master_key = general.get("master_key", env.get("LITELLM_MASTER_KEY") or None)
     if master_key is not None and (not isinstance(master_key, str) or not master_key):
         raise ConfigurationError("general_settings.master_key: must be a non-empty string")
     timeout = seconds(general.get("request_timeout", 600.0), "general_settings.request_timeout")
@@ -155,7 +181,30 @@ def parse_config(raw: Any, environ: Mapping[str, str] | None = None) -> ProxyCon
             "general_settings.allow_flush_without_master_key: must be true or false"
         )
     cache = parse_cache(raw, env, deployments)
-    return ProxyConfig(deployments, cache, master_key, timeout, allow_flush)
+    public = set(settings.public_routes)
+    if allow_flush:
+        public.add("/cache/flushall")
+    return ProxyConfig(
+        deployments,
+        cache,
+        master_key,
+        timeout,
+        allow_flush,
+        keys=tuple(ApiKey(**_key_fields(k.model_dump())) for k in shape.keys or ()),
+        allow_unauthenticated=settings.allow_unauthenticated,
+        public_routes=frozenset(public),
+        metrics_identity_labels=settings.metrics_identity_labels,
+        router=router,
+        model_list=list(raw.get("model_list") or []),
+        router_settings=dict(raw.get("router_settings") or {}),
+        litellm_settings=dict(raw.get("litellm_settings") or {}),
+    )
+
+
+def _key_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    models = fields.get("models")
+    fields["models"] = None if models is None else frozenset(models)
+    return fields
 
 
 def _general(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from ..errors import ConfigurationError
 from .fields import seconds, string
 
-__all__ = ["Deployment", "parse_deployments"]
+__all__ = ["OPENAI_COMPATIBLE", "Deployment", "parse_deployments"]
+
+#: Provider prefixes the OpenAI-compatible forwarder speaks (a bare model name too).
+OPENAI_COMPATIBLE: Final = frozenset({"openai", "text-completion-openai", "custom_openai"})
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,13 @@ class Deployment:
     api_base: str
     api_key: str | None = field(default=None, repr=False)
     timeout: float | None = None
+    #: the provider prefix of ``litellm_params.model`` (``None`` for a bare name)
+    provider: str | None = None
+
+    @property
+    def openai_compatible(self) -> bool:
+        """Whether the forwarder may send this deployment OpenAI-style requests (and its key)."""
+        return self.provider is None or self.provider in OPENAI_COMPATIBLE
 
 
 def parse_deployments(model_list: Any, default_base: str) -> dict[str, list[Deployment]]:
@@ -57,6 +67,7 @@ def parse_deployments(model_list: Any, default_base: str) -> dict[str, list[Depl
             api_base.rstrip("/"),
             api_key,
             None if timeout is None else seconds(timeout, f"{where}.timeout"),
+            provider if slash else None,
         )
         out.setdefault(name, []).append(deployment)
     return out

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 import orjson
+from httpx_sse import EventSource
 
 from ..llm.responses import CachedDict
 from .config import Deployment
@@ -181,13 +182,18 @@ class Forwarder:
 
 
 async def _events(response: httpx.Response, ends_with_done: bool) -> AsyncIterator[Any]:
-    """The JSON payloads of a server-sent-event stream, up to ``[DONE]`` (raising
-    :class:`StreamCutShort` when ``ends_with_done`` and it ends without one)."""
+    """The JSON payloads of a server-sent-event stream (parsed by httpx-sse: an event's
+    ``data:`` may span several lines), up to ``[DONE]``.
+
+    This is the one place an upstream stream ends: ``[DONE]`` for the chat and text APIs (a
+    stream of theirs that ends without one raises :class:`StreamCutShort` when
+    ``ends_with_done``), the end of the body for the named-event APIs (whose last event says
+    how they ended). Whether the stream is complete enough to store is decided on the chunks
+    by the cache.
+    """
     try:
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            payload = line[5:].strip()
+        async for event in EventSource(response).aiter_sse():
+            payload = event.data
             if payload == "[DONE]":
                 return
             if payload:

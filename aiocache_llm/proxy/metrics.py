@@ -1,7 +1,10 @@
 """Prometheus metrics of the proxy, fed by cache events and by each request.
 
-Labels are call types, endpoints, outcomes, HTTP statuses, namespaces and identities: never
-keys, prompts or secrets. The children of each label set are looked up once and kept, so an
+Labels are call types, endpoints, outcomes, HTTP statuses and skip reasons; namespaces and
+identities only when ``identity_labels`` is on (their number is unbounded): never keys,
+prompts or secrets. Saved tokens are counted once, by kind (``prompt`` / ``completion``); the
+circuit breaker's state and the calls that skipped the cache are exported too.
+The children of each label set are looked up once and kept, so an
 event costs its increments and no label lookup. The store's own counters (the stack's one
 stats sink: evictions, expirations, refused values, corrupt reads, errors) are read when
 scraped, as ``aiocache_llm_backend_events_total{event=...}``.
@@ -11,17 +14,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from ..llm import metric_names as m
 from ..llm.events import CacheEvent
 
-__all__ = ["CONTENT_TYPE", "ProxyMetrics"]
+
+class BreakerView(Protocol):
+    """What the metrics read of a circuit breaker."""
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def times_opened(self) -> int: ...
+
+
+__all__ = ["CONTENT_TYPE", "BreakerView", "ProxyMetrics"]
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 _REQUEST_BUCKETS: Final = (1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -35,7 +49,6 @@ class _CallTypeChildren:
     semantic_hits: Counter
     misses: Counter
     stores: Counter
-    tokens_saved: Counter
     hit_seconds: Histogram
     miss_seconds: Histogram
 
@@ -70,34 +83,56 @@ class _StoreCounters(Collector):
         return CounterMetricFamily(d.name, d.doc, labels=d.labels)
 
 
+class _BreakerState(Collector):
+    """The circuit breaker's state, read at each scrape (1 for the current state)."""
+
+    def __init__(self, read: Callable[[], BreakerView | None], backend: str) -> None:
+        self._read = read
+        self._backend = backend
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families(None)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families(self._read())
+
+    def _families(self, breaker: BreakerView | None) -> Iterator[Metric]:
+        is_open, opened = m.BREAKER_OPEN, m.BREAKER_OPENED
+        state = GaugeMetricFamily(is_open.name, is_open.doc, labels=is_open.labels)
+        count = CounterMetricFamily(opened.name, opened.doc, labels=opened.labels)
+        if breaker is not None:
+            state.add_metric([self._backend], 1.0 if breaker.state == "open" else 0.0)
+            count.add_metric([self._backend], breaker.times_opened)
+        yield state
+        yield count
+
+
 class ProxyMetrics:
     """The proxy's metrics in a registry of their own (one per app)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, identity_labels: bool = False) -> None:
         self.registry = r = CollectorRegistry(auto_describe=True)
+        self.identity_labels = identity_labels
 
         def counter(name: str, doc: str, *labels: str) -> Counter:
             return Counter(name, doc, labels, registry=r)
+
+        def histogram(name: str, doc: str, buckets: tuple[float, ...], *labels: str) -> Histogram:
+            return Histogram(name, doc, labels, buckets=buckets, registry=r)
 
         def shared(d: m.MetricDef) -> Any:  # one of the library's metrics (metric_names)
             if d.type == "histogram":
                 return Histogram(d.name, d.doc, d.labels, buckets=d.buckets, registry=r)
             return Counter(d.name, d.doc, d.labels, registry=r)
 
-        def histogram(name: str, doc: str, buckets: tuple[float, ...], *labels: str) -> Histogram:
-            return Histogram(name, doc, labels, buckets=buckets, registry=r)
-
-        call_type = "call_type"
         self.hits = shared(m.HITS)
         self.semantic_hits = shared(m.SEMANTIC_HITS)
         self.misses = shared(m.MISSES)
         self.stores = shared(m.STORES)
         self.errors = shared(m.ERRORS)
-        self.tokens_saved = counter(
-            "aiocache_llm_tokens_saved",
-            "Tokens (usage.total_tokens) of answers served from the cache.",
-            call_type,
-        )
+        self.skips = shared(m.SKIPS)
+        #: the one saved-tokens metric (by kind); namespace and identity are "" unless
+        #: ``identity_labels`` is on
         self.saved_tokens = shared(m.SAVED_TOKENS)
         self.saved_cost = shared(m.SAVED_COST)
         self.lookup_seconds = shared(m.LOOKUP_SECONDS)
@@ -115,7 +150,7 @@ class ProxyMetrics:
             "status",
         )
         self._call_types: dict[str, _CallTypeChildren] = {}
-        self._scopes: dict[tuple[str, str], _ScopeChildren] = {}
+        self._scopes: dict[tuple[str, ...], _ScopeChildren] = {}
 
     def _for_call_type(self, call_type: str) -> _CallTypeChildren:
         children = self._call_types.get(call_type)
@@ -125,13 +160,12 @@ class ProxyMetrics:
                 self.semantic_hits.labels(call_type),
                 self.misses.labels(call_type),
                 self.stores.labels(call_type),
-                self.tokens_saved.labels(call_type),
                 self.lookup_seconds.labels(call_type, "hit"),
                 self.lookup_seconds.labels(call_type, "miss"),
             )
         return children
 
-    def _for_scope(self, scope: tuple[str, str]) -> _ScopeChildren:
+    def _for_scope(self, scope: tuple[str, ...]) -> _ScopeChildren:
         children = self._scopes.get(scope)
         if children is None:
             children = self._scopes[scope] = _ScopeChildren(
@@ -147,6 +181,9 @@ class ProxyMetrics:
         if kind == "error":
             self.errors.labels(event.call_type, event.reason or "unknown").inc()
             return
+        if kind == "skip":
+            self.skips.labels(event.call_type, event.reason or "unknown").inc()
+            return
         if kind not in ("hit", "miss", "store"):
             return
         children = self._call_types.get(event.call_type) or self._for_call_type(event.call_type)
@@ -155,11 +192,14 @@ class ProxyMetrics:
             children.hit_seconds.observe(event.latency)
             if event.similarity is not None:
                 children.semantic_hits.inc()
-            if event.tokens_saved:
-                children.tokens_saved.inc(event.tokens_saved)
             saving = event.saving
             if saving is not None:
-                scope = self._for_scope((saving.namespace or "", saving.identity or ""))
+                labels = (
+                    (saving.namespace or "", saving.identity or "")
+                    if self.identity_labels
+                    else ("", "")
+                )
+                scope = self._scopes.get(labels) or self._for_scope(labels)
                 scope.prompt_tokens.inc(saving.prompt_tokens)
                 scope.completion_tokens.inc(saving.completion_tokens)
                 if saving.cost is not None:
@@ -173,6 +213,10 @@ class ProxyMetrics:
     def watch_store(self, read: Callable[[], Mapping[str, int]]) -> None:
         """Expose the store's counters (``read()`` at each scrape: event name -> count)."""
         self.registry.register(_StoreCounters(read))
+
+    def watch_breaker(self, read: Callable[[], BreakerView | None], backend: str) -> None:
+        """Expose the circuit breaker's state (``read()`` at each scrape)."""
+        self.registry.register(_BreakerState(read, backend))
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

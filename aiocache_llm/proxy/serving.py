@@ -24,7 +24,7 @@ from ..errors import CacheError, InvalidArgumentError, InvalidRequestError
 from ..llm.keys import call_family
 from ..llm.keys import deployment as key_deployment
 from ..llm.validation import check_arguments
-from .auth import identity_of, request_identity
+from .auth import Caller, request_identity
 from .forward import (
     HEADERS_MARK,
     STREAM_MARK,
@@ -33,12 +33,13 @@ from .forward import (
     UpstreamUnreachable,
     forwarded_headers,
 )
+from .routing import LITELLM_CALLS
 from .trace_context import continue_trace, end_trace
 
 if TYPE_CHECKING:
     from .app import ProxyState
 
-__all__ = ["ENDPOINTS", "Endpoint", "error", "json_response", "serve"]
+__all__ = ["ENDPOINTS", "Endpoint", "error", "json_response", "scope_prefix", "serve"]
 
 logger = logging.getLogger("aiocache_llm.proxy")
 
@@ -117,8 +118,30 @@ async def _read_body(endpoint: Endpoint, request: Request) -> dict[str, Any] | R
     return parsed
 
 
+def scope_prefix(state: ProxyState, scope: str) -> str:
+    """The namespace every entry of the scope ``scope`` is stored under (a caller's own
+    ``cache={"namespace": ...}`` goes below it, after a ``/``)."""
+    base = state.cache.namespace if state.cache is not None else None
+    return f"{base}/s-{scope}" if base else f"s-{scope}"
+
+
+def _scoped(body: dict[str, Any], prefix: str) -> InvalidArgumentError | None:
+    """Put the call under its scope's namespace (an error for a malformed ``cache``)."""
+    controls = body.get("cache")
+    if controls is None:
+        body["cache"] = {"namespace": prefix}
+        return None
+    if not isinstance(controls, dict):
+        return InvalidArgumentError("'cache' must be an object of cache controls")
+    own = controls.get("namespace")
+    if own is not None and (not isinstance(own, str) or not own):
+        return InvalidArgumentError("cache control 'namespace' must be a non-empty str")
+    body["cache"] = {**controls, "namespace": f"{prefix}/{own}" if own else prefix}
+    return None
+
+
 async def serve(
-    state: ProxyState, endpoint: Endpoint, request: Request, token: str | None
+    state: ProxyState, endpoint: Endpoint, request: Request, caller: Caller
 ) -> Response:
     """Answer one LLM request from the cache or its upstream."""
     started = time.perf_counter()
@@ -128,6 +151,13 @@ async def serve(
     model = body.get("model")
     if not isinstance(model, str) or not model:
         return error(400, "'model' is required", "invalid_request_error", "model_required")
+    if not caller.may_call(model):
+        return error(
+            403,
+            f"this key may not call the model {model!r}",
+            "auth_error",
+            "model_not_allowed",
+        )
     deployment = state.config.deployment(model)
     if deployment is None:
         return error(
@@ -136,9 +166,28 @@ async def serve(
             "invalid_request_error",
             "model_not_found",
         )
+    if caller.key is not None:
+        limit = await state.keys.over_limit(caller)
+        if limit is not None:
+            return error(429, f"this key's {limit} is reached", "rate_limit_error", limit)
     assert state.forwarder is not None, "the proxy has not started"
-    caller_key = None if state.config.master_key is not None else token
-    upstream = state.forwarder.upstream(endpoint, deployment, model, caller_key, request.headers)
+    name = endpoint.name
+    router = state.router
+    if router is not None and name in LITELLM_CALLS:
+        upstream = router.upstream(name, model, request.headers)
+    elif not deployment.openai_compatible:
+        # the forwarder speaks OpenAI's wire format: never send this entry's key elsewhere
+        return error(
+            400,
+            f"the model {model!r} ({deployment.provider}) is served on the chat, completions"
+            f" and embeddings routes only, not on {endpoint.path}",
+            "invalid_request_error",
+            "endpoint_not_supported",
+        )
+    else:
+        upstream = state.forwarder.upstream(
+            endpoint, deployment, model, caller.own_upstream_key, request.headers
+        )
     if endpoint.named_events and body.get("stream") is True:
         body[STREAM_MARK] = True  # event streams are cached apart from plain answers
     passed = forwarded_headers(request.headers)
@@ -150,7 +199,13 @@ async def serve(
         check_arguments(call_family(endpoint.call_types[0]), body)
     except InvalidRequestError as exc:
         return error(400, str(exc), "invalid_request_error", "invalid_request")
-    reset = request_identity.set(identity_of(token))
+    scope = caller.scope
+    if scope is not None and cache is not None and not caller.admin:
+        # a caller's entries live under its scope's namespace: it deletes only there
+        bad = _scoped(body, scope_prefix(state, scope))
+        if bad is not None:
+            return error(400, str(bad), "invalid_request_error", "invalid_cache_control")
+    reset = request_identity.set(scope)
     trace = continue_trace(request.headers)
     try:
         if cache is None:
@@ -176,6 +231,8 @@ async def serve(
     finally:
         end_trace(trace)
         request_identity.reset(reset)
+    if caller.key is not None and caller.key.tpm_limit is not None:
+        await state.keys.spend_tokens(caller, result)
     hidden: dict[str, Any] = getattr(result, "_hidden_params", None) or {}
     headers = cache_headers(hidden)
     outcome = "none" if not headers else ("hit" if hidden.get("cache_hit") else "miss")

@@ -9,7 +9,8 @@ this). It answers deterministically — the same request always gets the same an
   one chunk per word, tool-call deltas in pieces, the finish reason, and a usage chunk when
   ``stream_options.include_usage`` is set.
 * ``POST /v1/completions``: ``"text: <prompt>"``, streamed word by word on request.
-* ``POST /v1/embeddings``: a vector derived from the sha256 of each input item.
+* ``POST /v1/embeddings`` (and Azure OpenAI's ``/openai/deployments/<name>/embeddings``): a
+  vector derived from the sha256 of each input item.
 * ``POST /v1/audio/transcriptions``: the sha256 of the uploaded file (plain text when
   ``response_format=text``).
 * ``POST /v1/responses`` (OpenAI Responses API), ``POST /v1/messages`` (Anthropic Messages API),
@@ -314,6 +315,8 @@ def build_app() -> Any:
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/v1/completions", completions, methods=["POST"]),
             Route("/v1/embeddings", embeddings, methods=["POST"]),
+            # Azure OpenAI's path for the same answers
+            Route("/openai/deployments/{deployment}/embeddings", embeddings, methods=["POST"]),
             Route("/v1/audio/transcriptions", transcriptions, methods=["POST"]),
             Route(
                 "/v1/responses", shaped("responses", upstream_shapes.responses), methods=["POST"]

@@ -112,7 +112,7 @@ async def test_the_proxy_metrics_count_savings_per_namespace_and_identity(
     openai_client: AsyncOpenAI, llm_upstream: Upstream
 ) -> None:
     metrics_module = pytest.importorskip("aiocache_llm.proxy.metrics")
-    metrics = metrics_module.ProxyMetrics()
+    metrics = metrics_module.ProxyMetrics(identity_labels=True)
     cache = Cache(namespace="team", identity=tenant, prices=PRICES)
     cache.add_callback(metrics.on_event)
     client = cache.wrap_openai(openai_client)

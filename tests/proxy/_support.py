@@ -87,11 +87,18 @@ def start_proxy(
     """``python -m aiocache_llm serve`` with ``config`` (a dict, or YAML text written as it
     is) on a free port, with ``env`` added to the environment (stop with .process.stop)."""
     directory.mkdir(parents=True, exist_ok=True)
+    if isinstance(config, dict) and key is None:
+        general = config.get("general_settings") or {}
+        if "master_key" not in general and "keys" not in config:
+            # a keyless proxy must be asked for (it listens on loopback only)
+            config = {**config, "general_settings": {**general, "allow_unauthenticated": True}}
     path = directory / "config.yaml"
     path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
     port = free_port()
     argv = [sys.executable, "-m", "aiocache_llm", "serve", "--config", str(path)]
     argv += ["--port", str(port), "--log-level", log_level]
+    if key is not None:  # the key callers use is the admin's unless the config names one
+        env = {"LITELLM_MASTER_KEY": key, **(env or {})}
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),

@@ -13,7 +13,7 @@ from tests.harness.upstream import Upstream
 
 from ._support import MASTER_KEY, Proxy, models, start_proxy
 
-ProxyFactory = Callable[[str, dict[str, Any], "str | None"], Proxy]
+ProxyFactory = Callable[..., Proxy]
 
 
 @pytest.fixture(scope="session")
@@ -23,9 +23,11 @@ def proxy_factory(
     """Starts proxies that live until the session ends (at most one per name)."""
     started: dict[str, Proxy] = {}
 
-    def start(name: str, config: dict[str, Any], key: str | None) -> Proxy:
+    def start(
+        name: str, config: dict[str, Any], key: str | None, env: dict[str, str] | None = None
+    ) -> Proxy:
         if name not in started:
-            started[name] = start_proxy(config, tmp_path_factory.mktemp(name), key)
+            started[name] = start_proxy(config, tmp_path_factory.mktemp(name), key, env=env)
         return started[name]
 
     try:

@@ -9,7 +9,7 @@ import pytest
 from tests.harness.process import free_port
 from tests.harness.upstream import Upstream
 
-from ._support import REDIS_PASSWORD, Proxy, models
+from ._support import MASTER_KEY, REDIS_PASSWORD, Proxy, models
 
 CHAT = {"model": "gpt-test", "messages": [{"role": "user", "content": "Still there?"}]}
 
@@ -28,7 +28,7 @@ def down_proxy_server(proxy_factory: Any, llm_upstream_server: Upstream) -> Prox
         "model_list": models(llm_upstream_server),
         "litellm_settings": {"cache": True, "cache_params": cache_params},
     }
-    return proxy_factory("proxy-down", config, None)
+    return proxy_factory("proxy-down", config, MASTER_KEY)
 
 
 @pytest.fixture

@@ -511,7 +511,7 @@ litellm_settings:
 """
     env = {
         **redis_env,
-        "AZURE_API_BASE": llm_upstream_server.base_url,
+        "AZURE_API_BASE": llm_upstream_server.url,  # Azure's resource root (no /v1)
         "AZURE_API_KEY": "azure-key",
     }
     llm_upstream_server.reset()

@@ -28,6 +28,7 @@ def proxy_app(upstream: Upstream, tracing: Tracing) -> TestClient:
         {
             "model_list": models(upstream),
             "litellm_settings": {"cache": True, "cache_params": {"type": "local"}},
+            "general_settings": {"allow_unauthenticated": True},
         },
         {"TEST_UPSTREAM_KEY": "sk-upstream"},
     )

@@ -1,0 +1,229 @@
+"""Stand-ins for three providers' wire formats, each a real HTTP server on loopback.
+
+``python -m tests.harness.providers --port P --name N --key K`` serves, for the one credential
+``K`` (anything else is a 401 in that provider's own error shape):
+
+* OpenAI: ``POST /v1/chat/completions`` with ``Authorization: Bearer K`` (SSE when streamed,
+  each event's JSON over several ``data:`` lines);
+* Azure OpenAI: ``POST /openai/deployments/<deployment>/chat/completions?api-version=...``
+  with an ``api-key: K`` header (a missing ``api-version`` is a 404, as on Azure);
+* Anthropic Messages: ``POST /v1/messages`` with ``x-api-key: K`` and ``anthropic-version``.
+
+Answers are ``"echo: <last user text> [from N]"``, so a test sees which deployment answered.
+``GET /_seen`` lists every request as ``{"path", "credentials"}`` (every credential header
+value received, accepted or not); ``POST /_config {"fail": n}`` fails the next n requests
+with a 500; ``POST /_reset`` clears both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from . import _upstream_shapes as shapes
+from .process import LOOPBACK, ServerProcess, free_port, start_server
+
+_CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key")
+
+
+def build_app(name: str, key: str) -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response, StreamingResponse
+    from starlette.routing import Route
+
+    seen: list[dict[str, Any]] = []
+    failing = {"count": 0}
+
+    def record(request: Request) -> None:
+        credentials = [request.headers[h] for h in _CREDENTIAL_HEADERS if h in request.headers]
+        seen.append({"path": request.url.path, "credentials": credentials})
+
+    def failed() -> Response | None:
+        if failing["count"] > 0:
+            failing["count"] -= 1
+            return JSONResponse({"error": {"message": f"{name} failed"}}, status_code=500)
+        return None
+
+    def question(body: dict[str, Any]) -> str:
+        for message in reversed(body.get("messages") or []):
+            if message.get("role") == "user":
+                return shapes.text_of(message.get("content"))
+        return ""
+
+    def openai_answer(body: dict[str, Any]) -> Response:
+        text = f"echo: {question(body)} [from {name}]"
+        usage = {"prompt_tokens": 3, "completion_tokens": len(text.split()), "total_tokens": 0}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        base = {"id": shapes.ident(body, "chatcmpl"), "created": 1_700_000_000}
+        base["model"] = body.get("model", name)
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": text}
+            choice = {"index": 0, "message": message, "finish_reason": "stop"}
+            answer = {**base, "object": "chat.completion", "choices": [choice], "usage": usage}
+            return JSONResponse(answer)
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            data = {**base, "object": "chat.completion.chunk", "choices": [choice]}
+            # one event's data over several lines, as SSE allows
+            lines = json.dumps(data, indent=1).splitlines()
+            return ("".join(f"data: {line}\n" for line in lines) + "\n").encode()
+
+        async def events() -> AsyncIterator[bytes]:
+            yield chunk({"role": "assistant", "content": ""})
+            for i, word in enumerate(text.split(" ")):
+                yield chunk({"content": word if i == 0 else " " + word})
+            yield chunk({}, "stop")
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def openai_chat(request: Request) -> Response:
+        record(request)
+        if request.headers.get("authorization") != f"Bearer {key}":
+            error = {"message": "Incorrect API key provided", "type": "invalid_request_error"}
+            return JSONResponse({"error": {**error, "code": "invalid_api_key"}}, 401)
+        return failed() or openai_answer(await request.json())
+
+    async def azure_chat(request: Request) -> Response:
+        record(request)
+        if "api-version" not in request.query_params:
+            return JSONResponse({"error": {"code": "404", "message": "Resource not found"}}, 404)
+        if request.headers.get("api-key") != key:
+            message = "Access denied due to invalid subscription key."
+            return JSONResponse({"error": {"code": "401", "message": message}}, 401)
+        body = await request.json()
+        body.setdefault("model", request.path_params["deployment"])
+        return failed() or openai_answer(body)
+
+    async def anthropic_messages(request: Request) -> Response:
+        record(request)
+        if request.headers.get("x-api-key") != key:
+            error = {"type": "authentication_error", "message": "invalid x-api-key"}
+            return JSONResponse({"type": "error", "error": error}, 401)
+        if "anthropic-version" not in request.headers:
+            error = {"type": "invalid_request_error", "message": "anthropic-version required"}
+            return JSONResponse({"type": "error", "error": error}, 400)
+        body = await request.json()
+        stop = failed()
+        if stop is not None:
+            return stop
+        text = f"echo: {question(body)} [from {name}]"
+        answer, events = shapes.messages({**body, "messages": [{"role": "user", "content": ""}]})
+        answer["content"] = [{"type": "text", "text": text}]
+        if not body.get("stream"):
+            return JSONResponse(answer)
+
+        async def stream() -> AsyncIterator[bytes]:
+            sent_text = False
+            for event, data in events:
+                if event == "content_block_delta":
+                    if sent_text:
+                        continue
+                    sent_text = True
+                    data = {**data, "delta": {"type": "text_delta", "text": text}}
+                yield f"event: {event}\ndata: {json.dumps({'type': event, **data})}\n\n".encode()
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    async def seen_requests(request: Request) -> Response:
+        return JSONResponse(seen)
+
+    async def configure(request: Request) -> Response:
+        failing["count"] = int((await request.json()).get("fail", 0))
+        return JSONResponse({"ok": True})
+
+    async def reset(request: Request) -> Response:
+        seen.clear()
+        failing["count"] = 0
+        return JSONResponse({"ok": True})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", openai_chat, methods=["POST"]),
+            Route(
+                "/openai/deployments/{deployment}/chat/completions", azure_chat, methods=["POST"]
+            ),
+            Route("/v1/messages", anthropic_messages, methods=["POST"]),
+            Route("/_seen", seen_requests),
+            Route("/_config", configure, methods=["POST"]),
+            Route("/_reset", reset, methods=["POST"]),
+            Route("/health", health),
+        ]
+    )
+
+
+@dataclass
+class Provider:
+    """A running provider stand-in: its URL, name and the one key it accepts."""
+
+    process: ServerProcess
+    name: str
+    key: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.process.port}"
+
+    def seen(self) -> list[dict[str, Any]]:
+        return list(httpx.get(self.url + "/_seen", timeout=5).json())
+
+    def credentials(self) -> set[str]:
+        """Every credential header value this provider received."""
+        return {c for request in self.seen() for c in request["credentials"]}
+
+    def fail(self, count: int) -> None:
+        httpx.post(self.url + "/_config", json={"fail": count}, timeout=5).raise_for_status()
+
+    def reset(self) -> None:
+        httpx.post(self.url + "/_reset", timeout=5).raise_for_status()
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://{LOOPBACK}:{port}/health", timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_provider(log_dir: Path, name: str, key: str) -> Provider:
+    """A provider stand-in named ``name`` accepting only ``key`` (stop with .process.stop)."""
+    port = free_port()
+    argv = ["-m", "tests.harness.providers", "--port", str(port), "--name", name, "--key", key]
+    root = Path(__file__).resolve().parents[2]
+    process = start_server(
+        f"provider-{name}",
+        [sys.executable, *argv],
+        port=port,
+        log_dir=log_dir,
+        ready=lambda: _answers(port),
+        cwd=root,
+    )
+    return Provider(process, name, key)
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--key", required=True)
+    args = parser.parse_args()
+    app = build_app(args.name, args.key)
+    uvicorn.run(app, host=LOOPBACK, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+"""Provider routing through ``litellm.Router``: OpenAI, Azure OpenAI and Anthropic stand-ins
+behind one proxy, several deployments of one model name, fallbacks, the cache in front, and
+every credential sent only to its own entry's host. Without litellm, the proxy refuses at
+start-up what it could only serve wrongly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from openai import OpenAI
+
+from aiocache_llm.errors import ConfigurationError
+from aiocache_llm.proxy.config import parse_config
+from tests.harness.process import LOOPBACK, free_port
+from tests.harness.providers import Provider, start_provider
+
+from ._support import MASTER_KEY, ROOT, Proxy, start_proxy
+
+KEYS = {"openai": "sk-openai-a1b2", "azure": "azure-key-c3d4", "anthropic": "sk-ant-e5f6"}
+_BLOCKER = """
+import sys
+
+class _NoLitellm:
+    def find_spec(self, name, path=None, target=None):
+        if name == "litellm" or name.startswith("litellm."):
+            raise ImportError("litellm is not installed here")
+        return None
+
+sys.meta_path.insert(0, _NoLitellm())
+"""
+
+
+@pytest.fixture(scope="module")
+def providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Provider]]:
+    started: dict[str, Provider] = {}
+    try:
+        for name, key in KEYS.items():
+            started[name] = start_provider(tmp_path_factory.mktemp(name), name, key)
+        yield started
+    finally:
+        for provider in started.values():
+            provider.process.stop()
+
+
+def gateway_config(providers: dict[str, Provider]) -> dict[str, Any]:
+    dead = f"http://{LOOPBACK}:{free_port()}/v1"
+    openai_params = {"api_base": providers["openai"].url + "/v1", "api_key": "os.environ/KEY_A"}
+    azure_params = {
+        "model": "azure/my-deployment",
+        "api_base": providers["azure"].url,
+        "api_key": "os.environ/KEY_B",
+        "api_version": "2024-06-01",
+    }
+    anthropic_params = {
+        "model": "anthropic/claude-3-5-haiku-20241022",
+        "api_base": providers["anthropic"].url,
+        "api_key": "os.environ/KEY_C",
+    }
+    return {
+        "model_list": [
+            {
+                "model_name": "gpt-lb",
+                "litellm_params": {"model": "openai/gpt-4o-mini", **openai_params},
+            },
+            {"model_name": "gpt-lb", "litellm_params": azure_params},
+            {"model_name": "azure-gpt", "litellm_params": azure_params},
+            {
+                "model_name": "gpt-mini",
+                "litellm_params": {"model": "openai/gpt-4o-mini", **openai_params},
+            },
+            {"model_name": "claude", "litellm_params": anthropic_params},
+            {
+                "model_name": "flaky",
+                "litellm_params": {
+                    "model": "openai/gpt-4o-mini",
+                    "api_base": dead,
+                    "api_key": "sk-dead-9z",
+                },
+            },
+        ],
+        "router_settings": {"num_retries": 1, "fallbacks": [{"flaky": ["claude"]}]},
+        "litellm_settings": {"cache": True, "cache_params": {"type": "local"}},
+        "general_settings": {"master_key": "os.environ/TEST_MASTER_KEY"},
+    }
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    providers: dict[str, Provider], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    env = {"KEY_A": KEYS["openai"], "KEY_B": KEYS["azure"], "KEY_C": KEYS["anthropic"]}
+    proxy = start_proxy(
+        gateway_config(providers), tmp_path_factory.mktemp("gateway"), MASTER_KEY, env=env
+    )
+    try:
+        yield proxy
+    finally:
+        proxy.process.stop()
+
+
+@pytest.fixture
+def client(gateway: Proxy) -> Iterator[OpenAI]:
+    with OpenAI(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0) as c:
+        yield c
+
+
+def ask(text: str) -> list[Any]:
+    return [{"role": "user", "content": text}]
+
+
+def test_an_anthropic_deployment_answers_in_openais_format_and_is_cached(
+    client: OpenAI, providers: dict[str, Provider]
+) -> None:
+    first = client.chat.completions.with_raw_response.create(
+        model="claude", messages=ask("hi claude")
+    )
+    second = client.chat.completions.with_raw_response.create(
+        model="claude", messages=ask("hi claude")
+    )
+    answer = first.parse()
+    assert answer.object == "chat.completion"
+    assert answer.choices[0].message.content == "echo: hi claude [from anthropic]"
+    assert answer.choices[0].finish_reason == "stop"
+    assert first.headers["x-aiocache-llm-cache-hit"] == "false"
+    assert second.headers["x-aiocache-llm-cache-hit"] == "true"
+    assert second.parse().choices[0].message.content == answer.choices[0].message.content
+    assert [r["path"] for r in providers["anthropic"].seen()].count("/v1/messages") >= 1
+
+
+def test_an_azure_deployment_is_called_on_its_deployment_path_with_its_api_key_header(
+    client: OpenAI, providers: dict[str, Provider]
+) -> None:
+    answer = client.chat.completions.create(model="azure-gpt", messages=ask("hi azure"))
+    assert answer.choices[0].message.content == "echo: hi azure [from azure]"
+    paths = {r["path"] for r in providers["azure"].seen()}
+    assert "/openai/deployments/my-deployment/chat/completions" in paths
+
+
+def test_an_anthropic_stream_comes_back_as_openai_chunks_and_replays_from_the_cache(
+    client: OpenAI,
+) -> None:
+    def streamed() -> str:
+        chunks = client.chat.completions.create(
+            model="claude", messages=ask("stream please"), stream=True
+        )
+        return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+    assert streamed() == "echo: stream please [from anthropic]"
+    assert streamed() == "echo: stream please [from anthropic]"
+
+
+def test_several_deployments_of_one_model_name_share_the_requests(client: OpenAI) -> None:
+    answered = set()
+    for i in range(24):
+        text = client.chat.completions.create(model="gpt-lb", messages=ask(f"q{i}"))
+        answered.add((text.choices[0].message.content or "").rsplit("[from ", 1)[-1])
+    assert answered == {"openai]", "azure]"}
+
+
+def test_a_failing_deployment_falls_back_to_the_configured_model(client: OpenAI) -> None:
+    answer = client.chat.completions.create(model="flaky", messages=ask("fall back"))
+    assert answer.choices[0].message.content == "echo: fall back [from anthropic]"
+
+
+def test_every_credential_went_only_to_its_own_entrys_host(
+    client: OpenAI, providers: dict[str, Provider]
+) -> None:
+    for model in ("gpt-lb", "azure-gpt", "claude", "flaky"):
+        client.chat.completions.create(model=model, messages=ask(f"who gets keys {model}"))
+    assert providers["openai"].credentials() == {f"Bearer {KEYS['openai']}"}
+    assert providers["azure"].credentials() == {KEYS["azure"]}
+    assert providers["anthropic"].credentials() == {KEYS["anthropic"]}
+
+
+def test_an_upstream_refusal_never_quotes_a_credential(
+    gateway: Proxy, providers: dict[str, Provider]
+) -> None:
+    providers["anthropic"].fail(10)
+    try:
+        body = {"model": "claude", "messages": ask("refused")}
+        response = gateway.post("/v1/chat/completions", body)
+    finally:
+        providers["anthropic"].fail(0)
+    assert response.status_code >= 500
+    for secret in (*KEYS.values(), MASTER_KEY):
+        assert secret not in response.text
+        assert secret not in gateway.log()
+
+
+# -- without litellm -------------------------------------------------------------------------
+
+
+def _without_litellm(tmp_path: Path) -> dict[str, str]:
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(_BLOCKER)
+    path = os.pathsep.join([str(blocker), str(ROOT)])
+    return {**os.environ, "PYTHONPATH": path, "KEY_A": "a", "KEY_B": "b", "KEY_C": "c"}
+
+
+def test_without_litellm_other_providers_are_refused_at_start_up_naming_entry_and_extra(
+    tmp_path: Path, providers: dict[str, Provider]
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(gateway_config(providers)))
+    argv = [sys.executable, "-m", "aiocache_llm", "config", "check", "--config", str(path)]
+    env = {**_without_litellm(tmp_path), "TEST_MASTER_KEY": MASTER_KEY}
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "model_list[1] (gpt-lb): the provider 'azure'" in result.stderr
+    assert "model_list[4] (claude): the provider 'anthropic'" in result.stderr
+    assert "a second deployment of 'gpt-lb'" in result.stderr
+    assert "router_settings (fallbacks, num_retries)" in result.stderr
+    assert "pip install 'aiocache-llm[litellm]'" in result.stderr
+
+
+def test_without_litellm_openai_compatible_entries_are_served(
+    tmp_path: Path, providers: dict[str, Provider]
+) -> None:
+    config = {
+        "model_list": [
+            {
+                "model_name": "gpt",
+                "litellm_params": {
+                    "model": "openai/gpt-4o-mini",
+                    "api_base": providers["openai"].url + "/v1",
+                    "api_key": "os.environ/KEY_A",
+                },
+            }
+        ],
+        "cache_settings": {"cache_params": {"type": "local"}},
+        "general_settings": {"master_key": "os.environ/TEST_MASTER_KEY"},
+    }
+    env = _without_litellm(tmp_path)
+    env["KEY_A"] = KEYS["openai"]
+    proxy = start_proxy(config, tmp_path / "proxy", MASTER_KEY, env=env)
+    try:
+        body = {"model": "gpt", "messages": ask("no litellm")}
+        first = proxy.post("/v1/chat/completions", body)
+        second = proxy.post("/v1/chat/completions", body)
+        with OpenAI(base_url=proxy.base_url, api_key=MASTER_KEY, max_retries=0) as client:
+            stream = client.chat.completions.create(
+                model="gpt", messages=ask("multi-line events"), stream=True
+            )
+            streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    finally:
+        proxy.process.stop()
+    assert first.json()["choices"][0]["message"]["content"] == "echo: no litellm [from openai]"
+    assert second.headers["x-aiocache-llm-cache-hit"] == "true"
+    assert streamed == "echo: multi-line events [from openai]"
+
+
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [
+        ({"model": "bedrock/anthropic.claude-v2"}, "'bedrock'"),
+        ({"model": "vertex_ai/gemini-pro"}, "'vertex_ai'"),
+        ({"model": "anthropic/claude-3"}, "'anthropic'"),
+    ],
+)
+def test_the_openai_compatible_router_refuses_other_providers(
+    entry: dict[str, Any], named: str
+) -> None:
+    raw = {
+        "model_list": [{"model_name": "m", "litellm_params": entry}],
+        "general_settings": {"router": "openai-compatible", "master_key": "sk-1234"},
+    }
+    with pytest.raises(ConfigurationError) as refused:
+        parse_config(raw, {})
+    assert f"model_list[0] (m): the provider {named}" in str(refused.value)
+
+
+def test_the_openai_compatible_router_refuses_litellm_settings_it_would_ignore() -> None:
+    raw = {
+        "litellm_settings": {"cache": True, "json_logs": True, "callbacks": ["x"]},
+        "general_settings": {"router": "openai-compatible", "master_key": "sk-1234"},
+    }
+    with pytest.raises(ConfigurationError) as refused:
+        parse_config(raw, {})
+    assert "litellm_settings (callbacks, json_logs)" in str(refused.value)
+
+
+def test_a_route_the_router_does_not_take_never_sends_a_providers_key_elsewhere(
+    gateway: Proxy, providers: dict[str, Provider]
+) -> None:
+    body = {"model": "claude", "max_tokens": 16, "messages": ask("messages route")}
+    response = gateway.post("/v1/responses", {"model": "claude", "input": "hi"})
+    messages = gateway.post("/v1/messages", body)
+    assert response.status_code == messages.status_code == 400
+    assert response.json()["error"]["code"] == "endpoint_not_supported"
+    assert KEYS["anthropic"] not in providers["openai"].credentials()
+
+
+def test_a_hit_is_priced_by_litellms_local_cost_map(client: OpenAI, gateway: Proxy) -> None:
+    client.chat.completions.create(model="gpt-mini", messages=ask("what does it cost"))
+    client.chat.completions.create(model="gpt-mini", messages=ask("what does it cost"))
+    metrics = gateway.get("/metrics").text
+    cost = [
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith('aiocache_llm_saved_cost_usd_total{identity="",namespace=""}')
+    ]
+    assert cost and cost[0] > 0
+    assert "raw.githubusercontent.com" not in gateway.log()  # the map was never fetched
