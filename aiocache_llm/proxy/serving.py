@@ -194,7 +194,6 @@ async def serve(
     if passed:  # beta and version headers change the answer: they are part of the key
         body[HEADERS_MARK] = passed
     cache = state.cache
-    name = endpoint.name
     try:
         check_arguments(call_family(endpoint.call_types[0]), body)
     except InvalidRequestError as exc:
