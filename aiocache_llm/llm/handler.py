@@ -16,6 +16,7 @@ lookup used is gone for the store.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import time
@@ -94,6 +95,8 @@ class Handler:
         self._warmed = not self.semantic
         self.flights = SingleFlight()
         self.lease_ttl = cache.lease_ttl
+        #: ``Cache(ttl=0)``: keep nothing, as LiteLLM (a call's own ``ttl`` still applies)
+        self.keep_nothing = getattr(cache, "ttl", None) == 0
         self.lease_wait = cache.lease_wait
         self.stale_if_error: float | None = getattr(cache, "stale_if_error", None)
         self.stale_while_revalidate: float | None = getattr(cache, "stale_while_revalidate", None)
@@ -116,6 +119,8 @@ class Handler:
             controls = parse_controls(kwargs.pop("cache", None), kwargs.pop("caching", None))
         else:
             controls = DEFAULT_CONTROLS
+        if self.keep_nothing and controls.ttl is None and not controls.no_store:
+            controls = dataclasses.replace(controls, no_store=True)
         use = self.default_on if controls.use_cache is None else controls.use_cache
         if not use or call_type not in self.supported or (controls.no_cache and controls.no_store):
             reason = (

@@ -217,6 +217,9 @@ async def test_a_failing_backend_never_fails_litellms_call(
     litellm.cache = aiocache_llm.litellm_cache(backend=dead, backend_deadline=0.5)
     kwargs = request(llm_upstream)
     answer = await litellm.acompletion(**kwargs)
+    # the failed write ends (until then this process reads the value being written)
+    adapter = litellm.cache.cache
+    await until(lambda: adapter._writes == 1 and not adapter._writing)
     again = await litellm.acompletion(**kwargs)
     assert answer.choices[0].message.content == again.choices[0].message.content
     assert llm_upstream.calls() == 2

@@ -28,7 +28,16 @@ class AutoPipeline:
     called once per caller, so no two callers share an exception object.
     """
 
-    __slots__ = ("_commands", "_futures", "_loop", "_run_batch", "_tasks", "_translate", "batches")
+    __slots__ = (
+        "_commands",
+        "_futures",
+        "_loop",
+        "_next",
+        "_run_batch",
+        "_tasks",
+        "_translate",
+        "batches",
+    )
 
     def __init__(
         self,
@@ -42,16 +51,18 @@ class AutoPipeline:
         self._commands: list[Command] = []
         self._futures: list[asyncio.Future[Any]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The task that will send the batch being gathered (``None`` once it took it).
+        self._next: asyncio.Task[None] | None = None
         #: Batches sent so far (each is one round trip per connection or cluster node).
         self.batches = 0
 
     def submit(self, command: Command) -> asyncio.Future[Any]:
         """Queue ``command`` for the current batch; the future resolves with its reply."""
         future = self._loop.create_future()
-        if not self._commands:
-            task = self._loop.create_task(self._flush())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if self._next is None or self._next.done():
+            # A batch task cancelled before it ran (the loop closing cancels every task) sent
+            # nothing: the next command starts another, which sends the batch left behind.
+            self._start()
         self._commands.append(command)
         self._futures.append(future)
         return future
@@ -60,7 +71,13 @@ class AutoPipeline:
         """Queue several commands at once: they are sent in the same pipeline."""
         return [self.submit(command) for command in commands]
 
+    def _start(self) -> None:
+        task = self._next = self._loop.create_task(self._flush())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _flush(self) -> None:
+        self._next = None
         commands, futures = self._commands, self._futures
         self._commands, self._futures = [], []
         self.batches += 1
