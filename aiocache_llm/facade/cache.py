@@ -146,6 +146,14 @@ class Cache(LiteLLMMethods):
             backend if backend is not None else build_backend(self.type, keep, backend_params)
         )
         self.ttl = ttl
+        if key_format == "litellm" and (
+            encryption_key is not None
+            or getattr(self.backend, "backend_name", None) not in ("redis", "redis-cluster")
+        ):
+            raise ConfigurationError(
+                "key_format='litellm' stores as LiteLLM's Redis cache does: it needs"
+                " type='redis' (or 'dual', or a cluster), without encryption"
+            )
         self.events = EventBus(prices)
         #: what :func:`update_cache` rebuilds from (as given, the backend's settings included)
         self._settings: dict[str, Any] = {**given, "type": self.type, "mode": self.mode}
