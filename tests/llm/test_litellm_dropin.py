@@ -314,4 +314,4 @@ def test_key_format_litellm_needs_redis() -> None:
     with pytest.raises(aiocache_llm.errors.ConfigurationError, match="key_format"):
         aiocache_llm.Cache(type="local", key_format="litellm")
     with pytest.raises(aiocache_llm.errors.ConfigurationError, match="key_format"):
-        aiocache_llm.Cache(key_format="lite")
+        aiocache_llm.Cache(key_format="lite")  # type: ignore[arg-type]
