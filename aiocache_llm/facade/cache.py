@@ -260,7 +260,11 @@ class Cache(LiteLLMMethods):
         return report
 
     async def async_disconnect(self) -> None:
-        """Release the backend's connections (the cache can be used again afterwards)."""
+        """Release the backend's connections (the cache can be used again afterwards).
+
+        Background work of this loop (stale-while-revalidate refreshes) ends first: it is
+        given up to 5 s, then cancelled, so none stores (and reconnects) afterwards."""
+        await self.handler.finish(_FINISH_SECONDS)
         await self.backend.async_disconnect()
 
     def __repr__(self) -> str:
@@ -341,6 +345,8 @@ def _tls_hint(cache: Cache, exc: Exception) -> str:
 
 
 _HEALTH_KEY: Final = "aiocache-llm:health-probe"
+#: Seconds a disconnect lets background refreshes finish before cancelling them.
+_FINISH_SECONDS: Final = 5.0
 _HEALTH_QUESTION: Final = "aiocache-llm health probe"
 
 #: Types whose store takes a namespace of its own (and flushes only that namespace).

@@ -30,6 +30,7 @@ from litellm.caching.base_cache import BaseCache as _LiteLLMBaseCache
 from litellm.caching.caching import Cache as LiteLLMCache
 from litellm.types.caching import LiteLLMCacheType
 
+from .._sync import blocking_function
 from ..backends.base import USE_DEFAULT, BaseCache, TTLArg
 from ..backends.redis.client import RedisClient
 from ..errors import ConfigurationError
@@ -304,30 +305,22 @@ class LiteLLMRedisFormat(LiteLLMBackend):
         await self._within(self.redis._call_many(commands))
 
     def get_cache(self, key: str, **kwargs: Any) -> Any:
-        from .._sync import run_sync
-
         if key in self._writing:
             return self._writing[key]
-        return run_sync(self._read(key))
+        return blocking_function(self._read)(key)
 
     def batch_get_cache(self, key_list: Sequence[str], **kwargs: Any) -> list[Any]:
-        from .._sync import run_sync
-
-        found: list[Any] = run_sync(self._read_many(list(key_list)))
+        found: list[Any] = blocking_function(self._read_many)(list(key_list))
         return found
 
     def set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
-        from .._sync import run_sync
-
-        run_sync(self._store([(key, value)], kwargs.get("ttl")))
+        blocking_function(self._store)([(key, value)], kwargs.get("ttl"))
 
     async def async_delete_cache(self, key: str) -> None:
         await self._within(self.redis._call("DEL", key))
 
     def delete_cache(self, key: str) -> None:
-        from .._sync import run_sync
-
-        run_sync(self.async_delete_cache(key))
+        blocking_function(self.async_delete_cache)(key)
 
 
 def _parsed(raw: Any) -> Any:

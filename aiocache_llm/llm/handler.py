@@ -402,3 +402,17 @@ class Handler:
         """Wait for the background work in progress (refreshes, lease releases)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def finish(self, timeout: float) -> None:
+        """Let the background work in progress end for up to ``timeout`` seconds, then cancel
+        what is left (a disconnect: no refresh may store, and so reconnect, afterwards)."""
+        deadline = time.monotonic() + timeout
+        while self._tasks:
+            tasks = list(self._tasks)
+            left = deadline - time.monotonic()
+            if left > 0:
+                await asyncio.wait(tasks, timeout=left)
+                continue
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
