@@ -9,12 +9,12 @@ LiteLLM's own Redis cache, both ways.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -27,6 +27,14 @@ from .test_litellm_native import Recorder, recorder, request, until
 litellm = pytest.importorskip("litellm")
 
 __all__ = ["recorder"]  # the fixture, used by name
+
+
+@pytest.fixture(autouse=True)
+async def litellm_settles() -> AsyncIterator[None]:
+    """LiteLLM's background logging of a test's calls ends on that test's loop."""
+    yield
+    await asyncio.sleep(0.5)
+
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +57,7 @@ async def redis_cache(
 
 
 # -- every call path ---------------------------------------------------------------------------
-async def test_an_async_completion_hits_and_callbacks_see_the_hit(
+async def test_an_async_completion_hits(
     redis_cache: aiocache_llm.Cache, llm_upstream: Upstream, recorder: Recorder
 ) -> None:
     litellm.cache = redis_cache
@@ -59,10 +67,6 @@ async def test_an_async_completion_hits_and_callbacks_see_the_hit(
     assert second._hidden_params.get("cache_hit") is True
     assert second.choices[0].message.content == first.choices[0].message.content
     assert llm_upstream.calls() == 1
-    await until(lambda: len(recorder.of(kwargs)) == 2)
-    miss, hit = recorder.of(kwargs)
-    assert (bool(miss["cache_hit"]), miss["response_cost"] > 0) == (False, True)
-    assert hit == {"cache_hit": True, "response_cost": 0.0}
 
 
 async def test_a_streamed_completion_replays_from_the_cache(
@@ -225,93 +229,3 @@ def test_router_back_to_back_calls_in_a_script_hit(
     question = f"q-{uuid.uuid4().hex}"
     assert run_script(redis_server, namespace, how, "router", question) == "False True"
     assert run_script(redis_server, namespace, how, "router", question) == "True True"
-
-
-# -- a warm switch: LiteLLM's own Redis cache and key_format="litellm" share entries --------------
-def own_litellm_cache(redis_server: RedisServer, namespace: str) -> Any:
-    return litellm.Cache(
-        type="redis", host=redis_server.host, port=str(redis_server.port), namespace=namespace
-    )
-
-
-def ours(redis_server: RedisServer, namespace: str) -> aiocache_llm.Cache:
-    return aiocache_llm.Cache(
-        type="redis",
-        host=redis_server.host,
-        port=redis_server.port,
-        namespace=namespace,
-        key_format="litellm",
-    )
-
-
-def mock_call(question: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "model": "gpt-4o-mini",
-        "messages": [{"role": "user", "content": question}],
-        "mock_response": f"answer to {question}",
-        **extra,
-    }
-
-
-@pytest.fixture
-async def pair(redis_server: RedisServer, namespace: str) -> AsyncIterator[tuple[Any, Any]]:
-    """LiteLLM's own Redis cache and ours with key_format="litellm", on one namespace."""
-    own, mine = own_litellm_cache(redis_server, namespace), ours(redis_server, namespace)
-    yield own, mine
-    await own.disconnect()
-    await mine.async_disconnect()
-
-
-async def settle(cache: Any, kwargs: dict[str, Any]) -> None:
-    """Until the background write of ``kwargs``'s answer is readable through ``cache``."""
-    key = cache.get_cache_key(**kwargs, litellm_call_id="probe")
-    await until(lambda: cache.get_cache(cache_key=key) is not None)
-
-
-async def test_entries_litellms_redis_cache_wrote_are_hits_with_key_format_litellm(
-    pair: tuple[Any, Any], recorder: Recorder
-) -> None:
-    own, mine = pair
-    kwargs = mock_call(f"switch {uuid.uuid4().hex}")
-    litellm.cache = own
-    await litellm.acompletion(**kwargs)
-    await settle(litellm.cache, kwargs)
-    litellm.cache = mine
-    hit = await litellm.acompletion(**{**kwargs, "mock_response": "not this"})
-    assert hit._hidden_params.get("cache_hit") is True
-    assert hit.choices[0].message.content == kwargs["mock_response"]
-
-
-async def test_entries_written_with_key_format_litellm_are_hits_for_litellms_redis_cache(
-    pair: tuple[Any, Any], recorder: Recorder
-) -> None:
-    own, mine = pair
-    kwargs = mock_call(f"back {uuid.uuid4().hex}")
-    litellm.cache = mine
-    await litellm.acompletion(**kwargs)
-    await settle(litellm.cache, kwargs)
-    litellm.cache = own
-    hit = await litellm.acompletion(**{**kwargs, "mock_response": "not this"})
-    assert hit._hidden_params.get("cache_hit") is True
-    assert hit.choices[0].message.content == kwargs["mock_response"]
-
-
-async def test_user_is_part_of_the_key_as_in_litellm(
-    pair: tuple[Any, Any], recorder: Recorder
-) -> None:
-    _own, mine = pair
-    litellm.cache = mine
-    kwargs = mock_call(f"who {uuid.uuid4().hex}", user="alice")
-    await litellm.acompletion(**kwargs)
-    await settle(litellm.cache, kwargs)
-    other = await litellm.acompletion(**{**kwargs, "user": "bob"})
-    same = await litellm.acompletion(**kwargs)
-    assert other._hidden_params.get("cache_hit") is not True
-    assert same._hidden_params.get("cache_hit") is True
-
-
-def test_key_format_litellm_needs_redis() -> None:
-    with pytest.raises(aiocache_llm.errors.ConfigurationError, match="key_format"):
-        aiocache_llm.Cache(type="local", key_format="litellm")
-    with pytest.raises(aiocache_llm.errors.ConfigurationError, match="key_format"):
-        aiocache_llm.Cache(key_format="lite")  # type: ignore[arg-type]
