@@ -1,12 +1,8 @@
 """aiocache_llm: asyncio-first caching for LLM responses, with a blocking shim for scripts."""
 
 from . import errors
-from .backends import USE_DEFAULT, BaseCache, CacheStats, DiskCache, InMemoryCache
-from .backends.semantic import SemanticCache, SemanticHit
-from .embeddings import CachedEmbedder, Embedder, FunctionEmbedder, LocalEmbedder, OpenAIEmbedder
-from .encryption import EncryptedCache, generate_key
+from .core.logs import JsonFormatter, use_json_logs
 from .errors import *  # noqa: F403 - every error, as listed in errors.__all__
-from .events import CacheEvent, EventBus
 from .facade import (
     Cache,
     cached,
@@ -17,10 +13,20 @@ from .facade import (
     wrap_openai,
 )
 from .integrations import litellm_cache
-from .keys import make_key
-from .resilience import CircuitBreaker, GuardedCache
-from .responses import cache_info
-from .semantic_guard import PrecisionGuard
+from .llm.events import CacheEvent, EventBus
+from .llm.keys import make_key
+from .llm.responses import cache_info
+from .middleware.builders import CircuitBreaker, EncryptedCache, GuardedCache, generate_key
+from .semantic import SemanticCache, SemanticHit
+from .semantic.embedders import (
+    CachedEmbedder,
+    Embedder,
+    FunctionEmbedder,
+    LocalEmbedder,
+    OpenAIEmbedder,
+)
+from .semantic.guard import PrecisionGuard
+from .storage import USE_DEFAULT, BaseCache, CacheStats, DiskCache, InMemoryCache
 
 __version__ = "0.1.0"
 
@@ -54,6 +60,8 @@ __all__ = [
     "CacheStats",
     "DiskCache",
     "InMemoryCache",
+    "JsonFormatter",
+    "use_json_logs",
     "errors",
     *errors.__all__,
 ]

@@ -24,7 +24,7 @@ Calling a blocking method on that loop thread itself would deadlock; it raises
 The same adapter serves functions and iterators: :func:`blocking_function` is the blocking form
 of an async function, :class:`BlockingIterator` of an async iterator; :func:`in_worker` and
 :func:`iterate_in_workers` go the other way, running blocking work (a sync SDK call, a model,
-a sync stream) on the library's I/O workers (:mod:`aiocache_llm._workers`) without blocking
+a sync stream) on the library's I/O workers (:mod:`aiocache_llm.core.workers`) without blocking
 the event loop.
 """
 
@@ -42,7 +42,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from types import CoroutineType as _CoroutineType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-from ._workers import in_worker, iterate_in_workers, offload
+from .core.workers import in_worker, iterate_in_workers, offload
 
 __all__ = [
     "BlockingIterator",

@@ -9,9 +9,11 @@ Hierarchy::
     │   ├── InvalidKeyError         (TypeError)   a key that is not a non-empty str
     │   ├── InvalidTTLError                       a TTL that is not None or a positive number
     │   ├── InvalidControlError                   a bad per-call ``cache={...}`` control
+    │   ├── InvalidRequestError         (TypeError)   LLM call arguments that cannot be sent
     │   └── SerializationError      (TypeError)   a value the codec cannot encode
     ├── ValueTooLargeError                        a value over a backend's hard size limit
     ├── CorruptEntryError                         stored bytes that are not a valid entry
+    │   └── EntryTooLargeError                    an entry that inflates past the size limit
     ├── NotSupported                (NotImplementedError) an operation a backend cannot do safely
     └── BackendError                              a storage backend failed
         └── BackendUnavailable      (ConnectionError) unreachable, refused, or down
@@ -31,9 +33,11 @@ __all__ = [
     "CacheError",
     "ConfigurationError",
     "CorruptEntryError",
+    "EntryTooLargeError",
     "InvalidArgumentError",
     "InvalidControlError",
     "InvalidKeyError",
+    "InvalidRequestError",
     "InvalidTTLError",
     "MissingDependencyError",
     "NotSupported",
@@ -80,6 +84,11 @@ class InvalidControlError(InvalidArgumentError):
     """Raised when a per-call cache control is unknown or has the wrong type."""
 
 
+class InvalidRequestError(InvalidArgumentError, TypeError):
+    """Raised before anything is sent upstream when an LLM call's arguments have the wrong
+    shape (``messages`` that is not a list, an embedding ``input`` that is a number, ...)."""
+
+
 class SerializationError(InvalidArgumentError, TypeError):
     """Raised when a value cannot be serialised; nothing is stored."""
 
@@ -90,6 +99,10 @@ class ValueTooLargeError(CacheError):
 
 class CorruptEntryError(CacheError):
     """Raised by the codec for bytes that are not a valid entry (backends read it as a miss)."""
+
+
+class EntryTooLargeError(CorruptEntryError):
+    """Raised by the codec for an entry whose payload inflates past the size limit (a miss)."""
 
 
 class NotSupported(CacheError, NotImplementedError):

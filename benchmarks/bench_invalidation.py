@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis.asyncio as aioredis
 
 from aiocache_llm import InMemoryCache
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.redis import RedisCache
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import redis_running
 
 WRITES = int(os.environ.get("WRITES", "3000"))

@@ -22,10 +22,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiocache_llm.backends._object_store import ObjectStoreCache
-from aiocache_llm.backends.azure_blob import AzureBlobCache
-from aiocache_llm.backends.gcs import GCSCache
-from aiocache_llm.backends.s3 import S3Cache
+from aiocache_llm.storage._object_store import ObjectStoreCache
+from aiocache_llm.storage.azure_blob import AzureBlobCache
+from aiocache_llm.storage.gcs import GCSCache
+from aiocache_llm.storage.s3 import S3Cache
 from tests.harness.azure import start_azure
 from tests.harness.gcs import start_gcs
 from tests.harness.s3 import start_s3

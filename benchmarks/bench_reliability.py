@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openai import AsyncOpenAI
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.resilience import GuardedCache
+from aiocache_llm.facade import Cache
+from aiocache_llm.middleware.builders import GuardedCache
 from tests.harness.redis import start_redis
 from tests.harness.upstream import start_upstream
 

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from aiocache_llm import Cache, DiskCache, InMemoryCache, cache_info, cached
-from aiocache_llm.backends.dual import DualCache
+from aiocache_llm.storage.dual import DualCache
 
 
 async def acompletion(model: str, messages: list[dict[str, str]], **kwargs: Any) -> dict[str, Any]:

@@ -88,7 +88,7 @@ class RateLimiter:
 
 
 async def demo(args: argparse.Namespace) -> dict[str, int]:
-    from aiocache_llm.backends import RedisCache
+    from aiocache_llm.storage import RedisCache
 
     backend = RedisCache(url=args.url, namespace=args.namespace)
     clock = (lambda: args.now) if args.now is not None else time.time

@@ -15,11 +15,14 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 #: litellm fetches its model cost map from the internet on import unless told to use its own copy
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-pytest_plugins = sorted(
-    f"tests.harness.{path.stem}"
-    for path in (Path(__file__).parent / "harness").glob("*.py")
-    if not path.stem.startswith("_") and path.stem != "process"
-)
+pytest_plugins = [
+    "tests.tiers",
+    *sorted(
+        f"tests.harness.{path.stem}"
+        for path in (Path(__file__).parent / "harness").glob("*.py")
+        if not path.stem.startswith("_") and path.stem != "process"
+    ),
+]
 
 
 def pytest_configure() -> None:

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
+from pathlib import Path
+
 import aiocache_llm
 import aiocache_llm.errors
+
+#: the package's folders, top to bottom (the layers contract in pyproject.toml)
+LAYERS = (
+    "proxy",
+    "integrations",
+    "facade",
+    "llm",
+    "semantic",
+    "middleware",
+    "storage",
+    "core",
+)
 
 
 def test_every_listed_name_is_exported() -> None:
@@ -19,7 +34,7 @@ def test_every_error_is_exported_at_the_top_level_and_derives_from_cache_error()
 
 
 def test_an_optional_backend_is_reachable_or_names_its_extra() -> None:
-    import aiocache_llm.backends as backends
+    import aiocache_llm.storage as backends
 
     for name, (_, extra) in backends.OPTIONAL_BACKENDS.items():
         try:
@@ -30,16 +45,28 @@ def test_an_optional_backend_is_reachable_or_names_its_extra() -> None:
             pass  # not built in this version
 
 
-def test_the_old_facade_paths_hand_out_the_facades_own_objects() -> None:
-    import aiocache_llm.cache
+def test_the_top_level_names_are_the_facades_own_objects() -> None:
     import aiocache_llm.facade
-    import aiocache_llm.wrappers
 
-    for module in (aiocache_llm.cache, aiocache_llm.wrappers):
-        for name in module.__all__:
-            assert getattr(module, name) is getattr(aiocache_llm.facade, name), name
     for name in ("Cache", "cached", "wrap_openai", "enable_cache", "update_cache"):
         assert getattr(aiocache_llm, name) is getattr(aiocache_llm.facade, name), name
+
+
+def test_every_public_name_at_the_top_level_is_listed() -> None:
+    public = {
+        name
+        for name, value in vars(aiocache_llm).items()
+        if not name.startswith("_") and not inspect.ismodule(value)
+    }
+    assert public <= set(aiocache_llm.__all__), sorted(public - set(aiocache_llm.__all__))
+
+
+def test_the_folders_are_the_layers_and_nothing_else_sits_at_the_top() -> None:
+    package = Path(aiocache_llm.__file__).parent
+    modules = {path.stem for path in package.glob("*.py")}
+    assert modules == {"__init__", "__main__", "errors", "_sync", "cli"}
+    folders = {path.name for path in package.iterdir() if (path / "__init__.py").exists()}
+    assert folders == set(LAYERS)
 
 
 def test_every_async_method_of_the_facade_has_a_generated_blocking_form() -> None:

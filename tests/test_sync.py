@@ -28,8 +28,8 @@ from aiocache_llm._sync import (
     run_sync,
     threaded,
 )
-from aiocache_llm._workers import _call_workers
-from aiocache_llm.backends.base import USE_DEFAULT, TTLArg
+from aiocache_llm.core.workers import _call_workers
+from aiocache_llm.storage.base import USE_DEFAULT, TTLArg
 from tests.harness.redis import RedisServer
 
 

@@ -16,14 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeVar
 
-from .._failures import describe_failure
 from .._sync import blocking, install_blocking_methods
-from ..backends.base import BaseCache
+from ..core.failures import describe_failure
 from ..errors import ConfigurationError
-from ..events import EventBus, EventCallback, Prices
+from ..llm.events import EventBus, EventCallback, Prices
 from ..llm.handler import Handler
+from ..llm.metrics import CacheMetrics, CacheState
+from ..llm.requests import semantic_query
 from ..llm.result_types import Shape
-from ..resilience import CircuitBreaker, GuardedCache
+from ..middleware.builders import CircuitBreaker, GuardedCache
+from ..semantic import semantic_backend
+from ..storage.base import BaseCache
 from . import default as _default
 from . import settings
 from .clients import wrap_anthropic, wrap_openai
@@ -40,7 +43,8 @@ class Cache(LiteLLMMethods):
     """An LLM response cache: a backend plus the rules for which calls use it and how.
 
     * ``type``: ``"local"``, ``"disk"``, ``"redis"``, ``"dual"``, ``"s3"``, ``"gcs"``,
-      ``"azure-blob"``, ``"redis-semantic"``, ``"qdrant-semantic"``, ``"dual-semantic"``; or
+      ``"azure-blob"``, ``"redis-semantic"``, ``"qdrant-semantic"``, ``"local-semantic"``,
+      ``"dual-semantic"``; or
       pass a ready ``backend=``.
     * ``ttl``: the default life of an entry (``default_in_memory_ttl`` /
       ``default_in_redis_ttl`` for their types when ``ttl`` is not given).
@@ -50,6 +54,9 @@ class Cache(LiteLLMMethods):
       ``cache={"use-cache": True}`` or ``caching=True``.
     * ``identity``: a function of the call's arguments returning a tenant or user id (or
       ``None``); answers are then never shared across identities.
+    * ``key_on_user``: the ``user`` argument enters the key, so end users never share an
+      answer (LiteLLM's rule); off by default: ``user`` is on the documented ignore list
+      (:data:`aiocache_llm.llm.keys.IGNORED_ARGUMENTS`).
     * ``lease_ttl``: cross-process single-flight. A miss first takes a lease of this many
       seconds in the backend (an atomic increment); a process that finds the lease taken polls
       the backend for the holder's answer for up to ``lease_wait`` seconds, then calls upstream
@@ -58,7 +65,7 @@ class Cache(LiteLLMMethods):
       call goes upstream) or ``"fail_closed"`` (the call raises the typed
       :class:`~aiocache_llm.errors.BackendError`). ``backend_deadline`` (seconds, default 1)
       bounds every backend operation; ``circuit_breaker`` (``{"failure_threshold": 5,
-      "recovery_time": 5.0}`` or a :class:`~aiocache_llm.resilience.CircuitBreaker`) stops
+      "recovery_time": 5.0}`` or a :class:`~aiocache_llm.middleware.builders.CircuitBreaker`) stops
       calling a failing backend: while it is open, calls skip the cache at once. Every backend
       but the in-memory one is guarded so.
     * ``encryption_key``: a 32-byte key (bytes or base64 text), or a list of keys to rotate:
@@ -70,6 +77,10 @@ class Cache(LiteLLMMethods):
       {"input_cost_per_token": 1.5e-07, "output_cost_per_token": 6e-07}}``) that price what
       each hit saved (default: litellm's cost map when the process uses litellm); see
       :meth:`stats`.
+    * ``tracer_provider``: an OpenTelemetry ``TracerProvider`` for the span of each cached
+      call (default: the global one, once the application sets it; without one, or without
+      the ``otel`` extra, no spans). ``tracing=False`` turns spans off. See
+      :mod:`aiocache_llm.llm.tracing`.
     * ``get_cache_key(**kwargs) -> str`` replaces the key; ``get_cache(**kwargs, cache_key=...)``
       and ``add_cache(entry, **kwargs, cache_key=...)`` (sync or async) replace the storage.
       They can also be assigned as attributes later, as with LiteLLM.
@@ -92,6 +103,7 @@ class Cache(LiteLLMMethods):
         supported_call_types: Iterable[str] | None = None,
         mode: Literal["default_on", "default_off"] | Any = "default_on",
         identity: Callable[[Mapping[str, Any]], str | None] | None = None,
+        key_on_user: bool = False,
         get_cache_key: Callable[..., str] | None = None,
         get_cache: Callable[..., Any] | None = None,
         add_cache: Callable[..., Any] | None = None,
@@ -105,6 +117,8 @@ class Cache(LiteLLMMethods):
         stale_if_error: float | None = None,
         stale_while_revalidate: float | None = None,
         prices: Prices | None = None,
+        tracer_provider: Any = None,
+        tracing: bool = True,
         key_format: Literal["native", "litellm"] = "native",
         **backend_params: Any,
     ) -> None:
@@ -115,6 +129,9 @@ class Cache(LiteLLMMethods):
         self.namespace = settings.namespace(namespace)
         self.supported_call_types: tuple[str, ...] = settings.call_types(supported_call_types)
         self.identity = identity
+        if not isinstance(key_on_user, bool):
+            raise ConfigurationError("key_on_user must be True or False")
+        self.key_on_user = key_on_user
         self.lease_ttl = settings.lease_seconds("lease_ttl", lease_ttl)
         self.lease_wait = settings.lease_seconds("lease_wait", lease_wait)
         self.custom_get_cache_key = get_cache_key
@@ -154,7 +171,7 @@ class Cache(LiteLLMMethods):
                 "key_format='litellm' stores as LiteLLM's Redis cache does: it needs"
                 " type='redis' (or 'dual', or a cluster), without encryption"
             )
-        self.events = EventBus(prices)
+        self.events = EventBus(prices, tracer_provider=tracer_provider, tracing=tracing)
         #: what :func:`update_cache` rebuilds from (as given, the backend's settings included)
         self._settings: dict[str, Any] = {**given, "type": self.type, "mode": self.mode}
         self._settings.update(backend_params)
@@ -223,10 +240,13 @@ class Cache(LiteLLMMethods):
         fn: Callable[..., Any],
         kwargs: dict[str, Any],
         shape: Shape | None = None,
+        deployment: str | None = None,
     ) -> Any:
         """``fn(**kwargs)`` as a cached ``call_type`` call (``kwargs`` is consumed); ``shape``
-        names the result types the caller wants (default: as the entry was stored)."""
-        return await self.handler.call(call_type, fn, kwargs, shape)
+        names the result types the caller wants (default: as the entry was stored);
+        ``deployment``: the base URL ``fn`` calls, when it is not among ``kwargs`` (an SDK
+        client's), which enters the key."""
+        return await self.handler.call(call_type, fn, kwargs, shape, deployment)
 
     def report_skip(self, call_type: str, reason: str) -> None:
         """Report a ``call_type`` call that went upstream past the cache, and why (a ``skip``
@@ -234,8 +254,62 @@ class Cache(LiteLLMMethods):
         self.handler.report_skip(call_type, reason)
 
     def add_callback(self, callback: EventCallback) -> None:
-        """Call ``callback(event)`` for every cache event (see :mod:`aiocache_llm.events`)."""
+        """Call ``callback(event)`` for every cache event (see :mod:`aiocache_llm.llm.events`)."""
         self.events.add_callback(callback)
+
+    # -- metrics ---------------------------------------------------------------------------
+    def metrics(self, *, identity_labels: bool = False) -> CacheMetrics:
+        """This cache's metrics (counters and latency histograms of its events), subscribed
+        to its events on first use; ``identity_labels`` (fixed by the first call) keeps the
+        caller's identity as a label of the savings metrics."""
+        recorder: CacheMetrics | None = self.__dict__.get("_metrics")
+        if recorder is None:
+            recorder = CacheMetrics(self._metric_state(), identity_labels=identity_labels)
+            object.__setattr__(self, "_metrics", recorder)
+            self.events.add_callback(recorder.on_event)
+        return recorder
+
+    def prometheus_collector(self, *, identity_labels: bool = False) -> Any:
+        """A Prometheus collector of this cache's metrics, to register once::
+
+            prometheus_client.REGISTRY.register(cache.prometheus_collector())
+
+        (``prometheus-client`` is needed; see :mod:`aiocache_llm.llm.metric_names`)."""
+        from ..llm.prometheus import CacheCollector
+
+        return CacheCollector(self.metrics(identity_labels=identity_labels))
+
+    def register_metrics(self, registry: Any = None, *, identity_labels: bool = False) -> Any:
+        """Register :meth:`prometheus_collector` in ``registry`` (default:
+        ``prometheus_client.REGISTRY``), in one line: ``cache.register_metrics()``; returns
+        the collector (to unregister it)."""
+        if registry is None:
+            from prometheus_client import REGISTRY
+
+            registry = REGISTRY
+        collector = self.prometheus_collector(identity_labels=identity_labels)
+        registry.register(collector)
+        return collector
+
+    def enable_otel_metrics(
+        self, meter_provider: Any = None, *, identity_labels: bool = False
+    ) -> Any:
+        """Record this cache's metrics into OpenTelemetry instruments of ``meter_provider``
+        (default: the global one), by the same names as the Prometheus collector."""
+        from ..llm.otel_metrics import OtelMetrics
+
+        recorder = OtelMetrics(
+            self._metric_state(), meter_provider, identity_labels=identity_labels
+        )
+        self.events.add_callback(recorder.on_event)
+        return recorder
+
+    def _metric_state(self) -> CacheState:
+        def breaker() -> dict[str, Any] | None:
+            guarded = self.guarded
+            return guarded.breaker.snapshot() if isinstance(guarded, GuardedCache) else None
+
+        return CacheState(self.backend.backend_name, breaker, lambda: self.backend.stats.as_dict())
 
     def stats(self) -> dict[str, Any]:
         """:meth:`stats_report` (event counters, hit rate, the store's counters) and what hits
@@ -307,12 +381,13 @@ class Cache(LiteLLMMethods):
             await store.async_set_cache(_HEALTH_KEY, {"ping": True}, 60)
             report["set_cache_response"] = "success"
             await store.async_delete_cache(_HEALTH_KEY)
-            if hasattr(self.backend, "async_semantic_lookup"):
+            if semantic_backend(self.backend) is not None:
                 step = "embedding"
                 await self.backend.embedder.aembed([_HEALTH_QUESTION])  # type: ignore[attr-defined]
                 step = "semantic lookup"
                 request = {"messages": [{"role": "user", "content": _HEALTH_QUESTION}]}
-                await store.async_semantic_lookup("acompletion", request, {})  # type: ignore[attr-defined]
+                query = semantic_query("acompletion", request, {})
+                await store.async_semantic_lookup("acompletion", query, {})  # type: ignore[attr-defined]
                 report["semantic_response"] = "success"
         except Exception as exc:  # a diagnostic: reported, not raised
             report["status"] = "unhealthy"
@@ -364,6 +439,7 @@ _HANDLER_SETTINGS: Final = frozenset(
         "custom_add_cache",
         "namespace",
         "identity",
+        "key_on_user",
         "mode",
         "supported_call_types",
         "backend",
@@ -416,11 +492,14 @@ _USE_PARAMS: Final = frozenset(
         "supported_call_types",
         "mode",
         "identity",
+        "key_on_user",
         "get_cache_key",
         "get_cache",
         "add_cache",
         "stale_if_error",
         "stale_while_revalidate",
         "prices",
+        "tracer_provider",
+        "tracing",
     }
 )

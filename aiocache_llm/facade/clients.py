@@ -28,12 +28,13 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Final
 
 from .._sync import loop_thread_loop
-from ..responses import mark
+from ..llm.responses import mark
 from . import default as _default
-from .wrappers import cached
+from .wrappers import DEPLOYMENT_ATTR, cached, deployment_of
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -199,7 +200,7 @@ def _wrap(
     calls: Mapping[str, str],
     helpers: Mapping[str, str],
 ) -> Any:
-    is_async = hasattr(client, "__aenter__")
+    is_async = isinstance(client, AbstractAsyncContextManager)
     prefix = "a" if is_async else ""
     typed = {path: prefix + call_type for path, call_type in calls.items()}
     twin = _LoopTwin(client) if is_async else None
@@ -261,6 +262,7 @@ def _cached_method(
             return await _resolve(twin.get(), path)(**kwargs)
 
         on_loop_thread.__name__ = call_type
+        setattr(on_loop_thread, DEPLOYMENT_ATTR, deployment_of(method))
         loop_twin = cached(on_loop_thread, cache=cache, call_type=call_type)
         wrapped.blocking = loop_twin.blocking  # type: ignore[attr-defined]
     return wrapped
@@ -286,7 +288,7 @@ def _tree(
     for name, sub in children.items():
         own[name] = _tree(getattr(target, name), f"{prefix}{name}.", sub, cache, calls, rewrap)
     for name, reason in _RAW.items():
-        if hasattr(target, name):
+        if getattr(target, name, None) is not None:
             own[name] = _Lazy(_raw_view(target, name, reason, cache, prefix, calls))
     if not prefix:
         for name in ("with_options", "copy"):

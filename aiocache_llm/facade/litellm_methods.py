@@ -23,11 +23,11 @@ from typing import Any, Final, NoReturn
 import orjson
 
 from .._sync import blocking
-from ..controls import parse_controls
 from ..errors import InvalidArgumentError
 from ..llm.context import maybe_await
+from ..llm.controls import parse_controls
 from ..llm.handler import Handler
-from ..responses import dump
+from ..llm.responses import dump
 
 __all__ = ["LITELLM_MARKS", "LiteLLMMethods", "call_type_of"]
 

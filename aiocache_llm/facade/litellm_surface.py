@@ -31,9 +31,9 @@ from litellm.caching.caching import Cache as LiteLLMCache
 from litellm.types.caching import LiteLLMCacheType
 
 from .._sync import blocking_function
-from ..backends.base import USE_DEFAULT, BaseCache, TTLArg
-from ..backends.redis.client import RedisClient
 from ..errors import ConfigurationError
+from ..storage.base import USE_DEFAULT, BaseCache, TTLArg
+from ..storage.redis.client import RedisClient
 
 __all__ = [
     "LiteLLMBackend",

@@ -1,7 +1,8 @@
 """From a cache ``type`` and LiteLLM-named settings to the backend stack calls use.
 
-The type -> class table itself is :data:`~aiocache_llm.backends._registry.BACKEND_TYPES` (one
-table for the facade, the proxy's config and ``aiocache_llm.backends``). Backends are imported
+:data:`BACKEND_TYPES` is the one type -> class table, for the facade and the proxy's config:
+the storage rows (:data:`~aiocache_llm.storage._registry.STORE_TYPES`) and the semantic ones
+(:data:`~aiocache_llm.semantic.types.SEMANTIC_TYPES`). Backends are imported
 only when their type is asked for: a type whose module is not part of this version raises
 :class:`~aiocache_llm.errors.ConfigurationError`; a type whose client library is missing raises
 :class:`~aiocache_llm.errors.MissingDependencyError` naming the extra.
@@ -13,13 +14,18 @@ import inspect
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..backends._registry import BACKEND_TYPES, backend_type_class
-from ..backends.base import BaseCache
 from ..errors import CacheError, ConfigurationError
-from ..resilience import CircuitBreaker, GuardedCache
+from ..middleware.breaker import check_policy
+from ..middleware.builders import CircuitBreaker, GuardedCache
+from ..semantic.types import SEMANTIC_TYPES
+from ..storage._registry import STORE_TYPES, TypeRow, type_class
+from ..storage.base import BaseCache
 from .settings import seconds_or_none
 
 __all__ = ["BACKEND_TYPES", "backend_class", "build_backend", "guard_backend"]
+
+#: every cache type -> (module, class, extra that installs its client)
+BACKEND_TYPES: Final[dict[str, TypeRow]] = {**STORE_TYPES, **SEMANTIC_TYPES}
 
 #: type -> the LiteLLM parameter that sets its default TTL (``ttl`` wins over it)
 _TYPE_TTL: Final = {"local": "default_in_memory_ttl", "redis": "default_in_redis_ttl"}
@@ -28,20 +34,20 @@ _TYPE_TTL: Final = {"local": "default_in_memory_ttl", "redis": "default_in_redis
 def backend_class(type_: str, params: Mapping[str, Any] = {}) -> type[BaseCache]:
     """The backend class for a cache ``type`` (imported now)."""
     if type_ == "redis":
-        from ..backends.redis.settings import wants_cluster
+        from ..storage.redis.settings import wants_cluster
 
         if wants_cluster(params, params.get("env")):
             type_ = "redis-cluster"
-    return backend_type_class(type_)
+    return type_class(BACKEND_TYPES, type_)
 
 
 def build_backend(type_: str, ttl: float | None, params: Mapping[str, Any]) -> BaseCache:
     """Construct the backend of ``type_`` from LiteLLM-named ``params`` (``None`` ones dropped).
 
-    Remote types get an in-memory L1 in front (see :mod:`aiocache_llm.backends.layered`)
+    Remote types get an in-memory L1 in front (see :mod:`aiocache_llm.storage.layered`)
     unless ``l1=False``; ``type="dual"`` is that L1 over Redis, built from the Redis settings.
     """
-    from ..backends.layered import L1_TYPES, dual_options, with_l1
+    from ..storage.layered import L1_TYPES, dual_options, with_l1
 
     given = {k: v for k, v in params.items() if v is not None}
     l1 = dual_options(given.pop("l1", True), given if type_ == "dual" else None)
@@ -122,23 +128,20 @@ def guard_backend(
     The in-memory backend is not guarded: it cannot time out, and its hit path stays as fast
     as a dict.
     """
-    if failure_policy not in ("fail_open", "fail_closed"):
-        raise ConfigurationError(
-            f"failure_policy must be 'fail_open' or 'fail_closed', not {failure_policy!r}"
-        )
+    policy = check_policy(failure_policy, "failure_policy")
     deadline = seconds_or_none("backend_deadline", deadline)
     breaker = _breaker(circuit_breaker)
     if encryption_key is not None:
-        from ..encryption import EncryptedCache
+        from ..middleware.builders import EncryptedCache
 
         backend = EncryptedCache(backend, encryption_key)
-    from ..backends.memory import InMemoryCache
+    from ..storage.memory import InMemoryCache
 
     if isinstance(backend, (GuardedCache, InMemoryCache)):
         return backend
     return GuardedCache(
         backend,
-        policy=failure_policy,  # type: ignore[arg-type]
+        policy=policy,
         deadline=deadline,
         breaker=breaker,
     )

@@ -6,7 +6,7 @@ wrapped coroutine function has a blocking twin, ``.blocking``; a blocking functi
 (``litellm.completion``) is wrapped into a blocking function. Blocking forms come from the
 adapter in :mod:`aiocache_llm._sync`; a blocking upstream runs on its I/O workers.
 
-Each call may pass ``cache={...}`` and ``caching=...`` (see :mod:`aiocache_llm.controls`);
+Each call may pass ``cache={...}`` and ``caching=...`` (see :mod:`aiocache_llm.llm.controls`);
 they are taken out before the upstream is called. SDK clients are wrapped by
 :mod:`.clients` (``wrap_openai``, ``wrap_anthropic``), on top of this.
 """
@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from .._sync import blocking_function, in_worker, iterate_in_workers
 from ..llm.context import call_upstream
+from ..llm.keys import deployment as _deployment
 from ..llm.result_types import Shape
-from ..streaming import BlockingStream, CachedStream
+from ..llm.streaming import BlockingStream, CachedStream
 from . import default as _default
 from .settings import CALL_TYPES
 
@@ -74,19 +75,33 @@ def _blocking_upstream(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)  # its signature says which arguments fn takes
     async def upstream(**kwargs: Any) -> Any:
         result = await in_worker(fn, **kwargs)
-        if kwargs.get("stream") is True and hasattr(result, "__next__"):
+        if kwargs.get("stream") is True and isinstance(result, Iterator):
             return iterate_in_workers(result)
         return result
 
     return upstream
 
 
+#: The attribute naming the deployment of a function that calls an SDK client on its behalf.
+DEPLOYMENT_ATTR = "__aiocache_llm_deployment__"
+
+
+def deployment_of(fn: Callable[..., Any]) -> str | None:
+    """The deployment ``fn`` calls, as a key spells it: an SDK client method's ``base_url``
+    (``None``: the provider's default, or not a client method)."""
+    if hasattr(fn, DEPLOYMENT_ATTR):
+        return getattr(fn, DEPLOYMENT_ATTR)  # type: ignore[no-any-return]
+    client = getattr(getattr(fn, "__self__", None), "_client", None)
+    base = getattr(client, "base_url", None)
+    return None if base is None else _deployment(base)
+
+
 def _blocking_result(result: Any) -> Any:
     """What a blocking caller gets: a stream as a :class:`BlockingStream`, else the value."""
     if isinstance(result, CachedStream):
         return BlockingStream(result)
-    if hasattr(result, "__aiter__") and not hasattr(result, "__iter__"):
-        return BlockingStream(CachedStream(result, {}))
+    if isinstance(result, AsyncIterable) and not isinstance(result, Iterable):
+        return BlockingStream(CachedStream(cast(AsyncIterator[Any], result), {}))
     return result
 
 
@@ -125,12 +140,17 @@ def cached(
     if fn is None:
         return functools.partial(cached, cache=cache, call_type=call_type, blocking=blocking)
     if blocking is None:
-        is_async = inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+        # through decorators too: the SDKs' methods are async functions behind a sync wrapper
+        inner = inspect.unwrap(fn)
+        is_async = any(map(inspect.iscoroutinefunction, (fn, inner))) or any(
+            map(inspect.isasyncgenfunction, (fn, inner))
+        )
         if not is_async and call_type is not None:
             is_async = _is_async_call_type(call_type)
         blocking = not is_async
     kind = call_type or _infer_call_type(fn, not blocking)
     bind = _binder(fn)
+    deployment = deployment_of(fn)
     shape = Shape.of(fn)  # fn's own result types, whichever call shape stored an entry
 
     def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -147,7 +167,7 @@ def cached(
         upstream = _blocking_upstream(fn)
 
         async def through(chosen: Cache, kwargs: dict[str, Any]) -> Any:
-            return await chosen.async_call(kind, upstream, kwargs, shape)
+            return await chosen.async_call(kind, upstream, kwargs, shape, deployment)
 
         run_through = blocking_function(through, result=_blocking_result)
 
@@ -165,7 +185,7 @@ def cached(
         chosen, kwargs = prepare(args, kwargs)
         if chosen is None:
             return await call_upstream(fn, kwargs)
-        return await chosen.async_call(kind, fn, kwargs, shape)
+        return await chosen.async_call(kind, fn, kwargs, shape, deployment)
 
     wrapper.blocking = blocking_function(wrapper, result=_blocking_result)  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]

@@ -40,10 +40,10 @@ except ImportError as exc:  # pragma: no cover - exercised without litellm insta
 
     raise MissingDependencyError("LiteLLM integration", "litellm", exc.name) from exc
 
-from ..backends.base import BaseCache
 from ..facade import Cache, build_backend, cached, guard_backend
 from ..facade.litellm_surface import LiteLLMBackend, new_litellm_cache, ttl_seconds
-from ..responses import cache_info
+from ..llm.responses import cache_info
+from ..storage.base import BaseCache
 
 __all__ = ["LiteLLMBackend", "cached_litellm", "litellm_cache", "ttl_seconds"]
 

@@ -11,6 +11,6 @@
 * :mod:`.handler` — the one path every cached call takes; :mod:`.answers`, :mod:`.stale`,
   :mod:`.lease`, :mod:`.scoping`, :mod:`.embedding_calls` and :mod:`.report` hold its parts.
 
-Controls (:mod:`aiocache_llm.controls`), events (:mod:`aiocache_llm.events`) and stream
-objects (:mod:`aiocache_llm.streaming`) are the layer's vocabulary, shared with the facade.
+Controls (:mod:`aiocache_llm.llm.controls`), events (:mod:`aiocache_llm.llm.events`) and stream
+objects (:mod:`aiocache_llm.llm.streaming`) are the layer's vocabulary, shared with the facade.
 """

@@ -1,8 +1,8 @@
 """A stored entry turned into the caller's own answer, in the caller's own types.
 
-Every answer is decoded anew from the entry (:func:`~aiocache_llm.responses.rebuild`), so a
+Every answer is decoded anew from the entry (:func:`~aiocache_llm.llm.responses.rebuild`), so a
 caller that changes its answer never changes what the next caller gets. The call's
-:class:`~aiocache_llm.responses.Shape` picks the types: one entry serves a dict-returning
+:class:`~aiocache_llm.llm.responses.Shape` picks the types: one entry serves a dict-returning
 function, an SDK client, a stream or a plain call. A stream gets its usage chunk only if it
 asked for one (``stream_options.include_usage``).
 """
@@ -10,10 +10,13 @@ asked for one (``stream_options.include_usage``).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import aclosing
 from typing import Any
 
-from ..responses import (
+from .context import CallContext
+from .entries import StoredEntry
+from .responses import (
     aggregate_chunks,
     is_usage_chunk,
     mark,
@@ -22,13 +25,11 @@ from ..responses import (
     type_name,
     usage_tokens,
 )
-from ..streaming import Broadcast, CachedStream, replay
-from .context import CallContext
-from .entries import StoredEntry
+from .streaming import Broadcast, CachedStream, replay
 
 __all__ = ["answer_from_entry", "entry_tokens", "follow_stream", "usage_source", "without_usage"]
 
-logger = logging.getLogger("aiocache_llm.handler")
+logger = logging.getLogger("aiocache_llm.llm.handler")
 
 
 def answer_from_entry(
@@ -59,15 +60,16 @@ def answer_from_entry(
 
 async def without_usage(
     ctx: CallContext,
-    indexes: AsyncIterator[int],
+    indexes: AsyncGenerator[Any, None],
     dumped: list[Any],
     convert: Callable[[int], Any],
 ) -> AsyncIterator[Any]:
     """``convert(i)`` for every chunk ``i``, leaving out the usage chunk unless it was asked
-    for."""
-    async for i in indexes:
-        if ctx.wants_usage or not is_usage_chunk(dumped[i]):
-            yield convert(i)
+    for. Closing it closes ``indexes`` at once (a caller that leaves is gone at once)."""
+    async with aclosing(indexes):
+        async for i in indexes:
+            if ctx.wants_usage or not is_usage_chunk(dumped[i]):
+                yield convert(i)
 
 
 def follow_stream(ctx: CallContext, broadcast: Broadcast, facts: Mapping[str, Any]) -> Any:

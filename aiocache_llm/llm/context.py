@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from ..backends.base import BaseCache
-from ..controls import Controls
-from ..events import EventBus
+from ..storage.base import BaseCache
+from .controls import Controls
+from .events import EventBus
 from .keys import call_family
 from .result_types import Shape
 
@@ -39,6 +39,7 @@ class CacheSettings(Protocol):
     mode: str
     namespace: str | None
     identity: Callable[[Mapping[str, Any]], str | None] | None
+    key_on_user: bool
     custom_get_cache_key: Callable[..., str] | None
     custom_get_cache: Callable[..., Any] | None
     custom_add_cache: Callable[..., Any] | None
@@ -55,12 +56,16 @@ class CallContext:
     kwargs: dict[str, Any]
     controls: Controls
     shape: Shape
+    #: What the key is made of: ``kwargs``, plus the deployment of an SDK client.
+    keyed: Mapping[str, Any]
     key: str = ""
     stream: bool = False
     #: The caller asked for a usage chunk (``stream_options.include_usage``).
     wants_usage: bool = False
     #: Seconds this call may still spend on the backend (``None``: no deadline).
     budget: float | None = None
+    #: Seconds the upstream took to answer (to the end of a stream), once it has.
+    upstream_latency: float | None = None
 
 
 async def call_upstream(upstream: Upstream, kwargs: dict[str, Any]) -> Any:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..backends.base import USE_DEFAULT, TTLArg
-from ..events import EventKind, now
-from ..responses import dump, mark, rebuild, type_name
+from ..storage.base import USE_DEFAULT, TTLArg
 from .context import maybe_await
-from .entries import StoredEntry, make_entry, parse_entry
+from .entries import EMBEDDING_KINDS, StoredEntry, make_entry, parse_entry
+from .events import EventKind, now
+from .responses import dump, known_type, mark, rebuild, type_name
 
 if TYPE_CHECKING:
     from .context import CallContext
@@ -53,7 +53,13 @@ async def lookup_many(
     except Exception as exc:  # a store's or a get_cache hook's failure never fails the call
         handler.report.backend_error("lookup", keys[0], ctx.call_type, exc)
         raws = [None] * len(keys)
-    return [parse_entry(raw, ctx.controls.max_age) for raw in raws]
+    stats, max_age = handler.backend.stats, ctx.controls.max_age
+    entries = [parse_entry(raw, max_age, EMBEDDING_KINDS, stats) for raw in raws]
+    for i, entry in enumerate(entries):
+        if entry is not None and not known_type(entry["type"]):  # a type outside the table
+            stats.corrupt_reads += 1
+            entries[i] = None
+    return entries
 
 
 async def store_many(
@@ -88,12 +94,13 @@ async def embedding_call(handler: Handler, ctx: CallContext) -> Any:
     kwargs, controls, call_type = ctx.kwargs, ctx.controls, ctx.call_type
     inputs = kwargs.get("input")
     single = isinstance(inputs, str) or (
-        isinstance(inputs, list) and bool(inputs) and isinstance(inputs[0], int)
+        isinstance(inputs, (list, tuple)) and bool(inputs) and isinstance(inputs[0], int)
     )
     items: list[Any] = [inputs] if single else list(inputs or ())
     if not items:
         return await handler.call_upstream(ctx.upstream, kwargs)
-    keys = [handler._key(call_type, {**kwargs, "input": item}, controls) for item in items]
+    keyed = ctx.keyed
+    keys = [handler._key(call_type, {**keyed, "input": item}, controls) for item in items]
     ctx.key = keys[0]
     start = now()
     found: list[dict[str, Any] | None] = [None] * len(items)
@@ -115,18 +122,24 @@ async def embedding_call(handler: Handler, ctx: CallContext) -> Any:
         result = await handler.call_upstream(
             ctx.upstream, {**kwargs, "input": sent[0] if single else sent}
         )
-        ctx.shape.learn(result)
-        response = dump(result)
-        response_type = type_name(result)
-        model = response.get("model")
-        shares = split_tokens(_tokens(response.get("usage")), sent)
-        for item in response.get("data") or ():
-            index = item.get("index", 0)
-            stored = {k: v for k, v in item.items() if k != "index"}
-            entry = make_entry("embedding", stored, response_type)
-            entry["model"] = model
-            entry["tokens"] = shares[index] if index < len(shares) else 0
-            fresh[missing[index]] = entry
+        try:
+            ctx.shape.learn(result)
+            response = dump(result)
+            response_type = type_name(result)
+            model = response.get("model")
+            shares = split_tokens(_tokens(response.get("usage")), sent)
+            for item in response.get("data") or ():
+                index = item.get("index", 0)
+                stored = {k: v for k, v in item.items() if k != "index"}
+                entry = make_entry("embedding", stored, response_type)
+                entry["model"] = model
+                entry["tokens"] = shares[index] if index < len(shares) else 0
+                fresh[missing[index]] = entry
+        except Exception as exc:  # an answer the cache cannot read: passed on, unstored
+            handler.report.store_failed(label, call_type, exc)
+            if len(missing) == len(items):
+                return mark(result, hidden_key, False)
+            raise
         if not controls.no_store and fresh:
             await store_many(handler, ctx, [(keys[i], e) for i, e in fresh.items()])
         if len(missing) == len(items):

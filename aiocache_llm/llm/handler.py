@@ -20,18 +20,16 @@ import dataclasses
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import AsyncIterable, Awaitable, Coroutine, Mapping
 from typing import Any, TypeVar
 
-from ..backends.base import USE_DEFAULT, BaseCache, TTLArg
-from ..controls import DEFAULT_CONTROLS, Controls, parse_controls
 from ..errors import BackendTimeout, BackendUnavailable
-from ..events import now
-from ..resilience import GuardedCache
-from ..responses import dump, mark, type_name
-from ..shapes import UNCACHEABLE_WHEN, uncacheable
-from ..streaming import Broadcast, CachedStream
+from ..middleware.builders import GuardedCache
+from ..semantic import semantic_backend
+from ..semantic.query import SemanticQuery
+from ..storage.base import USE_DEFAULT, BaseCache, TTLArg
 from .answers import answer_from_entry, entry_tokens, follow_stream, usage_source, without_usage
+from .completeness import incomplete_answer, incomplete_stream
 from .context import (
     CHAT_FAMILIES,
     CacheSettings,
@@ -41,19 +39,27 @@ from .context import (
     maybe_await,
     upstream_arguments,
 )
+from .controls import DEFAULT_CONTROLS, Controls, parse_controls
 from .embedding_calls import embedding_call
-from .entries import StoredEntry, make_entry, parse_entry
+from .entries import ANSWER_KINDS, StoredEntry, make_entry, parse_entry
+from .events import now
 from .keys import call_family
 from .lease import release_lease, take_lease
 from .report import Reporter
+from .requests import semantic_query
+from .responses import dump, known_type, mark, type_name
 from .result_types import AS_STORED, Shape
 from .scoping import Scoping
+from .shapes import UNCACHEABLE_WHEN, uncacheable
 from .singleflight import Flight, SingleFlight
 from .stale import grace, serve_stale
+from .streaming import Broadcast, CachedStream
+from .tracing import call_span
+from .validation import check_arguments
 
 __all__ = ["CallContext", "Handler", "call_upstream"]
 
-logger = logging.getLogger("aiocache_llm.handler")
+logger = logging.getLogger("aiocache_llm.llm.handler")
 
 T = TypeVar("T")
 
@@ -86,12 +92,17 @@ class Handler:
         self.namespace = cache.namespace
         self.identity = cache.identity
         self.custom_key = cache.custom_get_cache_key
-        self.keys = Scoping(cache.namespace, cache.identity, cache.custom_get_cache_key)
+        self.keys = Scoping(
+            cache.namespace,
+            cache.identity,
+            cache.custom_get_cache_key,
+            cache.key_on_user,
+        )
         self._key = self.keys.key
         self._scope = self.keys.scope
         self.custom_get = cache.custom_get_cache
         self.custom_add = cache.custom_add_cache
-        self.semantic = hasattr(backend, "async_semantic_lookup") and self.custom_key is None
+        self.semantic = semantic_backend(backend) is not None and self.custom_key is None
         self._warmed = not self.semantic
         self.flights = SingleFlight()
         self.lease_ttl = cache.lease_ttl
@@ -112,15 +123,20 @@ class Handler:
         upstream: Upstream,
         kwargs: dict[str, Any],
         shape: Shape | None = None,
+        deployment: str | None = None,
     ) -> Any:
         """Run ``upstream(**kwargs)`` through the cache; ``kwargs`` is consumed. ``shape``
-        says which types the caller gets back (default: the types the entry was stored as)."""
+        says which types the caller gets back (default: the types the entry was stored as);
+        ``deployment``: the base URL the upstream calls (an SDK client's), part of the key."""
         if "cache" in kwargs or "caching" in kwargs:
             controls = parse_controls(kwargs.pop("cache", None), kwargs.pop("caching", None))
         else:
             controls = DEFAULT_CONTROLS
         if self.keep_nothing and controls.ttl is None and not controls.no_store:
             controls = dataclasses.replace(controls, no_store=True)
+        # Bad arguments never reach the upstream: they are checked on every way there (a skip,
+        # a miss, a key that cannot be built), never on a hit, which pays nothing for it.
+        family = call_family(call_type)
         use = self.default_on if controls.use_cache is None else controls.use_cache
         if not use or call_type not in self.supported or (controls.no_cache and controls.no_store):
             reason = (
@@ -130,26 +146,37 @@ class Handler:
                 if call_type not in self.supported
                 else "no-cache, no-store"
             )
+            check_arguments(family, kwargs)
             self._event("skip", None, call_type, reason=reason)
             return await call_upstream(upstream, kwargs)
         if call_type in UNCACHEABLE_WHEN:
             why = uncacheable(call_type, kwargs)
             if why is not None:  # the answer is not a function of the arguments
+                check_arguments(family, kwargs)
                 self._event("skip", None, call_type, reason=why)
                 return await call_upstream(upstream, kwargs)
         guard = self.guard
         if guard is not None and guard.breaker.is_open() and self.custom_get is None:
+            check_arguments(family, kwargs)
             return await self._bypass(call_type, upstream, kwargs)
-        ctx = CallContext(call_type, upstream, kwargs, controls, shape or AS_STORED)
+        # the deployment is keyed as LiteLLM's api_base, and never sent upstream
+        keyed = kwargs if deployment is None else {"api_base": deployment, **kwargs}
+        ctx = CallContext(call_type, upstream, kwargs, controls, shape or AS_STORED, keyed)
         ctx.budget = self.deadline
-        if call_family(call_type) == "embedding":
+        if family == "embedding":
+            check_arguments(family, kwargs)
             return await embedding_call(self, ctx)
-        ctx.key = self._key(call_type, kwargs, controls)
+        try:
+            ctx.key = self._key(call_type, ctx.keyed, controls)
+        except Exception:
+            check_arguments(family, kwargs)  # the typed error when the arguments are to blame
+            raise
         if kwargs.get("stream") is True:
             ctx.stream = True
             options = kwargs.get("stream_options")
             ctx.wants_usage = isinstance(options, Mapping) and bool(options.get("include_usage"))
         if controls.no_cache:
+            check_arguments(family, kwargs)
             return await self.lead(ctx)
         start = now()
         found = await self._lookup(ctx)
@@ -165,7 +192,12 @@ class Handler:
                 tokens = entry_tokens(entry)
                 self._event("hit", ctx.key, call_type, start, similarity, tokens, saving=saving)
                 return answer
-        return await self.fly(ctx, start)
+        check_arguments(family, kwargs)  # a miss: about to go upstream
+        span = call_span(self.events.tracing, call_type, start)
+        if span is None:
+            return await self.fly(ctx, start)
+        with span:  # the miss's span: the upstream call and the store are within it
+            return await self.fly(ctx, start)
 
     async def _bypass(self, call_type: str, upstream: Upstream, kwargs: dict[str, Any]) -> Any:
         """The backend's circuit breaker is open: skip the cache at once (or refuse the call
@@ -205,13 +237,17 @@ class Handler:
     async def _warm(self) -> None:
         """Let a semantic backend load its embedding model, outside any deadline."""
         self._warmed = True
-        warm = getattr(self.backend, "semantic_warm", None)
-        if warm is None:
-            return
         try:
-            await warm()
+            await self.backend.semantic_warm()  # type: ignore[attr-defined]
         except Exception as exc:  # a model that cannot load makes lookups quiet misses
             logger.warning("the embedding model could not be loaded (%s)", type(exc).__name__)
+
+    def semantic_query(
+        self, call_type: str, kwargs: Mapping[str, Any], scope: Mapping[str, str]
+    ) -> SemanticQuery | None:
+        """What the semantic backend matches of a call (see :mod:`.requests`)."""
+        extractor = getattr(semantic_backend(self.backend), "query_extractor", None)
+        return semantic_query(call_type, kwargs, scope, extractor)
 
     # -- look up --------------------------------------------------------------------------
     async def _lookup(self, ctx: CallContext) -> tuple[StoredEntry, float | None] | None:
@@ -227,8 +263,11 @@ class Handler:
         except Exception as exc:  # a store's or a get_cache hook's failure never fails the call
             self.report.backend_error("lookup", key, ctx.call_type, exc)
             return None
-        entry = parse_entry(raw, controls.max_age)
+        entry = parse_entry(raw, controls.max_age, ANSWER_KINDS, self.backend.stats)
         if entry is not None:
+            if entry["type"] is not None and not known_type(entry["type"]):
+                self.backend.stats.corrupt_reads += 1  # a type outside the closed table
+                return None
             return entry, None
         if not self.semantic or call_family(ctx.call_type) not in CHAT_FAMILIES:
             return None
@@ -237,14 +276,22 @@ class Handler:
         scope = self._scope(ctx.kwargs, controls)
         lookup = self.backend.async_semantic_lookup  # type: ignore[attr-defined]
         try:
-            hit = await self.within(ctx, lookup(ctx.call_type, ctx.kwargs, scope))
+            query = self.semantic_query(ctx.call_type, ctx.keyed, scope)
+            if query is None:
+                return None
+            hit = await self.within(ctx, lookup(ctx.call_type, query, scope))
         except Exception as exc:  # an index's failure never fails the call
             self.report.backend_error("semantic lookup", key, ctx.call_type, exc)
             return None
         if hit is None:
             return None
-        entry = parse_entry(hit.value, controls.max_age)
-        return None if entry is None else (entry, float(hit.similarity))
+        entry = parse_entry(hit.value, controls.max_age, ANSWER_KINDS, self.backend.stats)
+        if entry is None:
+            return None
+        if entry["type"] is not None and not known_type(entry["type"]):
+            self.backend.stats.corrupt_reads += 1
+            return None
+        return entry, float(hit.similarity)
 
     def answer(
         self,
@@ -299,21 +346,23 @@ class Handler:
                     answer = self.answer(ctx, entry, None)
                     if answer is not None:
                         return answer
+            called = now()
             result = await call_upstream(ctx.upstream, upstream_arguments(ctx))
+            ctx.upstream_latency = now() - called
         except BaseException as exc:
             flight.fail(exc)
             self.flights.finish(key, flight)
             if leased:
                 await release_lease(self, ctx)
             raise
-        if ctx.stream and hasattr(result, "__aiter__"):
-            return self._lead_stream(ctx, flight, result, leased)
-        ctx.shape.learn(result)
+        if ctx.stream and isinstance(result, AsyncIterable):
+            return self._lead_stream(ctx, flight, result, leased, called)
         try:
-            entry = make_entry("response", dump(result), type_name(result))
-            flight.resolve(entry)
-            if not ctx.controls.no_store:
-                await self._store(ctx, entry)
+            entry = self._entry_of(ctx, result)
+            if entry is not None:
+                flight.resolve(entry)
+                if not ctx.controls.no_store:
+                    await self._store(ctx, entry)
         finally:
             flight.resolve(None)
             self.flights.finish(key, flight)
@@ -321,19 +370,53 @@ class Handler:
                 await release_lease(self, ctx)
         return mark(result, key, False)
 
+    def _entry_of(self, ctx: CallContext, result: Any) -> StoredEntry | None:
+        """The entry that keeps the plain answer ``result``; ``None`` when it must not be
+        kept (see :mod:`.completeness`) or cannot be read (counted, never raised)."""
+        try:
+            ctx.shape.learn(result)
+            data = dump(result)
+            why = incomplete_answer(data)
+            if why is None:
+                return make_entry("response", data, type_name(result))
+        except Exception as exc:  # the caller gets its answer all the same
+            self.report.store_failed(ctx.key, ctx.call_type, exc)
+            return None
+        self.report.not_stored(ctx.key, ctx.call_type, why)
+        return None
+
     def _lead_stream(
-        self, ctx: CallContext, flight: Flight, source: Any, leased: bool
+        self, ctx: CallContext, flight: Flight, source: Any, leased: bool, called: float
     ) -> CachedStream:
         """Pass the upstream's stream through as it arrives, shared with identical callers,
         and store it once complete."""
         key = ctx.key
 
+        unreadable: list[Exception] = []
+
+        def dump_chunk(chunk: Any) -> Any:
+            try:
+                return dump(chunk)
+            except Exception as exc:  # the chunk still goes to the caller, unstored
+                unreadable.append(exc)
+                return chunk
+
         async def complete(objects: list[Any], dumped: list[Any]) -> None:
-            entry = make_entry("chunks", dumped, type_name(objects[0]) if objects else None)
-            flight.resolve(entry)
-            if objects:
+            ctx.upstream_latency = now() - called
+            try:
+                if unreadable:
+                    raise unreadable[0]
+                why = incomplete_stream(dumped)
+                if why is not None:  # passed through as it came, never kept
+                    self.report.not_stored(key, ctx.call_type, why)
+                    return
+                entry = make_entry("chunks", dumped, type_name(objects[0]))
                 ctx.shape.learn(objects[0], chunk=True)
-            if not ctx.controls.no_store and dumped:
+            except Exception as exc:  # the caller got its stream all the same
+                self.report.store_failed(key, ctx.call_type, exc)
+                return
+            flight.resolve(entry)
+            if not ctx.controls.no_store:
                 await self._store(ctx, entry)
 
         def finish(broadcast: Broadcast) -> None:
@@ -342,7 +425,7 @@ class Handler:
             flight.resolve(None)
             self.flights.finish(key, flight)
 
-        broadcast = Broadcast(source, dump, complete, finish)
+        broadcast = Broadcast(source, dump_chunk, complete, finish)
         flight.broadcast = broadcast
         chunks = without_usage(
             ctx, broadcast.subscribe(int), broadcast.dumped, broadcast.objects.__getitem__
@@ -384,12 +467,14 @@ class Handler:
                 if not self._warmed:
                     await self._warm()
                 scope = self._scope(kwargs, ctx.controls)
-                store = self.backend.async_semantic_store  # type: ignore[attr-defined]
-                await self.within(ctx, store(ctx.call_type, kwargs, scope, entry, ttl))
+                query = self.semantic_query(ctx.call_type, ctx.keyed, scope)
+                if query is not None:
+                    store = self.backend.async_semantic_store  # type: ignore[attr-defined]
+                    await self.within(ctx, store(ctx.call_type, query, scope, entry, ttl))
         except Exception as exc:  # a store's or an add_cache hook's failure never fails the call
             self.report.backend_error("store", key, ctx.call_type, exc)
             return
-        self._event("store", key, ctx.call_type, start)
+        self._event("store", key, ctx.call_type, start, upstream=ctx.upstream_latency)
 
     # -- background work ------------------------------------------------------------------
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:

@@ -10,10 +10,16 @@ Python version. Keys never contain prompt text: only the namespace and the diges
 
 Canonical means that argument order, dict order, ``1`` versus ``1.0``, arguments left at the
 provider's default (``temperature=1``, ``n=1``, ...), ``None`` and the OpenAI SDK's "not given"
-markers do not change the key. Transport and bookkeeping arguments (``api_key``, ``timeout``,
-``stream``, ``metadata``, ``user``, ...) never enter it: a streamed and a non-streamed call share
-one entry. Changing these rules means raising :data:`KEY_SCHEMA_VERSION`, which retires every
-old entry on purpose.
+markers do not change the key. Every other argument enters it, also ``extra_body``,
+``extra_query``, the request headers (``extra_headers``, ``headers``: ``anthropic-beta``,
+``OpenAI-Beta`` and any header not in :data:`IGNORED_HEADERS`, names lower-cased) and the
+deployment (``api_base``/``base_url``, one trailing ``/`` aside, unless it is a provider's
+public default; ``api_version``, ``custom_llm_provider``). Only the arguments of
+:data:`IGNORED_ARGUMENTS` (auth, tracing and bookkeeping, timeouts and retries, ``stream``,
+cache controls, and ``user``, which enters only with ``key_on_user``) never do: a streamed and
+a non-streamed call share one entry. Changing these rules means raising
+:data:`KEY_SCHEMA_VERSION`, which retires every old entry on purpose (the rules for headers
+and deployments came with the codec's format version 2, which retired every old entry).
 """
 
 from __future__ import annotations
@@ -26,15 +32,20 @@ from typing import Any, Final
 import orjson
 
 from ..errors import InvalidArgumentError
-from ..shapes.keyrules import CANONICAL as _CANONICAL
-from ..shapes.keyrules import DEFAULTS as _SHAPE_DEFAULTS
-from ..shapes.keyrules import FAMILIES as _SHAPE_FAMILIES
+from .shapes.keyrules import CANONICAL as _CANONICAL
+from .shapes.keyrules import DEFAULT_BASES, IGNORED_ARGUMENTS, IGNORED_HEADERS
+from .shapes.keyrules import DEFAULTS as _SHAPE_DEFAULTS
+from .shapes.keyrules import FAMILIES as _SHAPE_FAMILIES
 
 __all__ = [
+    "IGNORED_ARGUMENTS",
+    "IGNORED_HEADERS",
     "KEY_SCHEMA_VERSION",
     "call_family",
+    "deployment",
     "digest",
     "file_digest",
+    "keyed_headers",
     "make_key",
     "relevant_arguments",
     "scoped_custom_key",
@@ -64,45 +75,7 @@ _FAMILIES: Final[dict[str, str]] = {
     **_SHAPE_FAMILIES,
 }
 
-#: Arguments that never change the answer: transport, retries, bookkeeping, cache controls.
-_IGNORED: Final = frozenset(
-    {
-        "api_key",
-        "api_base",
-        "base_url",
-        "api_version",
-        "organization",
-        "project",
-        "timeout",
-        "request_timeout",
-        "max_retries",
-        "num_retries",
-        "extra_headers",
-        "extra_query",
-        "headers",
-        "client",
-        "http_client",
-        "stream",
-        "stream_options",
-        "metadata",
-        "user",
-        "safety_identifier",
-        "prompt_cache_key",
-        "service_tier",
-        "store",
-        "cache",
-        "caching",
-        "logger_fn",
-        "callbacks",
-        "fallbacks",
-        "proxy_server_request",
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-        "azure_ad_token",
-        "vertex_credentials",
-    }
-)
+_IGNORED: Final = IGNORED_ARGUMENTS
 
 #: Per family: arguments whose value equals the provider's default (left out of the key).
 _DEFAULTS: Final[dict[str, dict[str, Any]]] = {
@@ -241,9 +214,39 @@ def _canonical_message(message: Any) -> Any:
 
 
 #: what an argument's name says to do with it (decided once per name, see :func:`_kind_of`)
-_IGNORE, _MESSAGES, _STOP, _FILE, _VALUE = range(5)
+_IGNORE, _MESSAGES, _STOP, _FILE, _VALUE, _HEADERS, _BASE = range(7)
 _NAME_KINDS: dict[str, int] = {}
-_SPECIAL_NAMES: Final = {"messages": _MESSAGES, "stop": _STOP, "file": _FILE}
+_SPECIAL_NAMES: Final = {
+    "messages": _MESSAGES,
+    "stop": _STOP,
+    "file": _FILE,
+    "extra_headers": _HEADERS,
+    "headers": _HEADERS,
+    "api_base": _BASE,
+    "base_url": _BASE,
+}
+
+
+def keyed_headers(headers: Any) -> dict[str, Any] | None:
+    """The headers of ``headers`` that enter a key: names lower-cased, those of
+    :data:`IGNORED_HEADERS` and ``x-stainless-*`` left out; ``None`` if none is left."""
+    if not isinstance(headers, Mapping):
+        return None if headers is None else {"": headers}
+    out: dict[str, Any] = {}
+    for name, value in headers.items():
+        lower = str(name).lower()
+        if lower in IGNORED_HEADERS or lower.startswith("x-stainless-"):
+            continue
+        if value is None or value.__class__.__name__ in _SKIP_TYPES:
+            continue
+        out[lower] = value
+    return out or None
+
+
+def deployment(base: Any) -> str | None:
+    """The deployment a base URL names, as a key spells it (``None``: the provider default)."""
+    text = str(base).rstrip("/")
+    return None if text in DEFAULT_BASES else text
 
 
 def _kind_of(name: str) -> int:
@@ -285,6 +288,18 @@ def relevant_arguments(call_type: str, kwargs: Mapping[str, Any]) -> dict[str, A
         elif kind == _STOP:
             if value.__class__ is str:
                 value = [value]
+        elif kind == _HEADERS:
+            value = keyed_headers(value)
+            if value is None:
+                continue
+            name = "headers"  # extra_headers (SDKs) and headers (LiteLLM) are one thing
+            if name in out:
+                value = {**out[name], **value}
+        elif kind == _BASE:
+            value = deployment(value)
+            if value is None:
+                continue
+            name = "api_base"  # base_url (SDKs) and api_base (LiteLLM) name one deployment
         else:
             value = file_digest(value)
         default = defaults.get(name, _MISSING)
@@ -305,12 +320,13 @@ def make_key(
     *,
     namespace: str | None = None,
     identity: str | None = None,
+    key_on_user: bool = False,
 ) -> str:
     """The cache key of a ``call_type`` call with ``kwargs``.
 
     ``namespace`` prefixes the key (outside the hash, so a namespace can be listed or flushed);
     ``identity`` (a tenant or user id) is folded into the hash, so two identities never share
-    an entry.
+    an entry. ``key_on_user``: the ``user`` argument enters the key too (LiteLLM's rule).
     """
     hashed: dict[str, Any] = {
         "v": KEY_SCHEMA_VERSION,
@@ -319,6 +335,10 @@ def make_key(
     }
     if identity is not None:
         hashed["identity"] = identity
+    if key_on_user:
+        user = kwargs.get("user")
+        if user is not None and user.__class__.__name__ not in _SKIP_TYPES:
+            hashed["user"] = user
     sha = hashlib.sha256(canonical_json(hashed)).hexdigest()
     if namespace:
         return f"{namespace}:{_PREFIX}{sha}"

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 from ..errors import CacheError
 from .context import CallContext
-from .entries import StoredEntry, parse_entry
+from .entries import ANSWER_KINDS, StoredEntry, parse_entry
 
 if TYPE_CHECKING:
     from .handler import Handler
 
 __all__ = ["release_lease", "take_lease"]
 
-logger = logging.getLogger("aiocache_llm.handler")
+logger = logging.getLogger("aiocache_llm.llm.handler")
 
 _LEASE = ":lease"
 _LEASE_POLL = 0.05
@@ -48,7 +48,7 @@ async def take_lease(handler: Handler, ctx: CallContext) -> tuple[bool, StoredEn
         except CacheError as exc:
             handler.report.backend_error("lookup", key, ctx.call_type, exc)
             return False, None
-        entry = parse_entry(raw, ctx.controls.max_age)
+        entry = parse_entry(raw, ctx.controls.max_age, ANSWER_KINDS, backend.stats)
         if entry is not None:
             return False, entry
     return False, None

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 
+from ..core.failures import describe_failure
+from ..core.logs import RateLimitedLog
 from ..errors import CacheError
-from ..events import CacheEvent, EventBus, EventKind, Saving, now
-from ..resilience import RateLimitedLog
+from .events import CacheEvent, EventBus, EventKind, Saving, now
 
 __all__ = ["Reporter"]
 
-logger = logging.getLogger("aiocache_llm.handler")
+logger = logging.getLogger("aiocache_llm.llm.handler")
 
 _ERROR_LOG_INTERVAL = 10.0
 
@@ -38,19 +39,37 @@ class Reporter:
         error: str | None = None,
         reason: str | None = None,
         saving: Saving | None = None,
+        upstream: float | None = None,
     ) -> None:
-        """Count one event, and build and deliver it when anyone listens."""
+        """Count one event, and build and deliver it when anyone listens or traces."""
         events = self.events
+        tracer = None
         if not events.listening:
             events.count(kind, tokens, similarity is not None)
-            return
+            tracer = events.tracing.tracer()
+            if tracer is None:
+                return
         latency = 0.0 if start is None else now() - start
-        backend = self.backend_name
-        events.emit(
-            CacheEvent(
-                kind, key, call_type, backend, latency, similarity, tokens, error, reason, saving
-            )
+        fields = (
+            kind,
+            key,
+            call_type,
+            self.backend_name,
+            latency,
+            similarity,
+            tokens,
+            error,
+            reason,
+            saving,
+            upstream,
         )
+        if events.listening:
+            events.emit(CacheEvent(*fields), start)
+            return
+        try:  # a span, and no event built
+            events.tracing.span(tracer, start, fields)
+        except Exception:
+            logger.exception("tracing a cache event failed; ignored")
 
     def backend_error(
         self, operation: str, key: str | None, call_type: str, exc: Exception
@@ -60,12 +79,36 @@ class Reporter:
         self.event("error", key, call_type, error=type(exc).__name__, reason=operation)
         closed = self.fail_closed and isinstance(exc, CacheError)
         outcome = "raising it (fail_closed)" if closed else "calling upstream without the cache"
+        backend = self.backend_name
         self.log.warning(
             "cache %s failed on the %s backend (%s); %s",
             operation,
-            self.backend_name,
-            type(exc).__name__,
+            backend,
+            describe_failure(exc),
             outcome,
+            extra={
+                "event": "cache_failed",
+                "backend": backend,
+                "operation": operation,
+                "call_type": call_type,
+                "error": type(exc).__name__,
+            },
         )
         if closed:
             raise exc
+
+    def not_stored(self, key: str | None, call_type: str, reason: str) -> None:
+        """Report an answer passed through but not kept (a ``skip`` event with the reason,
+        counted as ``not_stored``)."""
+        self.events.counters["not_stored"] += 1
+        self.event("skip", key, call_type, reason=f"not stored: {reason}")
+
+    def store_failed(self, key: str | None, call_type: str, exc: Exception) -> None:
+        """Report an answer that could not be made into an entry: logged and counted
+        (``store_failed``), never raised; the caller still gets its answer."""
+        self.events.counters["store_failed"] += 1
+        self.event("error", key, call_type, error=type(exc).__name__, reason="store")
+        self.log.warning(
+            "an answer could not be prepared for the cache (%s); it is passed on unstored",
+            type(exc).__name__,
+        )

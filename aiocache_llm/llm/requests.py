@@ -1,10 +1,23 @@
-"""What a request asks, and what must match exactly.
+"""What a request asks, and what must match exactly: the LLM layer's side of semantic caching.
 
-A semantic cache compares only the **question text**: by default the last user turn of
-``messages`` (list or multimodal ``content`` parts joined, images left out), else a string
-``prompt`` or ``input``. Everything else — the other messages, the system prompt, the model,
-tools, parameters, the question turn's non-text parts — is an exact-match filter
-(:func:`split_question` returns it beside the question).
+:func:`semantic_query` turns a call's keyword arguments into the
+:class:`~aiocache_llm.semantic.query.SemanticQuery` the semantic layer matches. One rule per
+call shape:
+
+* **Chat completions** (``messages``): the question is the text of the last ``user`` message
+  (list / multimodal ``content`` text parts joined, images left out); the context is the text
+  of every earlier ``user`` and ``assistant`` message, compared by meaning. Exact: the model,
+  every ``system`` / ``developer`` message, tools, response format, the other key parameters,
+  the role sequence, assistant ``tool_calls``, ``tool`` messages and non-text parts.
+* **Responses** (``input``): a string ``input`` is the question, with no context; a list of
+  input items is read as chat ``messages`` (``input_text`` / ``output_text`` parts are text).
+  ``instructions`` and ``previous_response_id`` are exact.
+* **Anthropic Messages** (``messages`` with a top-level ``system``): as chat; ``system`` (a
+  string or text blocks) is exact, and so are ``tool_use`` / ``tool_result`` blocks.
+* **Text completions** (``prompt``): a string prompt is the question, with no context.
+
+:func:`split_question` (the question and the rest) and :func:`query_text` (the default
+:data:`QueryExtractor`) are kept for callers that read a request themselves.
 """
 
 from __future__ import annotations
@@ -12,12 +25,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
-__all__ = ["QueryExtractor", "query_text", "split_question"]
+from ..semantic.query import SemanticQuery, Turn
+from .keys import call_family, digest, make_key, relevant_arguments
+
+__all__ = ["QueryExtractor", "query_text", "semantic_query", "split_question"]
 
 #: ``(call_type, request) -> text to embed`` (``None``: the request has no question).
 QueryExtractor: TypeAlias = Callable[[str, Mapping[str, Any]], "str | None"]
 
-_TEXT_PARTS = frozenset({"text", "input_text"})
+_TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
+_CONTEXT_ROLES = frozenset({"user", "assistant"})
 
 
 def _content_text(content: Any) -> tuple[str | None, Any]:
@@ -93,3 +110,56 @@ def split_question(request: Mapping[str, Any]) -> tuple[str | None, dict[str, An
 def query_text(call_type: str, request: Mapping[str, Any]) -> str | None:
     """The default :data:`QueryExtractor`: the question text of :func:`split_question`."""
     return split_question(request)[0]
+
+
+def _split_context(messages: list[Any], index: int) -> tuple[list[Any], tuple[Turn, ...]]:
+    """The messages before ``index`` with the text of user and assistant turns taken out (their
+    roles and non-text parts stay), and those texts as context turns."""
+    turns: list[Turn] = []
+    out = list(messages)
+    for i in range(index):
+        message = _as_dict(messages[i])
+        if message is None or message.get("role") not in _CONTEXT_ROLES:
+            continue
+        text, parts = _content_text(message.get("content"))
+        if text is None:
+            continue
+        turns.append(Turn(str(message["role"]), text))
+        rest = {k: v for k, v in message.items() if k != "content"}
+        if parts is not None:
+            rest["content"] = parts
+        out[i] = rest
+    return out, tuple(turns)
+
+
+def semantic_query(
+    call_type: str,
+    request: Mapping[str, Any],
+    scope: Mapping[str, str],
+    extractor: QueryExtractor | None = None,
+) -> SemanticQuery | None:
+    """What the semantic layer matches of ``request`` (see the module doc), or ``None`` when
+    it has no question. ``extractor``, when given, chooses the question text instead (the
+    whole conversation then stays exact, as before the context was compared by meaning)."""
+    question, rest = split_question(request)
+    context: tuple[Turn, ...] = ()
+    if extractor is not None and extractor is not query_text:
+        question = extractor(call_type, request)
+    else:
+        for field in ("messages", "input"):
+            value = rest.get(field)
+            if isinstance(value, list):
+                index = max(
+                    (i for i, m in enumerate(value) if (_as_dict(m) or {}).get("role") == "user"),
+                    default=-1,
+                )
+                if index > 0:
+                    rest[field], context = _split_context(value, index)
+                break
+    if not question:
+        return None
+    exact = digest({"call": call_family(call_type), "args": relevant_arguments(call_type, rest)})
+    key = make_key(
+        call_type, request, namespace=scope.get("namespace"), identity=scope.get("identity")
+    )
+    return SemanticQuery(question=question, context=context, exact=exact, key=key)

@@ -12,7 +12,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from ..responses import (
+from .responses import (
     CHUNK_OF,
     CachedDict,
     chunk_type_for,

@@ -1,8 +1,9 @@
 """Whose entry a call reads and writes: its key, and the scope a semantic search filters on.
 
 The namespace (the cache's, or the call's ``cache={"namespace": ...}``) and the caller's
-identity (from the cache's ``identity`` function) enter every key through
-:mod:`aiocache_llm.llm.keys`, also the keys of a custom ``get_cache_key``.
+identity (from the cache's ``identity`` function, and the ``user`` argument under
+``key_on_user``) enter every key through :mod:`aiocache_llm.llm.keys`, also the keys of a
+custom ``get_cache_key``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..controls import Controls
 from ..errors import InvalidArgumentError
-from .keys import make_key, scoped_custom_key
+from .controls import Controls
+from .keys import digest, make_key, scoped_custom_key
 
 __all__ = ["Scoping"]
 
@@ -20,27 +21,31 @@ __all__ = ["Scoping"]
 class Scoping:
     """The key rules of one cache."""
 
-    __slots__ = ("custom_key", "identity", "namespace")
+    __slots__ = ("custom_key", "identity", "key_on_user", "namespace")
 
     def __init__(
         self,
         namespace: str | None,
         identity: Callable[[Mapping[str, Any]], str | None] | None,
         custom_key: Callable[..., str] | None,
+        key_on_user: bool = False,
     ) -> None:
         self.namespace = namespace
         self.identity = identity
         self.custom_key = custom_key
+        self.key_on_user = key_on_user
 
     def identity_of(self, kwargs: Mapping[str, Any]) -> str | None:
         """The caller's identity (tenant, user): ``None`` or a non-empty str, else an error."""
-        if self.identity is None:
+        if self.identity is None and not self.key_on_user:
             return None
-        identity = self.identity(kwargs)
-        if identity is None:
-            return None
-        if not isinstance(identity, str) or not identity:
+        identity = None if self.identity is None else self.identity(kwargs)
+        if identity is not None and (not isinstance(identity, str) or not identity):
             raise InvalidArgumentError("the identity function must return a non-empty str or None")
+        if self.key_on_user:
+            user = kwargs.get("user")
+            if isinstance(user, str) and user:  # the end user scopes the entry (LiteLLM's rule)
+                return "user:" + digest([identity, user])
         return identity
 
     def key(self, call_type: str, kwargs: Mapping[str, Any], controls: Controls) -> str:
@@ -55,7 +60,12 @@ class Scoping:
 
     def scope(self, kwargs: Mapping[str, Any], controls: Controls) -> dict[str, str]:
         """The namespace and identity a semantic search of this call is limited to."""
-        if self.identity is None and controls.namespace is None and self.namespace is None:
+        if (
+            self.identity is None
+            and not self.key_on_user
+            and controls.namespace is None
+            and self.namespace is None
+        ):
             return {}
         scope: dict[str, str] = {}
         namespace = controls.namespace or self.namespace

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..streaming import Broadcast
+from .streaming import Broadcast
 
 __all__ = ["Flight", "SingleFlight"]
 
@@ -66,6 +66,8 @@ class SingleFlight:
         flight = self._flights.get(key)
         if flight is None or flight.future.cancelled():
             return None
+        if flight.broadcast is not None and flight.broadcast.abandoned:
+            return None  # a stream every reader left: it ends without an answer
         if flight.loop is not asyncio.get_running_loop():
             return None
         return flight

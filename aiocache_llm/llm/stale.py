@@ -13,8 +13,8 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..controls import Controls
 from .context import CallContext
+from .controls import Controls
 from .entries import StoredEntry
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["grace", "serve_stale"]
 
-logger = logging.getLogger("aiocache_llm.handler")
+logger = logging.getLogger("aiocache_llm.llm.handler")
 
 
 def grace(handler: Handler, controls: Controls) -> tuple[float, float]:

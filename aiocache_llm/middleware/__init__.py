@@ -2,8 +2,8 @@
 
 ``async def __call__(self, op: Operation, call_next: CallNext) -> Any``; :func:`compose` links
 a backend and its middlewares (the first outermost) into one :class:`ComposedCache`. The
-library's order, and the one :class:`~aiocache_llm.resilience.GuardedCache` over an
-:class:`~aiocache_llm.encryption.EncryptedCache` builds::
+library's order, and the one :class:`~aiocache_llm.middleware.builders.GuardedCache` over an
+:class:`~aiocache_llm.middleware.builders.EncryptedCache` builds::
 
     compose(backend, [Breaker(...), Deadline(...), Encryption(key)])
 
@@ -14,15 +14,9 @@ library's order, and the one :class:`~aiocache_llm.resilience.GuardedCache` over
 Every middleware counts into one stats sink, the backend's ``stats``.
 """
 
+from ..core.logs import RateLimitedLog
 from ._chain import CallNext, ComposedCache, Middleware, Operation, compose
-from .breaker import (
-    RAISE,
-    Breaker,
-    CircuitBreaker,
-    FailurePolicy,
-    GuardStats,
-    RateLimitedLog,
-)
+from .breaker import RAISE, Breaker, CircuitBreaker, FailurePolicy, GuardStats
 from .deadline import Deadline
 from .encryption import Encryption, generate_key
 

@@ -21,9 +21,9 @@ import functools
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final
 
-from ..backends.base import USE_DEFAULT, BaseCache, IncrementOp, TTLArg, check_ttl
-from ..codec import Entry
+from ..core.codec import Entry
 from ..errors import BackendError
+from ..storage.base import USE_DEFAULT, BaseCache, IncrementOp, TTLArg, check_ttl
 
 __all__ = ["CallNext", "ComposedCache", "Middleware", "Operation", "compose"]
 
@@ -136,11 +136,6 @@ class ComposedCache(BaseCache):
         self.middlewares: tuple[Middleware, ...] = tuple(chain)
         self.backend_name = backend.backend_name
         self.stats = backend.stats
-        self._chain = _link(self.middlewares)
-
-    def _rebuild(self, middlewares: Sequence[Middleware]) -> None:
-        """Replace the chain (for a view of this cache that differs in one middleware)."""
-        self.middlewares = tuple(middlewares)
         self._chain = _link(self.middlewares)
 
     @property

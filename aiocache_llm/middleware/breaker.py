@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from ..core.failures import describe_failure
+from ..core.logs import RateLimitedLog
 from ..errors import BackendError, BackendUnavailable, ConfigurationError
 from ._chain import CallNext, Middleware, Operation
 
@@ -29,15 +31,23 @@ __all__ = [
     "Breaker",
     "BreakerState",
     "CircuitBreaker",
+    "check_policy",
     "FailurePolicy",
     "GuardStats",
-    "RateLimitedLog",
 ]
 
 FailurePolicy = Literal["fail_open", "fail_closed"]
 BreakerState = Literal["closed", "open", "half_open"]
 
-logger = logging.getLogger("aiocache_llm.resilience")
+
+def check_policy(policy: object, name: str = "policy") -> FailurePolicy:
+    """``policy`` if it is a failure policy, else a :class:`ConfigurationError` naming ``name``."""
+    if policy == "fail_open" or policy == "fail_closed":
+        return policy
+    raise ConfigurationError(f"{name} must be 'fail_open' or 'fail_closed', not {policy!r}")
+
+
+logger = logging.getLogger("aiocache_llm.middleware.breaker")
 
 #: The fail-open answer of operations that have none to give (counters): they raise.
 RAISE: Any = object()
@@ -48,6 +58,13 @@ _FALLBACKS: Final[dict[str, Any]] = {
     "async_increment": RAISE,
     "async_increment_pipeline": RAISE,
     "async_ping": False,
+    # the versioned reads and writes of a layered cache's L2 (it reads their failure as a
+    # miss or a local-only write), and the set commands: no answer stands in for theirs
+    "async_get_versioned": RAISE,
+    "async_set_versioned": RAISE,
+    "async_delete_versioned": RAISE,
+    "async_set_cache_sadd": RAISE,
+    "async_smembers": RAISE,
 }
 #: Operations the breaker lets through as they are: a diagnostic and releasing connections.
 _UNGUARDED: Final = frozenset({"async_test_connection", "async_disconnect"})
@@ -58,28 +75,6 @@ def fail_open_answer(op: Operation) -> Any:
     if op.method in _BATCHES:
         return [None] * len(op.args[0])
     return _FALLBACKS.get(op.method)
-
-
-class RateLimitedLog:
-    """Logs the first failure at once, then at most one summary per ``interval`` seconds."""
-
-    def __init__(self, log: logging.Logger, interval: float = 30.0) -> None:
-        self.log, self.interval = log, interval
-        self._lock = threading.Lock()
-        self._last = -float("inf")
-        self._suppressed = 0
-
-    def warning(self, message: str, *args: Any) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last < self.interval:
-                self._suppressed += 1
-                return
-            suppressed, self._suppressed, self._last = self._suppressed, 0, now
-        if suppressed:
-            self.log.warning(message + " (and %d more like it)", *args, suppressed)
-        else:
-            self.log.warning(message, *args)
 
 
 class CircuitBreaker:
@@ -132,19 +127,27 @@ class CircuitBreaker:
             self._probing = True
             return True
 
-    def record_success(self) -> None:
+    def record_success(self) -> bool:
+        """Count a success; ``True`` when it closed the breaker (it was open or probing)."""
         if self._state == "closed" and not self._failures:
-            return
+            return False
         with self._lock:
+            closed = self._state != "closed"
             self._state, self._failures, self._probing = "closed", 0, False
+        return closed
 
-    def record_failure(self) -> None:
+    def record_failure(self) -> bool:
+        """Count a failure; ``True`` when it opened a closed breaker (a failed probe of a
+        half-open one opens it again, which is no news)."""
         with self._lock:
             self._failures += 1
             if self._state == "half_open" or self._failures >= self.failure_threshold:
+                opened = self._state == "closed"
                 if self._state != "open":
                     self.times_opened += 1
                 self._state, self._opened_at, self._probing = "open", self._clock(), False
+                return opened
+        return False
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -181,10 +184,8 @@ class Breaker(Middleware):
         guard_stats: GuardStats | None = None,
         log_interval: float = 30.0,
     ) -> None:
-        if policy not in ("fail_open", "fail_closed"):
-            raise ConfigurationError(f"policy must be fail_open or fail_closed, not {policy!r}")
         self.breaker = breaker or CircuitBreaker()
-        self.policy: FailurePolicy = policy
+        self.policy: FailurePolicy = check_policy(policy)
         self.guard_stats = guard_stats or GuardStats()
         self._log = RateLimitedLog(logger, log_interval)
 
@@ -206,20 +207,53 @@ class Breaker(Middleware):
         try:
             result = await call_next(op)
         except BackendError as exc:
-            breaker.record_failure()
+            if breaker.record_failure():
+                self._changed(op, "opened", exc)
             return self._fail(op, exc)
-        breaker.record_success()
+        if breaker.record_success():
+            self._changed(op, "closed", None)
         return result
+
+    def _changed(self, op: Operation, change: str, error: BackendError | None) -> None:
+        """One line per change of the breaker's state."""
+        backend = op.backend.backend_name
+        breaker = self.breaker
+        if error is None:
+            logger.info(
+                "the %s backend answers again: its circuit breaker closed",
+                backend,
+                extra={"event": "breaker_closed", "backend": backend},
+            )
+            return
+        logger.warning(
+            "the %s backend's circuit breaker opened after %d failures (%s): calls skip the"
+            " cache for %.3g s, then one probes it",
+            backend,
+            breaker.failure_threshold,
+            describe_failure(error),
+            breaker.recovery_time,
+            extra={"event": "breaker_opened", "backend": backend, "error": type(error).__name__},
+        )
 
     def _fail(self, op: Operation, error: BackendError) -> Any:
         self.guard_stats.failures += 1
         op.backend.stats.count_error(error)
-        self._log.warning(
-            "%s backend %s failed: %s", op.backend.backend_name, op.label, type(error).__name__
-        )
         fallback = fail_open_answer(op)
         if self.policy == "fail_closed" or fallback is RAISE:
-            raise error
+            raise error  # the caller reports it (the LLM layer logs it once per interval)
+        backend = op.backend.backend_name
+        self._log.warning(
+            "%s on the %s backend failed (%s); answered as if empty (fail_open)",
+            op.label,
+            backend,
+            describe_failure(error),
+            extra={
+                "event": "backend_failed",
+                "backend": backend,
+                "operation": op.label,
+                "error": type(error).__name__,
+            },
+        )
         return fallback
 
     def describe(self) -> dict[str, Any]:

@@ -5,7 +5,9 @@ and stored as bytes; the cache key is the authenticated associated data, so an e
 under another key does not decrypt. A value that does not decrypt (another key, tampering,
 garbage) reads as a miss and is counted in the stack's ``stats.corrupt_reads``. Counters
 (``increment``) stay plain numbers: they carry no content. A semantic cache's stored answer is
-sealed with its scope as associated data; the search text is not encrypted.
+sealed with its scope and its binding (the exact key it is stored under and the question it
+answers) as associated data, so an answer moved to another index entry does not decrypt; the
+search text is not encrypted.
 
 Keys are 32 bytes, given as bytes or as URL-safe base64 text (:func:`generate_key` makes one).
 Pass several to rotate: the first encrypts, every one decrypts. The stored layout is::
@@ -19,14 +21,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from ..backends.base import USE_DEFAULT, CacheStats, TTLArg, check_key
-from ..codec import Entry, dumps_json, loads_json
+from ..core.codec import Entry, dumps_json, loads_json
 from ..errors import ConfigurationError, MissingDependencyError
+from ..storage.base import USE_DEFAULT, CacheStats, TTLArg, check_key
 from ._chain import CallNext, Middleware, Operation
 
 if TYPE_CHECKING:
@@ -66,14 +69,27 @@ def _aesgcm(key: bytes) -> AESGCM:
     return AESGCM(key)
 
 
-def _semantic_aad(scope: Mapping[str, str]) -> str:
-    """Associated data of a semantic entry: its scope, so it decrypts only in its own scope."""
-    return "semantic:" + str(scope.get("namespace", "")) + "\x00" + str(scope.get("identity", ""))
+@runtime_checkable
+class BindsSemanticEntries(Protocol):
+    """A semantic backend that names what each stored answer is bound to."""
+
+    def semantic_binding(
+        self, call_type: str, request: Any, scope: Mapping[str, str]
+    ) -> str | None:
+        """The binding of the entry ``request`` is stored as (``None``: it is not stored)."""
+        ...
+
+
+def _semantic_aad(scope: Mapping[str, str], binding: str) -> str:
+    """Associated data of a semantic entry: its scope and binding, so it decrypts only in its
+    own scope and its own index entry."""
+    namespace, identity = str(scope.get("namespace", "")), str(scope.get("identity", ""))
+    return f"semantic:{len(namespace)}:{namespace}:{len(identity)}:{identity}:{binding}"
 
 
 def _store_args(
     call_type: str,
-    request: Mapping[str, Any],
+    request: Any,
     scope: Mapping[str, str],
     value: Any,
     ttl: TTLArg = USE_DEFAULT,
@@ -82,9 +98,7 @@ def _store_args(
     return call_type, request, scope, value, ttl
 
 
-def _lookup_scope(
-    call_type: str, request: Mapping[str, Any], scope: Mapping[str, str]
-) -> Mapping[str, str]:
+def _lookup_scope(call_type: str, request: Any, scope: Mapping[str, str]) -> Mapping[str, str]:
     return scope
 
 
@@ -199,7 +213,13 @@ class Encryption(Middleware):
 
     async def _semantic_store(self, op: Operation, call_next: CallNext) -> None:
         call_type, request, scope, value, ttl = _store_args(*op.args, **(op.kwargs or {}))
-        sealed = self.seal(_semantic_aad(scope), value)
+        backend = op.backend
+        if not isinstance(backend, BindsSemanticEntries):
+            raise TypeError(f"{type(backend).__name__} does not bind its semantic entries")
+        binding = backend.semantic_binding(call_type, request, scope)
+        if binding is None:  # nothing will be stored
+            return
+        sealed = self.seal(_semantic_aad(scope, binding), value)
         op.args, op.kwargs = (call_type, request, scope, sealed, ttl), None
         await call_next(op)
 
@@ -208,7 +228,7 @@ class Encryption(Middleware):
         hit = await call_next(op)
         if hit is None:
             return None
-        value = self.open(_semantic_aad(scope), hit.value, op.backend.stats)
+        value = self.open(_semantic_aad(scope, hit.binding), hit.value, op.backend.stats)
         if value is None:
             return None
-        return type(hit)(value=value, similarity=hit.similarity, key=hit.key)
+        return dataclasses.replace(hit, value=value)

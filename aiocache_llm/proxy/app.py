@@ -1,9 +1,9 @@
 """The proxy's ASGI app: OpenAI-compatible endpoints in front of the cache, and cache admin.
 
 Every cached request takes the library's one path through the public
-:class:`~aiocache_llm.cache.Cache` API (see :mod:`.serving`). Admin endpoints: ``/health``,
+:class:`~aiocache_llm.facade.Cache` API (see :mod:`.serving`). Admin endpoints: ``/health``,
 ``/cache/ping``, ``/cache/delete``, ``/cache/flushall`` (admin only), ``/cache/stats``,
-``/metrics``.
+``/metrics``, and the status page ``/ui`` with its data ``/ui/data`` (see :mod:`.status`).
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..cache import Cache
+from ..facade import Cache
 from .auth import api_key, current_identity, is_authorized
 from .config import ProxyConfig
 from .forward import Forwarder
 from .metrics import CONTENT_TYPE, ProxyMetrics
 from .serving import ENDPOINTS, Endpoint, error, json_response, serve
+from .status import StatusHistory, basic_password, status_data, status_page
 
 __all__ = ["ProxyState", "cache_stats", "create_app", "ping_cache"]
 
@@ -55,9 +56,12 @@ class ProxyState:
             for name, e in ENDPOINTS.items()
         }
         self.forwarder: Forwarder | None = None
+        #: what the status page (/ui) shows over time
+        self.status = StatusHistory()
 
     async def start(self) -> None:
         self.forwarder = Forwarder(self.config.request_timeout)
+        self.status.start(self.cache)
         if self.cache is not None:  # say at once whether the cache works, and if not why
             health = await self.cache.async_health()
             if health["status"] == "healthy":
@@ -70,6 +74,7 @@ class ProxyState:
                 )
 
     async def stop(self) -> None:
+        await self.status.stop()
         if self.forwarder is not None:
             await self.forwarder.aclose()
             self.forwarder = None
@@ -154,6 +159,31 @@ def create_app(config: ProxyConfig) -> Starlette:
     async def metrics(request: Request, token: str | None) -> Response:
         return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
+    def admin_page(
+        endpoint: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Admin only when there is a master key: as a bearer token, or as the password of
+        HTTP basic auth (which a browser asks for)."""
+
+        async def check(request: Request) -> Response:
+            token = api_key(request.headers) or basic_password(request.headers)
+            if not is_authorized(token, master_key):
+                return Response(
+                    b"the status page needs the master key",
+                    401,
+                    {"www-authenticate": 'Basic realm="aiocache-llm", charset="UTF-8"'},
+                    media_type="text/plain",
+                )
+            return await endpoint(request)
+
+        return check
+
+    async def ui(request: Request) -> Response:
+        return Response(status_page(), media_type="text/html; charset=utf-8")
+
+    async def ui_data(request: Request) -> Response:
+        return json_response(status_data(state), headers={"cache-control": "no-store"})
+
     routes = [Route("/health", health, methods=["GET"])]
     for prefix in ("/v1", ""):
         routes += [
@@ -166,6 +196,8 @@ def create_app(config: ProxyConfig) -> Starlette:
         Route("/cache/flushall", guarded(flush), methods=["POST"]),
         Route("/cache/stats", guarded(stats), methods=["GET"]),
         Route("/metrics", guarded(metrics), methods=["GET"]),
+        Route("/ui", admin_page(ui), methods=["GET"]),
+        Route("/ui/data", admin_page(ui_data), methods=["GET"]),
     ]
 
     @contextlib.asynccontextmanager

@@ -1,5 +1,5 @@
 """The proxy's cache: the ``cache_settings`` / ``litellm_settings`` section, checked, and how
-the :class:`~aiocache_llm.cache.Cache` is built from it."""
+the :class:`~aiocache_llm.facade.Cache` is built from it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..backends.redis.settings import redis_env_target
-from ..cache import BACKEND_TYPES, CALL_TYPES, Cache, backend_class, build_backend
 from ..errors import ConfigurationError
+from ..facade import BACKEND_TYPES, CALL_TYPES, Cache, backend_class, build_backend
+from ..storage.redis.settings import redis_env_target
 from .deployments import Deployment
 from .fields import read_section, seconds, string
 
@@ -38,7 +38,7 @@ _EMBEDDING_MODEL_PARAMS: Final = (
 
 @dataclass(frozen=True)
 class CacheConfig:
-    """How to build the proxy's :class:`~aiocache_llm.cache.Cache` (``None`` params: no cache)."""
+    """How to build the proxy's :class:`~aiocache_llm.facade.Cache` (``None`` params: no cache)."""
 
     params: dict[str, Any] | None
     shared: bool = False
@@ -78,7 +78,7 @@ def _parameters(type_: str, params: Mapping[str, Any]) -> Mapping[str, inspect.P
 
 
 def _embedder(deployment: Deployment, requested: str) -> Any:
-    from ..embeddings import OpenAIEmbedder
+    from ..semantic.embedders import OpenAIEmbedder
 
     model = requested if deployment.model == "*" else deployment.model
     return OpenAIEmbedder(model, base_url=deployment.api_base, api_key=deployment.api_key or "")

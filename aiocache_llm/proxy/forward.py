@@ -13,20 +13,40 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 import orjson
 
-from ..responses import CachedDict
+from ..llm.responses import CachedDict
 from .config import Deployment
+from .trace_context import trace_headers
 
 if TYPE_CHECKING:
     from .serving import Endpoint
 
-__all__ = ["STREAM_MARK", "Forwarder", "UncacheableAnswer", "UpstreamError", "UpstreamUnreachable"]
+__all__ = [
+    "HEADERS_MARK",
+    "STREAM_MARK",
+    "Forwarder",
+    "StreamCutShort",
+    "UncacheableAnswer",
+    "UpstreamError",
+    "UpstreamUnreachable",
+    "forwarded_headers",
+]
 
 _JSON: Final = {"content-type": "application/json"}
 #: A request argument the proxy adds to event-stream requests so that they are cached apart
 #: from plain answers; never sent upstream.
 STREAM_MARK: Final = "aiocache_llm_event_stream"
+#: A request argument the proxy adds with the headers it passes on (they change the answer, so
+#: they are part of the key); never sent upstream in the body.
+HEADERS_MARK: Final = "aiocache_llm_forwarded_headers"
 #: Request headers passed on to the upstream as they are.
 _PASSED_HEADERS: Final = ("anthropic-version", "anthropic-beta", "openai-beta")
+
+
+def forwarded_headers(request_headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers of a request the proxy passes on to the upstream."""
+    return {
+        name: value for name in _PASSED_HEADERS if (value := request_headers.get(name)) is not None
+    }
 
 
 class UpstreamError(Exception):
@@ -50,6 +70,15 @@ class UpstreamUnreachable(Exception):
     def __init__(self, timeout: bool) -> None:
         super().__init__("the upstream timed out" if timeout else "the upstream is unreachable")
         self.timeout = timeout
+
+
+class StreamCutShort(UpstreamUnreachable):
+    """A chat or text stream ended before its ``[DONE]``: the caller is told, nothing is
+    stored."""
+
+    def __init__(self) -> None:
+        Exception.__init__(self, "the upstream's stream ended before [DONE]")
+        self.timeout = False
 
 
 class Forwarder:
@@ -84,26 +113,27 @@ class Forwarder:
             headers["authorization"] = f"Bearer {key}"
             if endpoint.name == "messages":
                 headers["x-api-key"] = key
-        for name in _PASSED_HEADERS:
-            value = request_headers.get(name)
-            if value is not None:
-                headers[name] = value
+        headers.update(forwarded_headers(request_headers))
         if endpoint.name == "messages":
             headers.setdefault("anthropic-version", "2023-06-01")
         model = requested if deployment.model == "*" else deployment.model
         timeout = deployment.timeout or self.timeout
         multipart = endpoint.multipart
+        ends_with_done = not endpoint.named_events  # the OpenAI chat and text streams
 
         async def call(**body: Any) -> Any:
             body.pop(STREAM_MARK, None)
+            body.pop(HEADERS_MARK, None)
             body["model"] = model
+            traced = trace_headers(request_headers)  # the trace goes on upstream
+            sent = {**headers, **traced} if traced else headers
             if multipart:
                 upload = body.pop("file")
-                return await self._post(url, headers, timeout, data=body, files={"file": upload})
+                return await self._post(url, sent, timeout, data=body, files={"file": upload})
             content = orjson.dumps(body)
             if body.get("stream") is True:
-                return await self._stream(url, content, headers, timeout)
-            return await self._post(url, headers, timeout, content=content)
+                return await self._stream(url, content, sent, timeout, ends_with_done)
+            return await self._post(url, sent, timeout, content=content)
 
         return call
 
@@ -125,7 +155,12 @@ class Forwarder:
             raise UncacheableAnswer(response.status_code, response.content, content_type) from None
 
     async def _stream(
-        self, url: str, content: bytes, headers: dict[str, str], timeout: float
+        self,
+        url: str,
+        content: bytes,
+        headers: dict[str, str],
+        timeout: float,
+        ends_with_done: bool,
     ) -> AsyncIterator[Any]:
         request = self._client.build_request(
             "POST", url, content=content, headers=headers, timeout=timeout
@@ -142,11 +177,12 @@ class Forwarder:
             finally:
                 await response.aclose()
             raise UpstreamError(response.status_code, body, response.headers.get("content-type"))
-        return _events(response)
+        return _events(response, ends_with_done)
 
 
-async def _events(response: httpx.Response) -> AsyncIterator[Any]:
-    """The JSON payloads of a server-sent-event stream, up to ``[DONE]``."""
+async def _events(response: httpx.Response, ends_with_done: bool) -> AsyncIterator[Any]:
+    """The JSON payloads of a server-sent-event stream, up to ``[DONE]`` (raising
+    :class:`StreamCutShort` when ``ends_with_done`` and it ends without one)."""
     try:
         async for line in response.aiter_lines():
             if not line.startswith("data:"):
@@ -156,6 +192,8 @@ async def _events(response: httpx.Response) -> AsyncIterator[Any]:
                 return
             if payload:
                 yield orjson.loads(payload)
+        if ends_with_done:
+            raise StreamCutShort
     except httpx.TimeoutException as exc:
         raise UpstreamUnreachable(True) from exc
     except httpx.HTTPError as exc:

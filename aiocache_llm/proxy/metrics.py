@@ -11,19 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from ..events import CacheEvent
+from ..llm import metric_names as m
+from ..llm.events import CacheEvent
 
 __all__ = ["CONTENT_TYPE", "ProxyMetrics"]
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
-_LOOKUP_BUCKETS: Final = (1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.5)
 _REQUEST_BUCKETS: Final = (1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -66,12 +66,8 @@ class _StoreCounters(Collector):
 
     @staticmethod
     def _family() -> CounterMetricFamily:
-        return CounterMetricFamily(
-            "aiocache_llm_backend_events",
-            "What the cache's store handled without raising (evictions, expirations, refused"
-            " values, corrupt reads, errors), as counted by the store and its middlewares.",
-            labels=["event"],
-        )
+        d = m.BACKEND_EVENTS
+        return CounterMetricFamily(d.name, d.doc, labels=d.labels)
 
 
 class ProxyMetrics:
@@ -83,53 +79,28 @@ class ProxyMetrics:
         def counter(name: str, doc: str, *labels: str) -> Counter:
             return Counter(name, doc, labels, registry=r)
 
+        def shared(d: m.MetricDef) -> Any:  # one of the library's metrics (metric_names)
+            if d.type == "histogram":
+                return Histogram(d.name, d.doc, d.labels, buckets=d.buckets, registry=r)
+            return Counter(d.name, d.doc, d.labels, registry=r)
+
         def histogram(name: str, doc: str, buckets: tuple[float, ...], *labels: str) -> Histogram:
             return Histogram(name, doc, labels, buckets=buckets, registry=r)
 
         call_type = "call_type"
-        self.hits = counter(
-            "aiocache_llm_cache_hits", "Requests answered from the cache.", call_type
-        )
-        self.semantic_hits = counter(
-            "aiocache_llm_cache_semantic_hits",
-            "Requests answered by a similar cached question.",
-            call_type,
-        )
-        self.misses = counter("aiocache_llm_cache_misses", "Lookups that found nothing.", call_type)
-        self.stores = counter(
-            "aiocache_llm_cache_stores", "Answers written to the cache.", call_type
-        )
-        self.errors = counter(
-            "aiocache_llm_cache_errors",
-            "Cache operations that failed (the request went upstream).",
-            call_type,
-            "operation",
-        )
+        self.hits = shared(m.HITS)
+        self.semantic_hits = shared(m.SEMANTIC_HITS)
+        self.misses = shared(m.MISSES)
+        self.stores = shared(m.STORES)
+        self.errors = shared(m.ERRORS)
         self.tokens_saved = counter(
             "aiocache_llm_tokens_saved",
             "Tokens (usage.total_tokens) of answers served from the cache.",
             call_type,
         )
-        self.saved_tokens = counter(
-            "aiocache_llm_saved_tokens",
-            "Tokens of answers served from the cache, by namespace, identity and kind.",
-            "namespace",
-            "identity",
-            "kind",
-        )
-        self.saved_cost = counter(
-            "aiocache_llm_saved_cost_usd",
-            "What answers served from the cache would have cost (priced models only).",
-            "namespace",
-            "identity",
-        )
-        self.lookup_seconds = histogram(
-            "aiocache_llm_cache_lookup_seconds",
-            "Time spent looking up the cache.",
-            _LOOKUP_BUCKETS,
-            call_type,
-            "result",
-        )
+        self.saved_tokens = shared(m.SAVED_TOKENS)
+        self.saved_cost = shared(m.SAVED_COST)
+        self.lookup_seconds = shared(m.LOOKUP_SECONDS)
         self.request_seconds = histogram(
             "aiocache_llm_proxy_request_seconds",
             "Time to answer a proxied request (to the start of the body for streams).",

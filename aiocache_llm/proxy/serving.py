@@ -1,6 +1,6 @@
 """The proxy's LLM endpoints: every call type LiteLLM's caching docs list, one path for all.
 
-Each request becomes one :meth:`Cache.async_call <aiocache_llm.cache.Cache.async_call>` whose
+Each request becomes one :meth:`Cache.async_call <aiocache_llm.facade.Cache.async_call>` whose
 upstream is the forwarder; the answer goes back as JSON or as server-sent events. Answers carry
 the cache key and hit flag in ``x-aiocache-llm-*`` headers and in LiteLLM's
 ``x-litellm-cache-key`` / ``x-litellm-semantic-similarity``.
@@ -13,15 +13,27 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
 
 import orjson
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ..errors import InvalidArgumentError
+from ..errors import CacheError, InvalidArgumentError, InvalidRequestError
+from ..llm.keys import call_family
+from ..llm.keys import deployment as key_deployment
+from ..llm.validation import check_arguments
 from .auth import identity_of, request_identity
-from .forward import STREAM_MARK, UncacheableAnswer, UpstreamError, UpstreamUnreachable
+from .forward import (
+    HEADERS_MARK,
+    STREAM_MARK,
+    UncacheableAnswer,
+    UpstreamError,
+    UpstreamUnreachable,
+    forwarded_headers,
+)
+from .trace_context import continue_trace, end_trace
 
 if TYPE_CHECKING:
     from .app import ProxyState
@@ -38,6 +50,8 @@ LITELLM_SIMILARITY_HEADER: Final = "x-litellm-semantic-similarity"
 #: Embedding answers list their per-input keys in the header up to this many inputs (headers
 #: have size limits); larger ones carry only the hit header.
 _MAX_HEADER_KEYS: Final = 32
+#: characters a key keeps in a header; any other is percent-encoded (a namespace may hold them)
+_KEY_SAFE: Final = ":/,-_.~"
 
 
 @dataclass(frozen=True)
@@ -127,17 +141,30 @@ async def serve(
     upstream = state.forwarder.upstream(endpoint, deployment, model, caller_key, request.headers)
     if endpoint.named_events and body.get("stream") is True:
         body[STREAM_MARK] = True  # event streams are cached apart from plain answers
+    passed = forwarded_headers(request.headers)
+    if passed:  # beta and version headers change the answer: they are part of the key
+        body[HEADERS_MARK] = passed
     cache = state.cache
     name = endpoint.name
+    try:
+        check_arguments(call_family(endpoint.call_types[0]), body)
+    except InvalidRequestError as exc:
+        return error(400, str(exc), "invalid_request_error", "invalid_request")
     reset = request_identity.set(identity_of(token))
+    trace = continue_trace(request.headers)
     try:
         if cache is None:
             body.pop("cache", None)
             result = await upstream(**body)
         else:
-            result = await cache.async_call(state.call_types[name], upstream, body)
+            result = await cache.async_call(
+                state.call_types[name], upstream, body, None, key_deployment(deployment.api_base)
+            )
     except InvalidArgumentError as exc:
         return error(400, str(exc), "invalid_request_error", "invalid_cache_control")
+    except CacheError as exc:  # the cache failed under the fail_closed policy
+        logger.warning("the cache failed for %s (%s)", name, type(exc).__name__)
+        return error(503, "the cache is unavailable", "cache_error", "cache_unavailable")
     except UpstreamError as exc:
         if not isinstance(exc, UncacheableAnswer):
             state.metrics.upstream_errors.labels(name, str(exc.status)).inc()
@@ -147,10 +174,12 @@ async def serve(
         state.metrics.upstream_errors.labels(name, str(status)).inc()
         return error(status, f"{exc} for the model {model!r}", "upstream_error")
     finally:
+        end_trace(trace)
         request_identity.reset(reset)
     hidden: dict[str, Any] = getattr(result, "_hidden_params", None) or {}
     headers = cache_headers(hidden)
     outcome = "none" if not headers else ("hit" if hidden.get("cache_hit") else "miss")
+    state.status.count_model(model, outcome)
     state.metrics.request_seconds.labels(name, outcome).observe(time.perf_counter() - started)
     if hasattr(result, "__aiter__"):
         events = _sse(result, endpoint.named_events)
@@ -167,6 +196,8 @@ def cache_headers(hidden: dict[str, Any]) -> dict[str, str]:
     if key.__class__ is not str:  # one key per embedding input
         key = ",".join(key) if len(key) <= _MAX_HEADER_KEYS else None
     if key is not None:
+        if not (key.isascii() and key.isprintable()):  # a header carries printable ASCII only
+            key = quote(key, safe=_KEY_SAFE)
         headers[KEY_HEADER] = headers[LITELLM_KEY_HEADER] = key
     similarity = hidden.get("similarity")
     if similarity is not None:

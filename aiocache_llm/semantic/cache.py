@@ -2,19 +2,39 @@
 
 A semantic cache is an ordinary exact-key cache (the whole :class:`BaseCache` contract, served
 by its **store**: any backend) that also answers a request with the stored answer of a
-*similar* request, found in its **index** (a :class:`~aiocache_llm.semantic.index.VectorIndex`):
+*similar* request, found in its **index** (a :class:`~aiocache_llm.semantic.index.VectorIndex`;
+the in-process :class:`~aiocache_llm.semantic.memory_index.InProcessIndex` by default). The LLM
+layer hands it a :class:`~aiocache_llm.semantic.query.SemanticQuery` (it never reads a request):
 
-1. The **question text** is extracted from the request (by default the last user turn; list /
-   multimodal ``content`` parts are joined, images ignored) and embedded by the **embedder**.
-2. Everything else that changes the answer — the other messages, the system prompt, the model,
-   tools, response format, temperature and the other key parameters (exactly
-   :func:`aiocache_llm.keys.relevant_arguments` minus the question text), the embedder, the
-   namespace and the caller's identity — is an **exact-match filter** (:class:`Scope`), never
-   part of the similarity. Another model's, tenant's or user's entry is never a candidate.
-3. The nearest stored questions in that scope are candidates; one is a hit when its cosine
-   similarity (in [0, 1]) is at least ``similarity_threshold`` **and** the precision **guard**
-   (:class:`~aiocache_llm.semantic.guard.PrecisionGuard`, on by default) finds that both ask
-   the same thing, **and**, below ``verify_below``, the optional ``verifier`` agrees.
+1. The **question** (the last user turn) is embedded by the **embedder**, together with the
+   conversation's **context** (the earlier user and assistant turns) and its **last reply**
+   (the assistant turn the question answers), in one batch; a text is embedded once.
+2. What must be equal — the call family, model, system prompt, tools, parameters, the role
+   sequence and non-text parts (``query.exact``), the embedder, the namespace and the caller's
+   identity — is an **exact-match filter** (:class:`Scope`). Another model's, tenant's or
+   user's entry is never a candidate.
+3. The nearest stored questions in that scope are candidates. One is a hit when:
+
+   * its question's cosine similarity (in [0, 1]) is at least the threshold (the entry's own,
+     learned online, when ``max_error_rate`` is set; else ``similarity_threshold``), and the
+     precision **guard** (:class:`~aiocache_llm.semantic.guard.PrecisionGuard`, on by default)
+     finds that both questions ask the same thing;
+   * **conversations** match by meaning: the roles of the earlier turns are equal (they are
+     part of ``query.exact``); the earlier turns are identical, or the joined turns'
+     similarity is at least ``context_threshold``, the last replies' (the assistant turn the
+     question answers) at least ``reply_threshold``, and the guard finds no difference
+     between each pair of turns (numbers, swapped terms, ..., and the number of negations),
+     and no assistant turn offers the same options in another order. So "cancel it" after a
+     talk about one subscription never gets the answer given after a talk about another;
+   * below ``verify_below``, the optional ``verifier`` agrees.
+
+**Error budget** (``max_error_rate``): each entry starts at ``similarity_threshold`` and learns
+its own threshold from feedback — the ``verifier``'s verdicts on a deterministic sample
+(``verify_sample``) of borderline hits, and :meth:`SemanticCache.report_wrong` from the
+application: a wrong answer served at similarity *s* raises that entry's threshold above *s*;
+the shared threshold is the lowest one whose observed error rate (an upper confidence bound)
+stays under ``max_error_rate``. Without feedback nothing changes: the defaults are offline and
+deterministic.
 
 An embedder or verifier that fails makes the lookup a miss (logged and counted in
 ``stats.errors``): the call goes upstream. A storage failure raises a :mod:`aiocache_llm.errors`
@@ -27,24 +47,34 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from ..backends.base import USE_DEFAULT, BaseCache, TTLArg, check_number
-from ..codec import decode, encode
-from ..embeddings import CachedEmbedder, Embedder, LocalEmbedder, OpenAIEmbedder
+from ..core.codec import decode, encode
 from ..errors import ConfigurationError, CorruptEntryError
-from ..keys import call_family, digest, make_key, relevant_arguments
-from ..llm.requests import QueryExtractor, query_text, split_question
+from ..storage.base import USE_DEFAULT, BaseCache, TTLArg, check_number
+from .backend import SemanticBackend
+from .budget import ErrorBudget
+from .conversation import conversation_differs
+from .embedders import CachedEmbedder, Embedder, make_embedder
 from .exact import ExactKeys
-from .guard import PrecisionGuard
+from .guard import PrecisionGuard, make_guard
 from .index import Match, Record, Scope, VectorIndex
+from .query import (
+    SemanticHit,
+    SemanticQuery,
+    StoredQuestion,
+    digest,
+    entry_binding,
+    pack_question,
+    unpack_question,
+)
 
 __all__ = [
+    "DEFAULT_CONTEXT_THRESHOLD",
+    "DEFAULT_REPLY_THRESHOLD",
     "DEFAULT_SIMILARITY_THRESHOLD",
     "DEFAULT_VERIFY_BELOW",
     "Names",
-    "Request",
     "SemanticCache",
     "SemanticHit",
     "Verifier",
@@ -53,9 +83,13 @@ __all__ = [
 
 logger = logging.getLogger("aiocache_llm.semantic")
 
-#: Recommended by ``benchmarks/bench_semantic.py`` for the local all-MiniLM-L6-v2 embedder with
-#: the precision guard on: the lowest threshold that keeps precision >= 0.95 on the labelled set.
+#: Chosen by ``benchmarks/bench_semantic.py`` for the local all-MiniLM-L6-v2 embedder with
+#: the precision guard on (fow-cache questions and the project's own pair sets).
 DEFAULT_SIMILARITY_THRESHOLD = 0.8
+#: How alike two conversations' earlier turns must be (cosine of the joined turns).
+DEFAULT_CONTEXT_THRESHOLD = 0.7
+#: How alike the two assistant turns the questions answer must be.
+DEFAULT_REPLY_THRESHOLD = 0.7
 
 #: ``(query, candidate question) -> whether the candidate's answer serves the query`` (sync or
 #: async): a second opinion on borderline hits, e.g. a cross-encoder or a judge model.
@@ -63,35 +97,8 @@ Verifier: TypeAlias = Callable[[str, str], "bool | Awaitable[bool]"]
 #: Hits below this similarity go to the verifier (when one is set); above it they are served.
 DEFAULT_VERIFY_BELOW = 0.9
 
-#: A request as the LLM layer passes it (the call's keyword arguments).
-Request: TypeAlias = Mapping[str, Any]
 #: The caller's scope: ``namespace`` and ``identity`` (either may be absent).
 Names: TypeAlias = Mapping[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class SemanticHit:
-    """A stored answer served for a similar request."""
-
-    value: Any
-    similarity: float
-    key: str
-
-
-def make_embedder(embedder: Embedder | str | None, default_model: str | None = None) -> Embedder:
-    """An embedder from an instance, a model name (``"local"`` for :class:`LocalEmbedder`,
-    anything else an OpenAI-compatible model), or ``None`` (``default_model``)."""
-    if embedder is None:
-        embedder = default_model or "text-embedding-3-small"
-    if isinstance(embedder, str):
-        if embedder == "local" or embedder.startswith("local:"):
-            return LocalEmbedder()
-        return OpenAIEmbedder(embedder)
-    if not isinstance(embedder, Embedder):
-        raise ConfigurationError(
-            "embedder must have name, dimension and an async aembed(texts) method"
-        )
-    return embedder
 
 
 def _fraction(value: object, what: str) -> float:
@@ -101,20 +108,16 @@ def _fraction(value: object, what: str) -> float:
     return float(number)
 
 
-def _guard(guard: PrecisionGuard | bool | None) -> PrecisionGuard | None:
-    if guard is True:
-        return PrecisionGuard()
-    if guard is False or guard is None:
-        return None
-    return guard
-
-
-class SemanticCache(ExactKeys):
+class SemanticCache(ExactKeys, SemanticBackend):
     """``store`` for exact keys, ``index`` for similar questions, ``embedder`` and ``guard``.
 
     ``guard``: a :class:`PrecisionGuard`, ``True`` (the default one) or ``False``/``None``
     (none). ``candidates``: how many nearest entries are considered per lookup. ``verifier``
     and ``verify_below``: a second opinion on hits whose similarity is below ``verify_below``.
+    ``context_threshold`` / ``reply_threshold``: how alike two conversations must be.
+    ``max_error_rate`` (with ``verify_sample``, the share of borderline hits verified):
+    the error budget. ``query_extractor``: a ``(call_type, request) -> text`` the LLM layer
+    uses instead of its own rule (the whole conversation then matches exactly).
     """
 
     backend_name = "semantic"
@@ -127,25 +130,33 @@ class SemanticCache(ExactKeys):
         guard: PrecisionGuard | bool | None = True,
         *,
         similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
-        query_extractor: QueryExtractor | None = None,
+        context_threshold: float = DEFAULT_CONTEXT_THRESHOLD,
+        reply_threshold: float = DEFAULT_REPLY_THRESHOLD,
+        query_extractor: Callable[[str, Mapping[str, Any]], str | None] | None = None,
         candidates: int = 4,
         embedding_cache_size: int = 10_000,
         verifier: Verifier | None = None,
         verify_below: float = DEFAULT_VERIFY_BELOW,
+        max_error_rate: float | None = None,
+        verify_sample: float = 1.0,
     ) -> None:
         super().__init__(store)
         if not isinstance(index, VectorIndex):
             raise ConfigurationError("index must be a VectorIndex (upsert, search, delete, ...)")
         self.index = index
         self.similarity_threshold = _fraction(similarity_threshold, "similarity_threshold")
+        self.context_threshold = _fraction(context_threshold, "context_threshold")
+        self.reply_threshold = _fraction(reply_threshold, "reply_threshold")
         inner = make_embedder(embedder)
         self.embedder = (
             inner
             if isinstance(inner, CachedEmbedder)
             else CachedEmbedder(inner, max_entries=embedding_cache_size)
         )
-        self.precision_guard = _guard(guard)
-        self.query_extractor: QueryExtractor = query_extractor or query_text
+        self.precision_guard = make_guard(guard)
+        if query_extractor is not None and not callable(query_extractor):
+            raise ConfigurationError("query_extractor must be a callable (call_type, request)")
+        self.query_extractor = query_extractor
         if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
             raise ConfigurationError("candidates must be a positive int")
         self.candidates = candidates
@@ -153,40 +164,42 @@ class SemanticCache(ExactKeys):
             raise ConfigurationError("verifier must be a callable (query, candidate) -> bool")
         self.verifier = verifier
         self.verify_below = _fraction(verify_below, "verify_below")
+        self.verify_sample = _fraction(verify_sample, "verify_sample")
+        self.budget = (
+            None
+            if max_error_rate is None
+            else ErrorBudget(_fraction(max_error_rate, "max_error_rate"), self.similarity_threshold)
+        )
+
+    @property
+    def max_error_rate(self) -> float | None:
+        return None if self.budget is None else self.budget.max_error_rate
 
     # -- what is matched ------------------------------------------------------------------
-    def question_and_scope(
-        self, call_type: str, request: Request, scope: Names
-    ) -> tuple[str | None, Scope]:
-        """The text to embed and the exact-match filter of a request."""
-        question, rest = split_question(request)
-        if self.query_extractor is not query_text:
-            question = self.query_extractor(call_type, request)
-        context = digest(
-            {
-                "call": call_family(call_type),
-                "args": relevant_arguments(call_type, rest),
-                "embedder": self.embedder.name,
-            }
-        )
-        return question or None, Scope(
-            context=context,
-            namespace=digest(scope.get("namespace") or ""),
-            identity=digest(scope.get("identity") or ""),
+    def scope_of(self, query: SemanticQuery, names: Names) -> Scope:
+        """The exact-match filter of ``query`` for a caller of ``names``."""
+        return Scope(
+            context=digest(query.exact, self.embedder.name),
+            namespace=digest(names.get("namespace") or ""),
+            identity=digest(names.get("identity") or ""),
         )
 
     @staticmethod
-    def request_key(call_type: str, request: Request, scope: Names) -> str:
-        """The exact cache key of ``request`` (the key the LLM layer stores its answer under)."""
-        return make_key(
-            call_type, request, namespace=scope.get("namespace"), identity=scope.get("identity")
-        )
+    def entry_binding(key: str, question: str) -> str:
+        """What an index entry's answer is bound to: the exact key it is stored under and the
+        question it answers. An answer moved to another entry (another key or question) does
+        not decode there (the codec's key digest; with encryption, the associated data)."""
+        return entry_binding(key, question)
+
+    def semantic_binding(self, call_type: str, query: SemanticQuery, scope: Names) -> str | None:
+        """The binding of the entry ``query`` is stored as: its key and question text."""
+        return self.entry_binding(query.key, query.question)
 
     @staticmethod
     def entry_id(key: str) -> str:
         """The id of the index entry of the answer stored under the exact ``key`` (storing
         the same request again overwrites it; deleting ``key`` deletes it)."""
-        return digest({"key": key})
+        return digest("entry", key)
 
     async def semantic_warm(self) -> None:
         """Load the embedding model now (the LLM layer calls this before its first lookup,
@@ -195,83 +208,157 @@ class SemanticCache(ExactKeys):
         if warm is not None:
             await warm()
 
-    async def _embed(self, text: str) -> list[float] | None:
+    async def _embed(self, query: SemanticQuery) -> tuple[StoredQuestion, list[float]] | None:
+        """The query's question, context and last reply with their vectors (one batch)."""
+        context = query.context_text
+        reply = next((t.text for t in reversed(query.context) if t.role == "assistant"), "")
+        texts = [query.question] + ([context, reply or context] if context else [])
         try:
-            [vector] = await self.embedder.aembed([text])
+            vectors = await self.embedder.aembed(texts)
         except Exception as exc:  # a failing embedder is a miss, never a failed call
             self.stats.errors += 1
             logger.warning("embedding failed, treating the lookup as a miss: %r", exc)
             return None
-        return vector
+        if not context:
+            return StoredQuestion(query.question), vectors[0]
+        turns = tuple(t.text for t in query.context)
+        roles = tuple(t.role for t in query.context)
+        stored = StoredQuestion(
+            query.question, turns, reply, tuple(vectors[1]), tuple(vectors[2]), roles
+        )
+        return stored, vectors[0]
 
     # -- the semantic API -----------------------------------------------------------------
     async def async_semantic_lookup(
-        self, call_type: str, request: Request, scope: Names
+        self, call_type: str, query: SemanticQuery, scope: Names
     ) -> SemanticHit | None:
         """The stored answer of the most similar request in the same scope, or ``None``."""
-        question, entry_scope = self.question_and_scope(call_type, request, scope)
-        if question is None:
+        embedded = await self._embed(query)
+        if embedded is None:
             return None
-        vector = await self._embed(question)
-        if vector is None:
-            return None
-        found = await self.index.search(vector, entry_scope, self.candidates)
+        asked, vector = embedded
+        found = await self.index.search(vector, self.scope_of(query, scope), self.candidates)
+        floor = (
+            self.similarity_threshold if self.budget is None else self.budget.base_threshold - 0.1
+        )
         for match in sorted(found, key=lambda m: m.similarity, reverse=True):
-            if match.similarity < self.similarity_threshold:
+            if match.similarity < floor:
                 break
-            if not await self._accepts(question, match):
+            if not await self._accepts(asked, match):
                 continue
             value = self._value(match)
             if value is not None:
-                return SemanticHit(value, match.similarity, match.key)
+                return SemanticHit(
+                    value, match.similarity, match.key, unpack_question(match.question).question
+                )
         return None
 
-    async def _accepts(self, question: str, match: Match) -> bool:
-        """Whether the guard (and, for a borderline match, the verifier) lets ``match`` serve."""
+    def _threshold(self, key: str) -> float:
+        return self.similarity_threshold if self.budget is None else self.budget.threshold(key)
+
+    def _conversation_differs(self, asked: StoredQuestion, stored: StoredQuestion) -> str | None:
+        """Why two conversations' earlier turns differ in meaning, or ``None``."""
+        return conversation_differs(
+            asked, stored, self.precision_guard, self.context_threshold, self.reply_threshold
+        )
+
+    async def _accepts(self, asked: StoredQuestion, match: Match) -> bool:
+        """Whether the guard, the conversation rule (and, for a borderline match, the
+        verifier) let ``match`` serve."""
+        if match.similarity < self._threshold(match.key):
+            return False
+        stored = unpack_question(match.question)
         guard = self.precision_guard
         if guard is not None:
-            verdict = guard.check(question, match.question)
+            verdict = guard.check(asked.question, stored.question)
             if not verdict.ok:
                 logger.debug("precision guard rejected a candidate: %s", verdict.reason)
                 return False
+        reason = self._conversation_differs(asked, stored)
+        if reason is not None:
+            logger.debug("conversation rule rejected a candidate: %s", reason)
+            return False
         if self.verifier is None or match.similarity >= self.verify_below:
             return True
+        if not self._sampled(asked.question, match.key):
+            return True
         try:
-            verdict_of = self.verifier(question, match.question)
+            verdict_of = self.verifier(asked.question, stored.question)
             if inspect.isawaitable(verdict_of):
                 verdict_of = await verdict_of
         except Exception as exc:  # a failing verifier makes the lookup a miss, never an error
             self.stats.errors += 1
             logger.warning("the verifier failed; the candidate is not served (%r)", exc)
             return False
+        if self.budget is not None:
+            self.budget.record(match.key, match.similarity, bool(verdict_of))
         return bool(verdict_of)
 
+    def _sampled(self, question: str, key: str) -> bool:
+        """Whether this borderline hit is verified (a deterministic ``verify_sample`` share)."""
+        if self.verify_sample >= 1.0:
+            return True
+        draw = int(digest("sample", question, key)[:8], 16) / 0xFFFFFFFF
+        return draw < self.verify_sample
+
+    def report_wrong(self, hit: SemanticHit | str, similarity: float | None = None) -> None:
+        """Tell the cache that a served hit's answer was wrong (``hit``: the
+        :class:`SemanticHit`, or the exact key of the entry served with ``similarity``): the
+        entry never serves again at that similarity or below, and with ``max_error_rate`` set
+        the shared threshold learns from it."""
+        key = hit.key if isinstance(hit, SemanticHit) else hit
+        sim = hit.similarity if isinstance(hit, SemanticHit) else similarity
+        if not isinstance(key, str) or sim is None:
+            raise ConfigurationError("report_wrong needs a SemanticHit, or a key and a similarity")
+        if self.budget is None:
+            self.budget = ErrorBudget(1.0, self.similarity_threshold)
+        self.budget.record(key, _fraction(sim, "similarity"), False)
+
+    def report_right(self, hit: SemanticHit) -> None:
+        """Tell the cache that a served hit's answer was right (evidence for the budget)."""
+        if self.budget is not None:
+            self.budget.record(hit.key, hit.similarity, True)
+
     def _value(self, match: Match) -> Any:
-        """The answer a match holds, or ``None`` if it expired or does not decode."""
+        """The answer a match holds, or ``None`` if it expired or does not decode, or was found
+        under the id of another key's entry (moved there)."""
+        if match.entry_id is not None and match.entry_id != self.entry_id(match.key):
+            self.stats.corrupt_reads += 1
+            return None
         try:
-            entry = decode(match.blob)
+            question = unpack_question(match.question).question
+            entry = decode(match.blob, key=self.entry_binding(match.key, question))
         except CorruptEntryError:
             self.stats.corrupt_reads += 1
             return None
         return None if entry.expired() else entry.value
 
     async def async_semantic_store(
-        self, call_type: str, request: Request, scope: Names, value: Any, ttl: TTLArg = USE_DEFAULT
+        self,
+        call_type: str,
+        query: SemanticQuery,
+        scope: Names,
+        value: Any,
+        ttl: TTLArg = USE_DEFAULT,
     ) -> None:
-        """Store ``value`` as the answer of ``request`` for later similar requests."""
+        """Store ``value`` as the answer of ``query`` for later similar requests."""
         seconds = self.resolve_ttl(ttl)
-        question, entry_scope = self.question_and_scope(call_type, request, scope)
-        if question is None:
+        embedded = await self._embed(query)
+        if embedded is None:
             return
-        vector = await self._embed(question)
-        if vector is None:
-            return
-        key = self.request_key(call_type, request, scope)
+        stored, vector = embedded
         now = time.time()
         expires_at = None if seconds is None else now + seconds
-        blob = encode(value, created_at=now, expires_at=expires_at)
-        record = Record(vector, entry_scope, question, key, blob, expires_at)
-        await self.index.upsert(self.entry_id(key), record)
+        blob = encode(
+            value,
+            created_at=now,
+            expires_at=expires_at,
+            key=self.entry_binding(query.key, query.question),
+        )
+        record = Record(
+            vector, self.scope_of(query, scope), pack_question(stored), query.key, blob, expires_at
+        )
+        await self.index.upsert(self.entry_id(query.key), record)
 
     async def async_semantic_delete(self, key: str) -> None:
         """Delete the index entry of the answer stored under the exact ``key`` (if any);

@@ -1,4 +1,4 @@
-"""DualSemanticCache: the layered cache (:class:`~aiocache_llm.backends.dual.DualCache`) with a
+"""DualSemanticCache: the layered cache (:class:`~aiocache_llm.storage.dual.DualCache`) with a
 semantic cache as its L2.
 
 Exact-key operations are the layered cache's own: an in-memory L1 in front of the semantic
@@ -12,17 +12,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backends._registry import SEMANTIC_TYPES, backend_type_class
-from ..backends.base import USE_DEFAULT, TTLArg
-from ..backends.dual import DualCache
-from ..backends.memory import InMemoryCache
 from ..errors import ConfigurationError
-from .cache import Names, Request, SemanticCache, SemanticHit
+from ..storage._registry import type_class
+from ..storage.base import USE_DEFAULT, TTLArg
+from ..storage.dual import DualCache
+from ..storage.memory import InMemoryCache
+from .backend import SemanticBackend
+from .cache import Names, SemanticCache, SemanticHit
+from .query import SemanticQuery
+from .types import L2_TYPES, SEMANTIC_TYPES
 
 __all__ = ["DualSemanticCache"]
 
 
-class DualSemanticCache(DualCache):
+class DualSemanticCache(DualCache, SemanticBackend):
     """``semantic_cache`` (or one built from ``semantic_type`` and the other keyword
     arguments) behind an in-memory L1 of ``max_size_in_memory`` entries, each kept at most
     ``in_memory_ttl`` seconds (``None``: the layered cache's default bound).
@@ -41,7 +44,7 @@ class DualSemanticCache(DualCache):
         **semantic_params: Any,
     ) -> None:
         if semantic_cache is None:
-            cls = backend_type_class(semantic_type, SEMANTIC_TYPES)
+            cls = type_class(SEMANTIC_TYPES, semantic_type, L2_TYPES)
             built = cls(default_ttl=default_ttl, **semantic_params)
             assert isinstance(built, SemanticCache)
             semantic_cache = built
@@ -66,31 +69,34 @@ class DualSemanticCache(DualCache):
 
     # -- semantic API ---------------------------------------------------------------------
     async def async_semantic_lookup(
-        self, call_type: str, request: Request, scope: Names
+        self, call_type: str, request: SemanticQuery, scope: Names
     ) -> SemanticHit | None:
         """An identical request from memory, else the semantic cache."""
-        question, _ = self.semantic.question_and_scope(call_type, request, scope)
-        if question is None:
-            return None
-        key = self.semantic.request_key(call_type, request, scope)
+        key = request.key
         value = await self.async_get_cache(key, local_only=True)
         if value is not None:
-            return SemanticHit(value, 1.0, key)
+            return SemanticHit(value, 1.0, key, request.question)
         return await self.semantic.async_semantic_lookup(call_type, request, scope)
 
     async def async_semantic_store(
-        self, call_type: str, request: Request, scope: Names, value: Any, ttl: TTLArg = USE_DEFAULT
+        self,
+        call_type: str,
+        request: SemanticQuery,
+        scope: Names,
+        value: Any,
+        ttl: TTLArg = USE_DEFAULT,
     ) -> None:
         """Store ``value`` for similar requests, and under its exact key unless the layered
         cache holds it there already (the LLM layer writes the exact key first)."""
         seconds = self.resolve_ttl(ttl)
         await self.semantic.async_semantic_store(call_type, request, scope, value, seconds)
-        question, _ = self.semantic.question_and_scope(call_type, request, scope)
-        if question is None:
-            return
-        key = self.semantic.request_key(call_type, request, scope)
+        key = request.key
         if await self.async_get_cache(key, local_only=True) is None:
             await self.async_set_cache(key, value, seconds)
+
+    def semantic_binding(self, call_type: str, request: SemanticQuery, scope: Names) -> str | None:
+        """The binding of the entry ``request`` is stored as (see :class:`SemanticCache`)."""
+        return self.semantic.semantic_binding(call_type, request, scope)
 
     async def async_semantic_delete(self, key: str) -> None:
         """Delete the semantic entry of the answer stored under ``key``."""

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..backends.base import USE_DEFAULT, BaseCache, IncrementOp, TTLArg, check_ttl
-from ..codec import Entry
+from ..core.codec import Entry
 from ..errors import ConfigurationError
+from ..storage.base import USE_DEFAULT, BaseCache, IncrementOp, TTLArg, check_ttl
 
 __all__ = ["ExactKeys"]
 

@@ -2,7 +2,7 @@
 
 An index holds, per stored answer, the question's vector, the exact-match scope it may be
 found in, the question text (for the precision guard), the exact key of the answer and the
-answer itself as an encoded blob (:mod:`aiocache_llm.codec`, which carries its expiry), so
+answer itself as an encoded blob (:mod:`aiocache_llm.core.codec`, which carries its expiry), so
 one search returns everything a hit needs. Indexes know nothing of requests, embedders or
 guards: :class:`~aiocache_llm.semantic.cache.SemanticCache` does that once for all of them.
 """
@@ -41,12 +41,14 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """An entry found near a query vector: its cosine similarity in [0, 1] and what it holds."""
+    """An entry found near a query vector: its cosine similarity in [0, 1], what it holds, and
+    the id it was found under (``None``: the index does not say)."""
 
     similarity: float
     key: str
     question: str
     blob: bytes
+    entry_id: str | None = None
 
 
 @runtime_checkable

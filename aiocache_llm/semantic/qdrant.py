@@ -17,11 +17,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..backends._registry import BACKEND_TYPES, backend_type_class
-from ..backends.base import BaseCache, check_number
-from ..embeddings import Embedder
 from ..errors import ConfigurationError
+from ..storage._registry import STORE_TYPES, type_class
+from ..storage.base import BaseCache, check_number
 from .cache import DEFAULT_SIMILARITY_THRESHOLD, DEFAULT_VERIFY_BELOW, SemanticCache, Verifier
+from .embedders import Embedder
 from .guard import PrecisionGuard
 from .qdrant_connection import QdrantConnection, models
 from .qdrant_index import QdrantVectorIndex, Quantization, quantization_config
@@ -52,10 +52,9 @@ def build_store(config: Mapping[str, Any]) -> BaseCache:
     semantic one), so a configuration file can name it."""
     params = dict(config)
     type_ = params.pop("type", None)
-    exact_types = tuple(t for t in BACKEND_TYPES if "semantic" not in t)
     if not isinstance(type_, str):
-        raise ConfigurationError(f"store needs a 'type', one of {sorted(exact_types)}")
-    return backend_type_class(type_, exact_types)(**params)
+        raise ConfigurationError(f"store needs a 'type', one of {sorted(STORE_TYPES)}")
+    return type_class(STORE_TYPES, type_)(**params)
 
 
 class QdrantSemanticCache(SemanticCache):

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from .. import errors
-from ..backends._loops import PerLoop
+from ..core.loops import PerLoop
 from ..errors import CacheError, MissingDependencyError
 
 try:
@@ -137,7 +137,7 @@ class QdrantConnection:
 
     async def close(self) -> None:
         """Close the clients (each event loop's on its loop, see
-        :class:`~aiocache_llm.backends._loops.PerLoop`); an in-memory local client is kept:
+        :class:`~aiocache_llm.core.loops.PerLoop`); an in-memory local client is kept:
         it holds the data."""
         if self.local and self.client_kwargs.get("location") == ":memory:":
             return

@@ -1,6 +1,6 @@
 """The exact keys of a Qdrant semantic cache that is given no other store: a
-:class:`~aiocache_llm.backends._store.Store` of vector-less Qdrant points, under the one cache
-class (:class:`~aiocache_llm.backends._store_cache.StoreCache`: keys, TTLs, codec, expiry,
+:class:`~aiocache_llm.storage._store.Store` of vector-less Qdrant points, under the one cache
+class (:class:`~aiocache_llm.storage._store_cache.StoreCache`: keys, TTLs, codec, expiry,
 stats and counters are written there once, for every store).
 
 Each name is a point of the collection (id: a UUID of the name) whose payload holds the name
@@ -21,10 +21,10 @@ import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..backends._store import Change, Store, Stored
-from ..backends._store_cache import StoreCache
-from ..codec import DEFAULT_COMPRESS_THRESHOLD
+from ..core.codec import DEFAULT_COMPRESS_THRESHOLD
 from ..errors import ConfigurationError
+from ..storage._store import Change, Store, Stored
+from ..storage._store_cache import StoreCache
 from .qdrant_connection import NEVER, Cleanup, QdrantConnection, models, point_id
 
 __all__ = ["QdrantKeys", "QdrantPointStore"]

@@ -1,7 +1,7 @@
 """RedisSemanticCache: a :class:`SemanticCache` whose store is a ``RedisCache`` and whose index
 is a :class:`RedisVectorIndex` on the same server and connection.
 
-* Exact-key operations are the :class:`~aiocache_llm.backends.redis.RedisCache`'s (same
+* Exact-key operations are the :class:`~aiocache_llm.storage.redis.RedisCache`'s (same
   connection settings: ``host``, ``port``, ``password``, ``url``, ``REDIS_*`` variables, ...);
   its other operations (``async_publish``, versioned writes, ...) are reachable on this cache
   too, so a :class:`~aiocache_llm.semantic.dual.DualSemanticCache` in front of it is coherent.
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backends.redis import RedisCache, namespace_prefix
-from ..embeddings import Embedder
+from ..storage.redis import RedisCache, namespace_prefix
 from .cache import DEFAULT_SIMILARITY_THRESHOLD, DEFAULT_VERIFY_BELOW, SemanticCache, Verifier
+from .embedders import Embedder
 from .guard import PrecisionGuard
 from .redis_index import RedisVectorIndex, check_index_name
 
@@ -30,11 +30,12 @@ class RedisSemanticCache(SemanticCache):
     """A semantic cache in Redis with vector search.
 
     ``similarity_threshold`` (cosine, in [0, 1]), ``embedder`` (an
-    :class:`~aiocache_llm.embeddings.Embedder`) or ``redis_semantic_cache_embedding_model`` (a
+    :class:`~aiocache_llm.semantic.embedders.Embedder`) or
+    ``redis_semantic_cache_embedding_model`` (a
     model name for an OpenAI-compatible endpoint, or ``"local"``),
     ``redis_semantic_cache_index_name``, ``precision_guard`` (``False`` turns it off),
     ``query_extractor``, ``verifier`` / ``verify_below``, ``hnsw_m`` /
-    ``hnsw_ef_construction``, and every :class:`~aiocache_llm.backends.redis.RedisCache`
+    ``hnsw_ef_construction``, and every :class:`~aiocache_llm.storage.redis.RedisCache`
     parameter.
     """
 

@@ -6,7 +6,7 @@ Entries are hashes under ``prefix`` holding the vector (float32), the scope tags
 fields for the scope) is created on first use, of the first vector's dimension, if missing,
 and validated if present: an index of another dimension, kind or key prefix raises
 :class:`~aiocache_llm.errors.ConfigurationError`. Commands go through a
-:class:`~aiocache_llm.backends.redis.RedisCache`'s connection (its settings, error mapping
+:class:`~aiocache_llm.storage.redis.RedisCache`'s connection (its settings, error mapping
 and auto-pipeline), usually the semantic cache's own store.
 """
 
@@ -17,8 +17,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..backends.redis import RedisCache
 from ..errors import BackendError, ConfigurationError
+from ..storage.redis import RedisCache
 from .index import Match, Record, Scope, similarity_from_cosine_distance
 
 __all__ = ["RedisVectorIndex", "check_index_name", "search_rows"]
@@ -47,6 +47,13 @@ def search_rows(reply: Any) -> list[dict[str, Any]]:
             for row in _pairs(reply).get("results", [])
         ]
     return [_pairs(reply[i]) for i in range(2, len(reply), 2)]
+
+
+def search_ids(reply: Any) -> list[str]:
+    """The document names of an ``FT.SEARCH`` reply (RESP2 or RESP3), in order."""
+    if isinstance(reply, Mapping):
+        return [_text(_pairs(row).get("id", b"")) for row in _pairs(reply).get("results", [])]
+    return [_text(reply[i]) for i in range(1, len(reply), 2)]
 
 
 def _index_prefixes(info: Any) -> list[str]:
@@ -192,8 +199,9 @@ class RedisVectorIndex:
                 key=_text(row["key"]),
                 question=_text(row["q"]),
                 blob=bytes(row["val"]),
+                entry_id=name.removeprefix(self.prefix),
             )
-            for row in search_rows(reply)
+            for row, name in zip(search_rows(reply), search_ids(reply), strict=True)
             if all(field in row for field in _FIELDS)  # else expired while the query ran
         ]
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from aiocache_llm import BaseCache, DiskCache, InMemoryCache, NotSupported
+from tests.tiers import mentions_a_server
 
 #: name -> factory(request, tmp_path). A module ``tests/backends/contract_<family>.py`` adds
 #: its backends by defining ``FACTORIES`` (they may ask for server fixtures through ``request``),
@@ -40,6 +41,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("backend_name") if callspec is not None else None
+        if backend in BACKENDS and mentions_a_server(BACKENDS[backend]):
+            item.add_marker(pytest.mark.servers)
         refused = NOT_SUPPORTED.get(backend or "", ())
         if any(word in item.name for word in refused):
             item.add_marker(

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from aiocache_llm import InMemoryCache
-from aiocache_llm.backends.base import BaseCache
+from aiocache_llm.storage.base import BaseCache
 
 
 def _dual(request: pytest.FixtureRequest, tmp_path: Path) -> BaseCache:
-    from aiocache_llm.backends.dual import DualCache
-    from aiocache_llm.backends.redis import RedisCache
+    from aiocache_llm.storage.dual import DualCache
+    from aiocache_llm.storage.redis import RedisCache
 
     server = request.getfixturevalue("redis_server")
     l2 = RedisCache(url=server.url, namespace=f"contract-dual-{uuid.uuid4().hex[:8]}", env={})

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from aiocache_llm import DiskCache, InMemoryCache
-from aiocache_llm.backends.base import BaseCache
-from aiocache_llm.resilience import GuardedCache
+from aiocache_llm.middleware.builders import GuardedCache
+from aiocache_llm.storage.base import BaseCache
 
 KEY = "x" * 43 + "="  # 32 bytes of URL-safe base64
 
 
 def _encrypted(inner: BaseCache) -> BaseCache:
     pytest.importorskip("cryptography")
-    from aiocache_llm.encryption import EncryptedCache
+    from aiocache_llm.middleware.builders import EncryptedCache
 
     return EncryptedCache(inner, KEY)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aiocache_llm.backends.base import BaseCache
+from aiocache_llm.storage.base import BaseCache
 
 #: Per-request timeout: a hang catcher, far above what an emulator needs on a busy machine.
 STORE_TIMEOUT = 30
@@ -22,21 +22,21 @@ def _prefix() -> str:
 
 
 def s3(request: pytest.FixtureRequest, tmp_path: Path) -> BaseCache:
-    from aiocache_llm.backends.s3 import S3Cache
+    from aiocache_llm.storage.s3 import S3Cache
 
     server = request.getfixturevalue("s3_server")
     return S3Cache(**server.cache_params(), s3_path=_prefix(), timeout=STORE_TIMEOUT)
 
 
 def gcs(request: pytest.FixtureRequest, tmp_path: Path) -> BaseCache:
-    from aiocache_llm.backends.gcs import GCSCache
+    from aiocache_llm.storage.gcs import GCSCache
 
     server = request.getfixturevalue("gcs_server")
     return GCSCache(**server.cache_params(), gcs_path=_prefix(), timeout=STORE_TIMEOUT)
 
 
 def azure_blob(request: pytest.FixtureRequest, tmp_path: Path) -> BaseCache:
-    from aiocache_llm.backends.azure_blob import AzureBlobCache
+    from aiocache_llm.storage.azure_blob import AzureBlobCache
 
     server = request.getfixturevalue("azure_server")
     return AzureBlobCache(**server.cache_params(), azure_path=_prefix(), timeout=STORE_TIMEOUT)

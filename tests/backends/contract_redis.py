@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from aiocache_llm.backends.base import BaseCache
-from aiocache_llm.backends.redis import RedisCache, RedisClusterCache
+from aiocache_llm.storage.base import BaseCache
+from aiocache_llm.storage.redis import RedisCache, RedisClusterCache
 
 _namespaces = itertools.count()
 

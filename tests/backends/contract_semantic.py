@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from aiocache_llm.backends.base import BaseCache
+from aiocache_llm.storage.base import BaseCache
 
 _names = itertools.count()
 
 
 def redis_semantic_factory(request: pytest.FixtureRequest, tmp_path: Path) -> BaseCache:
-    from aiocache_llm.backends.semantic.redis import RedisSemanticCache
+    from aiocache_llm.semantic.redis import RedisSemanticCache
 
     server = request.getfixturevalue("redis_server")
     cache = RedisSemanticCache(
@@ -28,7 +28,7 @@ def redis_semantic_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Ba
 
 def qdrant_semantic_factory(request: pytest.FixtureRequest, tmp_path: Path) -> BaseCache:
     pytest.importorskip("qdrant_client")
-    from aiocache_llm.backends.semantic.qdrant import QdrantSemanticCache
+    from aiocache_llm.semantic.qdrant import QdrantSemanticCache
 
     return QdrantSemanticCache(location=":memory:", qdrant_semantic_cache_embedding_model="local")
 
@@ -36,8 +36,8 @@ def qdrant_semantic_factory(request: pytest.FixtureRequest, tmp_path: Path) -> B
 def qdrant_over_redis_factory(request: pytest.FixtureRequest, tmp_path: Path) -> BaseCache:
     """A Qdrant index beside a Redis exact-key store: the exact-key contract is Redis's."""
     pytest.importorskip("qdrant_client")
-    from aiocache_llm.backends.redis import RedisCache
     from aiocache_llm.semantic.qdrant import QdrantSemanticCache
+    from aiocache_llm.storage.redis import RedisCache
 
     server = request.getfixturevalue("redis_server")
     store = RedisCache(url=server.url, namespace=f"contract_qdrant{next(_names)}", env={})
@@ -49,7 +49,7 @@ def qdrant_over_redis_factory(request: pytest.FixtureRequest, tmp_path: Path) ->
 
 
 def dual_semantic_factory(request: pytest.FixtureRequest, tmp_path: Path) -> BaseCache:
-    from aiocache_llm.backends.semantic.dual import DualSemanticCache
+    from aiocache_llm.semantic.dual import DualSemanticCache
 
     cache = DualSemanticCache(redis_semantic_factory(request, tmp_path))
     request.addfinalizer(cache.disconnect)

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from aiocache_llm import DiskCache, InMemoryCache
-from aiocache_llm.backends.base import BaseCache
 from aiocache_llm.middleware import Breaker, Deadline, Middleware, compose
-from aiocache_llm.resilience import GuardedCache
+from aiocache_llm.middleware.builders import GuardedCache
+from aiocache_llm.storage.base import BaseCache
 
 from .contract_middleware import KEY
 
 
 def _redis(request: pytest.FixtureRequest, prefix: str) -> BaseCache:
-    from aiocache_llm.backends.redis import RedisCache
+    from aiocache_llm.storage.redis import RedisCache
 
     server = request.getfixturevalue("redis_server")
     cache = RedisCache(url=server.url, namespace=f"{prefix}-{uuid.uuid4().hex[:8]}", env={})
@@ -39,7 +39,7 @@ def composed_redis(request: pytest.FixtureRequest, tmp_path: Path) -> BaseCache:
 
 
 def guarded_encrypted_dual(request: pytest.FixtureRequest, tmp_path: Path) -> BaseCache:
-    from aiocache_llm.backends.dual import DualCache
+    from aiocache_llm.storage.dual import DualCache
 
     dual = DualCache(InMemoryCache(max_size_in_memory=10_000), _redis(request, "contract-gd"))
     return compose(dual, [Breaker(), Deadline(10.0), _encryption()])

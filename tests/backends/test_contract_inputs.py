@@ -71,6 +71,20 @@ async def test_an_increment_by_a_huge_int_is_accepted_or_refused_typed(api: Api)
     assert await api.increment_cache("n", 10**6) == 10**6
 
 
+@pytest.mark.parametrize(
+    "by", [10**400, -(10**400), 2**63, -(2**63) - 1], ids=["1e400", "-1e400", "2^63", "-2^63-1"]
+)
+async def test_an_increment_by_an_int_past_64_bits_is_refused_typed_and_stores_nothing(
+    api: Api, by: int
+) -> None:
+    with pytest.raises(InvalidArgumentError):
+        await api.increment_cache("n", by)
+    with pytest.raises(InvalidArgumentError):
+        await api.increment_pipeline([("a", 1), ("n", by)])
+    assert await api.get_cache("n") is None
+    assert await api.get_cache("a") is None
+
+
 @pytest.mark.parametrize("stored", [5, 2.5, 0])
 async def test_a_number_stored_with_set_cache_can_be_incremented(api: Api, stored: Any) -> None:
     await api.set_cache("n", stored)

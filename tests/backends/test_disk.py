@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import multiprocessing
 import os
@@ -141,3 +142,50 @@ def test_bytes_values_round_trip_raw(tmp_path: Path) -> None:
     cache = DiskCache(tmp_path)
     cache.set_cache("b", bytes(range(256)))
     assert cache.get_cache("b") == bytes(range(256))
+
+
+def _write_once(directory: str, key: str, value: str) -> None:
+    DiskCache(directory).set_cache(key, value)
+
+
+async def test_a_hot_entry_is_answered_on_the_loop_with_no_blocking_call(tmp_path: Path) -> None:
+    from tests.loop_audit import LoopAudit
+
+    cache = DiskCache(tmp_path)
+    await cache.async_set_cache("k", {"v": 1})
+    assert await cache.async_get_cache("k") == {"v": 1}  # read in the workers, now hot
+    with LoopAudit().watching() as audit:
+        values = [await cache.async_get_cache("k") for _ in range(20)]
+    assert values == [{"v": 1}] * 20
+    assert audit.calls == []
+    assert values[0] is not values[1]  # each caller gets its own object, as from the disk
+    await cache.async_disconnect()
+
+
+async def test_a_hot_entry_changed_by_another_process_is_read_again(
+    tmp_path: Path, spawn: multiprocessing.context.SpawnContext
+) -> None:
+    cache = DiskCache(tmp_path)
+    await cache.async_set_cache("k", "first")
+    assert await cache.async_get_cache("k") == "first"
+    assert await cache.async_get_cache("k") == "first"  # hot
+    writer = spawn.Process(target=_write_once, args=(str(tmp_path), "k", "second"))
+    writer.start()
+    writer.join()
+    assert writer.exitcode == 0
+    assert await cache.async_get_cache("k") == "second"
+    DiskCache(tmp_path).delete_cache("k")  # another connection of this process
+    assert await cache.async_get_cache("k") is None
+    await cache.async_disconnect()
+
+
+async def test_concurrent_reads_share_one_worker_hop(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path, memory_size=0)  # every read goes to the disk
+    await cache.async_set_cache_pipeline([(f"k{i}", i) for i in range(50)])
+    sent: list[int] = []
+    read_all = cache._reads._read_all
+    cache._reads._read_all = lambda keys: (sent.append(len(keys)), read_all(keys))[1]  # type: ignore[method-assign]
+    values = await asyncio.gather(*(cache.async_get_cache(f"k{i}") for i in range(50)))
+    assert values == list(range(50))
+    assert sent == [50]
+    await cache.async_disconnect()

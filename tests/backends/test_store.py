@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends._store import Change, ErrorMap, Store, Stored
-from aiocache_llm.backends._store_cache import StoreCache
 from aiocache_llm.errors import BackendTimeout, BackendUnavailable, InvalidKeyError
+from aiocache_llm.storage._store import Change, ErrorMap, Store, Stored
+from aiocache_llm.storage._store_cache import StoreCache
 
 
 class ClientDown(Exception):

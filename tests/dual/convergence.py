@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiocache_llm import InMemoryCache
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.redis import RedisCache
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.redis import RedisCache
 
 TASKS = 4
 

@@ -11,8 +11,8 @@ import pytest
 
 from aiocache_llm import InMemoryCache
 from aiocache_llm._sync import loop_thread_loop
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.redis import RedisCache
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import RedisServer
 
 

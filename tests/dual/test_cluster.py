@@ -14,8 +14,8 @@ import redis.asyncio as aioredis
 from redis.cluster import key_slot
 
 from aiocache_llm import InMemoryCache
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.redis import RedisClusterCache
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.redis import RedisClusterCache
 from tests.harness.redis_cluster import RedisClusterServers
 
 KEYS = [f"k{i}" for i in range(60)]

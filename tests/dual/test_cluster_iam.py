@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from aiocache_llm.backends.redis import RedisClusterCache
+from aiocache_llm.storage.redis import RedisClusterCache
 from tests.harness.redis_cluster import RedisClusterServers, start_redis_cluster
 from tests.redis.test_gcp_iam import ADMIN, IAMStandIn, iam, provider_for
 

@@ -5,6 +5,7 @@ OS processes."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -14,12 +15,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from aiocache_llm import InMemoryCache
-from aiocache_llm.backends._invalidation import L1Coherence
-from aiocache_llm.backends.base import USE_DEFAULT, TTLArg
-from aiocache_llm.backends.dual import DEFAULT_L1_TTL, DualCache
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.codec import Entry
+from aiocache_llm.core.codec import Entry
 from aiocache_llm.errors import BackendUnavailable
+from aiocache_llm.storage._invalidation import L1Coherence
+from aiocache_llm.storage._versions import Announcement
+from aiocache_llm.storage.base import USE_DEFAULT, TTLArg
+from aiocache_llm.storage.dual import DEFAULT_L1_TTL, DualCache
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import RedisServer
 
 from .convergence import run_writers, until
@@ -33,9 +35,13 @@ class HeldWrites(RedisCache):
     release: asyncio.Event | None = None
 
     async def async_set_versioned(
-        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+        self,
+        items: Iterable[tuple[str, Any]],
+        ttl: TTLArg = USE_DEFAULT,
+        *,
+        announcement: Announcement | None = None,
     ) -> list[int]:
-        versions = await super().async_set_versioned(items, ttl)
+        versions = await super().async_set_versioned(items, ttl, announcement=announcement)
         if self.written is not None and self.release is not None:
             self.written.set()
             await self.release.wait()
@@ -186,6 +192,26 @@ async def test_a_broken_subscription_empties_l1_once_it_is_back(
     await other.async_ready()
     assert await other.async_get_cache("k") == "v"
     assert other.in_memory_cache.get_cache("k") == "v"
+
+
+async def test_a_broken_subscription_logs_one_line_when_lost_and_one_when_back(
+    redis_server: RedisServer, other: DualCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    await other.async_ready()
+    with caplog.at_level(logging.INFO, logger="aiocache_llm"):
+        client = aioredis.Redis.from_url(redis_server.url)
+        try:
+            await client.client_kill_filter(_type="pubsub")
+        finally:
+            await client.aclose()
+
+        def said(event: str) -> bool | None:
+            return any(getattr(r, "event", None) == event for r in caplog.records) or None
+
+        await until(lambda: said("subscription_restored"))
+    events = [getattr(r, "event", None) for r in caplog.records]
+    assert events.count("subscription_lost") == 1
+    assert events.count("subscription_restored") == 1
 
 
 def test_two_processes_writing_the_same_keys_converge(redis_server: RedisServer) -> None:

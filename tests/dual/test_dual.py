@@ -16,9 +16,9 @@ import redis.asyncio as aioredis
 
 from aiocache_llm import InMemoryCache
 from aiocache_llm._sync import run_sync
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.redis import RedisCache
 from aiocache_llm.errors import BackendError
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import RedisServer, start_redis
 from tests.timing import eventually, sleep_until
 
@@ -243,3 +243,42 @@ async def test_with_l2_down_l1_keeps_serving_and_nothing_but_counters_reach_the_
         await dual.async_disconnect()
     finally:
         server.stop()
+
+
+async def test_a_write_and_its_announcement_are_one_round_trip(
+    dual: DualCache, l2: RedisCache, redis_server: RedisServer
+) -> None:
+    await dual.async_set_cache("warm", "v")  # the server holds the script from now on
+    before = l2._loop_client().pipeline.batches
+    scripts, publishes = (
+        await _calls(redis_server, "evalsha"),
+        await _calls(redis_server, "publish"),
+    )
+    await dual.async_set_cache("k", {"v": 1})
+    assert l2._loop_client().pipeline.batches == before + 1
+    assert await _calls(redis_server, "evalsha") == scripts + 1
+    assert await _calls(redis_server, "publish") == publishes + 1  # from inside the script
+    assert dual.in_memory_cache.get_cache("k") == {"v": 1}  # the writer's L1, filled at once
+
+
+async def test_a_server_that_lost_the_scripts_is_given_them_again(
+    dual: DualCache, l2: RedisCache, redis_server: RedisServer
+) -> None:
+    await dual.async_set_cache("k", "first")
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await client.script_flush()
+    finally:
+        await client.aclose()
+    await dual.async_set_cache("k", "second")
+    await dual.async_delete_cache("gone")
+    assert await l2.async_get_cache("k") == "second"
+
+
+async def test_versions_only_grow_through_deletes_and_flushes(l2: RedisCache) -> None:
+    (first,) = await l2.async_set_versioned([("k", "v")])
+    deleted = await l2.async_delete_versioned("k")
+    await l2.async_flush_cache()  # the version counter goes with the namespace
+    second, third = await l2.async_set_versioned([("k", "v"), ("j", "w")])
+    assert first < deleted < second < third
+    assert [version for _, version in await l2.async_get_versioned(["k", "j"])] == [second, third]

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.layered import DEFAULT_L1_SIZE
-from aiocache_llm.backends.redis import RedisCache, RedisClusterCache
-from aiocache_llm.cache import Cache
 from aiocache_llm.errors import ConfigurationError
-from aiocache_llm.keys import make_key
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.keys import make_key
+from aiocache_llm.llm.responses import cache_info
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.layered import DEFAULT_L1_SIZE
+from aiocache_llm.storage.redis import RedisCache, RedisClusterCache
 from tests.harness.redis import RedisServer
 
 

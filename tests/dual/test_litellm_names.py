@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from aiocache_llm import DiskCache, InMemoryCache
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.redis import RedisCache
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.redis import RedisCache
 
 from .test_dual import dual, l2  # noqa: F401 - the same L1-over-real-Redis fixtures
 

@@ -25,8 +25,8 @@ warnings.simplefilter("always")  # ResourceWarning (unclosed clients) included
 logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 
 from aiocache_llm import InMemoryCache
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.redis import RedisCache
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.redis import RedisCache
 
 url, namespace, api, order = sys.argv[1:5]
 l2 = RedisCache(url=url, namespace=namespace, env={})

@@ -12,13 +12,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from aiocache_llm import InMemoryCache
-from aiocache_llm.backends._invalidation import L1Coherence
-from aiocache_llm.backends._tracking import TrackingChannel
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.cache import Cache
-from aiocache_llm.codec import Entry
+from aiocache_llm.core.codec import Entry
 from aiocache_llm.errors import ConfigurationError
+from aiocache_llm.facade import Cache
+from aiocache_llm.storage._invalidation import L1Coherence
+from aiocache_llm.storage._tracking import TrackingChannel
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import RedisServer
 
 from .convergence import run_writers, until

@@ -217,3 +217,83 @@ def search(body: dict[str, Any]) -> dict[str, Any]:
                 }
             )
     return {"id": _id(body, "search"), "results": results}
+
+
+# -- endings: how an answer or a stream ends (the ``ending`` setting) -----------------------
+
+#: every ending the stand-in can give an answer: ``complete`` (as the services answer),
+#: ``cut`` (the stream stops cleanly before its end: no finish reason, final event or
+#: ``[DONE]``; a plain answer lacks its finish/stop reason), ``error`` (an error event
+#: mid-stream; a plain answer is a 200 carrying ``{"error": ...}``), ``failed`` /
+#: ``incomplete`` (the Responses API's statuses), ``length`` (chat: cut by ``max_tokens``)
+ENDINGS = ("complete", "cut", "error", "failed", "incomplete", "length")
+
+_ERROR = {"message": "the model is overloaded", "type": "server_error", "code": None}
+
+
+def end_responses(
+    answer: dict[str, Any], events: list[Event], ending: str
+) -> tuple[dict[str, Any], list[Event]]:
+    """A Responses answer and stream that end as ``ending`` says."""
+    if ending == "cut":
+        return {**answer, "status": "in_progress"}, events[:-1]
+    if ending == "error":
+        event = {"type": "error", "sequence_number": 3, "param": None, **_ERROR}
+        event["code"] = "server_error"
+        return {"error": _ERROR}, [*events[:3], ("error", event)]
+    if ending in ("failed", "incomplete"):
+        final = {**answer, "status": ending}
+        if ending == "failed":
+            final["error"] = {"code": "server_error", "message": _ERROR["message"]}
+        else:
+            final["incomplete_details"] = {"reason": "max_output_tokens"}
+        name = f"response.{ending}"
+        last = {"type": name, "sequence_number": len(events) - 1, "response": final}
+        return final, [*events[:-1], (name, last)]
+    return answer, events
+
+
+def end_messages(
+    answer: dict[str, Any], events: list[Event], ending: str
+) -> tuple[dict[str, Any], list[Event]]:
+    """An Anthropic message and stream that end as ``ending`` says."""
+    if ending == "cut":
+        return {**answer, "stop_reason": None}, events[:-2]
+    if ending == "error":
+        error = {"type": "overloaded_error", "message": _ERROR["message"]}
+        return (
+            {"type": "error", "error": error},
+            [*events[:3], ("error", {"type": "error", "error": error})],
+        )
+    if ending == "length":
+        final = {**answer, "stop_reason": "max_tokens"}
+        last = [
+            (name, {**data, "delta": {**data["delta"], "stop_reason": "max_tokens"}})
+            if name == "message_delta"
+            else (name, data)
+            for name, data in events
+        ]
+        return final, last
+    return answer, events
+
+
+def end_chat(
+    answer: dict[str, Any], chunks: list[dict[str, Any]], ending: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
+    """A chat answer, its chunks, and whether ``[DONE]`` ends them, as ``ending`` says."""
+    if ending == "cut":
+        plain = {**answer, "choices": [{**c, "finish_reason": None} for c in answer["choices"]]}
+        finished = [
+            i for i, c in enumerate(chunks) if any(x["finish_reason"] for x in c["choices"])
+        ]
+        return plain, chunks[: finished[0]] if finished else chunks, False
+    if ending == "error":
+        return {"error": _ERROR}, [*chunks[:2], {"error": _ERROR}], False
+    if ending == "length":
+
+        def cut(choices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [{**c, "finish_reason": "length"} if c["finish_reason"] else c for c in choices]
+
+        plain = {**answer, "choices": cut(answer["choices"])}
+        return plain, [{**c, "choices": cut(c["choices"])} for c in chunks], True
+    return answer, chunks, True

@@ -27,12 +27,14 @@ ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 CONTAINER = "aiocache-llm-tests"
+#: the Azurite release the tests install (pinned: CI takes nothing from whatever npm serves today)
+AZURITE = "azurite@3.37.0"
 
 
 def cache_dir() -> Path:
     root = os.environ.get("AIOCACHE_LLM_TEST_CACHE")
     base = Path(root) if root else Path.home() / ".cache" / "aiocache_llm-tests"
-    return base / "azurite"
+    return base / AZURITE.replace("@", "-")
 
 
 def azurite_binary(install: bool = True) -> str | None:
@@ -53,7 +55,7 @@ def azurite_binary(install: bool = True) -> str | None:
         if not binary.exists():
             with open(folder / "npm-install.log", "ab") as log:
                 done = subprocess.run(
-                    [npm, "install", "--no-audit", "--no-fund", "--prefix", str(folder), "azurite"],
+                    [npm, "install", "--no-audit", "--no-fund", "--prefix", str(folder), AZURITE],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -23,6 +23,10 @@ import pytest
 LOOPBACK = "127.0.0.1"
 
 
+#: set while a run selects only the tests that need no server: starting one is then a defect
+NO_SERVERS = "AIOCACHE_LLM_TESTS_NO_SERVERS"
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -122,6 +126,11 @@ def start_server(
     """Start ``argv`` and wait (bounded) until ``ready()`` (default: the port accepts). The
     bound is generous: a server importing a lot (moto) starts slowly on a busy machine, and the
     wait ends as soon as it answers."""
+    if os.environ.get(NO_SERVERS):
+        raise RuntimeError(
+            f"{name}: this run selects the tests that need no server (-m 'not servers'), yet one"
+            " started a server; tests/tiers.py did not see that it needs one"
+        )
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}-{port}.log"
     with open(log_path, "ab") as log:

@@ -21,7 +21,8 @@ Test controls (JSON): ``GET /_stats`` returns per-endpoint call counts and the e
 received; ``POST /_reset`` clears them and the settings; ``POST /_config`` sets ``latency``
 (seconds before answering), ``chunk_delay`` (seconds between streamed chunks) and ``fail``
 (how many next requests get a 500) and ``break_stream_after`` (the next stream is cut off,
-without its end, after that many chunks).
+without its end, after that many chunks) and ``ending`` (how every answer ends until the
+next reset: complete, cut short, an error event, failed, incomplete, cut by length).
 """
 
 from __future__ import annotations
@@ -53,13 +54,18 @@ class _State:
     chunk_delay: float = 0.0
     fail: int = 0
     break_stream_after: int | None = None
+    ending: str = "complete"
+    #: the ``traceparent`` header of each chat request (``None`` when it had none)
+    traceparents: list[str | None] = field(default_factory=list)
 
     def reset(self) -> None:
         self.counts.clear()
         self.embedding_inputs.clear()
+        self.traceparents.clear()
         self.latency = self.chunk_delay = 0.0
         self.fail = 0
         self.break_stream_after = None
+        self.ending = "complete"
 
 
 def _id(body: dict[str, Any], prefix: str) -> str:
@@ -127,6 +133,8 @@ def build_app() -> Any:
 
         return StreamingResponse(body(), media_type="text/event-stream")
 
+    endings = {"responses": upstream_shapes.end_responses, "messages": upstream_shapes.end_messages}
+
     def shaped(name: str, build: Any) -> Any:
         """An endpoint answering ``build(body)`` -> (answer, events): JSON, or named SSE."""
 
@@ -135,7 +143,7 @@ def build_app() -> Any:
             failed = await gate(name)
             if failed is not None:
                 return failed
-            answer, events = build(body)
+            answer, events = endings[name](*build(body), state.ending)
             if body.get("stream"):
                 return named_sse(events, done=False)
             return JSONResponse(answer)
@@ -151,6 +159,7 @@ def build_app() -> Any:
 
     async def chat(request: Request) -> Response:
         body = await request.json()
+        state.traceparents.append(request.headers.get("traceparent"))
         failed = await gate("chat")
         if failed is not None:
             return failed
@@ -164,9 +173,8 @@ def build_app() -> Any:
             if tool_calls:
                 message["tool_calls"] = tool_calls
             choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
-            return JSONResponse(
-                {**base, "object": "chat.completion", "choices": [choice], "usage": usage}
-            )
+            answer = {**base, "object": "chat.completion", "choices": [choice], "usage": usage}
+            return JSONResponse(upstream_shapes.end_chat(answer, [], state.ending)[0])
         chunk = {**base, "object": "chat.completion.chunk"}
 
         def delta(d: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
@@ -192,7 +200,8 @@ def build_app() -> Any:
         events.append(delta({}, finish))
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append({**chunk, "choices": [], "usage": usage})
-        return sse(events)
+        _, events, done = upstream_shapes.end_chat({"choices": []}, events, state.ending)
+        return named_sse([(None, event) for event in events], done=done)
 
     async def completions(request: Request) -> Response:
         body = await request.json()
@@ -210,7 +219,8 @@ def build_app() -> Any:
         }
         if not body.get("stream"):
             choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
-            return JSONResponse({**base, "choices": [choice], "usage": _usage(prompt, text)})
+            answer = {**base, "choices": [choice], "usage": _usage(prompt, text)}
+            return JSONResponse(upstream_shapes.end_chat(answer, [], state.ending)[0])
         words = text.split(" ")
         events = [
             {
@@ -220,7 +230,8 @@ def build_app() -> Any:
             for i, w in enumerate(words)
         ]
         events.append({**base, "choices": [{"index": 0, "text": "", "finish_reason": "stop"}]})
-        return sse(events)
+        _, events, done = upstream_shapes.end_chat({"choices": []}, events, state.ending)
+        return named_sse([(None, event) for event in events], done=done)
 
     async def embeddings(request: Request) -> Response:
         body = await request.json()
@@ -228,7 +239,8 @@ def build_app() -> Any:
         if failed is not None:
             return failed
         raw = body.get("input")
-        items = [raw] if isinstance(raw, str) else list(raw)
+        tokens = isinstance(raw, list) and bool(raw) and isinstance(raw[0], int)
+        items = [raw] if isinstance(raw, str) or tokens else list(raw)  # token ids: one input
         state.embedding_inputs.extend(items)
         dims = int(body.get("dimensions") or 8)
         data = []
@@ -272,7 +284,13 @@ def build_app() -> Any:
         return JSONResponse({"id": _id(body, "rerank"), "results": results, "meta": {}})
 
     async def stats(request: Request) -> Response:
-        return JSONResponse({"counts": state.counts, "embedding_inputs": state.embedding_inputs})
+        return JSONResponse(
+            {
+                "counts": state.counts,
+                "embedding_inputs": state.embedding_inputs,
+                "traceparents": state.traceparents,
+            }
+        )
 
     async def reset(request: Request) -> Response:
         state.reset()
@@ -283,6 +301,7 @@ def build_app() -> Any:
         state.latency = float(body.get("latency", state.latency))
         state.chunk_delay = float(body.get("chunk_delay", state.chunk_delay))
         state.fail = int(body.get("fail", state.fail))
+        state.ending = str(body.get("ending", state.ending))
         if "break_stream_after" in body:
             state.break_stream_after = body["break_stream_after"]
         return JSONResponse({"ok": True})
@@ -347,14 +366,17 @@ class Upstream:
         chunk_delay: float | None = None,
         fail: int | None = None,
         break_stream_after: int | None = None,
+        ending: str | None = None,
     ) -> None:
-        """Delay answers, delay streamed chunks, fail the next ``fail`` requests (500), or cut
-        the next stream off after ``break_stream_after`` chunks."""
+        """Delay answers, delay streamed chunks, fail the next ``fail`` requests (500), cut
+        the next stream off after ``break_stream_after`` chunks, or end every answer until the
+        reset as ``ending`` says (one of :data:`~tests.harness._upstream_shapes.ENDINGS`)."""
         settings = {
             "latency": latency,
             "chunk_delay": chunk_delay,
             "fail": fail,
             "break_stream_after": break_stream_after,
+            "ending": ending,
         }
         body = {k: v for k, v in settings.items() if v is not None}
         httpx.post(self.url + "/_config", json=body, timeout=5).raise_for_status()

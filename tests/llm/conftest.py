@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
-from aiocache_llm.cache import Cache
+from aiocache_llm.facade import Cache
 from tests.harness.upstream import Upstream
 
 

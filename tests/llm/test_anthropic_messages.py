@@ -11,10 +11,9 @@ import httpx
 import pytest
 from anthropic.types import Message, RawMessageStopEvent
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.events import CacheEvent
-from aiocache_llm.responses import CachedDict, cache_info
-from aiocache_llm.wrappers import cached
+from aiocache_llm.facade import Cache, cached
+from aiocache_llm.llm.events import CacheEvent
+from aiocache_llm.llm.responses import CachedDict, cache_info
 from tests.harness.upstream import Upstream
 
 TOOLS: list[dict[str, Any]] = [

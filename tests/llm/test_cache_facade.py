@@ -11,19 +11,19 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm import cache as cache_module
-from aiocache_llm.backends import DiskCache, InMemoryCache
-from aiocache_llm.cache import (
+from aiocache_llm import facade as cache_module
+from aiocache_llm.errors import ConfigurationError, MissingDependencyError
+from aiocache_llm.facade import (
     BACKEND_TYPES,
     CALL_TYPES,
     Cache,
+    cached,
     disable_cache,
     enable_cache,
     update_cache,
 )
-from aiocache_llm.errors import ConfigurationError, MissingDependencyError
-from aiocache_llm.responses import cache_info
-from aiocache_llm.wrappers import cached
+from aiocache_llm.llm.responses import cache_info
+from aiocache_llm.storage import DiskCache, InMemoryCache
 
 
 @pytest.fixture(autouse=True)
@@ -60,18 +60,20 @@ def test_an_unknown_type_is_a_configuration_error() -> None:
 
 
 def test_a_type_not_in_this_version_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(BACKEND_TYPES, "future", ("not_built_yet", "FutureCache", None))
+    monkeypatch.setitem(
+        BACKEND_TYPES, "future", ("aiocache_llm.storage.not_built_yet", "FutureCache", None)
+    )
     with pytest.raises(ConfigurationError, match="not available in this version"):
         Cache(type="future")
 
 
 def test_a_missing_client_library_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    if "aiocache_llm.backends.redis" not in sys.modules:
+    if "aiocache_llm.storage.redis" not in sys.modules:
         try:
-            import aiocache_llm.backends.redis  # noqa: F401
+            import aiocache_llm.storage.redis  # noqa: F401
         except ImportError:
             pytest.skip("the redis backend is not part of this version")
-    for name in [m for m in sys.modules if m.startswith("aiocache_llm.backends.redis")]:
+    for name in [m for m in sys.modules if m.startswith("aiocache_llm.storage.redis")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "redis", None)
     monkeypatch.setitem(sys.modules, "redis.asyncio", None)
@@ -138,7 +140,7 @@ def test_hooks_can_be_assigned_after_construction() -> None:
 async def test_redis_caches_through_a_real_server(
     request: pytest.FixtureRequest, openai_client: Any, llm_upstream: Any
 ) -> None:
-    if importlib.util.find_spec("aiocache_llm.backends.redis") is None:
+    if importlib.util.find_spec("aiocache_llm.storage.redis") is None:
         pytest.skip("the redis backend is not part of this version")
     server = request.getfixturevalue("redis_server")
     cache = Cache(type="redis", host=server.host, port=server.port, namespace=uuid.uuid4().hex)
@@ -157,7 +159,8 @@ def test_the_admin_operations_work_from_blocking_code(tmp_path: Path) -> None:
     cache = Cache(type="disk", disk_cache_dir=str(tmp_path / "admin"))
 
     def completion(model: str, messages: list[Any]) -> dict[str, Any]:
-        return {"model": model, "choices": [{"index": 0, "message": {"content": "hi"}}]}
+        choice = {"index": 0, "message": {"content": "hi"}, "finish_reason": "stop"}
+        return {"model": model, "choices": [choice]}
 
     def ask() -> dict[str, Any]:
         return cache_info(cached(completion, cache=cache)(model="m", messages=[{"content": "q"}]))

@@ -9,9 +9,9 @@ from typing import Any
 from openai.types.chat import ChatCompletion, ParsedChatCompletion
 from pydantic import BaseModel
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.events import CacheEvent
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.events import CacheEvent
+from aiocache_llm.llm.responses import cache_info
 from tests.harness.upstream import Upstream
 
 from ._support import ask

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.controls import Controls, parse_controls
 from aiocache_llm.errors import InvalidControlError
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.controls import Controls, parse_controls
+from aiocache_llm.llm.responses import cache_info
 from tests.harness.upstream import Upstream
 from tests.timing import live_then_gone
 
@@ -37,6 +37,12 @@ def test_controls_parse_into_their_fields() -> None:
         ({"ttl": True}, None),
         ({"s-maxage": "10"}, None),
         ({"namespace": ""}, None),
+        ({"ttl": 10**400}, None),
+        ({"ttl": -(10**400)}, None),
+        ({"ttl": 101 * 365.25 * 86400}, None),
+        ({"s-maxage": 10**400}, None),
+        ({"stale-if-error": 10**400}, None),
+        ({"namespace": "acme\ud800"}, None),
         ("no-cache", None),
         (None, "yes"),
         ({"use-cache": False}, True),
@@ -52,6 +58,19 @@ async def test_a_bad_control_raises_before_the_upstream_is_called(
 ) -> None:
     with pytest.raises(InvalidControlError):
         await client.chat.completions.create(model="m", messages=ask(), cache={"bogus": 1})
+    assert llm_upstream.calls() == 0
+
+
+@pytest.mark.parametrize(
+    "control",
+    [{"ttl": 10**400}, {"ttl": 200 * 365 * 86400}, {"namespace": "acme\udc00"}],
+    ids=["ttl-1e400", "ttl-200-years", "namespace-lone-surrogate"],
+)
+async def test_an_out_of_range_ttl_or_unencodable_namespace_is_refused_before_the_upstream(
+    client: Any, llm_upstream: Upstream, control: dict[str, Any]
+) -> None:
+    with pytest.raises(InvalidControlError):
+        await client.chat.completions.create(model="m", messages=ask(), cache=control)
     assert llm_upstream.calls() == 0
 
 

@@ -10,10 +10,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from aiocache_llm.backends import DiskCache
-from aiocache_llm.cache import Cache
-from aiocache_llm.keys import make_key
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.keys import make_key
+from aiocache_llm.llm.responses import cache_info
+from aiocache_llm.storage import DiskCache
 from tests.harness.upstream import Upstream
 
 from ._support import ask

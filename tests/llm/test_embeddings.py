@@ -6,7 +6,7 @@ from typing import Any
 
 from openai.types import CreateEmbeddingResponse
 
-from aiocache_llm.responses import cache_info
+from aiocache_llm.llm.responses import cache_info
 from tests.harness.upstream import Upstream
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.events import CacheEvent
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.events import CacheEvent
 from tests.harness.upstream import Upstream
 
 from ._support import ask

@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends.base import USE_DEFAULT, BaseCache, TTLArg
-from aiocache_llm.backends.memory import InMemoryCache
-from aiocache_llm.cache import Cache
 from aiocache_llm.errors import BackendUnavailable, InvalidControlError
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.responses import cache_info
+from aiocache_llm.storage.base import USE_DEFAULT, BaseCache, TTLArg
+from aiocache_llm.storage.memory import InMemoryCache
 from tests.harness.redis import start_redis
 from tests.harness.upstream import Upstream
 
 from ._support import ask
 
-HAS_REDIS_BACKEND = importlib.util.find_spec("aiocache_llm.backends.redis") is not None
+HAS_REDIS_BACKEND = importlib.util.find_spec("aiocache_llm.storage.redis") is not None
 
 
 class RefusingCache(BaseCache):
@@ -160,7 +160,7 @@ async def test_a_miss_spends_one_deadline_on_the_cache_not_one_per_operation() -
     cache.add_callback(events.append)
 
     async def acompletion(**kwargs: Any) -> dict[str, Any]:
-        return {"choices": [{"message": {"content": "fresh"}}]}
+        return {"choices": [{"message": {"content": "fresh"}, "finish_reason": "stop"}]}
 
     answer = await cache.cached(acompletion)(model="m", messages=ask())
     assert answer["choices"][0]["message"]["content"] == "fresh"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.responses import cache_info
 from tests.harness.upstream import Upstream
 
 from ._support import ask

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.cache import Cache
 from aiocache_llm.errors import InvalidArgumentError
-from aiocache_llm.keys import make_key
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.keys import make_key
+from aiocache_llm.llm.responses import cache_info
 from tests.harness.upstream import Upstream
 
 from ._support import ask
@@ -53,13 +53,14 @@ async def test_async_get_cache_returns_the_stored_answer_as_a_dict_or_none(
     cache: Cache, client: Any, llm_upstream: Upstream
 ) -> None:
     kwargs = {"model": "m", "messages": ask()}
-    assert await cache.async_get_cache(**kwargs) is None
+    deployed = {**kwargs, "api_base": llm_upstream.base_url}  # the client's, as LiteLLM says it
+    assert await cache.async_get_cache(**deployed) is None
     answer = await client.chat.completions.create(**kwargs)
-    found = await cache.async_get_cache(**kwargs)
+    found = await cache.async_get_cache(**deployed)
     assert type(found) is dict  # as litellm.Cache.async_get_cache returns it
     assert found["choices"][0]["message"]["content"] == answer.choices[0].message.content
     assert found["id"] == answer.id
-    assert cache.get_cache(**kwargs) == found
+    assert cache.get_cache(**deployed) == found
     assert llm_upstream.calls() == 1
 
 
@@ -69,7 +70,8 @@ async def test_add_cache_stores_an_answer_that_wrapped_calls_then_serve(
     kwargs = {"model": "m", "messages": ask("Seeded?")}
     first = await client.chat.completions.create(**kwargs)
     other = Cache(backend=cache.backend)
-    await other.async_add_cache(first, **{**kwargs, "messages": ask("Copied?")})
+    copy = {**kwargs, "messages": ask("Copied?"), "api_base": llm_upstream.base_url}
+    await other.async_add_cache(first, **copy)
     copied = await client.chat.completions.create(model="m", messages=ask("Copied?"))
     assert copied.choices[0].message.content == first.choices[0].message.content
     assert cache_info(copied)["cache_hit"] is True
@@ -79,7 +81,8 @@ async def test_add_cache_stores_an_answer_that_wrapped_calls_then_serve(
 def test_the_blocking_methods_store_and_find_answers() -> None:
     cache = Cache()
     kwargs = {"model": "m", "messages": ask()}
-    answer = {"choices": [{"message": {"role": "assistant", "content": "Paris."}}]}
+    message = {"role": "assistant", "content": "Paris."}
+    answer = {"choices": [{"message": message, "finish_reason": "stop"}]}
     cache.add_cache(json.dumps(answer), **kwargs)  # LiteLLM also passes a response's JSON
     assert cache.get_cache(**kwargs)["choices"][0]["message"]["content"] == "Paris."
     assert cache.get_cache(model="m", messages=ask("Something else?")) is None

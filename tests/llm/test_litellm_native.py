@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 import aiocache_llm
-from aiocache_llm.backends import RedisCache
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.memory import InMemoryCache
+from aiocache_llm.storage import RedisCache
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.memory import InMemoryCache
 from tests.harness.redis import RedisServer
 from tests.harness.upstream import Upstream
 

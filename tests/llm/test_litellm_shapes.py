@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.events import CacheEvent
-from aiocache_llm.responses import cache_info
-from aiocache_llm.wrappers import cached
+from aiocache_llm.facade import Cache, cached
+from aiocache_llm.llm.events import CacheEvent
+from aiocache_llm.llm.responses import cache_info
 from tests.harness.upstream import Upstream
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

@@ -10,8 +10,8 @@ from openai.types import Completion
 from openai.types.audio import Transcription
 from openai.types.chat import ChatCompletion
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.responses import cache_info
 from tests.harness.upstream import Upstream
 
 from ._support import TOOLS, ask
@@ -139,3 +139,17 @@ async def test_an_identity_keeps_tenants_apart(openai_client: Any, llm_upstream:
     assert cache_info(bob)["cache_hit"] is False
     assert cache_info(alice)["cache_hit"] is True
     assert llm_upstream.calls() == 2
+
+
+async def test_cached_over_an_sdk_method_is_async_and_hits(
+    openai_client: Any, llm_upstream: Upstream
+) -> None:
+    from aiocache_llm import cached
+
+    create = cached(openai_client.chat.completions.create, cache=Cache())
+    first = await create(model="m", messages=ask())
+    second = await create(model="m", messages=ask())
+    assert type(second) is ChatCompletion
+    assert cache_info(second)["cache_hit"] is True
+    assert second.model_dump() == first.model_dump()
+    assert llm_upstream.calls() == 1

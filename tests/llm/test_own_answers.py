@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from openai.types.chat import ChatCompletion
 
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.memory import InMemoryCache
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.cache import Cache
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.responses import cache_info
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.memory import InMemoryCache
+from aiocache_llm.storage.redis import RedisCache
 
 from ._support import ask, chat_answer
 

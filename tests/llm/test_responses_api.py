@@ -9,10 +9,9 @@ from typing import Any
 from openai import AsyncOpenAI, OpenAI
 from openai.types.responses import Response, ResponseCompletedEvent
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.events import CacheEvent
-from aiocache_llm.responses import cache_info
-from aiocache_llm.wrappers import cached
+from aiocache_llm.facade import Cache, cached
+from aiocache_llm.llm.events import CacheEvent
+from aiocache_llm.llm.responses import cache_info
 from tests.harness.upstream import Upstream
 
 TOOLS: list[dict[str, Any]] = [

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI
 
-from aiocache_llm.cache import Cache
 from aiocache_llm.errors import ConfigurationError
-from aiocache_llm.events import CacheEvent
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.events import CacheEvent
 from tests.harness.upstream import Upstream
 
 from ._support import ask

@@ -4,47 +4,29 @@ reported on the answer and in the event."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import importlib.util
-import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.events import CacheEvent
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.events import CacheEvent
+from aiocache_llm.llm.responses import cache_info
 from tests.harness.upstream import Upstream
 
-from ._support import ask
+from ._support import WordsEmbedder, ask
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("qdrant_client") is None
-    or importlib.util.find_spec("aiocache_llm.backends.semantic.qdrant") is None,
+    or importlib.util.find_spec("aiocache_llm.semantic.qdrant") is None,
     reason="the qdrant semantic backend is not available",
 )
 
 
-class WordsEmbedder:
-    """A deterministic embedder: texts with the same words (any case or punctuation) get the
-    same vector; different words get unrelated ones."""
-
-    name = "words-v1"
-    dimension: int | None = 16
-
-    async def aembed(self, texts: Sequence[str]) -> list[list[float]]:
-        vectors = []
-        for text in texts:
-            words = " ".join(re.findall(r"[a-z0-9]+", text.lower()))
-            seed = hashlib.sha256(words.encode()).digest()
-            vectors.append([(b - 127.5) / 127.5 for b in seed[:16]])
-        return vectors
-
-
 @pytest.fixture
 async def semantic_cache() -> AsyncIterator[Cache]:
-    from aiocache_llm.backends.semantic.qdrant import QdrantSemanticCache
+    from aiocache_llm.semantic.qdrant import QdrantSemanticCache
 
     backend = QdrantSemanticCache(
         location=":memory:", embedder=WordsEmbedder(), similarity_threshold=0.9
@@ -131,7 +113,7 @@ class SlowLoadingEmbedder(WordsEmbedder):
 async def test_loading_the_model_never_counts_against_a_lookups_deadline(
     openai_client: Any, llm_upstream: Upstream
 ) -> None:
-    from aiocache_llm.backends.semantic.qdrant import QdrantSemanticCache
+    from aiocache_llm.semantic.qdrant import QdrantSemanticCache
 
     backend = QdrantSemanticCache(
         location=":memory:", embedder=SlowLoadingEmbedder(0.6), similarity_threshold=0.9

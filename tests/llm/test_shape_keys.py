@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.keys import make_key
+from aiocache_llm.llm.keys import make_key
 
 RESPONSES: dict[str, Any] = {"model": "m", "input": "hello"}
 MESSAGES: dict[str, Any] = {
@@ -67,7 +67,7 @@ def test_responses_tool_choice_auto_with_tools_is_the_default() -> None:
     [
         {"messages": [{"role": "user", "content": [{"type": "text", "text": "hello"}]}]},
         {"temperature": 1.0, "stop_sequences": [], "metadata": {"user_id": "u"}},
-        {"stream": True, "api_key": "sk", "api_base": "http://127.0.0.1:1"},
+        {"stream": True, "api_key": "sk", "api_base": "https://api.anthropic.com/"},
     ],
 )
 def test_messages_spellings_and_defaults_share_a_key(same: dict[str, Any]) -> None:

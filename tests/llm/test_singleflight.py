@@ -7,7 +7,7 @@ from typing import Any
 
 from openai import InternalServerError
 
-from aiocache_llm.responses import cache_info
+from aiocache_llm.llm.responses import cache_info
 from tests.harness.upstream import Upstream
 from tests.timing import eventually
 

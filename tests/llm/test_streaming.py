@@ -10,8 +10,8 @@ from openai import InternalServerError, OpenAI
 from openai.types import Completion
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.responses import cache_info
 from tests.harness.upstream import Upstream
 
 from ._support import TOOLS, ask

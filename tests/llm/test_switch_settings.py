@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from aiocache_llm import Cache
-from aiocache_llm.backends.azure_blob import AzureBlobCache
-from aiocache_llm.backends.gcs import GCSCache
-from aiocache_llm.backends.s3 import S3Cache
 from aiocache_llm.errors import ConfigurationError
-from aiocache_llm.responses import cache_info
+from aiocache_llm.llm.responses import cache_info
+from aiocache_llm.storage.azure_blob import AzureBlobCache
+from aiocache_llm.storage.gcs import GCSCache
+from aiocache_llm.storage.s3 import S3Cache
 from tests.harness.redis import RedisServer
 from tests.harness.upstream import Upstream
 

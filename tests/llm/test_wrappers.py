@@ -6,10 +6,9 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.responses import CachedDict, cache_info
-from aiocache_llm.streaming import BlockingStream
-from aiocache_llm.wrappers import cached
+from aiocache_llm.facade import Cache, cached
+from aiocache_llm.llm.responses import CachedDict, cache_info
+from aiocache_llm.llm.streaming import BlockingStream
 
 from ._support import ask
 
@@ -23,7 +22,8 @@ class Recorder:
     async def acompletion(self, model: str, messages: list[Any], **kwargs: Any) -> dict[str, Any]:
         self.calls += 1
         text = messages[-1]["content"]
-        return {"model": model, "choices": [{"index": 0, "message": {"content": text}}]}
+        choice = {"index": 0, "message": {"content": text}, "finish_reason": "stop"}
+        return {"model": model, "choices": [choice]}
 
 
 async def test_a_dict_answer_comes_back_as_a_marked_dict() -> None:
@@ -83,8 +83,8 @@ async def test_an_async_generator_stream_is_replayed() -> None:
 
     async def acompletion(**kwargs: Any) -> AsyncIterator[dict[str, Any]]:
         calls.append(1)
-        for word in ("a", "b", "c"):
-            yield {"choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+        for word, end in (("a", None), ("b", None), ("c", "stop")):
+            yield {"choices": [{"index": 0, "delta": {"content": word}, "finish_reason": end}]}
 
     fn = cached(acompletion, cache=Cache())
     original = [c async for c in await fn(model="m", messages=[], stream=True)]
@@ -99,7 +99,7 @@ async def test_cached_works_as_a_decorator_with_settings() -> None:
     @cached(cache=Cache(), call_type="atext_completion")
     async def complete(**kwargs: Any) -> dict[str, Any]:
         calls.append(kwargs["prompt"])
-        return {"choices": [{"text": "x"}]}
+        return {"choices": [{"text": "x", "finish_reason": "stop"}]}
 
     await complete(model="m", prompt="p")
     await complete(model="m", prompt="p")
@@ -121,9 +121,9 @@ def test_a_blocking_stream_is_read_on_the_io_workers_and_replayed_as_a_blocking_
     threads: list[str] = []
 
     def chunks() -> Iterator[dict[str, Any]]:
-        for text in ("a", "b"):
+        for text, end in (("a", None), ("b", "stop")):
             threads.append(threading.current_thread().name)
-            yield {"choices": [{"index": 0, "delta": {"content": text}}]}
+            yield {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": end}]}
 
     def completion(model: str, messages: list[Any], stream: bool = False) -> Any:
         return chunks()

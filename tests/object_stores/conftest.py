@@ -8,27 +8,27 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends._object_store import ObjectStoreCache
+from aiocache_llm.storage._object_store import ObjectStoreCache
 
 StoreFactory = Callable[..., ObjectStoreCache[Any]]
 
 
 def _s3(request: pytest.FixtureRequest) -> StoreFactory:
-    from aiocache_llm.backends.s3 import S3Cache
+    from aiocache_llm.storage.s3 import S3Cache
 
     params = request.getfixturevalue("s3_server").cache_params()
     return lambda prefix, **kw: S3Cache(**params, s3_path=prefix, **kw)
 
 
 def _gcs(request: pytest.FixtureRequest) -> StoreFactory:
-    from aiocache_llm.backends.gcs import GCSCache
+    from aiocache_llm.storage.gcs import GCSCache
 
     params = request.getfixturevalue("gcs_server").cache_params()
     return lambda prefix, **kw: GCSCache(**params, gcs_path=prefix, **kw)
 
 
 def _azure(request: pytest.FixtureRequest) -> StoreFactory:
-    from aiocache_llm.backends.azure_blob import AzureBlobCache
+    from aiocache_llm.storage.azure_blob import AzureBlobCache
 
     params = request.getfixturevalue("azure_server").cache_params()
     return lambda prefix, **kw: AzureBlobCache(**params, azure_path=prefix, **kw)

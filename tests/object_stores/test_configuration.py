@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends._object_store import ObjectStoreCache
-from aiocache_llm.backends.azure_blob import AzureBlobCache
-from aiocache_llm.backends.gcs import GCSCache
-from aiocache_llm.backends.s3 import S3Cache
-from aiocache_llm.cache import Cache
 from aiocache_llm.errors import ConfigurationError, MissingDependencyError
+from aiocache_llm.facade import Cache
+from aiocache_llm.storage._object_store import ObjectStoreCache
+from aiocache_llm.storage.azure_blob import AzureBlobCache
+from aiocache_llm.storage.gcs import GCSCache
+from aiocache_llm.storage.s3 import S3Cache
 from tests.harness.azure import ACCOUNT, ACCOUNT_KEY, AzureServer
 from tests.harness.gcs import GCSServer
 from tests.harness.s3 import S3Server
@@ -144,7 +144,7 @@ def test_settings_that_cannot_work_are_a_configuration_error(build: Any) -> None
 async def test_the_cache_facade_builds_each_store_from_its_type_name(
     s3_server: S3Server, gcs_server: GCSServer, azure_server: AzureServer
 ) -> None:
-    from aiocache_llm.cache import Cache
+    from aiocache_llm.facade import Cache
 
     built = {
         "s3": Cache(type="s3", **s3_server.cache_params(), s3_path="facade", ttl=60),
@@ -163,7 +163,7 @@ async def test_the_cache_facade_builds_each_store_from_its_type_name(
 def test_a_missing_s3_client_names_aiobotocore_and_the_s3_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delitem(sys.modules, "aiocache_llm.backends.s3")
+    monkeypatch.delitem(sys.modules, "aiocache_llm.storage.s3")
     for name in [m for m in sys.modules if m == "aiobotocore" or m.startswith("aiobotocore.")]:
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(MissingDependencyError, match=r"aiobotocore .*aiocache-llm\[s3\]") as info:

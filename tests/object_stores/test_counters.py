@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends._object_store import ObjectStoreCache
-from aiocache_llm.backends.gcs import GCSCache
 from aiocache_llm.errors import NotSupported
+from aiocache_llm.storage._object_store import ObjectStoreCache
+from aiocache_llm.storage.gcs import GCSCache
 from tests.harness.gcs import GCSServer
 
 from .conftest import FAMILIES, STORE_TIMEOUT, StoreFactory

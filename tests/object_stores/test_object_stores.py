@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends._object_store import ObjectStoreCache
 from aiocache_llm.errors import BackendUnavailable, NotSupported
+from aiocache_llm.storage._object_store import ObjectStoreCache
 
 from .conftest import FAMILIES, StoreFactory, object_names
 

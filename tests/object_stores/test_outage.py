@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends._object_store import ObjectStoreCache
 from aiocache_llm.errors import BackendTimeout, BackendUnavailable
+from aiocache_llm.storage._object_store import ObjectStoreCache
 from tests.harness.azure import start_azure
 from tests.harness.gcs import start_gcs
 from tests.harness.s3 import start_s3
@@ -37,21 +37,21 @@ async def stored(cache: ObjectStoreCache[Any]) -> None:
 
 
 def _s3(directory: Path) -> tuple[Any, Callable[[], ObjectStoreCache[Any]]]:
-    from aiocache_llm.backends.s3 import S3Cache
+    from aiocache_llm.storage.s3 import S3Cache
 
     server = start_s3(directory)
     return server, lambda: S3Cache(**server.cache_params(), s3_path="outage", timeout=TIMEOUT)
 
 
 def _gcs(directory: Path) -> tuple[Any, Callable[[], ObjectStoreCache[Any]]]:
-    from aiocache_llm.backends.gcs import GCSCache
+    from aiocache_llm.storage.gcs import GCSCache
 
     server = start_gcs(directory)
     return server, lambda: GCSCache(**server.cache_params(), gcs_path="outage", timeout=TIMEOUT)
 
 
 def _azure(directory: Path) -> tuple[Any, Callable[[], ObjectStoreCache[Any]]]:
-    from aiocache_llm.backends.azure_blob import AzureBlobCache
+    from aiocache_llm.storage.azure_blob import AzureBlobCache
 
     server = start_azure(directory)
     return server, lambda: AzureBlobCache(
@@ -103,7 +103,7 @@ async def test_a_stopped_store_gives_backend_unavailable(
 async def test_the_llm_layer_answers_from_upstream_when_the_store_is_down(
     doomed: tuple[Any, ObjectStoreCache[Any]],
 ) -> None:
-    from aiocache_llm.cache import Cache
+    from aiocache_llm.facade import Cache
 
     server, backend = doomed
     cache = Cache(backend=backend)

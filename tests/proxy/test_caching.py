@@ -128,3 +128,17 @@ async def test_a_large_embedding_batch_leaves_its_keys_out_of_the_headers(
     raw = await client.embeddings.with_raw_response.create(model="embed-test", input=inputs)
     assert raw.headers["x-aiocache-llm-cache-hit"] == "true"
     assert "x-aiocache-llm-cache-key" not in raw.headers
+
+
+async def test_the_beta_headers_passed_upstream_are_part_of_the_key(
+    client: AsyncOpenAI, llm_upstream: Upstream
+) -> None:
+    plain = await chat(client)
+    beta = await chat(client, extra_headers={"OpenAI-Beta": "assistants=v2"})
+    again = await chat(client, extra_headers={"OpenAI-Beta": "assistants=v2"})
+    other = await chat(client, extra_headers={"anthropic-beta": "tools-1"})
+    assert plain.headers["x-aiocache-llm-cache-hit"] == "false"
+    assert beta.headers["x-aiocache-llm-cache-hit"] == "false"
+    assert again.headers["x-aiocache-llm-cache-hit"] == "true"
+    assert other.headers["x-aiocache-llm-cache-hit"] == "false"
+    assert llm_upstream.calls("chat") == 3

@@ -13,7 +13,7 @@ import orjson
 import pytest
 import yaml
 
-from aiocache_llm.backends.disk import DiskCache
+from aiocache_llm.storage.disk import DiskCache
 from tests.harness.process import free_port
 from tests.harness.upstream import Upstream
 

@@ -784,6 +784,7 @@ def test_a_typo_in_general_settings_fails_at_start_up_naming_it(tmp_path: Path) 
     assert "general_settings.master_kye: unknown setting; did you mean 'master_key'?" in message
 
 
+@pytest.mark.servers  # it counts what the server-backed tests above walked
 def test_every_example_of_the_page_was_walked() -> None:
     for name, outcome in OUTCOMES.items():
         print(f"{name}: {outcome}")

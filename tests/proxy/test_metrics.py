@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiocache_llm.events import CacheEvent, Saving
+from aiocache_llm.llm.events import CacheEvent, Saving
 from aiocache_llm.proxy.metrics import ProxyMetrics
 
 

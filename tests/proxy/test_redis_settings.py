@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from aiocache_llm.backends.redis.settings import redis_settings, wants_cluster
 from aiocache_llm.errors import ConfigurationError
+from aiocache_llm.storage.redis.settings import redis_settings, wants_cluster
 
 
 @pytest.mark.parametrize("spelling", ["None", "none", "NONE", "null", "CERT_NONE"])

@@ -14,7 +14,7 @@ from ._support import Proxy, models
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("qdrant_client") is None
-    or importlib.util.find_spec("aiocache_llm.backends.semantic.qdrant") is None,
+    or importlib.util.find_spec("aiocache_llm.semantic.qdrant") is None,
     reason="the qdrant semantic backend is not available",
 )
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from aiocache_llm.backends.redis import RedisCache
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import RedisServer
 
 _namespaces = itertools.count()

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends.redis import translate_redis_error
-from aiocache_llm.backends.redis.autopipeline import AutoPipeline, Command
 from aiocache_llm.errors import BackendTimeout, BackendUnavailable
+from aiocache_llm.storage.redis import translate_redis_error
+from aiocache_llm.storage.redis.autopipeline import AutoPipeline, Command
 
 
 class StubRunner:
@@ -29,6 +29,19 @@ class StubRunner:
         if self.error is not None:
             raise self.error
         return [ValueError("bad") if c == ("FAIL",) else c[-1] for c in commands]
+
+
+def first_held(runner: StubRunner, release: asyncio.Event) -> Any:
+    """``runner``, whose first round trip waits until ``release`` is set."""
+
+    async def held(commands: Sequence[Command]) -> list[Any]:
+        if not runner.batches:
+            runner.batches.append(list(commands))
+            await release.wait()
+            return [c[-1] for c in commands]
+        return await runner(commands)
+
+    return held
 
 
 def pipeline(runner: StubRunner) -> AutoPipeline:
@@ -90,3 +103,48 @@ async def test_drain_waits_for_batches_in_flight() -> None:
     future = auto.submit(("GET", 1))
     await auto.drain()
     assert future.done() and isinstance(future.exception(), BackendUnavailable)
+
+
+async def test_a_lone_call_is_sent_at_once_and_calls_meanwhile_are_batched() -> None:
+    runner, release = StubRunner(), asyncio.Event()
+    auto = AutoPipeline(
+        first_held(runner, release), translate_redis_error, asyncio.get_running_loop()
+    )
+    first = asyncio.ensure_future(auto.call([("GET", 1)]))
+    await asyncio.sleep(0)  # the first call is in flight, from its own task
+    assert runner.batches == [[("GET", 1)]]
+    rest = asyncio.gather(*(auto.call([("GET", i)]) for i in range(2, 5)))
+    await asyncio.sleep(0.01)
+    release.set()
+    assert await first == [1]
+    assert await rest == [[2], [3], [4]]
+    assert runner.batches[1:] == [[("GET", 2), ("GET", 3), ("GET", 4)]]
+
+
+async def test_a_lone_call_gets_its_own_typed_errors() -> None:
+    import redis.exceptions
+
+    auto = pipeline(StubRunner(redis.exceptions.TimeoutError("slow")))
+    with pytest.raises(BackendTimeout):
+        await auto.call([("GET", 1)])
+    (reply,) = await pipeline(StubRunner()).call([("FAIL",)])
+    assert isinstance(reply, Exception)
+
+
+async def test_once_callers_are_many_commands_are_batched_until_one_comes_alone() -> None:
+    runner, release = StubRunner(), asyncio.Event()
+    auto = AutoPipeline(
+        first_held(runner, release), translate_redis_error, asyncio.get_running_loop()
+    )
+    first = asyncio.ensure_future(auto.call([("GET", 1)]))
+    await asyncio.sleep(0)
+    queued = asyncio.gather(*(auto.call([("GET", i)]) for i in (2, 3)))  # behind it: many
+    await asyncio.sleep(0.01)
+    release.set()
+    await first
+    await queued
+    await auto.drain()
+    assert await auto.call([("GET", 4)]) == [4]  # batched (a batch of one): callers alone again
+    assert auto.batches == 3
+    assert await auto.call([("GET", 5)]) == [5]  # sent at once
+    assert runner.batches[-2:] == [[("GET", 4)], [("GET", 5)]]

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 import redis.asyncio as aioredis
 
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.codec import decode
+from aiocache_llm.core.codec import decode
 from aiocache_llm.errors import InvalidArgumentError, NotSupported
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import RedisServer, redis_running
 
 CHAT = {"choices": [{"message": {"role": "assistant", "content": "Paris. " * 200}}]}
@@ -167,10 +167,23 @@ async def test_an_increment_pipeline_of_ten_thousand_keys_is_one_script_call(
 
 
 async def test_commands_from_concurrent_tasks_share_one_pipeline(cache: RedisCache) -> None:
+    """The first command of a quiet loop goes at once; the other 49 share one pipeline."""
     await cache.async_set_cache("k", "v")
     before = batches(cache)
     values = await asyncio.gather(*(cache.async_get_cache("k") for _ in range(50)))
     assert values == ["v"] * 50
+    assert batches(cache) == before + 2
+
+
+async def test_a_lone_command_is_sent_from_its_callers_task(cache: RedisCache) -> None:
+    """Nothing else queued or in flight: no batch task is made, the caller sends it itself."""
+    await cache.async_set_cache("k", "v")
+    pipeline = cache._loop_client().pipeline
+    before = batches(cache)
+    task = asyncio.ensure_future(cache.async_get_cache("k"))
+    await asyncio.sleep(0)  # the task has sent its GET and waits for the reply
+    assert pipeline.in_flight == 0  # no batch task carries it
+    assert await task == "v"
     assert batches(cache) == before + 1
 
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.cluster import key_slot
 
-from aiocache_llm.backends.redis import RedisClusterCache
 from aiocache_llm.errors import NotSupported
+from aiocache_llm.storage.redis import RedisClusterCache
 from tests.harness.redis_cluster import RedisClusterServers
 
 KEYS = [f"k{i}" for i in range(200)]

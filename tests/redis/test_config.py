@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.backends.redis.settings import mask_secrets, redis_client_kwargs, redis_settings
 from aiocache_llm.errors import ConfigurationError
+from aiocache_llm.storage.redis import RedisCache
+from aiocache_llm.storage.redis.settings import mask_secrets, redis_client_kwargs, redis_settings
 from tests.harness.redis import RedisServer
 
 

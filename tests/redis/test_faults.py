@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends.redis import RedisCache
 from aiocache_llm.errors import BackendTimeout, BackendUnavailable
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.process import free_port
 from tests.harness.redis import RedisServer, start_redis
 

@@ -18,8 +18,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.backends.redis.gcp_iam import GCPIAMCredentialProvider
+from aiocache_llm.storage.redis import RedisCache
+from aiocache_llm.storage.redis.gcp_iam import GCPIAMCredentialProvider
 from tests.harness.redis import RedisServer, start_redis
 
 ACCOUNT = "cache@project.iam.gserviceaccount.com"

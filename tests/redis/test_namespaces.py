@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from aiocache_llm.backends.redis import RedisCache, RedisClusterCache, namespace_prefix
 from aiocache_llm.errors import InvalidKeyError
-from aiocache_llm.resilience import CircuitBreaker, GuardedCache
+from aiocache_llm.middleware.builders import CircuitBreaker, GuardedCache
+from aiocache_llm.storage.redis import RedisCache, RedisClusterCache, namespace_prefix
 
 MakeCache = Callable[[str], RedisCache]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends.redis import RedisCache
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]

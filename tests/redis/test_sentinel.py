@@ -6,8 +6,8 @@ import asyncio
 import json
 import time
 
-from aiocache_llm.backends.redis import RedisCache
 from aiocache_llm.errors import BackendError
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis_sentinel import RedisSentinelServers
 
 

@@ -57,6 +57,11 @@ class Echo:
                 "object": "chat.completion.chunk",
                 "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}],
             }
+        yield {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "stop"}],
+        }
 
     async def aembedding(self, **kwargs: Any) -> Any:
         self.calls += 1

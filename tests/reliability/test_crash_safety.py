@@ -15,15 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiocache_llm.backends.disk import DiskCache
-from aiocache_llm.backends.redis import RedisCache
+from aiocache_llm.storage.disk import DiskCache
+from aiocache_llm.storage.redis import RedisCache
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = 64
 
 DISK_WRITER = """
 import hashlib, os, sys
-from aiocache_llm.backends.disk import DiskCache
+from aiocache_llm.storage.disk import DiskCache
 cache = DiskCache(sys.argv[1])
 i = 0
 while True:
@@ -36,7 +36,7 @@ while True:
 
 REDIS_WRITER = """
 import asyncio, hashlib, os, sys
-from aiocache_llm.backends.redis import RedisCache
+from aiocache_llm.storage.redis import RedisCache
 
 async def main():
     cache = RedisCache(url=sys.argv[1], namespace="crash", env={})

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends.memory import InMemoryCache
-from aiocache_llm.cache import Cache
 from aiocache_llm.errors import BackendTimeout, BackendUnavailable, ConfigurationError
-from aiocache_llm.events import CacheEvent
-from aiocache_llm.resilience import CircuitBreaker, GuardedCache
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.events import CacheEvent
+from aiocache_llm.llm.responses import cache_info
+from aiocache_llm.middleware.builders import CircuitBreaker, GuardedCache
+from aiocache_llm.storage.memory import InMemoryCache
 from tests.harness.redis import RedisServer
 from tests.timing import ManualClock, eventually
 

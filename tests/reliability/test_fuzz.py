@@ -14,11 +14,11 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aiocache_llm.backends.memory import InMemoryCache
-from aiocache_llm.cache import Cache
-from aiocache_llm.controls import CONTROL_KEYS, Controls, parse_controls
 from aiocache_llm.errors import CacheError, InvalidControlError
-from aiocache_llm.keys import make_key
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.controls import CONTROL_KEYS, Controls, parse_controls
+from aiocache_llm.llm.keys import make_key
+from aiocache_llm.storage.memory import InMemoryCache
 
 from .conftest import chat
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from aiocache_llm.backends.disk import DiskCache
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.cache import Cache
 from aiocache_llm.errors import BackendTimeout
+from aiocache_llm.facade import Cache
+from aiocache_llm.storage.disk import DiskCache
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import RedisServer
 from tests.loop_audit import LoopAudit
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.cache import Cache
 from aiocache_llm.errors import InvalidArgumentError
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.responses import cache_info
 
 from .conftest import Echo, chat, text_of
 
@@ -121,8 +121,8 @@ def _embed(texts: list[str]) -> list[list[float]]:
 
 async def test_semantic_search_never_crosses_identities(echo: Echo) -> None:
     pytest.importorskip("qdrant_client")
-    from aiocache_llm.backends.semantic.qdrant import QdrantSemanticCache
-    from aiocache_llm.embeddings import FunctionEmbedder
+    from aiocache_llm.semantic.embedders import FunctionEmbedder
+    from aiocache_llm.semantic.qdrant import QdrantSemanticCache
 
     backend = QdrantSemanticCache(
         qdrant_collection_name=f"iso{uuid.uuid4().hex[:8]}",

@@ -9,9 +9,6 @@ from typing import Any
 import pytest
 
 from aiocache_llm import BackendTimeout, BackendUnavailable, DiskCache, InMemoryCache
-from aiocache_llm.backends.dual import DualCache
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.encryption import EncryptedCache, generate_key
 from aiocache_llm.middleware import (
     Breaker,
     CallNext,
@@ -22,7 +19,9 @@ from aiocache_llm.middleware import (
     Operation,
     compose,
 )
-from aiocache_llm.resilience import GuardedCache
+from aiocache_llm.middleware.builders import EncryptedCache, GuardedCache, generate_key
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.redis import RedisCache
 from tests.backends.test_store import ClientDown, DictStore, InlineCache
 from tests.harness.process import free_port
 from tests.timing import ManualClock

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.resilience import GuardedCache
-from aiocache_llm.responses import cache_info
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.responses import cache_info
+from aiocache_llm.middleware.builders import GuardedCache
 from tests.harness.redis import RedisServer, start_redis
 from tests.harness.s3 import S3Server, start_s3
 from tests.timing import own_time

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from aiocache_llm import BackendTimeout, BackendUnavailable
-from aiocache_llm.backends.redis import RedisCache
-from aiocache_llm.resilience import CircuitBreaker, GuardedCache, RateLimitedLog
+from aiocache_llm.middleware.builders import CircuitBreaker, GuardedCache, RateLimitedLog
+from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import RedisServer, start_redis
 from tests.timing import ManualClock, eventually, own_time
 
@@ -139,3 +139,28 @@ async def test_a_failed_increment_raises_even_when_failing_open(tmp_path: Path) 
     with pytest.raises(BackendUnavailable):
         await cache.async_increment("n", 1)
     await cache.async_disconnect()
+
+
+async def test_the_breaker_opening_and_closing_are_one_line_each(
+    guarded: GuardedCache,
+    paused_server: RedisServer,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="aiocache_llm"):
+        paused_server.process.pause()
+        for _ in range(10):
+            await guarded.async_get_cache("k")
+        assert guarded.breaker.state == "open"
+        paused_server.process.resume()
+
+        async def closed() -> object:
+            clock.now += 0.5
+            await guarded.async_get_cache("k")
+            return guarded.breaker.state == "closed" or None
+
+        await eventually(closed, what="a probe closing the breaker")
+    events = [getattr(r, "event", "?") for r in caplog.records]
+    assert events.count("breaker_opened") == 1
+    assert events.count("breaker_closed") == 1
+    assert events.count("backend_failed") == 1  # ten failed reads: one line

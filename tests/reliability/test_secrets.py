@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import redis
 
-from aiocache_llm.cache import Cache
-from aiocache_llm.encryption import EncryptedCache, generate_key
-from aiocache_llm.events import CacheEvent
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.events import CacheEvent
+from aiocache_llm.middleware.builders import EncryptedCache, generate_key
 from tests.harness.redis import RedisServer, start_redis
 from tests.harness.s3 import S3Server, start_s3
 
@@ -157,7 +157,7 @@ async def test_encrypted_entries_hold_no_readable_prompt_or_answer(
 async def test_an_entry_under_another_key_or_encryption_key_reads_as_a_miss(
     tmp_path: Path,
 ) -> None:
-    from aiocache_llm.backends.disk import DiskCache
+    from aiocache_llm.storage.disk import DiskCache
 
     disk = DiskCache(tmp_path)
     sealed = EncryptedCache(disk, generate_key())
@@ -174,7 +174,7 @@ async def test_an_entry_under_another_key_or_encryption_key_reads_as_a_miss(
 
 
 async def test_keys_rotate_the_first_encrypts_every_one_decrypts(tmp_path: Path) -> None:
-    from aiocache_llm.backends.memory import InMemoryCache
+    from aiocache_llm.storage.memory import InMemoryCache
 
     old, new = generate_key(), generate_key()
     store = InMemoryCache()
@@ -187,8 +187,8 @@ async def test_keys_rotate_the_first_encrypts_every_one_decrypts(tmp_path: Path)
 
 
 def test_update_cache_keeps_the_encryption_and_the_failure_policy(tmp_path: Path) -> None:
-    from aiocache_llm.cache import disable_cache, enable_cache, update_cache
-    from aiocache_llm.resilience import GuardedCache
+    from aiocache_llm.facade import disable_cache, enable_cache, update_cache
+    from aiocache_llm.middleware.builders import GuardedCache
 
     first = enable_cache(
         type="disk",

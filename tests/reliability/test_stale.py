@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.cache import Cache
 from aiocache_llm.errors import InvalidControlError
-from aiocache_llm.events import CacheEvent
+from aiocache_llm.facade import Cache
+from aiocache_llm.llm.events import CacheEvent
 
 from .conftest import Echo, chat, text_of
 

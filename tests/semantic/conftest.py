@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
 
-from aiocache_llm.backends.base import BaseCache
-from aiocache_llm.backends.semantic.base import SemanticCache
-from aiocache_llm.embeddings import CachedEmbedder, LocalEmbedder
 from aiocache_llm.errors import BackendUnavailable
+from aiocache_llm.llm.requests import semantic_query
+from aiocache_llm.semantic.cache import SemanticCache
+from aiocache_llm.semantic.embedders import CachedEmbedder, LocalEmbedder
+from aiocache_llm.semantic.query import SemanticQuery
+from aiocache_llm.storage.base import BaseCache
 
 from ..harness.process import require
 
@@ -26,6 +28,13 @@ MakeSemantic = Callable[..., Awaitable[Any]]
 
 def unique_name(stem: str = "sem") -> str:
     return f"{stem}{next(_names)}"
+
+
+def query(call_type: str, request: Mapping[str, Any], scope: Mapping[str, str]) -> SemanticQuery:
+    """What the LLM layer hands the semantic layer for ``request`` (it must have a question)."""
+    found = semantic_query(call_type, request, scope)
+    assert found is not None, "the request has no question"
+    return found
 
 
 def chat(question: str, model: str = "gpt-4o-mini", **kwargs: Any) -> dict[str, Any]:
@@ -72,7 +81,7 @@ def build_semantic(
     """A fresh ``kind`` semantic cache with its own index / collection."""
     name = kwargs.pop("name", None) or unique_name()
     if kind in ("redis-semantic", "dual-semantic"):
-        from aiocache_llm.backends.semantic.redis import RedisSemanticCache
+        from aiocache_llm.semantic.redis import RedisSemanticCache
 
         server = request.getfixturevalue("redis_server")
         inner: SemanticCache = RedisSemanticCache(
@@ -81,10 +90,10 @@ def build_semantic(
         )  # fmt: skip
         if kind == "redis-semantic":
             return inner
-        from aiocache_llm.backends.semantic.dual import DualSemanticCache
+        from aiocache_llm.semantic.dual import DualSemanticCache
 
         return DualSemanticCache(inner)
-    from aiocache_llm.backends.semantic.qdrant import QdrantSemanticCache
+    from aiocache_llm.semantic.qdrant import QdrantSemanticCache
 
     kwargs.setdefault("location", ":memory:")
     return QdrantSemanticCache(qdrant_collection_name=name, embedder=embedder, **kwargs)

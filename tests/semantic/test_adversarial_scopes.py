@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.embeddings import CachedEmbedder
+from aiocache_llm.semantic.embedders import CachedEmbedder
 
-from .conftest import build_semantic, chat
+from .conftest import build_semantic, chat, query
 
 DATA = Path(__file__).parent / "data"
 HOME = {"namespace": "app", "identity": "tenant-a"}
@@ -38,7 +38,9 @@ async def filled(request: pytest.FixtureRequest, cached_embedder: CachedEmbedder
     """A cache holding the first question of every paraphrase pair, in the home scope."""
     cache = build_semantic(request.param, request, cached_embedder)
     for question, _ in paraphrases():
-        await cache.async_semantic_store("acompletion", chat(question), HOME, question)
+        await cache.async_semantic_store(
+            "acompletion", query("acompletion", chat(question), HOME), HOME, question
+        )
     yield cache
     await cache.async_flush_cache()
     await cache.async_disconnect()
@@ -46,7 +48,9 @@ async def filled(request: pytest.FixtureRequest, cached_embedder: CachedEmbedder
 
 async def test_the_home_scope_serves_most_paraphrases(filled: Any) -> None:
     served = [
-        await filled.async_semantic_lookup("acompletion", chat(asked), HOME)
+        await filled.async_semantic_lookup(
+            "acompletion", query("acompletion", chat(asked), HOME), HOME
+        )
         for _, asked in paraphrases()
     ]
     assert sum(hit is not None for hit in served) >= 0.75 * len(served)
@@ -59,6 +63,8 @@ async def test_no_paraphrase_is_served_to_another_model_namespace_or_identity(
         (asked, model, scope)
         for model, scope in ELSEWHERE
         for _, asked in paraphrases()
-        if await filled.async_semantic_lookup("acompletion", chat(asked, model=model), scope)
+        if await filled.async_semantic_lookup(
+            "acompletion", query("acompletion", chat(asked, model=model), scope), scope
+        )
     ]
     assert served == []

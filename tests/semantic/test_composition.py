@@ -10,8 +10,6 @@ import pytest
 
 pytest.importorskip("qdrant_client")
 
-from aiocache_llm.backends.memory import InMemoryCache
-from aiocache_llm.backends.redis import RedisCache
 from aiocache_llm.errors import ConfigurationError
 from aiocache_llm.semantic import SemanticCache, VectorIndex
 from aiocache_llm.semantic.dual import DualSemanticCache
@@ -21,8 +19,10 @@ from aiocache_llm.semantic.qdrant_connection import QdrantConnection
 from aiocache_llm.semantic.qdrant_index import QdrantVectorIndex
 from aiocache_llm.semantic.redis import RedisSemanticCache
 from aiocache_llm.semantic.redis_index import RedisVectorIndex
+from aiocache_llm.storage.memory import InMemoryCache
+from aiocache_llm.storage.redis import RedisCache
 
-from .conftest import chat, unique_name
+from .conftest import chat, query, unique_name
 
 SCOPE = {"namespace": "app"}
 FRANCE, PARAPHRASE = "What is the capital of France?", "France's capital city?"
@@ -45,23 +45,41 @@ async def test_an_in_memory_store_beside_a_qdrant_index(local_embedder: Any) -> 
     cache = SemanticCache(store, qdrant_index(), local_embedder)
     await cache.async_set_cache("k", "v")
     assert await store.async_get_cache("k") == "v"
-    await cache.async_semantic_store("acompletion", chat(FRANCE), SCOPE, "Paris")
-    hit = await cache.async_semantic_lookup("acompletion", chat(PARAPHRASE), SCOPE)
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", chat(FRANCE), SCOPE), SCOPE, "Paris"
+    )
+    hit = await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", chat(PARAPHRASE), SCOPE), SCOPE
+    )
     assert hit is not None and hit.value == "Paris"
     await cache.async_flush_cache()
     assert await store.async_get_cache("k") is None
-    assert await cache.async_semantic_lookup("acompletion", chat(PARAPHRASE), SCOPE) is None
+    assert (
+        await cache.async_semantic_lookup(
+            "acompletion", query("acompletion", chat(PARAPHRASE), SCOPE), SCOPE
+        )
+        is None
+    )
 
 
 async def test_deleting_a_key_removes_its_index_entry_whatever_the_store(
     local_embedder: Any,
 ) -> None:
     cache = SemanticCache(InMemoryCache(), qdrant_index(), local_embedder)
-    await cache.async_semantic_store("acompletion", chat(FRANCE), SCOPE, "Paris")
-    hit = await cache.async_semantic_lookup("acompletion", chat(FRANCE), SCOPE)
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", chat(FRANCE), SCOPE), SCOPE, "Paris"
+    )
+    hit = await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", chat(FRANCE), SCOPE), SCOPE
+    )
     assert hit is not None
     await cache.async_delete_cache(hit.key)
-    assert await cache.async_semantic_lookup("acompletion", chat(PARAPHRASE), SCOPE) is None
+    assert (
+        await cache.async_semantic_lookup(
+            "acompletion", query("acompletion", chat(PARAPHRASE), SCOPE), SCOPE
+        )
+        is None
+    )
 
 
 async def test_a_redis_store_under_a_qdrant_index_holds_the_exact_keys(
@@ -75,8 +93,12 @@ async def test_a_redis_store_under_a_qdrant_index_holds_the_exact_keys(
     await cache.async_set_cache("k", {"a": 1}, ttl=100)
     assert await redis_store.async_get_cache("k") == {"a": 1}
     assert 0 < (await cache.async_get_ttl("k") or 0) <= 100
-    await cache.async_semantic_store("acompletion", chat(FRANCE), SCOPE, "Paris")
-    hit = await cache.async_semantic_lookup("acompletion", chat(PARAPHRASE), SCOPE)
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", chat(FRANCE), SCOPE), SCOPE, "Paris"
+    )
+    hit = await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", chat(PARAPHRASE), SCOPE), SCOPE
+    )
     assert hit is not None and hit.value == "Paris"
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends.semantic.dual import DualSemanticCache
-from aiocache_llm.embeddings import FunctionEmbedder, LocalEmbedder
 from aiocache_llm.errors import ConfigurationError
+from aiocache_llm.semantic.dual import DualSemanticCache
+from aiocache_llm.semantic.embedders import FunctionEmbedder, LocalEmbedder
 
-from .conftest import chat, unique_name
+from .conftest import chat, query, unique_name
 
 SCOPE = {"namespace": "app"}
 
@@ -47,9 +47,13 @@ def dual(counting: Counting, **kwargs: Any) -> DualSemanticCache:
 async def test_an_identical_request_is_answered_without_embedding(counting: Counting) -> None:
     cache = dual(counting)
     request = chat("What is the capital of France?")
-    await cache.async_semantic_store("acompletion", request, SCOPE, "Paris")
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", request, SCOPE), SCOPE, "Paris"
+    )
     embedded = len(counting.texts)
-    hit = await cache.async_semantic_lookup("acompletion", request, SCOPE)
+    hit = await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", request, SCOPE), SCOPE
+    )
     assert hit is not None and hit.value == "Paris" and hit.similarity == 1.0
     assert len(counting.texts) == embedded
 
@@ -57,9 +61,11 @@ async def test_an_identical_request_is_answered_without_embedding(counting: Coun
 async def test_a_paraphrase_goes_to_the_semantic_cache(counting: Counting) -> None:
     cache = dual(counting)
     await cache.async_semantic_store(
-        "acompletion", chat("What is the capital of France?"), SCOPE, 1
+        "acompletion", query("acompletion", chat("What is the capital of France?"), SCOPE), SCOPE, 1
     )
-    hit = await cache.async_semantic_lookup("acompletion", chat("France's capital city?"), SCOPE)
+    hit = await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", chat("France's capital city?"), SCOPE), SCOPE
+    )
     assert hit is not None and hit.similarity < 1.0
     assert "France's capital city?" in counting.texts
 
@@ -67,20 +73,34 @@ async def test_a_paraphrase_goes_to_the_semantic_cache(counting: Counting) -> No
 async def test_a_repeated_paraphrase_is_embedded_once(counting: Counting) -> None:
     cache = dual(counting)
     await cache.async_semantic_store(
-        "acompletion", chat("What is the capital of France?"), SCOPE, 1
+        "acompletion", query("acompletion", chat("What is the capital of France?"), SCOPE), SCOPE, 1
     )
     for _ in range(3):
-        await cache.async_semantic_lookup("acompletion", chat("France's capital city?"), SCOPE)
+        await cache.async_semantic_lookup(
+            "acompletion", query("acompletion", chat("France's capital city?"), SCOPE), SCOPE
+        )
     assert counting.texts.count("France's capital city?") == 1
 
 
 async def test_the_memory_level_keeps_scopes_apart(counting: Counting) -> None:
     cache = dual(counting)
     request = chat("What is the capital of France?")
-    await cache.async_semantic_store("acompletion", request, SCOPE, "Paris")
-    assert await cache.async_semantic_lookup("acompletion", request, {"namespace": "x"}) is None
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", request, SCOPE), SCOPE, "Paris"
+    )
+    assert (
+        await cache.async_semantic_lookup(
+            "acompletion", query("acompletion", request, {"namespace": "x"}), {"namespace": "x"}
+        )
+        is None
+    )
     other_model = chat("What is the capital of France?", model="gpt-4o")
-    assert await cache.async_semantic_lookup("acompletion", other_model, SCOPE) is None
+    assert (
+        await cache.async_semantic_lookup(
+            "acompletion", query("acompletion", other_model, SCOPE), SCOPE
+        )
+        is None
+    )
 
 
 async def test_exact_reads_are_served_from_memory_after_the_first(counting: Counting) -> None:

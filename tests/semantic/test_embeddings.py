@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.embeddings import (
+from aiocache_llm.errors import BackendError, BackendUnavailable
+from aiocache_llm.semantic.embedders import (
     CachedEmbedder,
     Embedder,
     FunctionEmbedder,
@@ -18,7 +19,6 @@ from aiocache_llm.embeddings import (
     OpenAIEmbedder,
     embedder_dimension,
 )
-from aiocache_llm.errors import BackendError, BackendUnavailable
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.backends.semantic.base import DEFAULT_SIMILARITY_THRESHOLD
-from aiocache_llm.embeddings import CachedEmbedder
-from aiocache_llm.semantic_guard import RULES, PrecisionGuard
+from aiocache_llm.semantic.cache import DEFAULT_SIMILARITY_THRESHOLD
+from aiocache_llm.semantic.embedders import CachedEmbedder
+from aiocache_llm.semantic.guard import RULES, PrecisionGuard
 
 DATA = Path(__file__).parent / "data"
 guard = PrecisionGuard()
@@ -176,3 +176,72 @@ def test_every_hard_negative_is_rejected_by_the_guard() -> None:
     pairs = load_pairs("pairs.jsonl") + load_pairs("holdout.jsonl")
     served = [p for p in pairs if p["kind"].startswith("hard:") and guard(p["a"], p["b"])]
     assert served == []
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("How do I read my electricity meter?", "How do I read my electricty meter?"),
+        ("How do I install the desktop app on a Mac?", "How do I instal the desktop app on a Mac?"),
+        ("I can't log in to my online banking", "I cannot log in to my online banking"),
+        (
+            "Why won't my laptop connect to the printer?",
+            "Why doesn't my laptop connect to the printer?",
+        ),
+        (
+            "What documents do I need to open a joint account?",
+            "To open a joint account, what documents do I need?",
+        ),
+        (
+            "How do I order a replacement debit card?",
+            "Hi, quick one: how do I order a replacement debit card?",
+        ),
+        ("How do I reset my router password?", "how can I reset my router's password"),
+        (
+            "Do I need to book a table for Sunday lunch?",
+            "Do I need to book a table for Sunday lunch? Thank you!",
+        ),
+    ],
+)
+def test_misspellings_contractions_fillers_and_moved_clauses_pass(a: str, b: str) -> None:
+    assert rejected_by(a, b) is None
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "reason"),
+    [
+        ("Remind me at 7am", "Remind me at 7pm", "opposite words"),
+        ("Is the deposit refundable?", "Is the deposit non-refundable?", "negation differs"),
+        (
+            "How do I turn on two-factor authentication?",
+            "How do I turn off two-factor authentication?",
+            "opposite words",
+        ),
+        (
+            "How do I get a refund on a gift?",
+            "How do I get a refund on a gift card?",
+            "a qualifier added",
+        ),
+        (
+            "What are the symptoms of flu?",
+            "What are the symptoms of flu in babies?",
+            "a qualifier added",
+        ),
+        (
+            "Can I get the NHS flu jab for free?",
+            "Can my child get the NHS flu jab for free?",
+            "asks about someone else",
+        ),
+        (
+            "Transfer £50 from my savings to my current account",
+            "Transfer £50 from my current account to my savings",
+            "direction differs",
+        ),
+        ("Is it safe to drive?", "Is it unsafe to drive?", "opposite words"),
+        ("house prices in Leeds", "horse prices in Leeds", "a different term in the same question"),
+    ],
+)
+def test_times_prefixes_qualifiers_askers_and_directions_are_rejected(
+    a: str, b: str, reason: str
+) -> None:
+    assert rejected_by(a, b) == reason

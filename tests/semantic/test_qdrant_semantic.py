@@ -12,11 +12,11 @@ pytest.importorskip("qdrant_client")
 
 from qdrant_client import models
 
-from aiocache_llm.backends.semantic.qdrant import QdrantSemanticCache, quantization_config
-from aiocache_llm.embeddings import FunctionEmbedder, LocalEmbedder
 from aiocache_llm.errors import ConfigurationError
+from aiocache_llm.semantic.embedders import FunctionEmbedder, LocalEmbedder
+from aiocache_llm.semantic.qdrant import QdrantSemanticCache, quantization_config
 
-from .conftest import chat, unique_name
+from .conftest import chat, query, unique_name
 
 SCOPE = {"namespace": "app", "identity": "u1"}
 
@@ -34,12 +34,14 @@ async def test_each_quantization_config_works_end_to_end(
 ) -> None:
     cache = make(local_embedder, qdrant_quantization_config=kind)
     await cache.async_semantic_store(
-        "acompletion", chat("What is the capital of France?"), SCOPE, 1
+        "acompletion", query("acompletion", chat("What is the capital of France?"), SCOPE), SCOPE, 1
     )
-    hit = await cache.async_semantic_lookup("acompletion", chat("France's capital city?"), SCOPE)
+    hit = await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", chat("France's capital city?"), SCOPE), SCOPE
+    )
     assert hit is not None and hit.value == 1
     assert await cache.async_semantic_lookup(
-        "acompletion", chat("How do I bake sourdough bread?"), SCOPE
+        "acompletion", query("acompletion", chat("How do I bake sourdough bread?"), SCOPE), SCOPE
     ) is None  # fmt: skip
 
 
@@ -120,7 +122,7 @@ async def test_a_new_cache_object_reuses_the_collection_and_its_entries(
         path=str(tmp_path / "q"), qdrant_collection_name=name, embedder=local_embedder
     )
     await first.async_semantic_store(
-        "acompletion", chat("What is the capital of France?"), SCOPE, 1
+        "acompletion", query("acompletion", chat("What is the capital of France?"), SCOPE), SCOPE, 1
     )
     await first.async_disconnect()
     second = QdrantSemanticCache(
@@ -128,7 +130,7 @@ async def test_a_new_cache_object_reuses_the_collection_and_its_entries(
     )
     try:
         hit = await second.async_semantic_lookup(
-            "acompletion", chat("France's capital city?"), SCOPE
+            "acompletion", query("acompletion", chat("France's capital city?"), SCOPE), SCOPE
         )
         assert hit is not None and hit.value == 1
     finally:
@@ -143,7 +145,7 @@ async def test_a_collection_of_another_dimension_is_a_clear_error(
         path=str(tmp_path / "q"), qdrant_collection_name=name, embedder=local_embedder
     )
     await first.async_semantic_store(
-        "acompletion", chat("What is the capital of France?"), SCOPE, 1
+        "acompletion", query("acompletion", chat("What is the capital of France?"), SCOPE), SCOPE, 1
     )
     await first.async_disconnect()
 
@@ -157,7 +159,9 @@ async def test_a_collection_of_another_dimension_is_a_clear_error(
     )
     try:
         with pytest.raises(ConfigurationError, match="dimension 384"):
-            await other.async_semantic_lookup("acompletion", chat("Hello?"), SCOPE)
+            await other.async_semantic_lookup(
+                "acompletion", query("acompletion", chat("Hello?"), SCOPE), SCOPE
+            )
     finally:
         await other.async_disconnect()
 
@@ -165,9 +169,15 @@ async def test_a_collection_of_another_dimension_is_a_clear_error(
 async def test_cleanup_deletes_expired_points(local_embedder: LocalEmbedder) -> None:
     cache = make(local_embedder)
     await cache.async_semantic_store(
-        "acompletion", chat("What is the capital of France?"), SCOPE, 1, ttl=0.05
+        "acompletion",
+        query("acompletion", chat("What is the capital of France?"), SCOPE),
+        SCOPE,
+        1,
+        ttl=0.05,
     )
-    await cache.async_semantic_store("acompletion", chat("Who wrote Hamlet?"), SCOPE, 2, ttl=100)
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", chat("Who wrote Hamlet?"), SCOPE), SCOPE, 2, ttl=100
+    )
     await cache.async_set_cache("short", "v", ttl=0.05)
     await asyncio.sleep(0.1)
     await cache.async_cleanup_expired()

@@ -7,10 +7,11 @@ import asyncio
 
 import pytest
 
-from aiocache_llm.backends.semantic.base import DEFAULT_SIMILARITY_THRESHOLD, SemanticHit
+from aiocache_llm.llm.requests import semantic_query
+from aiocache_llm.semantic.cache import DEFAULT_SIMILARITY_THRESHOLD, SemanticHit
 from tests.timing import live_then_gone
 
-from .conftest import BrokenEmbedder, MakeSemantic, chat
+from .conftest import BrokenEmbedder, MakeSemantic, chat, query
 
 ANSWER = {"choices": [{"message": {"role": "assistant", "content": "Paris."}}]}
 SCOPE = {"namespace": "app", "identity": "tenant-a"}
@@ -19,10 +20,15 @@ SCOPE = {"namespace": "app", "identity": "tenant-a"}
 async def test_a_paraphrase_is_a_hit_with_its_similarity(make_semantic: MakeSemantic) -> None:
     cache = await make_semantic()
     await cache.async_semantic_store(
-        "acompletion", chat("What is the capital of France?"), SCOPE, ANSWER
+        "acompletion",
+        query("acompletion", chat("What is the capital of France?"), SCOPE),
+        SCOPE,
+        ANSWER,
     )
     hit = await cache.async_semantic_lookup(
-        "acompletion", chat("Which city is the capital of France?"), SCOPE
+        "acompletion",
+        query("acompletion", chat("Which city is the capital of France?"), SCOPE),
+        SCOPE,
     )
     assert isinstance(hit, SemanticHit)
     assert hit.value == ANSWER
@@ -33,18 +39,25 @@ async def test_a_paraphrase_is_a_hit_with_its_similarity(make_semantic: MakeSema
 async def test_an_unrelated_question_is_a_miss(make_semantic: MakeSemantic) -> None:
     cache = await make_semantic()
     await cache.async_semantic_store(
-        "acompletion", chat("What is the capital of France?"), SCOPE, ANSWER
+        "acompletion",
+        query("acompletion", chat("What is the capital of France?"), SCOPE),
+        SCOPE,
+        ANSWER,
     )
     assert await cache.async_semantic_lookup(
-        "acompletion", chat("How do I bake sourdough bread?"), SCOPE
+        "acompletion", query("acompletion", chat("How do I bake sourdough bread?"), SCOPE), SCOPE
     ) is None  # fmt: skip
 
 
 async def test_the_same_question_is_a_hit_with_similarity_one(make_semantic: MakeSemantic) -> None:
     cache = await make_semantic()
     request = chat("What is the capital of France?")
-    await cache.async_semantic_store("acompletion", request, SCOPE, ANSWER)
-    hit = await cache.async_semantic_lookup("acompletion", request, SCOPE)
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", request, SCOPE), SCOPE, ANSWER
+    )
+    hit = await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", request, SCOPE), SCOPE
+    )
     assert hit is not None and hit.similarity == pytest.approx(1.0, abs=1e-4)
 
 
@@ -89,8 +102,13 @@ async def test_a_paraphrase_with_other_arguments_is_a_miss(
     make_semantic: MakeSemantic, stored: dict[str, object], asked: dict[str, object]
 ) -> None:
     cache = await make_semantic()
-    await cache.async_semantic_store("acompletion", stored, SCOPE, ANSWER)
-    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is None
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", stored, SCOPE), SCOPE, ANSWER
+    )
+    assert (
+        await cache.async_semantic_lookup("acompletion", query("acompletion", asked, SCOPE), SCOPE)
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -107,19 +125,35 @@ async def test_a_paraphrase_in_another_scope_is_a_miss(
 ) -> None:
     cache = await make_semantic()
     await cache.async_semantic_store(
-        "acompletion", chat("What is the capital of France?"), SCOPE, ANSWER
+        "acompletion",
+        query("acompletion", chat("What is the capital of France?"), SCOPE),
+        SCOPE,
+        ANSWER,
     )
     asked = chat("Which city is the capital of France?")
-    assert await cache.async_semantic_lookup("acompletion", asked, other_scope) is None
+    assert (
+        await cache.async_semantic_lookup(
+            "acompletion", query("acompletion", asked, other_scope), other_scope
+        )
+        is None
+    )
 
 
 async def test_another_call_type_is_a_miss(make_semantic: MakeSemantic) -> None:
     cache = await make_semantic()
     await cache.async_semantic_store(
-        "atext_completion", {"model": "m", "prompt": "What is the capital of France?"}, SCOPE, 1
+        "atext_completion",
+        query(
+            "atext_completion", {"model": "m", "prompt": "What is the capital of France?"}, SCOPE
+        ),
+        SCOPE,
+        1,
     )
     asked = {"model": "m", "messages": [{"role": "user", "content": "France's capital city?"}]}
-    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is None
+    assert (
+        await cache.async_semantic_lookup("acompletion", query("acompletion", asked, SCOPE), SCOPE)
+        is None
+    )
 
 
 async def test_a_near_miss_is_rejected_by_the_precision_guard(
@@ -127,10 +161,16 @@ async def test_a_near_miss_is_rejected_by_the_precision_guard(
 ) -> None:
     cache = await make_semantic()
     await cache.async_semantic_store(
-        "acompletion", chat("How do I convert 100 Fahrenheit to Celsius?"), SCOPE, ANSWER
+        "acompletion",
+        query("acompletion", chat("How do I convert 100 Fahrenheit to Celsius?"), SCOPE),
+        SCOPE,
+        ANSWER,
     )
     asked = chat("How do I convert 100 Celsius to Fahrenheit?")
-    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is None
+    assert (
+        await cache.async_semantic_lookup("acompletion", query("acompletion", asked, SCOPE), SCOPE)
+        is None
+    )
 
 
 async def test_without_the_guard_the_near_miss_would_be_served(
@@ -138,10 +178,15 @@ async def test_without_the_guard_the_near_miss_would_be_served(
 ) -> None:
     cache = await make_semantic(precision_guard=False)
     await cache.async_semantic_store(
-        "acompletion", chat("How do I convert 100 Fahrenheit to Celsius?"), SCOPE, ANSWER
+        "acompletion",
+        query("acompletion", chat("How do I convert 100 Fahrenheit to Celsius?"), SCOPE),
+        SCOPE,
+        ANSWER,
     )
     asked = chat("How do I convert 100 Celsius to Fahrenheit?")
-    hit = await cache.async_semantic_lookup("acompletion", asked, SCOPE)
+    hit = await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", asked, SCOPE), SCOPE
+    )
     assert hit is not None and hit.value == ANSWER
 
 
@@ -150,12 +195,20 @@ async def test_a_rejected_nearest_candidate_falls_back_to_the_next_one(
 ) -> None:
     cache = await make_semantic()
     await cache.async_semantic_store(
-        "acompletion", chat("Can cats eat chocolate?"), SCOPE, "no, cats"
+        "acompletion",
+        query("acompletion", chat("Can cats eat chocolate?"), SCOPE),
+        SCOPE,
+        "no, cats",
     )
     await cache.async_semantic_store(
-        "acompletion", chat("Is chocolate safe for dogs to eat?"), SCOPE, "no, dogs"
+        "acompletion",
+        query("acompletion", chat("Is chocolate safe for dogs to eat?"), SCOPE),
+        SCOPE,
+        "no, dogs",
     )
-    hit = await cache.async_semantic_lookup("acompletion", chat("Can dogs eat chocolate?"), SCOPE)
+    hit = await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", chat("Can dogs eat chocolate?"), SCOPE), SCOPE
+    )
     assert hit is not None and hit.value == "no, dogs"
 
 
@@ -164,22 +217,38 @@ async def test_a_higher_threshold_turns_a_paraphrase_into_a_miss(
 ) -> None:
     cache = await make_semantic(similarity_threshold=0.99)
     await cache.async_semantic_store(
-        "acompletion", chat("What is the capital of France?"), SCOPE, ANSWER
+        "acompletion",
+        query("acompletion", chat("What is the capital of France?"), SCOPE),
+        SCOPE,
+        ANSWER,
     )
     asked = chat("Which city is the capital of France?")
-    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is None
+    assert (
+        await cache.async_semantic_lookup("acompletion", query("acompletion", asked, SCOPE), SCOPE)
+        is None
+    )
 
 
 async def test_an_entry_expires_after_its_ttl(make_semantic: MakeSemantic) -> None:
     cache = await make_semantic()
     stored, asked = chat("What is the capital of France?"), chat("France's capital city?")
-    await cache.async_semantic_lookup("acompletion", asked, SCOPE)  # embeds and creates the index
+    await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", asked, SCOPE), SCOPE
+    )  # embeds and creates the index
 
     async def found() -> bool | None:
-        return True if await cache.async_semantic_lookup("acompletion", asked, SCOPE) else None
+        return (
+            True
+            if await cache.async_semantic_lookup(
+                "acompletion", query("acompletion", asked, SCOPE), SCOPE
+            )
+            else None
+        )
 
     await live_then_gone(
-        lambda ttl: cache.async_semantic_store("acompletion", stored, SCOPE, ANSWER, ttl=ttl),
+        lambda ttl: cache.async_semantic_store(
+            "acompletion", query("acompletion", stored, SCOPE), SCOPE, ANSWER, ttl=ttl
+        ),
         found,
         True,
         ttls=(0.3, 1.2, 4.8),
@@ -189,9 +258,14 @@ async def test_an_entry_expires_after_its_ttl(make_semantic: MakeSemantic) -> No
 async def test_the_default_ttl_applies_to_semantic_entries(make_semantic: MakeSemantic) -> None:
     cache = await make_semantic(default_ttl=0.3)
     stored, asked = chat("What is the capital of France?"), chat("France's capital city?")
-    await cache.async_semantic_store("acompletion", stored, SCOPE, ANSWER)
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", stored, SCOPE), SCOPE, ANSWER
+    )
     await asyncio.sleep(0.45)
-    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is None
+    assert (
+        await cache.async_semantic_lookup("acompletion", query("acompletion", asked, SCOPE), SCOPE)
+        is None
+    )
 
 
 async def test_storing_the_same_question_again_replaces_the_answer(
@@ -199,9 +273,15 @@ async def test_storing_the_same_question_again_replaces_the_answer(
 ) -> None:
     cache = await make_semantic()
     request = chat("What is the capital of France?")
-    await cache.async_semantic_store("acompletion", request, SCOPE, "old")
-    await cache.async_semantic_store("acompletion", request, SCOPE, "new")
-    hit = await cache.async_semantic_lookup("acompletion", chat("France's capital city?"), SCOPE)
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", request, SCOPE), SCOPE, "old"
+    )
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", request, SCOPE), SCOPE, "new"
+    )
+    hit = await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", chat("France's capital city?"), SCOPE), SCOPE
+    )
     assert hit is not None and hit.value == "new"
 
 
@@ -211,18 +291,19 @@ async def test_a_failing_embedder_makes_store_and_lookup_quiet_misses(
     broken = BrokenEmbedder()
     cache = await make_semantic(embedder=broken)
     await cache.async_semantic_store(
-        "acompletion", chat("What is the capital of France?"), SCOPE, 1
+        "acompletion", query("acompletion", chat("What is the capital of France?"), SCOPE), SCOPE, 1
     )
     asked = chat("Which city is the capital of France?")
-    assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is None
+    assert (
+        await cache.async_semantic_lookup("acompletion", query("acompletion", asked, SCOPE), SCOPE)
+        is None
+    )
     assert broken.calls == 2
 
 
-async def test_a_request_without_a_question_is_never_matched(make_semantic: MakeSemantic) -> None:
-    cache = await make_semantic()
+def test_a_request_without_a_question_has_no_semantic_query() -> None:
     request = {"model": "m", "messages": [{"role": "system", "content": "Be brief."}]}
-    await cache.async_semantic_store("acompletion", request, SCOPE, ANSWER)
-    assert await cache.async_semantic_lookup("acompletion", request, SCOPE) is None
+    assert semantic_query("acompletion", request, SCOPE) is None
 
 
 async def test_a_multimodal_question_is_matched_on_its_text(make_semantic: MakeSemantic) -> None:
@@ -230,8 +311,12 @@ async def test_a_multimodal_question_is_matched_on_its_text(make_semantic: MakeS
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
     stored = chat([{"type": "text", "text": "What animal is in this picture?"}, image])
     asked = chat([{"type": "text", "text": "Which animal does this picture show?"}, image])
-    await cache.async_semantic_store("acompletion", stored, SCOPE, "a cat")
-    hit = await cache.async_semantic_lookup("acompletion", asked, SCOPE)
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", stored, SCOPE), SCOPE, "a cat"
+    )
+    hit = await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", asked, SCOPE), SCOPE
+    )
     assert hit is not None and hit.value == "a cat"
 
 
@@ -240,16 +325,25 @@ async def test_a_different_image_with_the_same_text_is_a_miss(make_semantic: Mak
     text = {"type": "text", "text": "What animal is in this picture?"}
     one = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
     two = {"type": "image_url", "image_url": {"url": "data:image/png;base64,BBBB"}}
-    await cache.async_semantic_store("acompletion", chat([text, one]), SCOPE, "a cat")
-    assert await cache.async_semantic_lookup("acompletion", chat([text, two]), SCOPE) is None
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", chat([text, one]), SCOPE), SCOPE, "a cat"
+    )
+    assert (
+        await cache.async_semantic_lookup(
+            "acompletion", query("acompletion", chat([text, two]), SCOPE), SCOPE
+        )
+        is None
+    )
 
 
 async def test_the_blocking_api_works_too(make_semantic: MakeSemantic) -> None:
     cache = await make_semantic()
 
     def script() -> SemanticHit | None:
-        cache.semantic_store("completion", chat("What is the capital of France?"), SCOPE, ANSWER)
-        return cache.semantic_lookup("completion", chat("France's capital city?"), SCOPE)
+        stored = query("completion", chat("What is the capital of France?"), SCOPE)
+        cache.semantic_store("completion", stored, SCOPE, ANSWER)
+        asked = query("completion", chat("France's capital city?"), SCOPE)
+        return cache.semantic_lookup("completion", asked, SCOPE)
 
     hit = await asyncio.to_thread(script)
     await asyncio.to_thread(cache.disconnect)
@@ -262,7 +356,7 @@ async def test_exact_key_operations_work_beside_semantic_entries(
     cache = await make_semantic()
     await cache.async_set_cache("app:llm:v1:abc", ANSWER)
     await cache.async_semantic_store(
-        "acompletion", chat("What is the capital of France?"), SCOPE, 1
+        "acompletion", query("acompletion", chat("What is the capital of France?"), SCOPE), SCOPE, 1
     )
     assert await cache.async_get_cache("app:llm:v1:abc") == ANSWER
 
@@ -272,13 +366,25 @@ async def test_deleting_the_key_of_an_answer_removes_it_from_the_index(
 ) -> None:
     cache = await make_semantic()
     request = chat("What is the capital of France?")
-    await cache.async_semantic_store("acompletion", request, SCOPE, ANSWER)
-    hit = await cache.async_semantic_lookup("acompletion", request, SCOPE)
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", request, SCOPE), SCOPE, ANSWER
+    )
+    hit = await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", request, SCOPE), SCOPE
+    )
     assert hit is not None
     await cache.async_delete_cache(hit.key)
-    assert await cache.async_semantic_lookup("acompletion", request, SCOPE) is None
     assert (
-        await cache.async_semantic_lookup("acompletion", chat("France's capital?"), SCOPE) is None
+        await cache.async_semantic_lookup(
+            "acompletion", query("acompletion", request, SCOPE), SCOPE
+        )
+        is None
+    )
+    assert (
+        await cache.async_semantic_lookup(
+            "acompletion", query("acompletion", chat("France's capital?"), SCOPE), SCOPE
+        )
+        is None
     )
 
 
@@ -292,12 +398,26 @@ async def test_a_verifier_has_the_last_word_on_borderline_hits(
         return "Which" not in query
 
     cache = await make_semantic(verifier=verifier, verify_below=0.999)
-    await cache.async_semantic_store("acompletion", chat(FRANCE), SCOPE, ANSWER)
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", chat(FRANCE), SCOPE), SCOPE, ANSWER
+    )
     paraphrase = chat("Which city is the capital of France?")
-    assert await cache.async_semantic_lookup("acompletion", paraphrase, SCOPE) is None
+    assert (
+        await cache.async_semantic_lookup(
+            "acompletion", query("acompletion", paraphrase, SCOPE), SCOPE
+        )
+        is None
+    )
     assert asked == [("Which city is the capital of France?", FRANCE)]
-    assert await cache.async_semantic_lookup("acompletion", chat(PARAPHRASE), SCOPE) is not None
-    exact = await cache.async_semantic_lookup("acompletion", chat(FRANCE), SCOPE)
+    assert (
+        await cache.async_semantic_lookup(
+            "acompletion", query("acompletion", chat(PARAPHRASE), SCOPE), SCOPE
+        )
+        is not None
+    )
+    exact = await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", chat(FRANCE), SCOPE), SCOPE
+    )
     assert exact is not None and len(asked) == 2  # not borderline: served unasked
 
 
@@ -306,5 +426,12 @@ async def test_a_failing_verifier_makes_the_lookup_a_miss(make_semantic: MakeSem
         raise RuntimeError("the judge model is down")
 
     cache = await make_semantic(verifier=verifier, verify_below=0.999)
-    await cache.async_semantic_store("acompletion", chat(FRANCE), SCOPE, ANSWER)
-    assert await cache.async_semantic_lookup("acompletion", chat(PARAPHRASE), SCOPE) is None
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", chat(FRANCE), SCOPE), SCOPE, ANSWER
+    )
+    assert (
+        await cache.async_semantic_lookup(
+            "acompletion", query("acompletion", chat(PARAPHRASE), SCOPE), SCOPE
+        )
+        is None
+    )

@@ -25,4 +25,21 @@ swap one word for a synonym. ``benchmarks/bench_semantic.py`` measures both effe
 from .features import QuestionFeatures, features
 from .rules import RULES, GuardVerdict, PrecisionGuard, Rule
 
-__all__ = ["RULES", "GuardVerdict", "PrecisionGuard", "QuestionFeatures", "Rule", "features"]
+__all__ = [
+    "RULES",
+    "GuardVerdict",
+    "PrecisionGuard",
+    "QuestionFeatures",
+    "Rule",
+    "features",
+    "make_guard",
+]
+
+
+def make_guard(guard: PrecisionGuard | bool | None) -> PrecisionGuard | None:
+    """The guard a setting asks for: ``True`` the default one, ``False`` / ``None`` none."""
+    if guard is True:
+        return PrecisionGuard()
+    if guard is False or guard is None:
+        return None
+    return guard

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from .vocabulary import (
     AMBIGUOUS_UNITS,
+    AUXILIARY_OF,
     CONTRAST_OF,
     NEGATED_STEMS,
     NEGATIONS,
@@ -23,6 +24,9 @@ from .vocabulary import (
 __all__ = ["QuestionFeatures", "features", "number", "stem"]
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+(?:/[a-z]+)?|n't|%|\$|€|£")
+
+
+_POSSESSIVE = re.compile(r"'s\b")
 
 
 def stem(word: str) -> str:
@@ -51,6 +55,7 @@ class QuestionFeatures:
     target_units: frozenset[str]
     unit_order: tuple[str, ...]
     negated: bool
+    negations: int
     contrasts: frozenset[int]
     content: tuple[str, ...]
     asks: frozenset[str]
@@ -59,11 +64,17 @@ class QuestionFeatures:
 @lru_cache(maxsize=4096)
 def features(text: str) -> QuestionFeatures:
     """The features of ``text`` (cached)."""
-    raw = _TOKEN.findall(text.lower().replace("\u2019", "'").replace("°", " "))
+    text = _POSSESSIVE.sub("", text.lower().replace("\u2019", "'").replace("°", " "))
+    raw = _TOKEN.findall(text)  # "router's" reads as "router", not "router s(econds)"
     tokens: list[str] = []
     for i, tok in enumerate(raw):
         if tok == "t" and i and raw[i - 1] in NEGATED_STEMS:
+            tokens[-1] = AUXILIARY_OF.get(tokens[-1], tokens[-1])
             tokens.append("n't")
+        elif tok in ("cannot", "not"):  # "cannot", "can not" and "can't" read alike
+            tokens.extend(("can", "n't") if tok == "cannot" else ("n't",))
+        elif tok in ("am", "pm") and i and raw[i - 1][0].isdigit():
+            tokens.append(tok + ".")  # a time of day, not the verb "am"
         else:
             tokens.append(tok)
     numbers: list[float] = []
@@ -88,8 +99,11 @@ def features(text: str) -> QuestionFeatures:
             )
             if not (near_number or near_conversion):
                 unit = None
-        if value is not None and not (tok == "one" and UNITS.get(nxt)):
-            numbers.append(value)  # "one pound" reads like "a pound": a unit, not a count
+        pronoun = tok == "one" and (not nxt or (nxt in STOPWORDS and nxt != "of"))
+        if value is not None and not (tok == "one" and UNITS.get(nxt)) and not pronoun:
+            # "one pound" reads like "a pound": a unit, not a count; "the cheapest one", "quick
+            # one: how do I ..." use "one" as a pronoun
+            numbers.append(value)
         if unit is not None:
             order.append(unit)
             if prev_is_number or prev in SOURCE_MARKERS:
@@ -107,6 +121,7 @@ def features(text: str) -> QuestionFeatures:
         target_units=frozenset(targets - sources),
         unit_order=tuple(order),
         negated=negations % 2 == 1,
+        negations=negations,
         contrasts=frozenset(contrasts),
         content=content,
         asks=frozenset(WH_KINDS[t] for t in tokens if t in WH_KINDS),

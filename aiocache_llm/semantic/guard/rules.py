@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from .features import QuestionFeatures, features, stem
-from .vocabulary import DIRECTION_WORDS, STOPWORDS
+from .vocabulary import DIRECTION_WORDS, FILLERS, OPPOSITE_PREFIXES, PERSONAL, STOPWORDS
 
 __all__ = ["RULES", "GuardVerdict", "PrecisionGuard", "Rule"]
 
@@ -61,12 +61,35 @@ def _contrast(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
     return None
 
 
+def _sides(tokens: Sequence[str], word: str) -> tuple[set[str], set[str]]:
+    """The content words before and after the first ``word`` (a direction word)."""
+    at = tokens.index(word)
+    return set(_content_run(tokens[:at])), set(_content_run(tokens[at + 1 :]))
+
+
 def _order(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
-    """The same words around "to"/"from"/"than"... in another order ("string to int")."""
-    if a.content == b.content or Counter(a.content) != Counter(b.content):
+    """Words on either side of "to"/"from"/"than"... the other way round ("Word to PDF" /
+    "PDF to Word", "from savings to current account" / "from current account to savings");
+    a clause moved to the front ("to open an account, what ...") is the same question."""
+    if a.content == b.content:
         return None
-    if DIRECTION_WORDS & set(a.tokens) and DIRECTION_WORDS & set(b.tokens):
-        return "direction differs"
+    for word in DIRECTION_WORDS & set(a.tokens) & set(b.tokens):
+        before_a, after_a = _sides(a.tokens, word)
+        before_b, after_b = _sides(b.tokens, word)
+        if after_a & before_b and before_a & after_b:
+            return "direction differs"
+    return None
+
+
+def _opposite_prefix(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
+    """A word on one side and the same word with an opposite prefix on the other
+    ("refundable" / "non-refundable", "safe" / "unsafe", "employed" / "self-employed")."""
+    words_a, words_b = set(a.content), set(b.content)
+    for mine, theirs in ((words_a, words_b), (words_b, words_a)):
+        for word in mine - theirs:
+            for prefix in OPPOSITE_PREFIXES:
+                if word.startswith(prefix) and word[len(prefix) :] in theirs - mine:
+                    return "opposite words"
     return None
 
 
@@ -80,11 +103,42 @@ def _content_run(tokens: Sequence[str]) -> list[str]:
     return [stem(t) for t in tokens if t not in STOPWORDS]
 
 
+def _typo(left: Sequence[str], right: Sequence[str]) -> bool:
+    """Whether two runs differ only by misspellings: as many words, each pair one edit apart
+    (two for words of nine letters or more), with the same first letter and at least five
+    letters (six for a changed letter: "house" / "horse" is no typo)."""
+    if len(left) != len(right):
+        return False
+    for x, y in zip(left, right, strict=True):
+        if x == y:
+            continue
+        longer = max(len(x), len(y))
+        if x[0] != y[0] or longer < (6 if len(x) == len(y) else 5):
+            return False
+        if _distance(x, y) > (2 if longer >= 9 else 1):
+            return False
+    return True
+
+
+def _distance(x: str, y: str) -> int:
+    """Levenshtein distance (words are short)."""
+    previous = list(range(len(y) + 1))
+    for i, cx in enumerate(x, start=1):
+        current = [i]
+        for j, cy in enumerate(y, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (cx != cy)))
+        previous = current
+    return previous[-1]
+
+
 def _swapped_term(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
     """Word for word the same question, except one short run of content words.
 
     Runs separated only by function words count as one ("Pride and Prejudice" / "Sense and
-    Sensibility"); any other added or dropped content word makes it a rewording, not a swap.
+    Sensibility"); a misspelt word is not a swap. Also caught: the asker swapped for someone
+    else ("can I ..." / "can my child ..."), and a qualifier of one to three content words
+    added after the start ("gift" / "gift card", "symptoms of flu" / "... in babies").
+    Any other added or dropped content word makes it a rewording, not a swap.
     """
     ta, tb = a.tokens, b.tokens
     matcher = SequenceMatcher(None, ta, tb, autojunk=False)
@@ -93,6 +147,7 @@ def _swapped_term(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
         return None  # not the same sentence frame
     swaps: list[tuple[list[str], list[str], int]] = []
     joinable = False
+    qualifier_runs = 0
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
             joinable = joinable and not _content_run(ta[i1:i2])
@@ -100,7 +155,17 @@ def _swapped_term(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
         left, right = _content_run(ta[i1:i2]), _content_run(tb[j1:j2])
         if not left and not right:
             continue  # only function words differ
-        if op != "replace" or not left or not right:
+        if not left or not right:
+            added, at, other = (right, j1, a) if not left else (left, i1, b)
+            pronouns = PERSONAL & set(ta[i1:i2] if not left else tb[j1:j2])
+            if op == "replace" and pronouns and len(added) <= 2:
+                return "asks about someone else"
+            if set(added) <= FILLERS or all(w.endswith("ly") for w in added):
+                continue  # "hi", "thanks", "um", "usually": nothing else asked
+            moved = set(added) & {stem(t) for t in other.content}
+            if op != "replace" and at > 0 and len(added) <= 3 and not moved:
+                qualifier_runs += 1
+                continue
             return None  # words added or dropped: a rewording, not a swap
         gap = abs((i2 - i1) - (j2 - j1))
         if swaps and joinable:
@@ -109,10 +174,14 @@ def _swapped_term(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
         else:
             swaps.append((left, right, gap))
         joinable = True
+    if qualifier_runs:
+        return "a qualifier added" if qualifier_runs == 1 and not swaps else None
     if len(swaps) != 1:
         return None
     left, right, length_gap = swaps[0]
     if length_gap > 1 or max(len(left), len(right)) > 3 or set(left) & set(right):
+        return None
+    if _typo(left, right):
         return None
     return "a different term in the same question"
 
@@ -125,6 +194,7 @@ RULES: dict[str, Rule] = {
     "negation": _negation,
     "contrast": _contrast,
     "order": _order,
+    "opposite_prefix": _opposite_prefix,
     "question_kind": _question_kind,
     "swapped_term": _swapped_term,
 }

@@ -7,6 +7,10 @@ ask through these lists (see :mod:`aiocache_llm.semantic.guard`).
 from __future__ import annotations
 
 __all__ = [
+    "AUXILIARY_OF",
+    "FILLERS",
+    "OPPOSITE_PREFIXES",
+    "PERSONAL",
     "AMBIGUOUS_UNITS",
     "CONTRASTS",
     "CONTRAST_OF",
@@ -117,6 +121,7 @@ NEGATIONS = frozenset(
         "neither",
         "nor",
         "cannot",
+        "non",
         "cant",
         "dont",
         "doesnt",
@@ -149,6 +154,34 @@ NEGATED_STEMS = frozenset(
     }
 )
 
+#: Negated auxiliaries as one form: "won't" and "doesn't" ask the same ("won" -> "will").
+AUXILIARY_OF = {
+    "don": "do",
+    "doesn": "does",
+    "didn": "did",
+    "isn": "is",
+    "aren": "are",
+    "wasn": "was",
+    "weren": "were",
+    "won": "will",
+    "couldn": "could",
+    "shouldn": "should",
+    "wouldn": "would",
+    "haven": "have",
+    "hasn": "has",
+    "hadn": "had",
+    "mustn": "must",
+}
+#: Prefixes that turn a word into its opposite ("refundable" / "non-refundable", "unsafe").
+OPPOSITE_PREFIXES = ("non", "un", "dis", "in", "im", "il", "ir")
+#: Who a question is about, when it is the asker ("can I ..." / "can my child ...").
+PERSONAL = frozenset({"i", "me", "my", "we", "us", "our", "mine"})
+#: Openers that add nothing to a question ("hi, quick one: ...").
+FILLERS = frozenset(
+    """hi hello hey quick question thanks thank cheers please one ok okay so um uh er erm hmm
+    well right cheer""".split()  # noqa: SIM905
+)
+
 #: Groups of words with the same sense; each pair of groups below is a contrast.
 CONTRASTS: list[tuple[str, str]] = [
     (
@@ -156,6 +189,9 @@ CONTRASTS: list[tuple[str, str]] = [
         "end ends ended ending finish finishes finished finishing conclude concluded",
     ),
     ("open opens opened opening", "close closes closed closing"),
+    ("on", "off"),
+    ("in", "out"),
+    ("am.", "pm."),
     ("sunrise dawn", "sunset dusk"),
     ("max maximum maximal highest high higher", "min minimum minimal lowest low lower"),
     (

@@ -1,5 +1,0 @@
-"""DualSemanticCache (kept importable here): see :mod:`aiocache_llm.semantic.dual`."""
-
-from ...semantic.dual import DualSemanticCache
-
-__all__ = ["DualSemanticCache"]

@@ -1,0 +1,425 @@
+"""DualCache: an in-memory L1 in front of any remote L2, kept coherent across processes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .._sync import read_through
+from ..core.codec import Entry
+from ..core.failures import describe_failure
+from ..core.logs import RateLimitedLog
+from ..errors import BackendError, ConfigurationError
+from ._invalidation import InvalidationChannel, L1Coherence
+from ._shared_reads import SharedReads
+from ._tracking import TrackingChannel, check_tracking
+from ._versions import PubSubCapable, VersionedStore
+from .base import (
+    USE_DEFAULT,
+    BaseCache,
+    IncrementOp,
+    TTLArg,
+    check_ttl,
+    normalize_increments,
+)
+from .memory import InMemoryCache
+
+__all__ = ["DEFAULT_L1_TTL", "DualCache", "PubSubCapable", "VersionedStore"]
+
+logger = logging.getLogger("aiocache_llm.dual")
+
+#: The longest an L1 copy lives (seconds) unless ``default_in_memory_ttl`` says otherwise: the
+#: bound on staleness when an invalidation is lost.
+DEFAULT_L1_TTL = 30.0
+
+
+class DualCache(BaseCache):
+    """An in-memory L1 in front of a remote L2 (Redis, Redis Cluster, S3, ...).
+
+    * **get**: L1, then L2. An L2 hit fills L1 for no longer than the entry has left in L2 and
+      no longer than ``default_in_memory_ttl`` (default :data:`DEFAULT_L1_TTL`; ``None`` also
+      means the default, so staleness is always bounded).
+    * **set / pipeline**: L2 first, then L1 (``local_only=True`` for L1 only).
+    * **batch get**: L1 hits, then one L2 batch read for the rest. Concurrent batch reads share
+      the L2 reads in flight, and keys L2 just reported missing are not asked again for
+      ``redis_batch_cache_expiry`` seconds (unless written meanwhile). A failed read is not a
+      miss: nothing is remembered of it.
+    * **counters**: L2 is authoritative and counters are not kept in L1.
+    * **coherence** (an L2 that versions writes and carries messages: ``RedisCache`` and its
+      cluster and Sentinel forms): every write takes a version from L2 atomically; writes,
+      deletes and flushes are announced with their versions, and every process drops its L1
+      copies older than the announced version when the message arrives (about a millisecond
+      on one host). L1 only takes a version newer than any it has seen for that key, so
+      processes converge on L2's latest value whatever the interleaving. While the
+      subscription is down, L1 serves what it holds but takes no new fills; once it is back,
+      L1 starts empty. An L2 without a channel (object stores) is coherent by TTL only.
+    * **invalidation source**: ``"pubsub"`` (the default, above) or ``"tracking"`` (standalone
+      Redis only): RESP3 client-side tracking, where Redis itself reports every changed key,
+      so a write sends no PUBLISH; why pub/sub stays the default, with measurements, is in
+      :mod:`aiocache_llm.storage._tracking`.
+    * **failures**: an L2 failure never leaves L1 holding what L2 does not (a failed write
+      drops the key from L1). With ``fail_open=True`` (the default) failed L2 reads are misses
+      and failed writes are dropped, counted in ``stats.errors`` and logged; with
+      ``fail_open=False`` the typed error is raised (the ``Cache`` facade does this and lets
+      its guard apply the failure policy). A failed increment always raises: a counter
+      cannot be invented.
+    """
+
+    backend_name = "dual"
+
+    def __init__(
+        self,
+        in_memory_cache: InMemoryCache | None = None,
+        redis_cache: BaseCache | None = None,
+        *,
+        default_in_memory_ttl: float | None = DEFAULT_L1_TTL,
+        default_redis_ttl: float | None = None,
+        redis_batch_cache_expiry: float = 0.5,
+        coherent: bool | None = None,
+        invalidation_channel: str = "aiocache_llm:invalidate",
+        invalidation: str = "pubsub",
+        fail_open: bool = True,
+        default_redis_batch_cache_expiry: float | None = None,  # LiteLLM's name
+    ) -> None:
+        if default_redis_ttl is None and redis_cache is not None:
+            default_redis_ttl = redis_cache.default_ttl
+        super().__init__(default_ttl=default_redis_ttl)
+        if default_redis_batch_cache_expiry is not None:
+            redis_batch_cache_expiry = default_redis_batch_cache_expiry
+        self.in_memory_cache = InMemoryCache() if in_memory_cache is None else in_memory_cache
+        self.redis_cache = redis_cache
+        cap = check_ttl(default_in_memory_ttl)
+        self.default_in_memory_ttl: float = DEFAULT_L1_TTL if cap is None else cap
+        self.invalidation_channel = invalidation_channel
+        self.fail_open = fail_open
+        self._log = RateLimitedLog(logger, 30.0)
+        if invalidation not in ("pubsub", "tracking"):
+            raise ConfigurationError("invalidation must be 'pubsub' or 'tracking'")
+        if invalidation == "tracking":
+            check_tracking(redis_cache)
+        can_announce = all(
+            isinstance(redis_cache, kind) for kind in (PubSubCapable, VersionedStore)
+        )
+        self.coherent = can_announce if coherent is None else coherent
+        if self.coherent and not can_announce:
+            raise BackendError(f"{type(redis_cache).__name__} cannot carry invalidations")
+        self._versioned = isinstance(redis_cache, VersionedStore)
+        self._state = L1Coherence(
+            self.in_memory_cache, self.default_in_memory_ttl, needs_subscription=self.coherent
+        )
+        self.invalidation = invalidation
+        self.channel: InvalidationChannel | TrackingChannel | None = None
+        if self.coherent and invalidation == "tracking":
+            self.channel = TrackingChannel(redis_cache, self._state, self._l2_failed_quietly)
+        elif self.coherent:
+            self.channel = InvalidationChannel(
+                redis_cache,  # type: ignore[arg-type]
+                invalidation_channel,
+                self._state,
+                self._l2_failed_quietly,
+            )
+        self._reads = SharedReads(self._l2_read, redis_batch_cache_expiry)
+        self._l1_get = self.in_memory_cache.get_cache
+
+    @property
+    def redis_batch_cache_expiry(self) -> float:
+        """Seconds a key L2 reported missing is not asked again by batch reads."""
+        return self._reads.window
+
+    @redis_batch_cache_expiry.setter
+    def redis_batch_cache_expiry(self, seconds: float) -> None:
+        self._reads.window = seconds
+
+    # -- L2 failures -------------------------------------------------------------------------
+    def _l2_failed_quietly(self, what: str, exc: BaseException, log: bool = True) -> None:
+        """Count ``exc`` and log it (at most once per interval) unless ``log`` is false."""
+        self.stats.count_error(exc)
+        if log:
+            self._log.warning(
+                "L2 %s failed (%s); continuing with L1 alone",
+                what,
+                describe_failure(exc),
+                extra={"event": "l2_failed", "operation": what, "error": type(exc).__name__},
+            )
+
+    def _l2_failed(self, what: str, exc: BackendError) -> None:
+        """Count ``exc``; raise it (the caller reports it), or log it when failing open."""
+        self._l2_failed_quietly(what, exc, log=self.fail_open)
+        if not self.fail_open:
+            raise exc
+
+    def _ensure_listening(self) -> None:
+        if self.channel is not None:
+            self.channel.ensure_listening()
+
+    async def async_ready(self, timeout: float = 5.0) -> None:
+        """Wait until this process receives invalidations (the subscription is up), at most
+        ``timeout`` seconds (then :class:`~aiocache_llm.errors.BackendError`)."""
+        if self.channel is not None:
+            await self.channel.ready(timeout)
+
+    # -- reads -----------------------------------------------------------------------------
+    @read_through("_l1_get")
+    def async_get_cache(self, key: str, *, local_only: bool = False) -> Any:
+        """The value under ``key``: L1, then L2 (only L1 with ``local_only``, as LiteLLM). L1
+        answers at once: the blocking ``get_cache`` answers it in the caller's thread, with
+        no thread hop."""
+        if self.redis_cache is None or local_only:
+            return None
+        return self._l2_value(key)
+
+    async def _l2_value(self, key: str) -> Any:
+        entries = await self._l2_read([key])
+        return None if entries is None or entries[0] is None else entries[0].value
+
+    async def async_set_cache_sadd(
+        self,
+        key: str,
+        members: Iterable[str],
+        ttl: TTLArg = USE_DEFAULT,
+        *,
+        local_only: bool = False,
+    ) -> int:
+        """Add ``members`` to the set at ``key`` in L1 and (unless ``local_only``) L2; return
+        how many were new in the level that holds the truth (L2 when used)."""
+        values = [str(member) for member in members]
+        seconds = self.resolve_ttl(ttl)
+        added = await self.in_memory_cache.async_set_cache_sadd(
+            key, values, self._state.ttl(seconds)
+        )
+        sadd = getattr(self.redis_cache, "async_set_cache_sadd", None)
+        if local_only or sadd is None:
+            return added
+        try:
+            added = int(await sadd(key, values, seconds))
+        except BackendError as exc:  # fail open, as every L2 write
+            self._l2_failed("set-add", exc)
+            return added
+        if self.channel is not None:
+            await self.channel.announce([(key, 0)])  # other processes drop their copy
+        return added
+
+    async def _l2_read(self, keys: Sequence[str]) -> list[Entry | None] | None:
+        """Entries from L2 (``None`` if the read failed), filling L1 where allowed."""
+        l2 = self.redis_cache
+        assert l2 is not None
+        self._ensure_listening()
+        started = self._state.begin()
+        try:
+            if self._versioned:
+                pairs = await l2.async_get_versioned(keys)  # type: ignore[attr-defined]
+            elif len(keys) == 1:
+                pairs = [(await l2.async_get_entry(keys[0]), 0)]
+            else:
+                pairs = [(entry, 0) for entry in await l2.async_batch_get_entries(keys)]
+        except BackendError as exc:
+            self._l2_failed("read", exc)
+            return None
+        self._fill(((k, entry, v) for k, (entry, v) in zip(keys, pairs, strict=True)), started)
+        return [entry for entry, _ in pairs]
+
+    def _fill(self, items: Iterable[tuple[str, Entry | None, int]], started: int) -> None:
+        """Fill L1 with ``(key, entry, version)`` items where allowed; an unversioned value in
+        a versioned store is a counter, never held in L1."""
+        versioned = self._versioned
+        self._state.fill(
+            ((k, e, v) for k, e, v in items if e is not None and (v or not versioned)), started
+        )
+
+    async def async_get_entry(self, key: str) -> Entry | None:
+        entry = self._state.entry(key)
+        if entry is not None or self.redis_cache is None:
+            return entry
+        entries = await self._l2_read([key])
+        return None if entries is None else entries[0]
+
+    async def async_batch_get_entries(self, keys: Sequence[str]) -> list[Entry | None]:
+        get = self._state.entry
+        results: list[Entry | None] = [get(key) for key in keys]
+        if self.redis_cache is None:
+            return results
+        pairs = list(zip(keys, results, strict=True))
+        fetched = await self._reads.entries([key for key, found in pairs if found is None])
+        return [found if found is not None else fetched.get(key) for key, found in pairs]
+
+    async def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
+        entries = await self.async_batch_get_entries(keys)
+        return [None if entry is None else entry.value for entry in entries]
+
+    # -- writes ----------------------------------------------------------------------------
+    async def async_set_cache(
+        self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT, *, local_only: bool = False
+    ) -> None:
+        await self.async_set_cache_pipeline([(key, value)], ttl, local_only=local_only)
+
+    async def async_set_cache_pipeline(
+        self,
+        items: Iterable[tuple[str, Any]],
+        ttl: TTLArg = USE_DEFAULT,
+        *,
+        local_only: bool = False,
+    ) -> None:
+        """Write L2 first (a value it refuses is stored nowhere), then L1 with the version L2
+        gave. A versioned L2 announces the write in the same step (on Redis: one script call,
+        one round trip); otherwise it is announced after."""
+        items = list(items)
+        seconds = self.resolve_ttl(ttl)
+        l2 = self.redis_cache
+        if local_only or l2 is None:
+            self._state.put_local(items, seconds)
+            return
+        self._reads.forget(key for key, _ in items)
+        channel = self.channel
+        if channel is not None:
+            channel.ensure_listening()
+        started, now = self._state.begin(), time.time()
+        announcement = None
+        try:
+            if self._versioned:
+                if isinstance(channel, InvalidationChannel):
+                    announcement = channel.announcement(key for key, _ in items)
+                versions = await l2.async_set_versioned(  # type: ignore[attr-defined]
+                    items, seconds, announcement=announcement
+                )
+            else:
+                await l2.async_set_cache_pipeline(items, seconds)
+                versions = [0] * len(items)
+        except BackendError as exc:
+            self._state.drop(key for key, _ in items)
+            self._l2_failed("write", exc)
+            return
+        # the L1 copy expires no later than L2's: its clock started before the write
+        expires = None if seconds is None else now + seconds
+        pairs = zip(items, versions, strict=True)
+        self._fill(((k, Entry(value, now, expires), v) for (k, value), v in pairs), started)
+        if channel is not None:
+            changes = [(key, v) for (key, _), v in zip(items, versions, strict=True)]
+            if announcement is not None:
+                channel.announced(changes, now)  # type: ignore[union-attr]  # sent with the write
+            else:
+                await channel.announce(changes)
+
+    async def async_increment(
+        self,
+        key: str,
+        value: float,
+        ttl: TTLArg = USE_DEFAULT,
+        *,
+        local_only: bool = False,
+        refresh_ttl: bool = False,
+    ) -> float:
+        return (await self._increments([(key, value, ttl)], local_only, refresh_ttl))[0]
+
+    async def async_increment_pipeline(
+        self, ops: Iterable[IncrementOp], *, local_only: bool = False
+    ) -> list[float]:
+        return await self._increments(ops, local_only)
+
+    async def _increments(
+        self, ops: Iterable[IncrementOp], local_only: bool, refresh_ttl: bool = False
+    ) -> list[float]:
+        """Apply ``ops`` on L2 (L1 alone if ``local_only`` or there is none); ``refresh_ttl``
+        comes with a single increment, which then sets its key's TTL even if it exists."""
+        checked = normalize_increments(ops)
+        if local_only or self.redis_cache is None:
+            if refresh_ttl:
+                ((key, by, ttl),) = checked
+                return [self.in_memory_cache.increment_cache(key, by, ttl, refresh_ttl=True)]
+            return self.in_memory_cache.increment_pipeline(checked)
+        l2_ops = [(key, by, self.resolve_ttl(ttl)) for key, by, ttl in checked]
+        self._state.drop(key for key, _, _ in l2_ops)
+        try:
+            if refresh_ttl:
+                ((key, by, seconds),) = l2_ops
+                l2 = self.redis_cache
+                return [await l2.async_increment(key, by, seconds, refresh_ttl=True)]
+            return await self.redis_cache.async_increment_pipeline(l2_ops)
+        except BackendError as exc:
+            self._l2_failed_quietly("increment", exc)
+            raise
+
+    async def async_delete_cache(self, key: str) -> None:
+        self._state.drop([key])
+        self._reads.forget([key])
+        l2 = self.redis_cache
+        if l2 is None:
+            return
+        channel = self.channel
+        if channel is not None:
+            channel.ensure_listening()
+        announcement, sent = None, time.time()
+        try:
+            if self._versioned:
+                if isinstance(channel, InvalidationChannel):
+                    announcement = channel.announcement([key])
+                version = await l2.async_delete_versioned(  # type: ignore[attr-defined]
+                    key, announcement=announcement
+                )
+            else:
+                await l2.async_delete_cache(key)
+                version = 0
+        except BackendError as exc:
+            self._l2_failed("delete", exc)
+            return
+        self._state.invalidate([(key, version)])
+        if channel is not None:
+            if announcement is not None:
+                channel.announced([(key, version)], sent)  # type: ignore[union-attr]
+            else:
+                await channel.announce([(key, version)])
+
+    async def async_flush_cache(self) -> None:
+        self._state.reset()
+        self._reads.clear()
+        if self.redis_cache is None:
+            return
+        try:
+            await self.redis_cache.async_flush_cache()
+        except BackendError as exc:
+            self._l2_failed("flush", exc)
+            return
+        finally:
+            self._state.reset()  # reads that raced the flush do not fill L1
+        if self.channel is not None:
+            await self.channel.announce_flush()
+
+    # -- the rest --------------------------------------------------------------------------
+    async def async_get_ttl(self, key: str) -> float | None:
+        if self.redis_cache is not None:
+            try:
+                return await self.redis_cache.async_get_ttl(key)
+            except BackendError as exc:
+                self._l2_failed("ttl", exc)
+        return self.in_memory_cache.get_ttl(key)
+
+    async def async_ping(self) -> bool:
+        if self.redis_cache is None:
+            return True
+        return await self.redis_cache.async_ping()
+
+    async def async_test_connection(self) -> dict[str, Any]:
+        l2 = None if self.redis_cache is None else await self.redis_cache.async_test_connection()
+        status = "healthy" if l2 is None or l2.get("status") == "healthy" else "degraded"
+        return {
+            "status": status,
+            "backend": self.backend_name,
+            "coherent": self.coherent,
+            "l1": await self.in_memory_cache.async_test_connection(),
+            "l2": l2,
+            "stats": self.stats.as_dict(),
+        }
+
+    async def async_disconnect(self) -> None:
+        """Stop listening for invalidations and disconnect L2 (on this loop)."""
+        if self.channel is not None:
+            await self.channel.stop()
+        if self.redis_cache is not None:
+            # RedisCache also closes the client its subscription used on the library's loop
+            await self.redis_cache.async_disconnect()
+
+    def __repr__(self) -> str:
+        return (
+            f"DualCache(in_memory_cache={self.in_memory_cache!r}, redis_cache={self.redis_cache!r})"
+        )
