@@ -95,7 +95,7 @@ async def stored(cache: Any, kwargs: dict[str, Any]) -> Any:
     """The entry LiteLLM wrote for ``kwargs`` (its writes run in the background): polled."""
     key = cache.get_cache_key(**kwargs)
     for _ in range(200):
-        value = await cache.cache.async_get_cache(key)
+        value = await cache.cache.backend.async_get_cache(key)  # the store, not a write in flight
         if value is not None:
             return value
         await asyncio.sleep(0.025)
