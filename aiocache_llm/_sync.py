@@ -31,10 +31,13 @@ the event loop.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import inspect
+import logging
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from types import CoroutineType as _CoroutineType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
@@ -43,6 +46,7 @@ from .core.workers import in_worker, iterate_in_workers, offload
 
 __all__ = [
     "BlockingIterator",
+    "at_exit",
     "blocking",
     "blocking_function",
     "in_worker",
@@ -262,6 +266,24 @@ class _LoopThread:
         self._pid = os.getpid()
         self._loop = loop
 
+    def wind_down(self) -> None:
+        """At interpreter exit: run the exit hooks (pending writes are sent), then end every
+        task of the loop (listeners, refreshes) and its async generators, within a bound, so
+        nothing is lost or destroyed pending while the interpreter exits."""
+        loop = self._loop
+        if loop is None or self._pid != os.getpid():
+            if not any(wanted() for wanted, _ in _exit_hooks):
+                return
+            loop = self.loop()
+        if loop.is_closed() or not loop.is_running():
+            return
+        future = asyncio.run_coroutine_threadsafe(_finish(loop), loop)
+        try:
+            future.result(timeout=_EXIT_BOUND + 1.0)
+        except Exception as exc:  # exiting regardless: never an error at exit
+            future.cancel()
+            logger.debug("the library loop did not wind down cleanly: %r", exc)
+
     def run(self, coro: Coroutine[Any, Any, R]) -> R:
         loop = self.loop()
         if threading.get_ident() == self._thread_id:
@@ -279,6 +301,50 @@ class _LoopThread:
 
 
 _loop_thread = _LoopThread()
+
+logger = logging.getLogger("aiocache_llm.sync")
+
+#: Seconds the library loop may spend winding down at interpreter exit.
+_EXIT_BOUND = 3.0
+
+_exit_hooks: list[tuple[Callable[[], bool], Callable[[], Awaitable[None]]]] = []
+
+
+def at_exit(wanted: Callable[[], bool], hook: Callable[[], Awaitable[None]]) -> None:
+    """Await ``hook()`` on the library loop when the interpreter exits, before that loop's
+    tasks are ended (pending writes are sent so); ``wanted()`` says whether it has work (the
+    loop is started for it if it never ran)."""
+    _exit_hooks.append((wanted, hook))
+
+
+atexit.register(_loop_thread.wind_down)
+
+
+async def _finish(loop: asyncio.AbstractEventLoop) -> None:
+    deadline = time.monotonic() + _EXIT_BOUND
+    for wanted, hook in list(_exit_hooks):
+        if not wanted():
+            continue
+        try:
+            await asyncio.wait_for(hook(), max(0.1, deadline - time.monotonic()))
+        except Exception as exc:  # best effort at exit
+            logger.debug("an exit hook failed: %r", exc)
+    me = asyncio.current_task()
+    ending = [task for task in asyncio.all_tasks(loop) if task is not me]
+    pending = ending
+    # A cancel can be absorbed by a timeout unwinding (Python 3.11): delivered until done.
+    while pending and time.monotonic() < deadline:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.1)
+        pending = [task for task in pending if not task.done()]
+    for task in ending:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: an error while ending is not worth a warning
+    try:
+        await asyncio.wait_for(loop.shutdown_asyncgens(), max(0.1, deadline - time.monotonic()))
+    except Exception as exc:
+        logger.debug("closing async generators at exit failed: %r", exc)
 
 
 def run_sync(coro: Coroutine[Any, Any, R]) -> R:

@@ -84,6 +84,12 @@ class Cache(LiteLLMMethods):
     * ``get_cache_key(**kwargs) -> str`` replaces the key; ``get_cache(**kwargs, cache_key=...)``
       and ``add_cache(entry, **kwargs, cache_key=...)`` (sync or async) replace the storage.
       They can also be assigned as attributes later, as with LiteLLM.
+    * ``key_format``: ``"native"`` (default) or ``"litellm"``. As ``litellm.cache``, a Cache
+      always keys LiteLLM's calls as LiteLLM does; ``"litellm"`` also stores them as
+      LiteLLM's own Redis cache does (its keys, unprefixed, and its JSON), so processes still
+      on ``litellm.Cache(type="redis")`` and processes on this library share their entries
+      (a warm switch, one process at a time). Needs ``type="redis"`` or ``"dual"``.
+    * ``ttl=0`` keeps nothing (as LiteLLM): answers are served upstream and never stored.
     * Every other keyword goes to the backend (``host``, ``port``, ``password``,
       ``disk_cache_dir``, ``similarity_threshold``, ``s3_bucket_name``, ...).
     """
@@ -113,6 +119,7 @@ class Cache(LiteLLMMethods):
         prices: Prices | None = None,
         tracer_provider: Any = None,
         tracing: bool = True,
+        key_format: Literal["native", "litellm"] = "native",
         **backend_params: Any,
     ) -> None:
         # the arguments as passed, for update_cache to rebuild from
@@ -130,6 +137,11 @@ class Cache(LiteLLMMethods):
         self.custom_get_cache_key = get_cache_key
         self.custom_get_cache = get_cache
         self.custom_add_cache = add_cache
+        if key_format not in ("native", "litellm"):
+            raise ConfigurationError(
+                f"key_format must be 'native' or 'litellm', not {key_format!r}"
+            )
+        self.key_format = key_format
         if backend is not None and backend_params:
             raise ConfigurationError("pass either backend= or backend parameters, not both")
         self.failure_policy = failure_policy
@@ -144,10 +156,21 @@ class Cache(LiteLLMMethods):
             "encryption_key": encryption_key,
         }
         #: The store itself (unguarded; values encrypted when an ``encryption_key`` is set).
+        keep = None if ttl == 0 else ttl  # ttl=0: keep nothing (as LiteLLM)
+        if namespace is not None and backend is None and self.type in _NAMESPACED_TYPES:
+            backend_params.setdefault("namespace", namespace)  # so flush() empties only it
         self.backend: BaseCache = (
-            backend if backend is not None else build_backend(self.type, ttl, backend_params)
+            backend if backend is not None else build_backend(self.type, keep, backend_params)
         )
         self.ttl = ttl
+        if key_format == "litellm" and (
+            encryption_key is not None
+            or getattr(self.backend, "backend_name", None) not in ("redis", "redis-cluster")
+        ):
+            raise ConfigurationError(
+                "key_format='litellm' stores as LiteLLM's Redis cache does: it needs"
+                " type='redis' (or 'dual', or a cluster), without encryption"
+            )
         self.events = EventBus(prices, tracer_provider=tracer_provider, tracing=tracing)
         #: what :func:`update_cache` rebuilds from (as given, the backend's settings included)
         self._settings: dict[str, Any] = {**given, "type": self.type, "mode": self.mode}
@@ -168,6 +191,34 @@ class Cache(LiteLLMMethods):
             self.guarded: BaseCache = guard_backend(value, **self._guard_params)
         if "handler" in self.__dict__ and name in _HANDLER_SETTINGS:
             object.__setattr__(self, "handler", Handler(self))
+        if name in _VIEW_SETTINGS:
+            self.__dict__.pop("_litellm", None)
+
+    # -- as litellm.cache ------------------------------------------------------------------
+    @property
+    def litellm(self) -> Any:
+        """The ``litellm.Cache`` that answers LiteLLM's calls on this cache (its keys and
+        controls over this cache's guarded backend; made on first use, imports litellm)."""
+        view = self.__dict__.get("_litellm")
+        if view is None:
+            from .litellm_surface import litellm_view
+
+            view = litellm_view(self)
+            object.__setattr__(self, "_litellm", view)
+        return view
+
+    def __getattr__(self, name: str) -> Any:
+        # Only names of litellm.Cache's surface that a Cache has none of (``cache``,
+        # ``should_use_cache``, ``async_add_cache_pipeline``, ...): LiteLLM reads them.
+        if name.startswith("__") or "backend" not in self.__dict__:
+            raise AttributeError(name)
+        try:
+            from .litellm_surface import litellm_attribute
+        except ImportError:
+            raise AttributeError(name) from None
+        if not litellm_attribute(name):
+            raise AttributeError(name)
+        return getattr(self.litellm, name)
 
     # -- use -------------------------------------------------------------------------------
     def cached(self, fn: F, *, call_type: str | None = None) -> F:
@@ -283,7 +334,11 @@ class Cache(LiteLLMMethods):
         return report
 
     async def async_disconnect(self) -> None:
-        """Release the backend's connections (the cache can be used again afterwards)."""
+        """Release the backend's connections (the cache can be used again afterwards).
+
+        Background work of this loop (stale-while-revalidate refreshes) ends first: it is
+        given up to 5 s, then cancelled, so none stores (and reconnects) afterwards."""
+        await self.handler.finish(_FINISH_SECONDS)
         await self.backend.async_disconnect()
 
     def __repr__(self) -> str:
@@ -365,7 +420,17 @@ def _tls_hint(cache: Cache, exc: Exception) -> str:
 
 
 _HEALTH_KEY: Final = "aiocache-llm:health-probe"
+#: Seconds a disconnect lets background refreshes finish before cancelling them.
+_FINISH_SECONDS: Final = 5.0
 _HEALTH_QUESTION: Final = "aiocache-llm health probe"
+
+#: Types whose store takes a namespace of its own (and flushes only that namespace).
+_NAMESPACED_TYPES: Final = frozenset({"redis", "dual"})
+
+#: Settings the LiteLLM view is made from: changing one makes it anew.
+_VIEW_SETTINGS: Final = frozenset(
+    {"mode", "namespace", "ttl", "supported_call_types", "backend", "key_format"}
+)
 
 _HANDLER_SETTINGS: Final = frozenset(
     {

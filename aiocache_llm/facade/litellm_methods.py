@@ -4,9 +4,15 @@
 the arguments of the LLM call, as LiteLLM's do. Lookups and stores run through
 :meth:`Cache.async_call <aiocache_llm.facade.Cache.async_call>` (keys, namespaces, identities,
 controls, events and the failure policy as for a wrapped call): a lookup is a call whose
-upstream reports a miss, a store one whose upstream is ``result``. Assigning ``get_cache_key``
-/ ``get_cache`` / ``add_cache`` on a cache (as with LiteLLM) replaces the key or the storage
-these use, not the methods.
+upstream reports a miss, a store one whose upstream is ``result``. ``get_cache`` returns the
+answer as a dict, as LiteLLM's does. Assigning ``get_cache_key`` / ``get_cache`` /
+``add_cache`` on a cache (as with LiteLLM) replaces the key or the storage these use, not the
+methods.
+
+The calls LiteLLM itself makes when the cache is ``litellm.cache`` (they carry its call id,
+logging object or derived key, see :mod:`.litellm_surface`) get LiteLLM's own behaviour: they
+are answered by the cache's ``litellm.Cache`` view (LiteLLM's keys and entry format over this
+cache's guarded backend), as :func:`aiocache_llm.litellm_cache` would answer them.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ import orjson
 
 from .._sync import blocking
 from ..errors import InvalidArgumentError
+from ..llm.context import maybe_await
 from ..llm.controls import parse_controls
 from ..llm.handler import Handler
+from ..llm.responses import dump
 
-__all__ = ["LiteLLMMethods", "call_type_of"]
+__all__ = ["LITELLM_MARKS", "LiteLLMMethods", "call_type_of"]
 
 #: argument that marks a call type, in the order they are told apart
 _MARKERS: Final = (
@@ -68,27 +76,55 @@ class LiteLLMMethods:
 
     handler: Handler
     async_call: Callable[..., Any]
+    litellm: Any
+    custom_get_cache_key: Callable[..., str] | None
+    custom_get_cache: Callable[..., Any] | None
+    custom_add_cache: Callable[..., Any] | None
 
     def get_cache_key(self, **kwargs: Any) -> str:
         """The key of the call ``kwargs`` describe (``call_type=`` when its arguments do not
         show it: ``messages`` is a chat, ``input`` an embedding, ...)."""
+        if _from_litellm(kwargs):
+            if self.custom_get_cache_key is not None:
+                return self.custom_get_cache_key(**kwargs)
+            return str(self.litellm.get_cache_key(**kwargs))
         call_type = call_type_of(kwargs)
         controls = parse_controls(kwargs.pop("cache", None), kwargs.pop("caching", None))
         return self.handler.keys.key(call_type, kwargs, controls)
 
     async def async_get_cache(self, /, **kwargs: Any) -> Any:
-        """The cached answer to the call ``kwargs`` describe, or ``None``."""
+        """The cached answer to the call ``kwargs`` describe, as a dict (as LiteLLM returns
+        it), or ``None``."""
+        if _from_litellm(kwargs):
+            if self.custom_get_cache is not None:
+                return await maybe_await(self.custom_get_cache(**_without_dynamic(kwargs)))
+            return await self.litellm.async_get_cache(**kwargs)
         call_type = call_type_of(kwargs)
         try:
-            return await self.async_call(
+            found = await self.async_call(
                 call_type, _miss, _with_controls(kwargs, **{"no-store": True})
             )
         except _Miss:
             return None
+        return None if found is None else dump(found)
+
+    def get_cache(self, /, **kwargs: Any) -> Any:
+        """The blocking form of :meth:`async_get_cache` (LiteLLM's sync calls use it)."""
+        if _from_litellm(kwargs):
+            if self.custom_get_cache is not None:
+                return self.custom_get_cache(**_without_dynamic(kwargs))
+            return self.litellm.get_cache(**kwargs)
+        return self._blocking_get_cache(**kwargs)
 
     async def async_add_cache(self, /, result: Any, **kwargs: Any) -> None:
         """Store ``result`` (a response object, its dict, or its JSON) as the answer to the
         call ``kwargs`` describe."""
+        if _from_litellm(kwargs):
+            if self.custom_add_cache is not None:
+                await maybe_await(self.custom_add_cache(result, **_without_dynamic(kwargs)))
+            else:
+                await self.litellm.async_add_cache(result, **kwargs)
+            return
         call_type = call_type_of(kwargs)
         if isinstance(result, (str, bytes)):
             try:
@@ -103,5 +139,37 @@ class LiteLLMMethods:
 
         await self.async_call(call_type, upstream, _with_controls(kwargs, **{"no-cache": True}))
 
-    get_cache = blocking(async_get_cache)
-    add_cache = blocking(async_add_cache)
+    def add_cache(self, /, result: Any, **kwargs: Any) -> None:
+        """The blocking form of :meth:`async_add_cache` (LiteLLM's sync calls use it)."""
+        if _from_litellm(kwargs):
+            if self.custom_add_cache is not None:
+                self.custom_add_cache(result, **_without_dynamic(kwargs))
+            else:
+                self.litellm.add_cache(result, **kwargs)
+            return
+        self._blocking_add_cache(result, **kwargs)
+
+    _blocking_get_cache = blocking(async_get_cache)
+    _blocking_add_cache = blocking(async_add_cache)
+
+
+#: Keywords LiteLLM adds to every call it makes on its cache object (its call id, its logging
+#: object, the per-request DualCache it passes, its own parameters, a key it derived).
+LITELLM_MARKS: Final = frozenset(
+    {
+        "litellm_call_id",
+        "litellm_logging_obj",
+        "dynamic_cache_object",
+        "litellm_params",
+        "cache_key",
+    }
+)
+
+
+def _from_litellm(kwargs: dict[str, Any]) -> bool:
+    """Whether LiteLLM made this call (its own keywords are among ``kwargs``)."""
+    return not LITELLM_MARKS.isdisjoint(kwargs)
+
+
+def _without_dynamic(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if k != "dynamic_cache_object"}

@@ -1,8 +1,11 @@
 """aiocache_llm backends where LiteLLM expects its cache.
 
-``litellm.cache`` is a ``litellm.Cache``: LiteLLM's own keys, controls, callbacks, router and
-cost tracking, over a storage object (``litellm.cache.cache``) with LiteLLM's ``BaseCache``
-methods. :class:`LiteLLMBackend` is that storage object over any aiocache_llm backend, so
+``litellm.cache = aiocache_llm.Cache(...)`` works as such (see
+:mod:`aiocache_llm.facade.litellm_surface`); :func:`litellm_cache` returns the same as a plain
+``litellm.Cache``. ``litellm.cache`` is a ``litellm.Cache``: LiteLLM's own keys, controls,
+callbacks, router and cost tracking, over a storage object (``litellm.cache.cache``) with
+LiteLLM's ``BaseCache`` methods. :class:`LiteLLMBackend` is that storage object over any
+aiocache_llm backend, so
 LiteLLM's caching runs on the Redis, Cluster, Sentinel, DualCache, disk and object-store
 backends of this library (with their coherence, TTL and failure handling)::
 
@@ -25,156 +28,26 @@ from __future__ import annotations
 import asyncio
 import datetime
 import functools
-import inspect
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any
 
 try:
-    from litellm.caching.base_cache import BaseCache as _LiteLLMBaseCache
     from litellm.caching.caching import Cache as LiteLLMCache
-    from litellm.types.caching import LiteLLMCacheType
 except ImportError as exc:  # pragma: no cover - exercised without litellm installed
     from ..errors import MissingDependencyError
 
     raise MissingDependencyError("LiteLLM integration", "litellm", exc.name) from exc
 
 from ..facade import Cache, build_backend, cached, guard_backend
+from ..facade.litellm_surface import LiteLLMBackend, new_litellm_cache, ttl_seconds
 from ..llm.responses import cache_info
-from ..storage.base import USE_DEFAULT, BaseCache, TTLArg
+from ..storage.base import BaseCache
 
 __all__ = ["LiteLLMBackend", "cached_litellm", "litellm_cache", "ttl_seconds"]
 
 logger = logging.getLogger("aiocache_llm.integrations.litellm")
-
-#: A ``ttl`` that means "do not keep this" (0 or less, as LiteLLM's controls use it).
-_DO_NOT_STORE: Final = object()
-
-
-def ttl_seconds(ttl: object) -> Any:
-    """A LiteLLM ``ttl`` as this library's: ``None`` (not given) -> the backend's default,
-    ``timedelta`` -> its seconds, ``0`` or less -> "do not store" (a sentinel)."""
-    if ttl is None:
-        return USE_DEFAULT
-    if isinstance(ttl, datetime.timedelta):
-        ttl = ttl.total_seconds()
-    if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) and ttl <= 0:
-        return _DO_NOT_STORE
-    return ttl
-
-
-class LiteLLMBackend(_LiteLLMBaseCache):
-    """LiteLLM's cache storage interface over an aiocache_llm backend.
-
-    LiteLLM passes request details (``messages``, ``metadata``, ``litellm_params``, ...) as
-    keyword arguments to every method; only ``ttl`` changes what is stored.
-    """
-
-    def __init__(self, backend: BaseCache) -> None:
-        default = backend.default_ttl
-        super().__init__(default_ttl=int(default) if default is not None else 60)
-        self.backend = backend
-
-    # -- reads ------------------------------------------------------------------------------
-    async def async_get_cache(self, key: str, **kwargs: Any) -> Any:
-        return await self.backend.async_get_cache(key)
-
-    def get_cache(self, key: str, **kwargs: Any) -> Any:
-        return self.backend.get_cache(key)
-
-    async def async_batch_get_cache(self, key_list: Sequence[str], **kwargs: Any) -> list[Any]:
-        return await self.backend.async_batch_get_cache(list(key_list))
-
-    def batch_get_cache(self, key_list: Sequence[str], **kwargs: Any) -> list[Any]:
-        result: list[Any] = self.backend.batch_get_cache(list(key_list))
-        return result
-
-    async def async_get_ttl(self, key: str) -> int | None:
-        seconds = await self.backend.async_get_ttl(key)
-        return None if seconds is None else int(seconds)
-
-    # -- writes -----------------------------------------------------------------------------
-    async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
-        ttl = ttl_seconds(kwargs.get("ttl"))
-        if ttl is not _DO_NOT_STORE:
-            await self.backend.async_set_cache(key, value, ttl)
-
-    def set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
-        ttl = ttl_seconds(kwargs.get("ttl"))
-        if ttl is not _DO_NOT_STORE:
-            self.backend.set_cache(key, value, ttl)
-
-    async def async_set_cache_pipeline(
-        self, cache_list: Iterable[tuple[str, Any]], ttl: Any = None, **kwargs: Any
-    ) -> None:
-        seconds = ttl_seconds(ttl)
-        if seconds is not _DO_NOT_STORE:
-            await self.backend.async_set_cache_pipeline(list(cache_list), seconds)
-
-    async def batch_cache_write(self, key: str, value: Any, **kwargs: Any) -> None:
-        await self.async_set_cache(key, value, **kwargs)
-
-    # -- counters ---------------------------------------------------------------------------
-    async def async_increment(
-        self,
-        key: str,
-        value: float,
-        ttl: Any = None,
-        parent_otel_span: Any = None,
-        refresh_ttl: bool = False,
-        **kwargs: Any,
-    ) -> float:
-        seconds: TTLArg = USE_DEFAULT if ttl is None else ttl_seconds(ttl)
-        return await self.backend.async_increment(key, value, seconds, refresh_ttl=refresh_ttl)
-
-    def increment_cache(
-        self, key: str, value: float, ttl: Any = None, *, refresh_ttl: bool = False, **kwargs: Any
-    ) -> float:
-        seconds: TTLArg = USE_DEFAULT if ttl is None else ttl_seconds(ttl)
-        result: float = self.backend.increment_cache(key, value, seconds, refresh_ttl=refresh_ttl)
-        return result
-
-    async def async_increment_pipeline(
-        self, increment_list: Iterable[Any], **kwargs: Any
-    ) -> list[float]:
-        return await self.backend.async_increment_pipeline(increment_list)
-
-    # -- removal and lifetime ---------------------------------------------------------------
-    async def async_delete_cache(self, key: str) -> None:
-        await self.backend.async_delete_cache(key)
-
-    def delete_cache(self, key: str) -> None:
-        self.backend.delete_cache(key)
-
-    async def delete_cache_keys(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            await self.backend.async_delete_cache(key)
-
-    def flush_cache(self) -> None:
-        self.backend.flush_cache()
-
-    async def async_flush_cache(self) -> None:
-        await self.backend.async_flush_cache()
-
-    async def ping(self) -> bool:
-        return await self.backend.async_ping()
-
-    async def disconnect(self) -> None:
-        await self.backend.async_disconnect()
-
-    async def test_connection(self) -> dict[str, Any]:
-        report = dict(await self.backend.async_test_connection())
-        healthy = report.get("status") == "healthy"
-        report["status"] = "success" if healthy else "failed"
-        report.setdefault(
-            "message",
-            f"{self.backend.backend_name} cache " + ("answers" if healthy else "does not answer"),
-        )
-        return report
-
-    def __repr__(self) -> str:
-        return f"LiteLLMBackend({self.backend!r})"
 
 
 def litellm_cache(
@@ -210,12 +83,7 @@ def litellm_cache(
     options: dict[str, Any] = {"mode": mode, "namespace": namespace, "ttl": seconds}
     if supported_call_types is not None:
         options["supported_call_types"] = supported_call_types
-    adapter = LiteLLMBackend(guarded)
-    if "_backend" in inspect.signature(LiteLLMCache).parameters:
-        return LiteLLMCache(type=LiteLLMCacheType.LOCAL, _backend=adapter, **options)
-    cache = LiteLLMCache(type=LiteLLMCacheType.LOCAL, **options)  # releases without _backend
-    cache.cache = adapter
-    return cache
+    return new_litellm_cache(LiteLLMBackend(guarded), **options)
 
 
 # -- cached(litellm.acompletion) with its hits reported to LiteLLM's callbacks ------------------

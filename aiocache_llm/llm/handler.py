@@ -16,6 +16,7 @@ lookup used is gone for the store.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import time
@@ -104,6 +105,8 @@ class Handler:
         self._warmed = not self.semantic
         self.flights = SingleFlight()
         self.lease_ttl = cache.lease_ttl
+        #: ``Cache(ttl=0)``: keep nothing, as LiteLLM (a call's own ``ttl`` still applies)
+        self.keep_nothing = getattr(cache, "ttl", None) == 0
         self.lease_wait = cache.lease_wait
         self.stale_if_error: float | None = getattr(cache, "stale_if_error", None)
         self.stale_while_revalidate: float | None = getattr(cache, "stale_while_revalidate", None)
@@ -128,6 +131,8 @@ class Handler:
             controls = parse_controls(kwargs.pop("cache", None), kwargs.pop("caching", None))
         else:
             controls = DEFAULT_CONTROLS
+        if self.keep_nothing and controls.ttl is None and not controls.no_store:
+            controls = dataclasses.replace(controls, no_store=True)
         # Bad arguments never reach the upstream: they are checked on every way there (a skip,
         # a miss, a key that cannot be built), never on a hit, which pays nothing for it.
         family = call_family(call_type)
@@ -375,3 +380,17 @@ class Handler:
         """Wait for the background work in progress (refreshes, lease releases)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def finish(self, timeout: float) -> None:
+        """Let the background work in progress end for up to ``timeout`` seconds, then cancel
+        what is left (a disconnect: no refresh may store, and so reconnect, afterwards)."""
+        deadline = time.monotonic() + timeout
+        while self._tasks:
+            tasks = list(self._tasks)
+            left = deadline - time.monotonic()
+            if left > 0:
+                await asyncio.wait(tasks, timeout=left)
+                continue
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -380,6 +380,18 @@ class SemanticCache(ExactKeys, SemanticBackend):
         await super().async_flush_cache()
         await self.index.clear()
 
+    async def async_test_connection(self) -> dict[str, Any]:
+        """The store's report; unhealthy, with the reason, when the vector index cannot work
+        (a Redis without the search module, say)."""
+        report = dict(await super().async_test_connection())
+        if report.get("status") != "healthy":
+            return report
+        try:
+            await self.index.ping()
+        except Exception as exc:  # a diagnostic: reported, not raised
+            return {**report, "status": "unhealthy", "error": str(exc)}
+        return report
+
     async def async_ping(self) -> bool:
         return await super().async_ping() and await self.index.ping()
 

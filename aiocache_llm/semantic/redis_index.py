@@ -225,7 +225,18 @@ class RedisVectorIndex:
         self._dimension = None
 
     async def ping(self) -> bool:
-        return True  # the store's ping asks the same server
+        """Whether the server has the search module (the store's ping asks the same server);
+        raises :class:`~aiocache_llm.errors.ConfigurationError` saying so when it has none."""
+        try:
+            await self.redis._call("FT._LIST")
+        except BackendError as exc:
+            if "unknown command" in str(exc).lower():
+                raise ConfigurationError(
+                    "this Redis has no search module (FT.* commands), which redis-semantic"
+                    " needs: use Redis 8, Redis Stack, or load RediSearch"
+                ) from exc
+            raise
+        return True
 
     async def close(self) -> None:
         """Nothing to release: the connection is ``redis``'s."""

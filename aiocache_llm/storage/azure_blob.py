@@ -184,6 +184,11 @@ class AzureBlobCache(ObjectStoreCache[_Client]):
     backend_name = "azure-blob"
     store: AzureBlobStore
 
+    @property
+    def container_name(self) -> str:
+        """The container the entries live in (``azure_blob_container``)."""
+        return self.store.container_name
+
     def __init__(
         self,
         azure_account_url: str | None = None,

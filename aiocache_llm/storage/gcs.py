@@ -170,6 +170,11 @@ class GCSCache(ObjectStoreCache[_Client]):
     backend_name = "gcs"
     store: GCSStore
 
+    @property
+    def bucket(self) -> str:
+        """The bucket the entries live in (``gcs_bucket_name``)."""
+        return self.store.bucket
+
     def __init__(
         self,
         gcs_bucket_name: str,

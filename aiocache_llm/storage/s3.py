@@ -162,6 +162,11 @@ class S3Cache(ObjectStoreCache[Any]):
     backend_name = "s3"
     store: S3Store
 
+    @property
+    def bucket(self) -> str:
+        """The bucket the entries live in (``s3_bucket_name``)."""
+        return self.store.bucket
+
     def __init__(
         self,
         s3_bucket_name: str,

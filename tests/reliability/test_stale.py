@@ -151,3 +151,17 @@ async def test_redis_keeps_the_entry_for_the_grace_window(redis_url: str, echo: 
     echo.fail = True
     assert hidden(await llm(**chat("q")))["stale"] is True
     await cache.async_disconnect()
+
+
+async def test_a_disconnect_during_a_background_refresh_lets_it_end_first() -> None:
+    echo = Echo(latency=0.3)
+    cache = Cache(type="local", ttl=TTL, stale_while_revalidate=30)
+    llm = cache.cached(echo.acompletion)
+    await llm(**chat("q"))
+    await expire()
+    echo.version = " v2"
+    assert hidden(await llm(**chat("q")))["stale"] is True  # a refresh is under way
+    await cache.async_disconnect()
+    assert not cache.handler._tasks  # nothing left to store (and reconnect) afterwards
+    assert echo.calls == 2
+    assert text_of(await llm(**chat("q"))) == "None asked: q v2"

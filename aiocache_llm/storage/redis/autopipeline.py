@@ -38,6 +38,7 @@ class AutoPipeline:
         "_futures",
         "_lonely",
         "_loop",
+        "_next",
         "_run_batch",
         "_tasks",
         "_translate",
@@ -56,6 +57,8 @@ class AutoPipeline:
         self._commands: list[Command] = []
         self._futures: list[asyncio.Future[Any]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The task that will send the batch being gathered (``None`` once it took it).
+        self._next: asyncio.Task[None] | None = None
         #: Batches sent so far (each is one round trip per connection or cluster node).
         self.batches = 0
         #: Round trips sent at once by :meth:`call` and not yet answered.
@@ -94,10 +97,10 @@ class AutoPipeline:
         future = self._loop.create_future()
         if self._busy:  # queued behind a command sent at once: callers are many
             self._lonely = False
-        if not self._commands:
-            task = self._loop.create_task(self._flush())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if self._next is None or self._next.done():
+            # A batch task cancelled before it ran (the loop closing cancels every task) sent
+            # nothing: the next command starts another, which sends the batch left behind.
+            self._start()
         self._commands.append(command)
         self._futures.append(future)
         return future
@@ -106,7 +109,13 @@ class AutoPipeline:
         """Queue several commands at once: they are sent in the same pipeline."""
         return [self.submit(command) for command in commands]
 
+    def _start(self) -> None:
+        task = self._next = self._loop.create_task(self._flush())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _flush(self) -> None:
+        self._next = None
         commands, futures = self._commands, self._futures
         self._commands, self._futures = [], []
         self._lonely = len(commands) == 1

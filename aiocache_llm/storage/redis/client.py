@@ -11,10 +11,13 @@ extras are :class:`~aiocache_llm.storage.redis.cache.RedisCache`'s.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
+from ..._sync import at_exit
 from ...core.codec import DEFAULT_MAX_ENTRY_SIZE
 from ...core.loops import PerLoop
 from ...errors import ConfigurationError
@@ -169,6 +172,7 @@ class RedisClient(StoreCache[bytes]):
         self.credential_provider: Any = self._connector.credential_provider
         self._loops: PerLoop[LoopClient] = PerLoop(self._connector.open)
         self._buffer = WriteBuffer(flush_size, self._call_many)
+        _buffered.add(self)
 
     def _loop_client(self) -> LoopClient:
         return self._loops.get()
@@ -294,3 +298,18 @@ class RedisClient(StoreCache[bytes]):
             f"{type(self).__name__}(mode={self._mode()!r}, namespace={self.namespace!r},"
             f" default_ttl={self.default_ttl!r})"
         )
+
+
+#: Every Redis cache of the process: buffered writes are sent at interpreter exit.
+_buffered: weakref.WeakSet[RedisClient] = weakref.WeakSet()
+
+
+def _holding() -> list[RedisClient]:
+    return [cache for cache in list(_buffered) if len(cache._buffer)]
+
+
+async def _send_buffered_writes() -> None:
+    await asyncio.gather(*(cache._buffer.flush() for cache in _holding()), return_exceptions=True)
+
+
+at_exit(lambda: bool(_holding()), _send_buffered_writes)

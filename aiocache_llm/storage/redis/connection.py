@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -247,8 +248,11 @@ class Connector:
         try:
             self.new_pool()  # builds no connection
         except (TypeError, ValueError) as exc:
+            # Only a setting's name is quoted from redis-py's text (the URL may hold a password).
+            named = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+            setting = f": unknown setting {named.group(1)!r}" if named else ""
             raise ConfigurationError(
-                f"invalid Redis connection settings ({type(exc).__name__})"
+                f"invalid Redis connection settings ({type(exc).__name__}){setting}"
             ) from exc
 
     def _server_kwargs(self) -> dict[str, Any]:
