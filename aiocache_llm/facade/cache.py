@@ -17,20 +17,18 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeVar
 
 from .._sync import blocking, install_blocking_methods
-from ..core.failures import describe_failure
 from ..errors import ConfigurationError
 from ..llm.events import EventBus, EventCallback, Prices
 from ..llm.handler import Handler
-from ..llm.metrics import CacheMetrics, CacheState
-from ..llm.requests import semantic_query
 from ..llm.result_types import Shape
 from ..middleware.builders import CircuitBreaker, GuardedCache
-from ..semantic import semantic_backend
 from ..storage.base import BaseCache
 from . import default as _default
 from . import settings
 from .clients import wrap_anthropic, wrap_openai
+from .health import health_report
 from .litellm_methods import LiteLLMMethods
+from .observing import Observable
 from .registry import build_backend, guard_backend
 from .wrappers import cached
 
@@ -39,7 +37,7 @@ __all__ = ["Cache", "enable_cache", "update_cache"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Cache(LiteLLMMethods):
+class Cache(LiteLLMMethods, Observable):
     """An LLM response cache: a backend plus the rules for which calls use it and how.
 
     * ``type``: ``"local"``, ``"disk"``, ``"redis"``, ``"dual"``, ``"s3"``, ``"gcs"``,
@@ -157,7 +155,7 @@ class Cache(LiteLLMMethods):
         }
         #: The store itself (unguarded; values encrypted when an ``encryption_key`` is set).
         keep = None if ttl == 0 else ttl  # ttl=0: keep nothing (as LiteLLM)
-        if namespace is not None and backend is None and self.type in _NAMESPACED_TYPES:
+        if namespace is not None and backend is None and self.type in settings.NAMESPACED_TYPES:
             backend_params.setdefault("namespace", namespace)  # so flush() empties only it
         self.backend: BaseCache = (
             backend if backend is not None else build_backend(self.type, keep, backend_params)
@@ -189,9 +187,9 @@ class Cache(LiteLLMMethods):
         if name == "backend":
             #: What calls use: the backend behind encryption and the failure guard.
             self.guarded: BaseCache = guard_backend(value, **self._guard_params)
-        if "handler" in self.__dict__ and name in _HANDLER_SETTINGS:
+        if "handler" in self.__dict__ and name in settings.HANDLER_SETTINGS:
             object.__setattr__(self, "handler", Handler(self))
-        if name in _VIEW_SETTINGS:
+        if name in settings.VIEW_SETTINGS:
             self.__dict__.pop("_litellm", None)
 
     # -- as litellm.cache ------------------------------------------------------------------
@@ -257,60 +255,6 @@ class Cache(LiteLLMMethods):
         """Call ``callback(event)`` for every cache event (see :mod:`aiocache_llm.llm.events`)."""
         self.events.add_callback(callback)
 
-    # -- metrics ---------------------------------------------------------------------------
-    def metrics(self, *, identity_labels: bool = False) -> CacheMetrics:
-        """This cache's metrics (counters and latency histograms of its events), subscribed
-        to its events on first use; ``identity_labels`` (fixed by the first call) keeps the
-        caller's identity as a label of the savings metrics."""
-        recorder: CacheMetrics | None = self.__dict__.get("_metrics")
-        if recorder is None:
-            recorder = CacheMetrics(self._metric_state(), identity_labels=identity_labels)
-            object.__setattr__(self, "_metrics", recorder)
-            self.events.add_callback(recorder.on_event)
-        return recorder
-
-    def prometheus_collector(self, *, identity_labels: bool = False) -> Any:
-        """A Prometheus collector of this cache's metrics, to register once::
-
-            prometheus_client.REGISTRY.register(cache.prometheus_collector())
-
-        (``prometheus-client`` is needed; see :mod:`aiocache_llm.llm.metric_names`)."""
-        from ..llm.prometheus import CacheCollector
-
-        return CacheCollector(self.metrics(identity_labels=identity_labels))
-
-    def register_metrics(self, registry: Any = None, *, identity_labels: bool = False) -> Any:
-        """Register :meth:`prometheus_collector` in ``registry`` (default:
-        ``prometheus_client.REGISTRY``), in one line: ``cache.register_metrics()``; returns
-        the collector (to unregister it)."""
-        if registry is None:
-            from prometheus_client import REGISTRY
-
-            registry = REGISTRY
-        collector = self.prometheus_collector(identity_labels=identity_labels)
-        registry.register(collector)
-        return collector
-
-    def enable_otel_metrics(
-        self, meter_provider: Any = None, *, identity_labels: bool = False
-    ) -> Any:
-        """Record this cache's metrics into OpenTelemetry instruments of ``meter_provider``
-        (default: the global one), by the same names as the Prometheus collector."""
-        from ..llm.otel_metrics import OtelMetrics
-
-        recorder = OtelMetrics(
-            self._metric_state(), meter_provider, identity_labels=identity_labels
-        )
-        self.events.add_callback(recorder.on_event)
-        return recorder
-
-    def _metric_state(self) -> CacheState:
-        def breaker() -> dict[str, Any] | None:
-            guarded = self.guarded
-            return guarded.breaker.snapshot() if isinstance(guarded, GuardedCache) else None
-
-        return CacheState(self.backend.backend_name, breaker, lambda: self.backend.stats.as_dict())
-
     def stats(self) -> dict[str, Any]:
         """:meth:`stats_report` (event counters, hit rate, the store's counters) and what hits
         saved per namespace and identity (tokens and, given prices, ``cost``)."""
@@ -370,31 +314,8 @@ class Cache(LiteLLMMethods):
 
     async def async_health(self) -> dict[str, Any]:
         """Whether the store answers and takes a write; for a semantic cache, also whether
-        its embedding model and vector index work. Keys: ``status``, ``ping_response``,
-        ``set_cache_response``, ``semantic_response`` and, when unhealthy, ``error``."""
-        report: dict[str, Any] = {"status": "healthy"}
-        store = self._strict()
-        step = "ping"
-        try:
-            report["ping_response"] = bool(await store.async_ping())
-            step = "set"
-            await store.async_set_cache(_HEALTH_KEY, {"ping": True}, 60)
-            report["set_cache_response"] = "success"
-            await store.async_delete_cache(_HEALTH_KEY)
-            if semantic_backend(self.backend) is not None:
-                step = "embedding"
-                await self.backend.embedder.aembed([_HEALTH_QUESTION])  # type: ignore[attr-defined]
-                step = "semantic lookup"
-                request = {"messages": [{"role": "user", "content": _HEALTH_QUESTION}]}
-                query = semantic_query("acompletion", request, {})
-                await store.async_semantic_lookup("acompletion", query, {})  # type: ignore[attr-defined]
-                report["semantic_response"] = "success"
-        except Exception as exc:  # a diagnostic: reported, not raised
-            report["status"] = "unhealthy"
-            report["error"] = f"{step} failed: {describe_failure(exc)}{_tls_hint(self, exc)}"
-        if report.get("ping_response") is False:
-            report["status"] = "unhealthy"
-        return report
+        its embedding model and vector index work (see :func:`.health.health_report`)."""
+        return await health_report(self, self._strict())
 
     # -- blocking forms (generated: see install_blocking_methods below) ---------------------
     test_connection = blocking(async_test_connection)
@@ -407,49 +328,8 @@ class Cache(LiteLLMMethods):
 install_blocking_methods(Cache)
 
 
-def _tls_hint(cache: Cache, exc: Exception) -> str:
-    """A hint for a timeout with ssl on: a server that does not speak TLS never answers."""
-    store = getattr(cache.backend, "redis_cache", None) or cache.backend  # under an L1
-    options = getattr(store, "settings", None)
-    if isinstance(exc, TimeoutError) and isinstance(options, dict) and options.get("ssl"):
-        return (
-            " (with ssl on, a server that does not speak TLS never answers the"
-            " handshake: a TLS mismatch? check ssl / REDIS_SSL)"
-        )
-    return ""
-
-
-_HEALTH_KEY: Final = "aiocache-llm:health-probe"
 #: Seconds a disconnect lets background refreshes finish before cancelling them.
 _FINISH_SECONDS: Final = 5.0
-_HEALTH_QUESTION: Final = "aiocache-llm health probe"
-
-#: Types whose store takes a namespace of its own (and flushes only that namespace).
-_NAMESPACED_TYPES: Final = frozenset({"redis", "dual"})
-
-#: Settings the LiteLLM view is made from: changing one makes it anew.
-_VIEW_SETTINGS: Final = frozenset(
-    {"mode", "namespace", "ttl", "supported_call_types", "backend", "key_format"}
-)
-
-_HANDLER_SETTINGS: Final = frozenset(
-    {
-        "custom_get_cache_key",
-        "custom_get_cache",
-        "custom_add_cache",
-        "namespace",
-        "identity",
-        "key_on_user",
-        "mode",
-        "supported_call_types",
-        "backend",
-        "lease_ttl",
-        "lease_wait",
-        "stale_if_error",
-        "stale_while_revalidate",
-        "prices",
-    }
-)
 
 
 def enable_cache(type: str = "local", **params: Any) -> Cache:

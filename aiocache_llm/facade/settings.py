@@ -13,6 +13,9 @@ from ..errors import ConfigurationError
 
 __all__ = [
     "CALL_TYPES",
+    "HANDLER_SETTINGS",
+    "NAMESPACED_TYPES",
+    "VIEW_SETTINGS",
     "call_types",
     "enum_value",
     "lease_seconds",
@@ -91,3 +94,31 @@ def lease_seconds(name: str, value: object) -> Any:
     ):
         raise ConfigurationError(f"{name} must be a positive number of seconds")
     return value
+
+
+#: Types whose store takes a namespace of its own (and flushes only that namespace).
+NAMESPACED_TYPES: Final = frozenset({"redis", "dual"})
+
+#: Settings the LiteLLM view is made from: changing one makes it anew.
+VIEW_SETTINGS: Final = frozenset(
+    {"mode", "namespace", "ttl", "supported_call_types", "backend", "key_format"}
+)
+
+HANDLER_SETTINGS: Final = frozenset(
+    {
+        "custom_get_cache_key",
+        "custom_get_cache",
+        "custom_add_cache",
+        "namespace",
+        "identity",
+        "key_on_user",
+        "mode",
+        "supported_call_types",
+        "backend",
+        "lease_ttl",
+        "lease_wait",
+        "stale_if_error",
+        "stale_while_revalidate",
+        "prices",
+    }
+)
