@@ -32,7 +32,10 @@ from litellm.types.caching import LiteLLMCacheType
 
 from .._sync import blocking_function
 from ..errors import ConfigurationError
+from ..middleware import ComposedCache
+from ..middleware.builders import EncryptedCache
 from ..storage.base import USE_DEFAULT, BaseCache, TTLArg
+from ..storage.dual import DualCache
 from ..storage.redis.client import RedisClient
 
 __all__ = [
@@ -341,18 +344,22 @@ def _parsed(raw: Any) -> Any:
 
 def _redis_of(backend: BaseCache) -> RedisClient:
     """The Redis store under ``backend``'s guard and L1 (none under encryption)."""
-    seen: Any = backend
+    seen: BaseCache | None = backend
     while seen is not None and not isinstance(seen, RedisClient):
-        if "Encrypted" in type(seen).__name__:
+        if isinstance(seen, EncryptedCache):
             seen = None
-            break
-        seen = next((getattr(seen, n) for n in ("inner", "redis_cache") if hasattr(seen, n)), None)
+        elif isinstance(seen, ComposedCache):
+            seen = seen.inner
+        elif isinstance(seen, DualCache):
+            seen = seen.redis_cache
+        else:
+            seen = None
     if seen is None:
         raise ConfigurationError(
             "key_format='litellm' stores as LiteLLM's Redis cache does: it needs type='redis'"
             " (or 'dual', or a cluster), without encryption"
         )
-    return seen  # type: ignore[no-any-return]
+    return seen
 
 
 def _deadline_of(backend: BaseCache) -> float | None:

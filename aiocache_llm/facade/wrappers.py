@@ -84,13 +84,15 @@ def _blocking_upstream(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 #: The attribute naming the deployment of a function that calls an SDK client on its behalf.
 DEPLOYMENT_ATTR = "__aiocache_llm_deployment__"
+_UNDECLARED: Any = object()
 
 
 def deployment_of(fn: Callable[..., Any]) -> str | None:
     """The deployment ``fn`` calls, as a key spells it: an SDK client method's ``base_url``
     (``None``: the provider's default, or not a client method)."""
-    if hasattr(fn, DEPLOYMENT_ATTR):
-        return getattr(fn, DEPLOYMENT_ATTR)  # type: ignore[no-any-return]
+    declared = getattr(fn, DEPLOYMENT_ATTR, _UNDECLARED)
+    if declared is not _UNDECLARED:
+        return declared  # type: ignore[no-any-return]
     client = getattr(getattr(fn, "__self__", None), "_client", None)
     base = getattr(client, "base_url", None)
     return None if base is None else _deployment(base)

@@ -121,6 +121,17 @@ class ProxyConfig:
         found = self.deployments.get(model) or self.deployments.get("*")
         return found[0] if found else None
 
+    def needs_router(self, model: str) -> bool:
+        """Whether ``model`` takes litellm's Router: another provider, several deployments, or
+        router settings (retries, fallbacks). A single OpenAI-compatible deployment is
+        forwarded as it is, so the cache sees the upstream's own answer (its exact ending)."""
+        group = self.deployments.get(model) or self.deployments.get("*") or []
+        return (
+            bool(self.router_settings)
+            or len(group) > 1
+            or any(not d.openai_compatible for d in group)
+        )
+
     def masked_cache_params(self) -> dict[str, Any]:
         return mask_secrets(self.cache.params or {})
 

@@ -173,7 +173,7 @@ async def serve(
     assert state.forwarder is not None, "the proxy has not started"
     name = endpoint.name
     router = state.router
-    if router is not None and name in LITELLM_CALLS:
+    if router is not None and name in LITELLM_CALLS and state.config.needs_router(model):
         upstream = router.upstream(name, model, request.headers)
     elif not deployment.openai_compatible:
         # the forwarder speaks OpenAI's wire format: never send this entry's key elsewhere

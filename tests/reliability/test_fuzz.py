@@ -177,7 +177,7 @@ def test_garbage_bytes_in_redis_read_as_a_miss(
 ) -> None:
     cache, upstream, raw = fuzz_redis
     key = make_key("completion", chat(question), namespace=cache.namespace)
-    raw.set(key, garbage)
+    raw.set(f"{cache.namespace}:{key}", garbage)  # the store keeps the namespace as its prefix
     before = upstream.calls
     answer = cache.cached(upstream.completion)(**chat(question))
     assert answer["choices"][0]["message"]["content"] == question
