@@ -30,6 +30,13 @@ __all__ = ["DEFAULT_L1_TTL", "DualCache", "PubSubCapable", "VersionedStore"]
 
 logger = logging.getLogger("aiocache_llm.dual")
 
+
+def _store_label(store: BaseCache | None) -> str:
+    """How a log line names the remote store: by what it is, never by its place in the layers."""
+    name = getattr(store, "backend_name", "")
+    return "Redis" if name.startswith("redis") else f"the {name or 'remote'} store's"
+
+
 #: The longest an L1 copy lives (seconds) unless ``default_in_memory_ttl`` says otherwise: the
 #: bound on staleness when an invalidation is lost.
 DEFAULT_L1_TTL = 30.0
@@ -138,7 +145,8 @@ class DualCache(BaseCache):
         self.stats.count_error(exc)
         if log:
             self._log.warning(
-                "L2 %s failed (%s); continuing with L1 alone",
+                "%s %s failed (%s); continuing with the in-process copies alone",
+                _store_label(self.redis_cache),
                 what,
                 describe_failure(exc),
                 extra={"event": "l2_failed", "operation": what, "error": type(exc).__name__},
