@@ -1,14 +1,21 @@
-"""The error budget: per-entry similarity thresholds learned online from feedback on served
-hits (a verifier's verdicts on a sample of borderline hits, and the application's reports), so
-the rate of wrong answers stays under ``max_error_rate`` (see
-:mod:`aiocache_llm.semantic.cache`)."""
+"""The error budget (``max_error_rate``): per-entry similarity thresholds learned online.
+
+Each entry starts at ``similarity_threshold`` and learns its own threshold from feedback on
+served hits: the ``verifier``'s verdicts on a deterministic sample (``verify_sample``) of
+borderline hits, and ``SemanticCache.report_wrong`` from the application. A wrong answer served
+at similarity *s* raises that entry's threshold above *s*; the shared threshold is the lowest
+one whose observed error rate (an upper confidence bound) stays under ``max_error_rate``.
+Without feedback nothing changes: the defaults are offline and deterministic.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["ErrorBudget"]
+from .query import digest
+
+__all__ = ["ErrorBudget", "sampled"]
 
 
 def _upper_bound(wrong: int, total: int, z: float = 1.645) -> float:
@@ -84,3 +91,10 @@ class ErrorBudget:
             self.shared_threshold = max(self.base_threshold - 0.1, lowest_safe)
         else:
             self.shared_threshold = self.base_threshold
+
+
+def sampled(share: float, question: str, key: str) -> bool:
+    """Whether this borderline hit is verified: a deterministic ``share`` of them."""
+    if share >= 1.0:
+        return True
+    return int(digest("sample", question, key)[:8], 16) / 0xFFFFFFFF < share

@@ -28,13 +28,9 @@ layer hands it a :class:`~aiocache_llm.semantic.query.SemanticQuery` (it never r
      talk about one subscription never gets the answer given after a talk about another;
    * below ``verify_below``, the optional ``verifier`` agrees.
 
-**Error budget** (``max_error_rate``): each entry starts at ``similarity_threshold`` and learns
-its own threshold from feedback — the ``verifier``'s verdicts on a deterministic sample
-(``verify_sample``) of borderline hits, and :meth:`SemanticCache.report_wrong` from the
-application: a wrong answer served at similarity *s* raises that entry's threshold above *s*;
-the shared threshold is the lowest one whose observed error rate (an upper confidence bound)
-stays under ``max_error_rate``. Without feedback nothing changes: the defaults are offline and
-deterministic.
+**Error budget** (``max_error_rate``): each entry learns its own threshold from feedback (the
+``verifier``'s verdicts on a sample of borderline hits, :meth:`SemanticCache.report_wrong`); see
+:mod:`aiocache_llm.semantic.budget`. Without feedback nothing changes.
 
 An embedder or verifier that fails makes the lookup a miss (logged and counted in
 ``stats.errors``): the call goes upstream. A storage failure raises a :mod:`aiocache_llm.errors`
@@ -53,7 +49,7 @@ from ..core.codec import decode, encode
 from ..errors import ConfigurationError, CorruptEntryError
 from ..storage.base import USE_DEFAULT, BaseCache, TTLArg, check_number
 from .backend import SemanticBackend
-from .budget import ErrorBudget
+from .budget import ErrorBudget, sampled
 from .conversation import conversation_differs
 from .embedders import CachedEmbedder, Embedder, make_embedder
 from .exact import ExactKeys
@@ -280,7 +276,7 @@ class SemanticCache(ExactKeys, SemanticBackend):
             return False
         if self.verifier is None or match.similarity >= self.verify_below:
             return True
-        if not self._sampled(asked.question, match.key):
+        if not sampled(self.verify_sample, asked.question, match.key):
             return True
         try:
             verdict_of = self.verifier(asked.question, stored.question)
@@ -293,13 +289,6 @@ class SemanticCache(ExactKeys, SemanticBackend):
         if self.budget is not None:
             self.budget.record(match.key, match.similarity, bool(verdict_of))
         return bool(verdict_of)
-
-    def _sampled(self, question: str, key: str) -> bool:
-        """Whether this borderline hit is verified (a deterministic ``verify_sample`` share)."""
-        if self.verify_sample >= 1.0:
-            return True
-        draw = int(digest("sample", question, key)[:8], 16) / 0xFFFFFFFF
-        return draw < self.verify_sample
 
     def report_wrong(self, hit: SemanticHit | str, similarity: float | None = None) -> None:
         """Tell the cache that a served hit's answer was wrong (``hit``: the

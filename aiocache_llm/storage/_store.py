@@ -26,12 +26,24 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
 
 from ..errors import BackendError, CacheError
 from .base import CacheStats
 
-__all__ = ["Change", "ErrorMap", "Store", "Stored", "translatable", "translate"]
+if TYPE_CHECKING:
+    from ._store_cache import StoreCache
+
+__all__ = [
+    "Change",
+    "ErrorMap",
+    "Store",
+    "Stored",
+    "Translating",
+    "translatable",
+    "translate",
+]
 
 P = TypeVar("P")
 
@@ -165,3 +177,32 @@ def translate(store: Store[Any], where: str, exc: BaseException) -> CacheError |
         if isinstance(exc, types):
             return error(f"{where}: {store.error_message(exc)}")
     return None
+
+
+class Translating:
+    """``with cache._errors:`` turns the store's client exceptions into ours (and counts them
+    in the cache's stats)."""
+
+    __slots__ = ("cache", "catch")
+
+    def __init__(self, cache: StoreCache[Any]) -> None:
+        self.cache = cache
+        self.catch = translatable(cache.store.errors)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, BackendError):  # ours already (a store that translates per caller)
+            self.cache.stats.count_error(exc)
+            return
+        if isinstance(exc, CacheError) or not isinstance(exc, self.catch):
+            return
+        error = translate(self.cache.store, self.cache.backend_name, exc)
+        if error is not None:
+            self.cache.stats.count_error(error)
+            raise error from exc

@@ -28,21 +28,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from types import TracebackType
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from .._sync import inline, threaded
 from ..core.codec import DEFAULT_COMPRESS_THRESHOLD, DEFAULT_MAX_ENTRY_SIZE, Entry, decode, encode
 from ..errors import (
     BackendError,
-    CacheError,
     ConfigurationError,
     CorruptEntryError,
     InvalidArgumentError,
 )
 from . import _checks
 from ._checks import USE_DEFAULT, IncrementOp, TTLArg, check_key
-from ._store import Change, Store, Stored, translatable, translate
+from ._store import Change, Store, Stored, Translating
 from .base import BaseCache
 
 __all__ = ["StoreCache", "run_inline"]
@@ -93,34 +91,6 @@ def _driven(method: Callable[..., Coroutine[Any, Any, R]]) -> Callable[..., R]:
     return body
 
 
-class _Translating:
-    """``with cache._errors:`` turns the store's client exceptions into ours."""
-
-    __slots__ = ("cache", "catch")
-
-    def __init__(self, cache: StoreCache[Any]) -> None:
-        self.cache = cache
-        self.catch = translatable(cache.store.errors)
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc is None:
-            return
-        if isinstance(exc, BackendError):  # ours already (a store that translates per caller)
-            self.cache.stats.count_error(exc)
-            return
-        if isinstance(exc, CacheError) or not isinstance(exc, self.catch):
-            return
-        error = translate(self.cache.store, self.cache.backend_name, exc)
-        if error is not None:
-            self.cache.stats.count_error(error)
-            raise error from exc
-
-
 class StoreCache(BaseCache, Generic[P]):
     """The backend contract over ``store`` (see the module): every backend's base class."""
 
@@ -164,7 +134,7 @@ class StoreCache(BaseCache, Generic[P]):
         #: The clock of stored times: the wall clock, unless the store keeps its own
         #: (the in-memory store's is monotonic); entries are reported in wall-clock time.
         self.clock = clock
-        self._errors = _Translating(self)
+        self._errors = Translating(self)
 
     # -- names and entries -----------------------------------------------------------------
     def name_of(self, key: str) -> str:

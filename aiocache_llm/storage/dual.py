@@ -12,6 +12,7 @@ from ..core.codec import Entry
 from ..core.failures import describe_failure
 from ..core.logs import RateLimitedLog
 from ..errors import BackendError, ConfigurationError
+from ._dual_counters import layered_increments
 from ._invalidation import InvalidationChannel, L1Coherence
 from ._shared_reads import SharedReads
 from ._tracking import TrackingChannel, check_tracking
@@ -22,7 +23,6 @@ from .base import (
     IncrementOp,
     TTLArg,
     check_ttl,
-    normalize_increments,
 )
 from .memory import InMemoryCache
 
@@ -62,10 +62,8 @@ class DualCache(BaseCache):
       processes converge on L2's latest value whatever the interleaving. While the
       subscription is down, L1 serves what it holds but takes no new fills; once it is back,
       L1 starts empty. An L2 without a channel (object stores) is coherent by TTL only.
-    * **invalidation source**: ``"pubsub"`` (the default, above) or ``"tracking"`` (standalone
-      Redis only): RESP3 client-side tracking, where Redis itself reports every changed key,
-      so a write sends no PUBLISH; why pub/sub stays the default, with measurements, is in
-      :mod:`aiocache_llm.storage._tracking`.
+    * **invalidation source**: ``"pubsub"`` (the default) or ``"tracking"`` (standalone Redis:
+      RESP3 client-side tracking; see :mod:`aiocache_llm.storage._tracking`).
     * **failures**: an L2 failure never leaves L1 holding what L2 does not (a failed write
       drops the key from L1). With ``fail_open=True`` (the default) failed L2 reads are misses
       and failed writes are dropped, counted in ``stats.errors`` and logged; with
@@ -318,35 +316,12 @@ class DualCache(BaseCache):
         local_only: bool = False,
         refresh_ttl: bool = False,
     ) -> float:
-        return (await self._increments([(key, value, ttl)], local_only, refresh_ttl))[0]
+        return (await layered_increments(self, [(key, value, ttl)], local_only, refresh_ttl))[0]
 
     async def async_increment_pipeline(
         self, ops: Iterable[IncrementOp], *, local_only: bool = False
     ) -> list[float]:
-        return await self._increments(ops, local_only)
-
-    async def _increments(
-        self, ops: Iterable[IncrementOp], local_only: bool, refresh_ttl: bool = False
-    ) -> list[float]:
-        """Apply ``ops`` on L2 (L1 alone if ``local_only`` or there is none); ``refresh_ttl``
-        comes with a single increment, which then sets its key's TTL even if it exists."""
-        checked = normalize_increments(ops)
-        if local_only or self.redis_cache is None:
-            if refresh_ttl:
-                ((key, by, ttl),) = checked
-                return [self.in_memory_cache.increment_cache(key, by, ttl, refresh_ttl=True)]
-            return self.in_memory_cache.increment_pipeline(checked)
-        l2_ops = [(key, by, self.resolve_ttl(ttl)) for key, by, ttl in checked]
-        self._state.drop(key for key, _, _ in l2_ops)
-        try:
-            if refresh_ttl:
-                ((key, by, seconds),) = l2_ops
-                l2 = self.redis_cache
-                return [await l2.async_increment(key, by, seconds, refresh_ttl=True)]
-            return await self.redis_cache.async_increment_pipeline(l2_ops)
-        except BackendError as exc:
-            self._l2_failed_quietly("increment", exc)
-            raise
+        return await layered_increments(self, ops, local_only)
 
     async def async_delete_cache(self, key: str) -> None:
         self._state.drop([key])
