@@ -17,24 +17,12 @@ from ._invalidation import InvalidationChannel, L1Coherence
 from ._shared_reads import SharedReads
 from ._tracking import TrackingChannel, check_tracking
 from ._versions import PubSubCapable, VersionedStore
-from .base import (
-    USE_DEFAULT,
-    BaseCache,
-    IncrementOp,
-    TTLArg,
-    check_ttl,
-)
+from .base import USE_DEFAULT, BaseCache, IncrementOp, TTLArg, check_ttl, store_label
 from .memory import InMemoryCache
 
 __all__ = ["DEFAULT_L1_TTL", "DualCache", "PubSubCapable", "VersionedStore"]
 
 logger = logging.getLogger("aiocache_llm.dual")
-
-
-def _store_label(store: BaseCache | None) -> str:
-    """How a log line names the remote store: by what it is, never by its place in the layers."""
-    name = getattr(store, "backend_name", "")
-    return "Redis" if name.startswith("redis") else f"the {name or 'remote'} store's"
 
 
 #: The longest an L1 copy lives (seconds) unless ``default_in_memory_ttl`` says otherwise: the
@@ -143,9 +131,8 @@ class DualCache(BaseCache):
         self.stats.count_error(exc)
         if log:
             self._log.warning(
-                "%s %s failed (%s); continuing with the in-process copies alone",
-                _store_label(self.redis_cache),
-                what,
+                "%s failed (%s); continuing with the in-process copies alone",
+                f"{store_label(self.redis_cache)} {what}",
                 describe_failure(exc),
                 extra={"event": "l2_failed", "operation": what, "error": type(exc).__name__},
             )
