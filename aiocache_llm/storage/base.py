@@ -41,6 +41,7 @@ __all__ = [
     "check_number",
     "check_ttl",
     "normalize_increments",
+    "store_label",
 ]
 
 
@@ -226,3 +227,10 @@ class BaseCache(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(default_ttl={self.default_ttl!r})"
+
+
+def store_label(store: BaseCache | None) -> str:
+    """How a log line names a store: by what it is ("Redis", "the s3 store's"), never by its
+    place in a layered cache ("L2")."""
+    name = getattr(store, "backend_name", "")
+    return "Redis" if name.startswith("redis") else f"the {name or 'remote'} store's"

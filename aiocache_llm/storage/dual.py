@@ -17,18 +17,13 @@ from ._invalidation import InvalidationChannel, L1Coherence
 from ._shared_reads import SharedReads
 from ._tracking import TrackingChannel, check_tracking
 from ._versions import PubSubCapable, VersionedStore
-from .base import (
-    USE_DEFAULT,
-    BaseCache,
-    IncrementOp,
-    TTLArg,
-    check_ttl,
-)
+from .base import USE_DEFAULT, BaseCache, IncrementOp, TTLArg, check_ttl, store_label
 from .memory import InMemoryCache
 
 __all__ = ["DEFAULT_L1_TTL", "DualCache", "PubSubCapable", "VersionedStore"]
 
 logger = logging.getLogger("aiocache_llm.dual")
+
 
 #: The longest an L1 copy lives (seconds) unless ``default_in_memory_ttl`` says otherwise: the
 #: bound on staleness when an invalidation is lost.
@@ -136,8 +131,8 @@ class DualCache(BaseCache):
         self.stats.count_error(exc)
         if log:
             self._log.warning(
-                "L2 %s failed (%s); continuing with L1 alone",
-                what,
+                "%s failed (%s); continuing with the in-process copies alone",
+                f"{store_label(self.redis_cache)} {what}",
                 describe_failure(exc),
                 extra={"event": "l2_failed", "operation": what, "error": type(exc).__name__},
             )

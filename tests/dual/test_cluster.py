@@ -4,18 +4,23 @@ and a master killed mid-run with its replica promoted."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 from redis.cluster import key_slot
 
 from aiocache_llm import InMemoryCache
+from aiocache_llm.errors import BackendError
 from aiocache_llm.storage.dual import DualCache
 from aiocache_llm.storage.redis import RedisClusterCache
+from tests.harness.redis import RedisServer
 from tests.harness.redis_cluster import RedisClusterServers
 
 KEYS = [f"k{i}" for i in range(60)]
@@ -165,5 +170,94 @@ async def test_a_master_killed_mid_run_fails_over_and_the_caches_converge(
         await _until(lambda: a.in_memory_cache.get_cache(KEYS[0]) is None)
         assert await a.async_get_cache(KEYS[0]) == "from b"
     finally:
+        await a.async_disconnect()
+        await b.async_disconnect()
+
+
+def _replica_of(cluster: RedisClusterServers, master: RedisServer) -> RedisServer:
+    """The replica that follows ``master`` now."""
+    for node in cluster.nodes:
+        if node is master or node.process.process.poll() is not None:
+            continue
+        info = redis.Redis(host=node.host, port=node.port, socket_timeout=5).info("replication")
+        if info.get("role") == "slave" and int(info.get("master_port", 0)) == master.port:
+            return node
+    raise LookupError(f"no replica follows the master on port {master.port}")
+
+
+async def _read_or_none(l2: RedisClusterCache, key: str) -> object:
+    """L2's value of ``key``, or ``None`` while the cluster cannot answer."""
+    try:
+        return await l2.async_get_cache(key)
+    except BackendError:
+        return None
+
+
+@pytest.mark.parametrize("how", ["CLUSTER FAILOVER", "kill", "hang"])
+async def test_the_subscription_follows_a_failover_of_the_channels_shard(
+    redis_cluster_replicas: RedisClusterServers, how: str
+) -> None:
+    """After the channel's shard fails over (a manual failover on its replica, or its master
+    killed, or hung so its connections go silent), another process's write is seen here long
+    before the L1 copy would age out."""
+    cluster = redis_cluster_replicas
+    namespace = f"sub-{uuid.uuid4().hex[:8]}"
+
+    def dual() -> DualCache:
+        l2 = RedisClusterCache(
+            startup_nodes=cluster.startup_nodes, namespace=namespace, socket_timeout=1, env={}
+        )
+        return DualCache(InMemoryCache(max_size_in_memory=1000), l2, default_in_memory_ttl=300)
+
+    a, b = dual(), dual()
+    hung: RedisServer | None = None
+    try:
+        await a.async_ready()
+        await b.async_ready()
+        assert b.channel is not None and isinstance(b.redis_cache, RedisClusterCache)
+        l2 = b.redis_cache
+        channel = l2.object_name(b.channel.channel)
+        victim = cluster.master_of(channel)
+        # the key lives on another shard, so its reads and writes never pause
+        key = next(k for k in KEYS if cluster.master_of(l2.object_name(k)) != victim)
+        await a.async_set_cache(key, "before")
+        assert await b.async_get_cache(key) == "before"
+        assert b.in_memory_cache.get_cache(key) == "before"  # held for up to 300 s
+        replica = _replica_of(cluster, victim)
+        if how == "kill":
+            cluster.kill(victim)
+        elif how == "hang":
+            os.kill(victim.process.process.pid, signal.SIGSTOP)
+            hung = victim
+        else:
+            redis.Redis(host=replica.host, port=replica.port, socket_timeout=5).execute_command(
+                "CLUSTER", "FAILOVER"
+            )
+
+        def promoted() -> bool:
+            client = redis.Redis(host=replica.host, port=replica.port, socket_timeout=5)
+            return client.info("replication").get("role") == "master"
+
+        await _until(promoted, bound=30)
+        # the write itself may fail while a's cluster client learns the new layout: retried
+        deadline = time.monotonic() + 30
+        await a.async_set_cache(key, "after")
+        while await _read_or_none(l2, key) != "after":
+            assert time.monotonic() < deadline, "a's write did not reach L2 within the bound"
+            await asyncio.sleep(0.1)
+            await a.async_set_cache(key, "after")
+        deadline = time.monotonic() + 30
+        while await b.async_get_cache(key) != "after":
+            assert time.monotonic() < deadline, "b still serves its L1 copy 30 s after the write"
+            await asyncio.sleep(0.1)
+        # and the subscription is live again: a later write drops b's copy without a poll
+        await _until(lambda: b._state.live, bound=30)
+        assert await b.async_get_cache(key) == "after"
+        await a.async_set_cache(key, "again")
+        await _until(lambda: b.in_memory_cache.get_cache(key) != "after", bound=30)
+        assert await b.async_get_cache(key) == "again"
+    finally:
+        if hung is not None:
+            os.kill(hung.process.process.pid, signal.SIGCONT)
         await a.async_disconnect()
         await b.async_disconnect()

@@ -10,8 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
-from aiocache_llm import Cache
+from aiocache_llm import Cache, InMemoryCache
 from aiocache_llm.core.logs import JsonFormatter, RateLimitedLog, use_json_logs
+from aiocache_llm.storage.dual import DualCache
+from aiocache_llm.storage.redis import RedisCache
 from tests.timing import ManualClock
 
 
@@ -86,3 +88,21 @@ def test_an_exception_is_one_json_field() -> None:
         record.exc_info = sys.exc_info()
     line = orjson.loads(JsonFormatter().format(record))
     assert "ValueError: inner" in line["exception"]
+
+
+async def test_a_redis_read_failure_is_worded_by_the_store_not_by_its_layer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A user who asked for Redis reads "Redis read failed", never "L2 read failed"."""
+    l2 = RedisCache(host="127.0.0.1", port=1, socket_timeout=0.5, env={})
+    cache = DualCache(InMemoryCache(), l2)
+    try:
+        with caplog.at_level(logging.WARNING, logger="aiocache_llm"):
+            assert await cache.async_get_cache("k") is None  # failed open: a miss
+    finally:
+        await cache.async_disconnect()
+    lines = [r for r in caplog.records if r.name.startswith("aiocache_llm")]
+    assert not [r.getMessage() for r in lines if "L2" in r.getMessage()]
+    (read,) = [r for r in lines if getattr(r, "event", None) == "l2_failed"]
+    assert read.getMessage().startswith("Redis read failed (")
+    assert read.operation == "read" and read.error == "BackendUnavailable"  # type: ignore[attr-defined]

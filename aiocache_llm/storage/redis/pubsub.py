@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from .connection import Connector, LoopClient
 from .errors import translate_redis_error
 
-__all__ = ["messages"]
+__all__ = ["PING_INTERVAL", "messages"]
+
+#: Seconds a subscription may be silent before its connection is asked for a PING; one left
+#: unanswered for as long again ends the subscription (a node that hangs, not just closes).
+PING_INTERVAL = 5.0
 
 
 async def messages(
@@ -25,6 +30,10 @@ async def messages(
     ``on_subscribed`` is called when the server confirms the subscription. The subscription
     has its own connection, closed when the iteration stops. A failure raises the library's
     error, unless ``closed()`` says the cache closed the connection: then the iteration ends.
+
+    The subscription is also ended by an error when the server drops it (on a cluster, the
+    channel's slot moved to another primary: a failover) and when its connection leaves a
+    PING unanswered, so the caller can subscribe again where the channel lives now.
     """
     client: Any = None
     pubsub: Any = None
@@ -39,14 +48,27 @@ async def messages(
         # handlers: every process reads every message, its own writes' too.
         read = pubsub.connection.read_response
         message, subscribed = connector.message.encode(), connector.subscribe.encode()
+        dropped = subscribed.replace(b"subscribe", b"unsubscribe")
+        pinged = False
         while True:
-            reply = await read(disable_decoding=True, timeout=math.inf, push_request=True)
+            reply = await read(disable_decoding=True, timeout=PING_INTERVAL, push_request=True)
+            if reply is None:  # silent for a while: is anyone still there?
+                if pinged:
+                    raise RedisConnectionError(
+                        "the subscription's connection left a PING unanswered"
+                    )
+                await pubsub.connection.send_command("PING")
+                pinged = True
+                continue
+            pinged = False
             if not isinstance(reply, list) or len(reply) < 3:
                 continue
             if reply[0] == message:
                 yield reply[2]
             elif reply[0] == subscribed and on_subscribed is not None:
                 on_subscribed()
+            elif reply[0] == dropped:  # the server ended it: the slot has a new primary
+                raise RedisConnectionError("the server ended the subscription (a failover?)")
     except Exception as exc:
         if closed():
             return  # this cache closed the connection: the subscription ends with it
