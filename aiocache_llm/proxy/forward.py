@@ -13,6 +13,12 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 import orjson
 from httpx_sse import EventSource
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from ..llm.responses import CachedDict
 from .config import Deployment
@@ -85,8 +91,11 @@ class StreamCutShort(UpstreamUnreachable):
 class Forwarder:
     """One httpx client, shared by every request, that sends requests to deployments."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, retries: int = 2) -> None:
         self.timeout = timeout
+        #: more tries of a failed request (LiteLLM's proxy retries too; the Router path takes
+        #: ``router_settings.num_retries``)
+        self.retries = retries
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         self._client = httpx.AsyncClient(timeout=timeout, limits=limits)
 
@@ -128,15 +137,29 @@ class Forwarder:
             body["model"] = model
             traced = trace_headers(request_headers)  # the trace goes on upstream
             sent = {**headers, **traced} if traced else headers
-            if multipart:
+            if multipart:  # an upload is read once: not retried
                 upload = body.pop("file")
                 return await self._post(url, sent, timeout, data=body, files={"file": upload})
             content = orjson.dumps(body)
-            if body.get("stream") is True:
-                return await self._stream(url, content, sent, timeout, ends_with_done)
-            return await self._post(url, sent, timeout, content=content)
+            stream = body.get("stream") is True
+            async for attempt in self._attempts():
+                with attempt:
+                    if stream:  # retried until the stream starts (its status is known)
+                        return await self._stream(url, content, sent, timeout, ends_with_done)
+                    return await self._post(url, sent, timeout, content=content)
+            raise AssertionError("unreachable: the last attempt's error is raised")
 
         return call
+
+    def _attempts(self) -> AsyncRetrying:
+        """Up to ``retries`` more tries of a request that failed in a way a retry can fix (no
+        answer, a timeout, 408, 409, 429 or a 5xx), with jittered exponential waits."""
+        return AsyncRetrying(
+            stop=stop_after_attempt(self.retries + 1),
+            wait=wait_exponential_jitter(initial=0.1, max=2.0),
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        )
 
     async def _post(
         self, url: str, headers: dict[str, str], timeout: float, **content: Any
@@ -206,3 +229,9 @@ async def _events(response: httpx.Response, ends_with_done: bool) -> AsyncIterat
         raise UpstreamUnreachable(False) from exc
     finally:
         await response.aclose()
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, UpstreamError):
+        return exc.status in (408, 409, 429) or exc.status >= 500
+    return isinstance(exc, UpstreamUnreachable)
