@@ -17,7 +17,7 @@ from tenacity import (
     AsyncRetrying,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_random_exponential,
 )
 
 from ..llm.responses import CachedDict
@@ -156,7 +156,7 @@ class Forwarder:
         answer, a timeout, 408, 409, 429 or a 5xx), with jittered exponential waits."""
         return AsyncRetrying(
             stop=stop_after_attempt(self.retries + 1),
-            wait=wait_exponential_jitter(initial=0.1, max=2.0),
+            wait=wait_random_exponential(multiplier=0.1, max=2.0),
             retry=retry_if_exception(_retryable),
             reraise=True,
         )
