@@ -41,9 +41,12 @@ _MENTIONS = re.compile(
 
 
 @functools.cache
-def mentions_a_server(function: Callable[..., Any], depth: int = 3) -> bool:
+def mentions_a_server(
+    function: Callable[..., Any], depth: int = 3, params: frozenset[Any] = frozenset()
+) -> bool:
     """Whether ``function``'s source, or that of a test helper it calls by name (``depth``
-    calls deep), asks for a server fixture or starts a server."""
+    calls deep), asks for a server fixture or starts a server. A table of factories it reads
+    counts by the entries of the test's parameters (``params``) when it has them, else all."""
     function = inspect.unwrap(function)
     try:
         source = inspect.getsource(function)
@@ -56,12 +59,15 @@ def mentions_a_server(function: Callable[..., Any], depth: int = 3) -> bool:
         return False
     for name in _names(code):
         value = scope.get(name)
-        helpers = value.values() if isinstance(value, dict) else [value]  # a table of factories
+        helpers: Any = [value]
+        if isinstance(value, dict):  # a table of factories, picked by a parameter
+            chosen = [value[key] for key in params if _hashable(key) and key in value]
+            helpers = chosen or value.values()
         for helper in helpers:
             if (
                 inspect.isfunction(helper)
                 and helper.__module__.startswith("tests.")
-                and mentions_a_server(helper, depth - 1)
+                and mentions_a_server(helper, depth - 1, params)
             ):
                 return True
     return False
@@ -76,16 +82,28 @@ def _names(code: CodeType) -> set[str]:
     return names
 
 
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 def needs_servers(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    params = (
+        frozenset(v for v in callspec.params.values() if _hashable(v)) if callspec else frozenset()
+    )
     names = set(getattr(item, "fixturenames", ()))
     if names & SERVER_FIXTURES:
         return True
     function = getattr(item, "function", None)
-    if function is not None and mentions_a_server(function):
+    if function is not None and mentions_a_server(function, params=params):
         return True
     info = getattr(item, "_fixtureinfo", None)
     for definitions in getattr(info, "name2fixturedefs", {}).values():
-        if any(mentions_a_server(definition.func) for definition in definitions):
+        if any(mentions_a_server(definition.func, params=params) for definition in definitions):
             return True
     return False
 
