@@ -11,9 +11,11 @@ from .vocabulary import (
     AMBIGUOUS_UNITS,
     AUXILIARY_OF,
     CONTRAST_OF,
+    DERIVATIONS,
     NEGATED_STEMS,
     NEGATIONS,
     NUMBER_WORDS,
+    ROMAN_NUMERALS,
     SOURCE_MARKERS,
     STOPWORDS,
     TIME_UNITS,
@@ -21,12 +23,24 @@ from .vocabulary import (
     WH_KINDS,
 )
 
-__all__ = ["QuestionFeatures", "features", "number", "stem"]
+__all__ = ["QuestionFeatures", "features", "number", "roots", "stem"]
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+(?:/[a-z]+)?|n't|%|\$|€|£")
 
 
 _POSSESSIVE = re.compile(r"'s\b")
+#: A Roman numeral written onto an acronym: "WWII" reads as "WW II" (before lowercasing).
+_ACRONYM_NUMERAL = re.compile(r"\b([A-Z]*[A-HJ-UWYZ])(II|III|IV|VI|VII|VIII|IX)\b")
+#: "self-employed" is one word, the opposite of "employed" (see the opposite-prefix rule).
+_SELF = re.compile(r"\bself-(?=[a-z])")
+#: Contractions of a pronoun and a verb: "I'm" reads as "I am" (not "I" and a metre "m").
+_CONTRACTIONS = (
+    (re.compile(r"'m\b"), " am"),
+    (re.compile(r"'re\b"), " are"),
+    (re.compile(r"'ve\b"), " have"),
+    (re.compile(r"'ll\b"), " will"),
+    (re.compile(r"'d\b"), " would"),
+)
 
 
 def stem(word: str) -> str:
@@ -36,13 +50,32 @@ def stem(word: str) -> str:
     return word
 
 
+def roots(word: str) -> frozenset[str]:
+    """``word`` and what it reads as without a derivational suffix (roots of four letters or
+    more): ``roots("quotation") >= {"quote"}``, ``roots("agency") >= {"agent"}``."""
+    found = {word}
+    for suffix, replacement in DERIVATIONS:
+        if word.endswith(suffix) and len(word) - len(suffix) + len(replacement) >= 4:
+            found.add(word[: -len(suffix)] + replacement)
+    return frozenset(found)
+
+
 def number(token: str) -> float | None:
+    """The value of a number written in digits, in words ("fifteen") or in Roman numerals of
+    two letters or more ("III"; a lone "i", "v" or "x" is a word or a letter)."""
     if token[0].isdigit():
         try:
             return float(token.replace(",", ""))
         except ValueError:
             return float(token.replace(",", "").split(".")[0])
-    return NUMBER_WORDS.get(token)
+    value = NUMBER_WORDS.get(token)
+    return ROMAN_NUMERALS.get(token) if value is None else value
+
+
+def _spelled(token: str) -> str:
+    """One form per number ("15", "fifteen" and "XV" read alike), other tokens as they are."""
+    value = number(token)
+    return token if value is None else f"{value:g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +94,26 @@ class QuestionFeatures:
     asks: frozenset[str]
 
 
+def _before_a_noun(raw: list[str], i: int) -> bool:
+    """Whether ``raw[i]`` ("one", "single") stands before a noun it counts as an article would:
+    the next word is a content word, not a unit ("one pound" is handled as a unit), a number,
+    "of" ("one of them") or the end ("the cheapest one")."""
+    if i + 1 >= len(raw):
+        return False
+    nxt = raw[i + 1]
+    if raw[i] == "single" and not (i and raw[i - 1] in ("a", "an", "one")):
+        return False  # "single rooms" is a kind of room, "a single room" one room
+    return nxt not in STOPWORDS and nxt not in UNITS and number(nxt) is None
+
+
 @lru_cache(maxsize=4096)
 def features(text: str) -> QuestionFeatures:
     """The features of ``text`` (cached)."""
+    text = _ACRONYM_NUMERAL.sub(r"\1 \2", text)
     text = _POSSESSIVE.sub("", text.lower().replace("\u2019", "'").replace("°", " "))
+    text = _SELF.sub("self", text)
+    for contraction, expanded in _CONTRACTIONS:
+        text = contraction.sub(expanded, text)
     raw = _TOKEN.findall(text)  # "router's" reads as "router", not "router s(econds)"
     tokens: list[str] = []
     for i, tok in enumerate(raw):
@@ -75,6 +124,10 @@ def features(text: str) -> QuestionFeatures:
             tokens.extend(("can", "n't") if tok == "cannot" else ("n't",))
         elif tok in ("am", "pm") and i and raw[i - 1][0].isdigit():
             tokens.append(tok + ".")  # a time of day, not the verb "am"
+        elif tok in ("one", "single") and _before_a_noun(raw, i):
+            # "one egg", "a single egg" and "an egg" ask the same: the article, not a count
+            if not (tokens and tokens[-1] in ("a", "an", "one")):
+                tokens.append("a")
         else:
             tokens.append(tok)
     numbers: list[float] = []
@@ -89,8 +142,8 @@ def features(text: str) -> QuestionFeatures:
         value = number(tok)
         unit = UNITS.get(tok)
         prev_is_number = bool(prev) and number(prev) is not None
-        if unit in TIME_UNITS and (not prev_is_number or prev == "one"):
-            unit = None
+        if unit in TIME_UNITS and (not prev_is_number or prev == "one" or nxt == "old"):
+            unit = None  # "what year", "per day", and an age: "an 18-year-old" is "aged 18"
         if unit is not None and tok in AMBIGUOUS_UNITS:
             near_number = prev_is_number or (bool(nxt) and number(nxt) is not None)
             near_conversion = prev in {"to", "into", "in"} and any(
@@ -115,7 +168,7 @@ def features(text: str) -> QuestionFeatures:
         contrasts.update(CONTRAST_OF.get(tok, ()))
     content = tuple(stem(t) for t in tokens if t not in STOPWORDS and number(t) is None)
     return QuestionFeatures(
-        tokens=tuple(UNITS.get(t, t) for t in tokens),
+        tokens=tuple(UNITS.get(t, _spelled(t)) for t in tokens),
         numbers=tuple(sorted(numbers)),
         source_units=frozenset(sources),
         target_units=frozenset(targets - sources),

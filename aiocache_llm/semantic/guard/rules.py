@@ -7,8 +7,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from .features import QuestionFeatures, features, stem
-from .vocabulary import DIRECTION_WORDS, FILLERS, OPPOSITE_PREFIXES, PERSONAL, STOPWORDS
+from .features import QuestionFeatures, features, roots, stem
+from .vocabulary import (
+    DIRECTION_WORDS,
+    FILLERS,
+    IMPERSONAL,
+    OPPOSITE_PREFIXES,
+    PERSONAL,
+    STOPWORDS,
+)
 
 __all__ = ["RULES", "GuardVerdict", "PrecisionGuard", "Rule"]
 
@@ -61,34 +68,41 @@ def _contrast(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
     return None
 
 
-def _sides(tokens: Sequence[str], word: str) -> tuple[set[str], set[str]]:
-    """The content words before and after the first ``word`` (a direction word)."""
-    at = tokens.index(word)
-    return set(_content_run(tokens[:at])), set(_content_run(tokens[at + 1 :]))
+def _sides(tokens: Sequence[str], word: str) -> list[tuple[set[str], set[str]]]:
+    """The content words before and after each ``word`` (a direction word) in ``tokens``."""
+    return [
+        (set(_content_run(tokens[:at])), set(_content_run(tokens[at + 1 :])))
+        for at, token in enumerate(tokens)
+        if token == word
+    ]
 
 
 def _order(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
     """Words on either side of "to"/"from"/"than"... the other way round ("Word to PDF" /
-    "PDF to Word", "from savings to current account" / "from current account to savings");
-    a clause moved to the front ("to open an account, what ...") is the same question."""
+    "PDF to Word", "from savings to current account" / "from current account to savings",
+    "transfer it from A to B" / "I want to move my B one over to A": any "to" may be the
+    one that directs); a clause moved to the front ("to open an account, what ...") is the
+    same question."""
     if a.content == b.content:
         return None
     for word in DIRECTION_WORDS & set(a.tokens) & set(b.tokens):
-        before_a, after_a = _sides(a.tokens, word)
-        before_b, after_b = _sides(b.tokens, word)
-        if after_a & before_b and before_a & after_b:
-            return "direction differs"
+        for before_a, after_a in _sides(a.tokens, word):
+            for before_b, after_b in _sides(b.tokens, word):
+                if after_a & before_b and before_a & after_b:
+                    return "direction differs"
     return None
 
 
 def _opposite_prefix(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
     """A word on one side and the same word with an opposite prefix on the other
-    ("refundable" / "non-refundable", "safe" / "unsafe", "employed" / "self-employed")."""
+    ("refundable" / "non-refundable", "safe" / "unsafe", "employees" / "self-employed"), in
+    any form of the word (:func:`roots`)."""
     words_a, words_b = set(a.content), set(b.content)
     for mine, theirs in ((words_a, words_b), (words_b, words_a)):
+        others = set().union(*(roots(w) for w in theirs - mine))
         for word in mine - theirs:
             for prefix in OPPOSITE_PREFIXES:
-                if word.startswith(prefix) and word[len(prefix) :] in theirs - mine:
+                if word.startswith(prefix) and roots(word[len(prefix) :]) & others:
                     return "opposite words"
     return None
 
@@ -101,6 +115,12 @@ def _question_kind(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
 
 def _content_run(tokens: Sequence[str]) -> list[str]:
     return [stem(t) for t in tokens if t not in STOPWORDS]
+
+
+def _length(run: Sequence[str]) -> int:
+    """A run's length in words, a coordinated name counted as one phrase ("Stocks and Shares"
+    against "Lifetime" is one name for another, not a rewording)."""
+    return sum(token not in ("and", "or", "&") for token in run)
 
 
 def _typo(left: Sequence[str], right: Sequence[str]) -> bool:
@@ -118,6 +138,15 @@ def _typo(left: Sequence[str], right: Sequence[str]) -> bool:
         if _distance(x, y) > (2 if longer >= 9 else 1):
             return False
     return True
+
+
+def _same_lexemes(left: Sequence[str], right: Sequence[str]) -> bool:
+    """Whether two runs name the same words in other forms: "wait" / "waiting", "quote" /
+    "quotation", "agent" / "agency" (one word's root is the other's, after the derivational
+    suffixes of :data:`DERIVATIONS`)."""
+    return len(left) == len(right) and all(
+        x == y or bool(roots(x) & roots(y)) for x, y in zip(left, right, strict=True)
+    )
 
 
 def _distance(x: str, y: str) -> int:
@@ -157,17 +186,20 @@ def _swapped_term(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
             continue  # only function words differ
         if not left or not right:
             added, at, other = (right, j1, a) if not left else (left, i1, b)
-            pronouns = PERSONAL & set(ta[i1:i2] if not left else tb[j1:j2])
-            if op == "replace" and pronouns and len(added) <= 2:
+            mine, theirs = (ta[i1:i2], tb[j1:j2]) if not left else (tb[j1:j2], ta[i1:i2])
+            pronouns = PERSONAL & set(mine)
+            impersonal = IMPERSONAL & set(theirs)  # "is it possible to", "are needed"
+            if op == "replace" and pronouns and len(added) <= 2 and not impersonal:
                 return "asks about someone else"
             if set(added) <= FILLERS or all(w.endswith("ly") for w in added):
                 continue  # "hi", "thanks", "um", "usually": nothing else asked
-            moved = set(added) & {stem(t) for t in other.content}
+            elsewhere = set().union(*(roots(stem(t)) for t in other.tokens))
+            moved = any(roots(w) & elsewhere for w in added)  # "need" / "is ... needed"
             if op != "replace" and at > 0 and len(added) <= 3 and not moved:
                 qualifier_runs += 1
                 continue
             return None  # words added or dropped: a rewording, not a swap
-        gap = abs((i2 - i1) - (j2 - j1))
+        gap = abs(_length(ta[i1:i2]) - _length(tb[j1:j2]))
         if swaps and joinable:
             last_left, last_right, last_gap = swaps.pop()
             swaps.append((last_left + left, last_right + right, last_gap + gap))
@@ -181,7 +213,7 @@ def _swapped_term(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
     left, right, length_gap = swaps[0]
     if length_gap > 1 or max(len(left), len(right)) > 3 or set(left) & set(right):
         return None
-    if _typo(left, right):
+    if _typo(left, right) or _same_lexemes(left, right):
         return None
     return "a different term in the same question"
 

@@ -10,7 +10,10 @@ __all__ = [
     "AUXILIARY_OF",
     "FILLERS",
     "OPPOSITE_PREFIXES",
+    "DERIVATIONS",
+    "IMPERSONAL",
     "PERSONAL",
+    "ROMAN_NUMERALS",
     "AMBIGUOUS_UNITS",
     "CONTRASTS",
     "CONTRAST_OF",
@@ -37,6 +40,16 @@ NUMBER_WORDS = {
 NUMBER_WORDS.update(
     {"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100, "thousand": 1000, "dozen": 12}
 )
+
+#: Roman numerals of two letters or more, up to 20 ("World War III", "Henry VIII"); "i", "v"
+#: and "x" alone are words or letters far more often than numbers.
+ROMAN_NUMERALS = {
+    word: i + 2
+    for i, word in enumerate(
+        "ii iii iv v vi vii viii ix x xi xii xiii xiv xv xvi xvii xviii xix xx".split()  # noqa: SIM905
+    )
+    if len(word) > 1
+}
 
 #: surface form -> canonical unit
 UNITS: dict[str, str] = {}
@@ -173,9 +186,31 @@ AUXILIARY_OF = {
     "mustn": "must",
 }
 #: Prefixes that turn a word into its opposite ("refundable" / "non-refundable", "unsafe").
-OPPOSITE_PREFIXES = ("non", "un", "dis", "in", "im", "il", "ir")
+OPPOSITE_PREFIXES = ("non", "un", "dis", "in", "im", "il", "ir", "self")
 #: Who a question is about, when it is the asker ("can I ..." / "can my child ...").
 PERSONAL = frozenset({"i", "me", "my", "we", "us", "our", "mine"})
+#: An impersonal or passive frame names no one else: "can I ..." / "is it possible to ...",
+#: "do I need" / "are ... needed".
+IMPERSONAL = frozenset({"it", "there", "is", "are", "be", "been", "was", "were"})
+#: Derivational suffixes and what they replace, to find a word's root ("quotation" -> "quote",
+#: "waiting" -> "wait", "agency" -> "agent"); agent nouns ("-er") change the meaning.
+DERIVATIONS = (
+    ("ation", "e"),
+    ("ation", ""),
+    ("ition", "e"),
+    ("ion", ""),
+    ("ion", "e"),
+    ("ing", ""),
+    ("ing", "e"),
+    ("ed", ""),
+    ("ed", "e"),
+    ("ment", ""),
+    ("ness", ""),
+    ("ity", ""),
+    ("ncy", "nt"),
+    ("ee", ""),
+    ("nce", "nt"),
+)
 #: Openers that add nothing to a question ("hi, quick one: ...").
 FILLERS = frozenset(
     """hi hello hey quick question thanks thank cheers please one ok okay so um uh er erm hmm
@@ -198,9 +233,10 @@ CONTRASTS: list[tuple[str, str]] = [
         "advantage advantages benefit benefits pro pros",
         "disadvantage disadvantages drawback drawbacks downside downsides con cons",
     ),
-    (
-        "increase increases increased increasing raise enlarge grow bigger larger",
-        "decrease decreases decreased decreasing reduce lower shrink smaller",
+    (  # a quantity up or down, whether by a verb or a comparative ("pay more" / "pay less")
+        "increase increases increased increasing raise enlarge grow bigger larger more most",
+        "decrease decreases decreased decreasing reduce lower shrink smaller less least fewer"
+        " fewest cut",
     ),
     ("win wins won winning winner winners victory", "lose loses lost losing loser losers defeat"),
     ("first earliest", "last latest final"),
@@ -208,7 +244,10 @@ CONTRASTS: list[tuple[str, str]] = [
     ("import imports imported importing", "export exports exported exporting"),
     ("read reads reading reader", "write writes wrote writing writer"),
     ("hot hotter hottest warm warmest heat", "cold colder coldest cool coolest"),
-    ("good better best healthy", "bad worse worst unhealthy harmful"),
+    (
+        "good better best healthy excellent outstanding great",
+        "bad worse worst unhealthy harmful poor inadequate terrible",
+    ),
     ("soft", "hard"),
     ("ascending asc increasing", "descending desc decreasing"),
     ("freeze freezes freezing frozen", "boil boils boiling melt melts melting"),
@@ -217,7 +256,6 @@ CONTRASTS: list[tuple[str, str]] = [
     ("up upward upwards", "down downward downwards"),
     ("before prior", "after"),
     ("early earlier", "late later"),
-    ("more most", "less least fewer fewest"),
     ("largest biggest", "smallest tiniest"),
     ("tallest", "shortest"),
     ("longest", "shortest"),
@@ -272,6 +310,32 @@ CONTRASTS: list[tuple[str, str]] = [
     ("thick", "thin"),
     ("wide", "narrow"),
     ("strong strongest", "weak weakest"),
+    # permission, assent and membership
+    (
+        "allow allows allowed permit permits permitted",
+        "ban bans banned forbid forbidden prohibit prohibits prohibited",
+    ),
+    (
+        "accept accepts accepted approve approves approved",
+        "decline declines declined refuse refuses refused deny denies denied",
+    ),
+    ("grant grants granted", "revoke revokes revoked"),
+    ("join joins joined", "leave leaves quit quits"),
+    ("pause pauses paused suspend suspended", "resume resumes resumed"),
+    ("compulsory mandatory required", "optional voluntary"),
+    ("busy busiest crowded", "quiet quietest"),
+    ("within during", "after outside"),
+    ("weekday weekdays", "weekend weekends"),
+    ("spicy hot", "mild"),
+    # converse roles: the same relation seen from its other side
+    ("landlord landlords", "tenant tenants"),
+    ("employer employers", "employee employees"),
+    ("buyer buyers", "seller sellers"),
+    ("lender lenders", "borrower borrowers"),
+    ("teacher teachers", "student students pupil pupils"),
+    ("parent parents", "child children"),
+    ("host hosts", "guest guests"),
+    ("sender senders", "recipient recipients"),
 ]
 CONTRAST_OF: dict[str, set[int]] = {}
 for _i, (_a, _b) in enumerate(CONTRASTS):

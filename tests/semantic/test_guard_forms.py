@@ -1,0 +1,125 @@
+"""The precision guard on other written forms and on antonyms, converses and roles: each rule
+with real sentences through the real model and the shipped defaults (a ``LocalSemanticCache``
+stores one question and is asked the other)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from aiocache_llm.semantic.embedders import CachedEmbedder
+from aiocache_llm.semantic.guard import PrecisionGuard, features
+from aiocache_llm.semantic.local import LocalSemanticCache
+
+from .conftest import chat, query
+
+_scopes = itertools.count()
+guard = PrecisionGuard()
+
+
+async def served(embedder: CachedEmbedder, stored: str, asked: str) -> bool:
+    """Whether a cache at the defaults serves ``stored``'s answer to ``asked``."""
+    cache = LocalSemanticCache(embedder=embedder)
+    scope = {"namespace": f"forms{next(_scopes)}"}
+    kept, asking = (
+        query("acompletion", chat(stored), scope),
+        query("acompletion", chat(asked), scope),
+    )
+    await cache.async_semantic_store("acompletion", kept, scope, {"answer": stored})
+    hit = await cache.async_semantic_lookup("acompletion", asking, scope)
+    return hit is not None
+
+
+@pytest.mark.parametrize(
+    ("stored", "asked"),
+    [
+        # a number in digits, in words or in Roman numerals
+        ("When did World War II end?", "When did World War 2 end?"),
+        ("What is 20% of 150?", "Calculate twenty percent of 150"),
+        # "one" and "a single" before a noun are the article
+        ("How much protein is in one banana?", "How much protein is in a single banana?"),
+        # "I'm" is "I am", not "I" and a metre
+        ("Can I fly when I'm 28 weeks pregnant?", "Is it safe to fly at 28 weeks pregnant?"),
+        # an age is no quantity of years
+        ("Can a 17-year-old open a bank account?", "Can you open a bank account at 17?"),
+        # an impersonal or passive frame asks for the same person
+        ("Can I pay by card at the museum?", "Is it possible to pay by card at the museum?"),
+        ("Do I need a visa to visit Japan?", "Is a visa needed to visit Japan?"),
+        # another form of the same word is no other term
+        ("How do I get a quote for solar panels?", "How do I get a quotation for solar panels?"),
+        ("What is the waiting time for a passport?", "What's the wait time for a passport?"),
+        ("How do I contact my estate agent?", "How do I contact my estate agency?"),
+    ],
+)
+async def test_the_same_question_in_another_form_is_served(
+    cached_embedder: CachedEmbedder, stored: str, asked: str
+) -> None:
+    assert await served(cached_embedder, stored, asked)
+
+
+@pytest.mark.parametrize(
+    ("stored", "asked", "reason"),
+    [
+        ("When did World War II end?", "When did World War I end?", "numbers differ"),
+        (
+            "How much protein is in one banana?",
+            "How much protein is in two bananas?",
+            "numbers differ",
+        ),
+        (
+            "Can I pay by card at the museum?",
+            "Can my son pay by card at the museum?",
+            "asks about someone else",
+        ),
+        (  # the "to" that directs need not be the first one
+            "How do I move money from my Monzo account to Revolut?",
+            "I want to send money from Revolut over to my Monzo account, how?",
+            "direction differs",
+        ),
+        (  # a verb against a comparative: up or down all the same
+            "How do I increase my credit limit?",
+            "I want to lower my credit limit, how do I do it?",
+            "opposite words",
+        ),
+        ("Are pets allowed on the train?", "Are pets banned on the train?", "opposite words"),
+        (
+            "How do I accept a friend request?",
+            "How do I decline a friend request?",
+            "opposite words",
+        ),
+        (
+            "Which restaurants near me are rated excellent?",
+            "Which restaurants near me are rated poor?",
+            "opposite words",
+        ),
+        (  # converse roles
+            "How much notice does a landlord need to give?",
+            "How much notice does a tenant need to give?",
+            "opposite words",
+        ),
+        (
+            "Do employees pay national insurance?",
+            "Do self-employed people pay national insurance?",
+            "opposite words",
+        ),
+        (  # a coordinated name is one term
+            "What's the annual allowance for a Cash ISA?",
+            "What's the annual allowance for a Stocks and Shares ISA?",
+            "a different term in the same question",
+        ),
+    ],
+)
+async def test_a_different_question_is_not_served(
+    cached_embedder: CachedEmbedder, stored: str, asked: str, reason: str
+) -> None:
+    assert guard.check(stored, asked).reason == reason
+    assert not await served(cached_embedder, stored, asked)
+
+
+def test_numbers_read_alike_in_every_form() -> None:
+    assert features("World War III").numbers == features("World War 3").numbers == (3.0,)
+    assert features("WWII").numbers == (2.0,)
+    assert features("fifteen percent").tokens == features("15%").tokens
+    assert features("the cheapest one").numbers == ()  # a pronoun, not a count
+    assert features("Henry I and Malcolm X").numbers == ()  # a lone letter is no numeral
