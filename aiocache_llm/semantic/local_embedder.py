@@ -6,7 +6,8 @@ import importlib
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,13 @@ class LocalEmbedder:
     mean pooling). Encoding runs in a worker thread. Loading takes a fraction of a second and
     happens on first use, or at :meth:`warm` (which a semantic cache calls before its first
     lookup, outside the lookup's deadline).
+
+    ``threads``: how many threads numpy's BLAS may use while this model encodes (default 1;
+    ``None`` leaves BLAS as it is). The matrices of a question are small: BLAS threads cost
+    more in hand-offs than they save, and on a busy machine they wait for each other (one
+    short text: ~9 ms on one thread, 24 ms or more on two with the cores shared). The limit
+    (through ``threadpoolctl``, when installed) holds only while an encoding runs, one at a
+    time; other numpy work in the process meanwhile gets the same limit.
     """
 
     def __init__(
@@ -46,7 +54,12 @@ class LocalEmbedder:
         *,
         max_length: int = 256,
         batch_size: int = 32,
+        threads: int | None = 1,
     ) -> None:
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or threads < 1):  # fmt: skip
+            raise ConfigurationError("threads must be a positive int or None")
+        self.threads = threads
         self.batch_size = batch_size
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.max_length = max_length
@@ -60,7 +73,8 @@ class LocalEmbedder:
         if model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = _MiniBert(self.model_dir or _local_model_dir(), self.max_length)
+                    directory = self.model_dir or _local_model_dir()
+                    self._model = _MiniBert(directory, self.max_length, self.threads)
                 model = self._model
         return model
 
@@ -94,7 +108,7 @@ class LocalEmbedder:
 class _MiniBert:
     """A BERT encoder forward pass in numpy, with mean pooling and L2 normalisation."""
 
-    def __init__(self, directory: Path, max_length: int) -> None:
+    def __init__(self, directory: Path, max_length: int, threads: int | None = None) -> None:
         try:
             import numpy as np
             from safetensors.numpy import load_file
@@ -109,6 +123,16 @@ class _MiniBert:
             tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         except (OSError, ValueError) as exc:
             raise ConfigurationError(f"cannot load an embedding model from {directory}") from exc
+        self.threads = threads
+        self._blas: Any = None
+        self._encoding = threading.Lock()
+        if threads is not None:
+            try:
+                from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+            except ImportError:  # an optional speed-up: BLAS then uses its own thread count
+                pass
+            else:
+                self._blas = ThreadpoolController()
         tokenizer.enable_truncation(max_length=max_length)
         tokenizer.enable_padding(pad_id=config.get("pad_token_id", 0))
         self.np = np
@@ -167,8 +191,22 @@ class _MiniBert:
         erf = s * (1.0 - poly * np.exp(-a * a))
         return 0.5 * x * (1.0 + erf)
 
+    @contextmanager
+    def _limited(self) -> Iterator[None]:
+        """BLAS on ``threads`` threads while an encoding runs (one encoding at a time, so each
+        restores the count it found)."""
+        if self._blas is None:
+            yield
+            return
+        with self._encoding, self._blas.limit(limits=self.threads, user_api="blas"):
+            yield
+
     def encode(self, texts: list[str]) -> Any:
         """Unit vectors (a float32 array of shape ``(len(texts), dimension)``)."""
+        with self._limited():
+            return self._encode(texts)
+
+    def _encode(self, texts: list[str]) -> Any:
         np = self.np
         encodings = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)

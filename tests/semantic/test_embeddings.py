@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aiocache_llm.errors import BackendError, BackendUnavailable
+from aiocache_llm.errors import BackendError, BackendUnavailable, ConfigurationError
 from aiocache_llm.semantic.embedders import (
     CachedEmbedder,
     Embedder,
@@ -51,6 +51,33 @@ async def test_a_batch_embeds_like_single_texts(local_embedder: LocalEmbedder) -
     singles = [(await local_embedder.aembed([t]))[0] for t in texts]
     for got, expected in zip(batch, singles, strict=True):
         assert cosine(got, expected) == pytest.approx(1.0, abs=1e-5)
+
+
+async def test_blas_threads_are_limited_only_while_the_model_encodes(
+    local_embedder: LocalEmbedder,
+) -> None:
+    from threadpoolctl import ThreadpoolController
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in ThreadpoolController().select(user_api="blas").info()]
+
+    before = blas_threads()
+    limited = LocalEmbedder(threads=1)
+    model = limited._load()
+    encode, seen = model._encode, []
+
+    def spy(texts: list[str]) -> Any:  # what BLAS allows while the model encodes
+        seen.extend(blas_threads())
+        return encode(texts)
+
+    model._encode = spy  # type: ignore[method-assign]
+    text = ["How do I reset my router password?"]
+    [one], [free] = await limited.aembed(text), await LocalEmbedder(threads=None).aembed(text)
+    assert seen and set(seen) == {1}
+    assert blas_threads() == before  # restored after the encoding
+    assert cosine(one, free) == pytest.approx(1.0, abs=1e-5)  # the same vector either way
+    with pytest.raises(ConfigurationError):
+        LocalEmbedder(threads=0)
 
 
 async def test_a_paraphrase_scores_higher_than_an_unrelated_question(
