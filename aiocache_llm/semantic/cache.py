@@ -16,9 +16,9 @@ layer hands it a :class:`~aiocache_llm.semantic.query.SemanticQuery` (it never r
 3. The nearest stored questions in that scope are candidates. One is a hit when:
 
    * its question's cosine similarity (in [0, 1]) is at least the threshold (the entry's own,
-     learned online, when ``max_error_rate`` is set; else ``similarity_threshold``), and the
-     precision **guard** (:class:`~aiocache_llm.semantic.guard.PrecisionGuard`, on by default)
-     finds that both questions ask the same thing;
+     learned online, with ``max_error_rate``; else ``similarity_threshold``; ``REPEAT_FLOOR``
+     for a misspelt repeat), and the precision **guard** (:class:`PrecisionGuard`, on by
+     default) finds that both questions ask the same thing;
    * **conversations** match by meaning: the roles of the earlier turns are equal (they are
      part of ``query.exact``); the earlier turns are identical, or the joined turns'
      similarity is at least ``context_threshold``, the last replies' (the assistant turn the
@@ -53,7 +53,7 @@ from .budget import ErrorBudget, sampled
 from .conversation import conversation_differs
 from .embedders import CachedEmbedder, Embedder, make_embedder
 from .exact import ExactKeys
-from .guard import PrecisionGuard, make_guard
+from .guard import REPEAT_FLOOR, PrecisionGuard, make_guard
 from .index import Match, Record, Scope, VectorIndex
 from .query import (
     SemanticHit,
@@ -234,9 +234,9 @@ class SemanticCache(ExactKeys, SemanticBackend):
             return None
         asked, vector = embedded
         found = await self.index.search(vector, self.scope_of(query, scope), self.candidates)
-        floor = (
-            self.similarity_threshold if self.budget is None else self.budget.base_threshold - 0.1
-        )
+        floor = min(REPEAT_FLOOR, self.similarity_threshold)  # a misspelt repeat: down to it
+        if self.budget is not None:
+            floor = self.budget.base_threshold - 0.1
         for match in sorted(found, key=lambda m: m.similarity, reverse=True):
             if match.similarity < floor:
                 break
@@ -261,10 +261,10 @@ class SemanticCache(ExactKeys, SemanticBackend):
     async def _accepts(self, asked: StoredQuestion, match: Match) -> bool:
         """Whether the guard, the conversation rule (and, for a borderline match, the
         verifier) let ``match`` serve."""
-        if match.similarity < self._threshold(match.key):
+        stored, guard = unpack_question(match.question), self.precision_guard
+        repeat = guard and not self.budget and guard.repeats(asked.question, stored.question)
+        if match.similarity < self._threshold(match.key) and not repeat:
             return False
-        stored = unpack_question(match.question)
-        guard = self.precision_guard
         if guard is not None:
             verdict = guard.check(asked.question, stored.question)
             if not verdict.ok:

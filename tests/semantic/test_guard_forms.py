@@ -8,8 +8,9 @@ import itertools
 
 import pytest
 
+from aiocache_llm.semantic.cache import DEFAULT_SIMILARITY_THRESHOLD
 from aiocache_llm.semantic.embedders import CachedEmbedder
-from aiocache_llm.semantic.guard import PrecisionGuard, features
+from aiocache_llm.semantic.guard import REPEAT_FLOOR, PrecisionGuard, features
 from aiocache_llm.semantic.local import LocalSemanticCache
 
 from .conftest import chat, query
@@ -123,3 +124,39 @@ def test_numbers_read_alike_in_every_form() -> None:
     assert features("fifteen percent").tokens == features("15%").tokens
     assert features("the cheapest one").numbers == ()  # a pronoun, not a count
     assert features("Henry I and Malcolm X").numbers == ()  # a lone letter is no numeral
+
+
+@pytest.mark.parametrize(
+    ("stored", "asked"),
+    [
+        (
+            "How do I change the email address on my account?",
+            "How do I chnage the email adress on my acount?",
+        ),
+        ("Where can I find my invoice history?", "where can i find my invioce history"),
+        ("Is there step-free access at the station?", "Is there step-free acess at the staion?"),
+    ],
+)
+async def test_a_misspelt_repeat_is_served_below_the_threshold(
+    cached_embedder: CachedEmbedder, stored: str, asked: str
+) -> None:
+    [a], [b] = await cached_embedder.aembed([stored]), await cached_embedder.aembed([asked])
+    similarity = sum(x * y for x, y in zip(a, b, strict=True))
+    assert REPEAT_FLOOR <= similarity < DEFAULT_SIMILARITY_THRESHOLD  # the typos cost that much
+    assert guard.repeats(stored, asked)
+    assert await served(cached_embedder, stored, asked)
+
+
+@pytest.mark.parametrize(
+    ("stored", "asked"),
+    [
+        ("What's the capital of Australia?", "What's the capital of Austria?"),  # two edits
+        ("How do I request a repeat prescription?", "How do I request a single prescription?"),
+        ("Is the house for sale?", "Is the horse for sale?"),  # short words: a real word
+    ],
+)
+async def test_another_word_is_no_misspelling(
+    cached_embedder: CachedEmbedder, stored: str, asked: str
+) -> None:
+    assert not guard.repeats(stored, asked)
+    assert not await served(cached_embedder, stored, asked)

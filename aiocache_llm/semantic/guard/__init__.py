@@ -23,9 +23,10 @@ swap one word for a synonym. ``benchmarks/bench_semantic.py`` measures both effe
 """
 
 from .features import QuestionFeatures, features
-from .rules import RULES, GuardVerdict, PrecisionGuard, Rule
+from .rules import REPEAT_FLOOR, RULES, GuardVerdict, PrecisionGuard, Rule
 
 __all__ = [
+    "REPEAT_FLOOR",
     "RULES",
     "GuardVerdict",
     "PrecisionGuard",

@@ -17,7 +17,12 @@ from .vocabulary import (
     STOPWORDS,
 )
 
-__all__ = ["RULES", "GuardVerdict", "PrecisionGuard", "Rule"]
+__all__ = ["REPEAT_FLOOR", "RULES", "GuardVerdict", "PrecisionGuard", "Rule", "repeats"]
+
+#: How alike (cosine) a misspelt repeat of a question must still be to be served below the
+#: similarity threshold: misspellings cost a sentence embedding much of its similarity
+#: ("request a repeat prescription" / "reqest a repeat perscription": 0.42).
+REPEAT_FLOOR = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,21 +128,44 @@ def _length(run: Sequence[str]) -> int:
     return sum(token not in ("and", "or", "&") for token in run)
 
 
-def _typo(left: Sequence[str], right: Sequence[str]) -> bool:
+def _typo(left: Sequence[str], right: Sequence[str], long_edits: int = 2) -> bool:
     """Whether two runs differ only by misspellings: as many words, each pair one edit apart
-    (two for words of nine letters or more), with the same first letter and at least five
-    letters (six for a changed letter: "house" / "horse" is no typo)."""
+    (``long_edits`` for words of nine letters or more; two letters swapped count as one), with
+    the same first letter and at least five letters (six for a changed letter: "house" /
+    "horse" is no typo)."""
     if len(left) != len(right):
         return False
     for x, y in zip(left, right, strict=True):
         if x == y:
             continue
         longer = max(len(x), len(y))
-        if x[0] != y[0] or longer < (6 if len(x) == len(y) else 5):
+        swapped = _transposed(x, y)
+        if x[0] != y[0] or longer < (6 if len(x) == len(y) and not swapped else 5):
             return False
-        if _distance(x, y) > (2 if longer >= 9 else 1):
+        if not swapped and _distance(x, y) > (long_edits if longer >= 9 else 1):
             return False
     return True
+
+
+def _transposed(x: str, y: str) -> bool:
+    """Whether ``y`` is ``x`` with two neighbouring letters swapped ("cancel" / "cancle")."""
+    if len(x) != len(y):
+        return False
+    diff = [i for i, (cx, cy) in enumerate(zip(x, y, strict=True)) if cx != cy]
+    return (
+        len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and x[diff[0]] == y[diff[1]]
+        and (x[diff[1]] == y[diff[0]])
+    )
+
+
+def repeats(query: str, candidate: str) -> bool:
+    """Whether two texts are the same words, up to case, punctuation, contractions and
+    misspellings of one edit a word (:func:`_typo`; "Austria" / "Australia" are two words): a
+    repeat, whatever the embedding makes of its typos."""
+    a, b = features(query).tokens, features(candidate).tokens
+    return bool(a) and _typo(a, b, long_edits=1)
 
 
 def _same_lexemes(left: Sequence[str], right: Sequence[str]) -> bool:
@@ -255,6 +283,11 @@ class PrecisionGuard:
             if reason is not None:
                 return GuardVerdict(False, reason)
         return _OK
+
+    def repeats(self, query: str, candidate: str) -> bool:
+        """Whether ``candidate`` is ``query`` again, up to case, punctuation and misspellings
+        (a semantic cache serves such a repeat down to :data:`REPEAT_FLOOR`)."""
+        return repeats(query, candidate) and self.check(query, candidate).ok
 
     def __call__(self, query: str, candidate: str) -> bool:
         return self.check(query, candidate).ok
