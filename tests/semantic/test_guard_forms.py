@@ -11,6 +11,7 @@ import pytest
 from aiocache_llm.semantic.cache import DEFAULT_SIMILARITY_THRESHOLD
 from aiocache_llm.semantic.embedders import CachedEmbedder
 from aiocache_llm.semantic.guard import REPEAT_FLOOR, PrecisionGuard, features
+from aiocache_llm.semantic.guard.features import names
 from aiocache_llm.semantic.local import LocalSemanticCache
 
 from .conftest import chat, query
@@ -51,6 +52,14 @@ async def served(embedder: CachedEmbedder, stored: str, asked: str) -> bool:
         ("How do I get a quote for solar panels?", "How do I get a quotation for solar panels?"),
         ("What is the waiting time for a passport?", "What's the wait time for a passport?"),
         ("How do I contact my estate agent?", "How do I contact my estate agency?"),
+        # a name in another form: possessive, acronym, misspelt, lower case
+        ("Which city is Canada's capital?", "What is the capital of Canada?"),
+        ("What is the population of the UK?", "How many people live in the United Kingdom?"),
+        ("When did World War II end?", "In what year did WWII come to an end?"),
+        (
+            "What time does the Oxford Street store open on Mondays?",
+            "What time does the Oxford Street store open on Mondys?",
+        ),
     ],
 )
 async def test_the_same_question_in_another_form_is_served(
@@ -104,6 +113,16 @@ async def test_the_same_question_in_another_form_is_served(
             "Do self-employed people pay national insurance?",
             "opposite words",
         ),
+        (  # each names a place the other does not: names have no synonyms
+            "Does Ryanair fly from Stansted to Dublin?",
+            "Does Ryanair run any flights out of Luton to Dublin?",
+            "a different name",
+        ),
+        (
+            "Does British Airways fly from Heathrow to Rome?",
+            "Are there British Airways flights out of Gatwick to Rome?",
+            "a different name",
+        ),
         (  # a coordinated name is one term
             "What's the annual allowance for a Cash ISA?",
             "What's the annual allowance for a Stocks and Shares ISA?",
@@ -124,6 +143,16 @@ def test_numbers_read_alike_in_every_form() -> None:
     assert features("fifteen percent").tokens == features("15%").tokens
     assert features("the cheapest one").numbers == ()  # a pronoun, not a count
     assert features("Henry I and Malcolm X").numbers == ()  # a lone letter is no numeral
+
+
+def test_names_are_the_capitalised_words_inside_a_sentence() -> None:
+    assert names("Does Jet2 fly from Gatwick to Faro? Or Luton's?") == (
+        "Jet2",
+        "Gatwick",
+        "Faro",
+        "Luton",
+    )
+    assert names("What is 40 F in C? Is London warmer?") == ("London",)
 
 
 @pytest.mark.parametrize(

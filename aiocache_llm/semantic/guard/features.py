@@ -23,7 +23,7 @@ from .vocabulary import (
     WH_KINDS,
 )
 
-__all__ = ["QuestionFeatures", "features", "number", "roots", "stem"]
+__all__ = ["QuestionFeatures", "features", "names", "number", "roots", "stem"]
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+(?:/[a-z]+)?|n't|%|\$|€|£")
 
@@ -31,6 +31,8 @@ _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+(?:/[a-z]+)?|n't|%|\$|€|£")
 _POSSESSIVE = re.compile(r"'s\b")
 #: A Roman numeral written onto an acronym: "WWII" reads as "WW II" (before lowercasing).
 _ACRONYM_NUMERAL = re.compile(r"\b([A-Z]*[A-HJ-UWYZ])(II|III|IV|VI|VII|VIII|IX)\b")
+#: Words as written, and the marks that end a sentence (the next word opens one).
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-'][A-Za-z0-9]+)*|[.?!:;]")
 #: "self-employed" is one word, the opposite of "employed" (see the opposite-prefix rule).
 _SELF = re.compile(r"\bself-(?=[a-z])")
 #: Contractions of a pronoun and a verb: "I'm" reads as "I am" (not "I" and a metre "m").
@@ -92,6 +94,24 @@ class QuestionFeatures:
     contrasts: frozenset[int]
     content: tuple[str, ...]
     asks: frozenset[str]
+    names: tuple[str, ...] = ()
+
+
+def names(text: str) -> tuple[str, ...]:
+    """The proper names of ``text``: capitalised words not opening a sentence ("Does Jet2 fly
+    from Gatwick to Faro?" -> Jet2, Gatwick, Faro), as written ("UK" stays upper case), without
+    a possessive "'s"; unit symbols ("F", "C") are no names."""
+    found: list[str] = []
+    opening = True
+    for word in _WORD.findall(text):
+        if word in ".?!:;":
+            opening = True
+            continue
+        word = word.removesuffix("'s")
+        if not opening and word[0].isupper() and word != "I" and word.lower() not in UNITS:
+            found.append(word)
+        opening = False
+    return tuple(found)
 
 
 def _before_a_noun(raw: list[str], i: int) -> bool:
@@ -109,6 +129,7 @@ def _before_a_noun(raw: list[str], i: int) -> bool:
 @lru_cache(maxsize=4096)
 def features(text: str) -> QuestionFeatures:
     """The features of ``text`` (cached)."""
+    original = text
     text = _ACRONYM_NUMERAL.sub(r"\1 \2", text)
     text = _POSSESSIVE.sub("", text.lower().replace("\u2019", "'").replace("°", " "))
     text = _SELF.sub("self", text)
@@ -178,4 +199,5 @@ def features(text: str) -> QuestionFeatures:
         contrasts=frozenset(contrasts),
         content=content,
         asks=frozenset(WH_KINDS[t] for t in tokens if t in WH_KINDS),
+        names=names(original),
     )

@@ -118,6 +118,32 @@ def _question_kind(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
     return None
 
 
+def _names(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
+    """Each question names someone or something the other does not ("fly from Gatwick to
+    Faro" / "flights out of Manchester to Faro"): proper names have no synonyms. A misspelt
+    name or another form of it is the same name, and so is an acronym of the other's names
+    ("UK" / "United Kingdom", "WWII" / "World War II")."""
+    only_a, only_b = _unnamed(a.names, b), _unnamed(b.names, a)
+    if not only_a or not only_b:
+        return None
+    for mine, theirs in ((only_a, only_b), (only_b, only_a)):
+        initials = "".join(name[0] for name in theirs).lower()  # of the unmatched names
+        if any(name.isupper() and initials in name.lower() for name in mine):
+            return None
+    return "a different name"
+
+
+def _unnamed(names: Sequence[str], other: QuestionFeatures) -> list[str]:
+    """The ``names`` that the ``other`` question has in no form, as a name or any word."""
+    words = set(other.tokens) | {name.lower() for name in other.names}
+    return [
+        name
+        for name in names
+        if name.lower() not in words
+        and not any(_typo([name.lower()], [w]) or roots(name.lower()) & roots(w) for w in words)
+    ]
+
+
 def _content_run(tokens: Sequence[str]) -> list[str]:
     return [stem(t) for t in tokens if t not in STOPWORDS]
 
@@ -257,6 +283,7 @@ RULES: dict[str, Rule] = {
     "opposite_prefix": _opposite_prefix,
     "question_kind": _question_kind,
     "swapped_term": _swapped_term,
+    "names": _names,
 }
 
 
