@@ -15,7 +15,15 @@ compares what the two questions ask and rejects a candidate when they differ in:
 * **question kind** — "who" against "where", "when" or "why";
 * **a swapped term** — the questions are word for word the same except for a short run of
   content words in the same place on each side ("can dogs eat chocolate" / "can cats ...",
-  "capital of France" / "... of Germany"): that run is what is being asked about.
+  "capital of France" / "... of Germany"): that run is what is being asked about;
+* **names** — each question names someone or something (a capitalised word inside a
+  sentence) that the other does not, in any form ("fly from Gatwick" / "flights out of
+  Manchester"): names have no synonyms.
+
+Numbers are compared in every written form (digits, words, Roman numerals), another form of a
+word (``roots``: "quotation" / "quote") is the same word, and :meth:`PrecisionGuard.repeats`
+tells a misspelt repeat of a question (served below the similarity threshold, down to
+:data:`REPEAT_FLOOR`).
 
 The rules are lexical and general (no list of entities) and written for English; in other
 languages they find fewer features and reject less. They cost some recall on paraphrases that
