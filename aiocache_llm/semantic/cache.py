@@ -266,7 +266,7 @@ class SemanticCache(ExactKeys, SemanticBackend):
         if match.similarity < self._threshold(match.key) and not repeat:
             return False
         if guard is not None:
-            verdict = guard.check(asked.question, stored.question)
+            verdict = guard.check(asked.question, stored.question, match.similarity)
             if not verdict.ok:
                 logger.debug("precision guard rejected a candidate: %s", verdict.reason)
                 return False

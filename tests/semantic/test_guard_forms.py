@@ -10,7 +10,12 @@ import pytest
 
 from aiocache_llm.semantic.cache import DEFAULT_SIMILARITY_THRESHOLD
 from aiocache_llm.semantic.embedders import CachedEmbedder
-from aiocache_llm.semantic.guard import REPEAT_FLOOR, PrecisionGuard, features
+from aiocache_llm.semantic.guard import (
+    REPEAT_FLOOR,
+    SYNONYM_SIMILARITY,
+    PrecisionGuard,
+    features,
+)
 from aiocache_llm.semantic.guard.features import names
 from aiocache_llm.semantic.local import LocalSemanticCache
 
@@ -33,6 +38,11 @@ async def served(embedder: CachedEmbedder, stored: str, asked: str) -> bool:
     return hit is not None
 
 
+async def cosine(embedder: CachedEmbedder, a: str, b: str) -> float:
+    [x], [y] = await embedder.aembed([a]), await embedder.aembed([b])
+    return sum(p * q for p, q in zip(x, y, strict=True))
+
+
 @pytest.mark.parametrize(
     ("stored", "asked"),
     [
@@ -52,6 +62,8 @@ async def served(embedder: CachedEmbedder, stored: str, asked: str) -> bool:
         ("How do I get a quote for solar panels?", "How do I get a quotation for solar panels?"),
         ("What is the waiting time for a passport?", "What's the wait time for a passport?"),
         ("How do I contact my estate agent?", "How do I contact my estate agency?"),
+        # plurals of a closed class's member
+        ("Is the library open on Sundays?", "Can I visit the library on a Sunday?"),
         # a name in another form: possessive, acronym, misspelt, lower case
         ("Which city is Canada's capital?", "What is the capital of Canada?"),
         ("What is the population of the UK?", "How many people live in the United Kingdom?"),
@@ -123,6 +135,26 @@ async def test_the_same_question_in_another_form_is_served(
             "Are there British Airways flights out of Gatwick to Rome?",
             "a different name",
         ),
+        (  # closed classes: another day, month, meal
+            "Is the museum open on Saturday?",
+            "Is the museum open on Sunday?",
+            "another member of the same closed class",
+        ),
+        (
+            "Can I get a refund for my March bill?",
+            "Can I get a refund for my April bill?",
+            "another member of the same closed class",
+        ),
+        (
+            "Is breakfast included in the room rate?",
+            "Is dinner included in the room rate?",
+            "another member of the same closed class",
+        ),
+        (  # "avoid X" is "do not X" (at 0.96, where a swapped term would pass as a synonym)
+            "Which medicines should I take before a flight?",
+            "Which medicines should I avoid before a flight?",
+            "negation differs",
+        ),
         (  # a coordinated name is one term
             "What's the annual allowance for a Cash ISA?",
             "What's the annual allowance for a Stocks and Shares ISA?",
@@ -169,8 +201,7 @@ def test_names_are_the_capitalised_words_inside_a_sentence() -> None:
 async def test_a_misspelt_repeat_is_served_below_the_threshold(
     cached_embedder: CachedEmbedder, stored: str, asked: str
 ) -> None:
-    [a], [b] = await cached_embedder.aembed([stored]), await cached_embedder.aembed([asked])
-    similarity = sum(x * y for x, y in zip(a, b, strict=True))
+    similarity = await cosine(cached_embedder, stored, asked)
     assert REPEAT_FLOOR <= similarity < DEFAULT_SIMILARITY_THRESHOLD  # the typos cost that much
     assert guard.repeats(stored, asked)
     assert await served(cached_embedder, stored, asked)
@@ -189,3 +220,24 @@ async def test_another_word_is_no_misspelling(
 ) -> None:
     assert not guard.repeats(stored, asked)
     assert not await served(cached_embedder, stored, asked)
+
+
+@pytest.mark.parametrize(
+    ("stored", "asked"),
+    [
+        ("When does the summer term start?", "When does the summer term begin?"),
+        (
+            "How do I apply for a resident parking permit for my street?",
+            "How do I apply for a resident parking permit for my road?",
+        ),
+        ("What is the fastest way to learn to type?", "What's the quickest way to learn to type?"),
+    ],
+)
+async def test_a_swapped_term_in_sentences_the_model_finds_nearly_equal_is_a_synonym(
+    cached_embedder: CachedEmbedder, stored: str, asked: str
+) -> None:
+    similarity = await cosine(cached_embedder, stored, asked)
+    assert similarity >= SYNONYM_SIMILARITY
+    assert guard.check(stored, asked).reason == "a different term in the same question"
+    assert guard.check(stored, asked, similarity).ok
+    assert await served(cached_embedder, stored, asked)

@@ -18,7 +18,11 @@ compares what the two questions ask and rejects a candidate when they differ in:
   "capital of France" / "... of Germany"): that run is what is being asked about;
 * **names** — each question names someone or something (a capitalised word inside a
   sentence) that the other does not, in any form ("fly from Gatwick" / "flights out of
-  Manchester"): names have no synonyms.
+  Manchester"): names have no synonyms;
+* **closed classes** — each names another month, day, season, meal, colour or rank.
+
+Given the two questions' similarity, :meth:`PrecisionGuard.check` reads a swapped term as a
+synonym from :data:`SYNONYM_SIMILARITY` (0.96) on ("start" / "begin").
 
 Numbers are compared in every written form (digits, words, Roman numerals), another form of a
 word (``roots``: "quotation" / "quote") is the same word, and :meth:`PrecisionGuard.repeats`
@@ -31,11 +35,12 @@ swap one word for a synonym. ``benchmarks/bench_semantic.py`` measures both effe
 """
 
 from .features import QuestionFeatures, features
-from .rules import REPEAT_FLOOR, RULES, GuardVerdict, PrecisionGuard, Rule
+from .rules import REPEAT_FLOOR, RULES, SYNONYM_SIMILARITY, GuardVerdict, PrecisionGuard, Rule
 
 __all__ = [
     "REPEAT_FLOOR",
     "RULES",
+    "SYNONYM_SIMILARITY",
     "GuardVerdict",
     "PrecisionGuard",
     "QuestionFeatures",

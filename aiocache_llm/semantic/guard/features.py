@@ -10,6 +10,7 @@ from functools import lru_cache
 from .vocabulary import (
     AMBIGUOUS_UNITS,
     AUXILIARY_OF,
+    CLOSED_CLASSES,
     CONTRAST_OF,
     DERIVATIONS,
     NEGATED_STEMS,
@@ -95,6 +96,7 @@ class QuestionFeatures:
     content: tuple[str, ...]
     asks: frozenset[str]
     names: tuple[str, ...] = ()
+    classes: frozenset[tuple[int, str]] = frozenset()
 
 
 def names(text: str) -> tuple[str, ...]:
@@ -200,4 +202,5 @@ def features(text: str) -> QuestionFeatures:
         content=content,
         asks=frozenset(WH_KINDS[t] for t in tokens if t in WH_KINDS),
         names=names(original),
+        classes=frozenset((CLOSED_CLASSES[w], w) for w in map(stem, tokens) if w in CLOSED_CLASSES),
     )

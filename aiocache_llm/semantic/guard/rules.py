@@ -17,12 +17,22 @@ from .vocabulary import (
     STOPWORDS,
 )
 
-__all__ = ["REPEAT_FLOOR", "RULES", "GuardVerdict", "PrecisionGuard", "Rule", "repeats"]
+__all__ = [
+    "REPEAT_FLOOR",
+    "RULES",
+    "SYNONYM_SIMILARITY",
+    "GuardVerdict",
+    "PrecisionGuard",
+    "Rule",
+    "repeats",
+]
 
 #: How alike (cosine) a misspelt repeat of a question must still be to be served below the
 #: similarity threshold: misspellings cost a sentence embedding much of its similarity
 #: ("request a repeat prescription" / "reqest a repeat perscription": 0.42).
 REPEAT_FLOOR = 0.5
+#: From this similarity on, one term swapped for another in the same sentence is a synonym.
+SYNONYM_SIMILARITY = 0.96
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +120,14 @@ def _opposite_prefix(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
                 if word.startswith(prefix) and roots(word[len(prefix) :]) & others:
                     return "opposite words"
     return None
+
+
+def _closed_class(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
+    """Each question names another member of one closed class: a month, a day, a season, a
+    meal, a colour, a rank (:data:`CLOSED_CLASSES`)."""
+    only_a = {n for n, _ in a.classes - b.classes}
+    only_b = {n for n, _ in b.classes - a.classes}
+    return "another member of the same closed class" if only_a & only_b else None
 
 
 def _question_kind(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
@@ -281,6 +299,7 @@ RULES: dict[str, Rule] = {
     "contrast": _contrast,
     "order": _order,
     "opposite_prefix": _opposite_prefix,
+    "closed_class": _closed_class,
     "question_kind": _question_kind,
     "swapped_term": _swapped_term,
     "names": _names,
@@ -300,12 +319,19 @@ class PrecisionGuard:
             raise ValueError(f"unknown guard rules: {unknown}")
         self.rules = [(name, RULES[name]) for name in names]
 
-    def check(self, query: str, candidate: str) -> GuardVerdict:
-        """Whether ``candidate``'s answer may serve ``query``."""
+    def check(self, query: str, candidate: str, similarity: float | None = None) -> GuardVerdict:
+        """Whether ``candidate``'s answer may serve ``query``. With the two questions'
+        ``similarity`` at :data:`SYNONYM_SIMILARITY` or more, a swapped term is read as a
+        synonym ("start" / "begin", "street" / "road"): the model finds the sentences alike
+        that far only when the words mean the same there (antonyms, names and closed classes
+        are still caught by their own rules)."""
         if query == candidate:
             return _OK
         a, b = features(query), features(candidate)
-        for _name, rule in self.rules:
+        synonyms = similarity is not None and similarity >= SYNONYM_SIMILARITY
+        for name, rule in self.rules:
+            if synonyms and name == "swapped_term":
+                continue
             reason = rule(a, b)
             if reason is not None:
                 return GuardVerdict(False, reason)

@@ -15,6 +15,7 @@ __all__ = [
     "PERSONAL",
     "ROMAN_NUMERALS",
     "AMBIGUOUS_UNITS",
+    "CLOSED_CLASSES",
     "CONTRASTS",
     "CONTRAST_OF",
     "DIRECTION_WORDS",
@@ -123,6 +124,9 @@ SOURCE_MARKERS = frozenset({"a", "an", "per", "each", "every", "one"})
 
 NEGATIONS = frozenset(
     {
+        "avoid",  # negative-implicative: "avoid X" is "do not X"
+        "avoids",
+        "refrain",
         "not",
         "no",
         "never",
@@ -301,7 +305,7 @@ CONTRASTS: list[tuple[str, str]] = [
     ("login log", "logout"),
     ("enter entry", "exit"),
     ("love loves", "hate hates"),
-    ("include includes including", "exclude excludes excluding"),
+    ("include includes included including", "exclude excludes excluded excluding"),
     ("gain gains gaining", "lose loses losing"),
     ("strengthen", "weaken"),
     ("wet", "dry"),
@@ -337,6 +341,24 @@ CONTRASTS: list[tuple[str, str]] = [
     ("host hosts", "guest guests"),
     ("sender senders", "recipient recipients"),
 ]
+#: Closed classes: any two members differ ("turn 4 in August" / "in October", "tomorrow" /
+#: "on Friday", "breakfast" / "dinner"), however alike their sentences embed.
+CLOSED_CLASSES: dict[str, int] = {}
+for _n, _members in enumerate(
+    (
+        # no "may", "mar", "sat", "sun", "wed", "fall": words more often than dates
+        "january jan february feb march april apr june jun july jul august aug september sep"
+        " sept october oct november nov december dec",
+        "monday mon tuesday tue tues wednesday thursday thu thurs friday fri saturday sunday"
+        " today tomorrow yesterday tonight",  # plurals read as their singular (stem)
+        "spring summer autumn winter",
+        "breakfast brunch lunch dinner supper",
+        "red orange yellow green blue purple pink brown black white grey gray",
+        "first second third fourth fifth sixth seventh eighth ninth tenth",
+    )
+):
+    for _w in _members.split():
+        CLOSED_CLASSES[_w] = _n
 CONTRAST_OF: dict[str, set[int]] = {}
 for _i, (_a, _b) in enumerate(CONTRASTS):
     for _w in _a.split():
