@@ -102,7 +102,7 @@ def evaluate(
     name: str, pairs: list[dict[str, Any]], sims: list[float], target: float, embedder: str
 ) -> float | None:
     guard = PrecisionGuard()
-    guarded = [guard(p["a"], p["b"]) for p in pairs]
+    guarded = [guard.check(p["a"], p["b"], sim).ok for p, sim in zip(pairs, sims, strict=True)]
     unguarded = [True] * len(pairs)
     verified = [
         ok and (sim >= DEFAULT_VERIFY_BELOW or overlap_verifier(p["a"], p["b"]))
