@@ -12,6 +12,7 @@ from aiocache_llm.semantic.cache import DEFAULT_SIMILARITY_THRESHOLD
 from aiocache_llm.semantic.embedders import CachedEmbedder
 from aiocache_llm.semantic.guard import (
     REPEAT_FLOOR,
+    RULES,
     SYNONYM_SIMILARITY,
     PrecisionGuard,
     features,
@@ -185,6 +186,11 @@ def test_names_are_the_capitalised_words_inside_a_sentence() -> None:
         "Luton",
     )
     assert names("What is 40 F in C? Is London warmer?") == ("London",)
+    differ = RULES["names"]
+    assert differ(features("Driving in the UK?"), features("Driving in Utah?")) is not None
+    assert (
+        differ(features("Driving in the UK?"), features("Driving in the United Kingdom?")) is None
+    )
 
 
 @pytest.mark.parametrize(

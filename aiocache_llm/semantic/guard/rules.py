@@ -146,7 +146,7 @@ def _names(a: QuestionFeatures, b: QuestionFeatures) -> str | None:
         return None
     for mine, theirs in ((only_a, only_b), (only_b, only_a)):
         initials = "".join(name[0] for name in theirs).lower()  # of the unmatched names
-        if any(name.isupper() and initials in name.lower() for name in mine):
+        if len(theirs) > 1 and any(name.isupper() and initials in name.lower() for name in mine):
             return None
     return "a different name"
 
