@@ -28,7 +28,8 @@ Run from the repository root: ``python benchmarks/bench_semantic.py`` (about a m
    a new text included.
 
 ``--pairs FILE`` evaluates another labelled set; ``--skip-latency`` / ``--skip-eval`` /
-``--skip-fow`` leave a part out.
+``--skip-fow`` leave a part out; ``--fow-errors`` lists the fow-cache question pairs the
+shipped decision gets wrong (similarity, the guard's verdict), and nothing else.
 """
 
 from __future__ import annotations
@@ -51,13 +52,17 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from aiocache_llm.llm.requests import semantic_query  # noqa: E402
-from aiocache_llm.semantic import DEFAULT_VERIFY_BELOW, SemanticQuery  # noqa: E402
+from aiocache_llm.semantic import (  # noqa: E402
+    DEFAULT_SIMILARITY_THRESHOLD,
+    DEFAULT_VERIFY_BELOW,
+    SemanticQuery,
+)
 from aiocache_llm.semantic.embedders import (  # noqa: E402
     CachedEmbedder,
     FunctionEmbedder,
     LocalEmbedder,
 )
-from aiocache_llm.semantic.guard import PrecisionGuard, features  # noqa: E402
+from aiocache_llm.semantic.guard import REPEAT_FLOOR, PrecisionGuard, features  # noqa: E402
 from aiocache_llm.semantic.local import LocalSemanticCache  # noqa: E402
 
 DATA = ROOT / "tests" / "semantic" / "data"
@@ -405,6 +410,29 @@ async def fow() -> None:
     )
 
 
+async def fow_errors() -> None:
+    """Every fow-cache question pair the shipped decision gets wrong: a trap served or a
+    should-hit missed, with its index (tune on even ones, check on odd ones), similarity and
+    the guard's verdict (``--fow-errors``)."""
+    from fow_cache.data import load_questions
+
+    embedder = CachedEmbedder(LocalEmbedder(), max_entries=100_000)
+    guard = PrecisionGuard()
+    for n, item in enumerate(load_questions()):
+        right = bool(item["same_answer"]) and not item.get("ambiguous")
+        a, b = await embedder.aembed([item["a"], item["b"]])
+        sim = float(np.dot(a, b))
+        verdict = guard.check(item["a"], item["b"], sim)
+        served = (sim >= DEFAULT_SIMILARITY_THRESHOLD and verdict.ok) or (
+            sim >= REPEAT_FLOOR and guard.repeats(item["a"], item["b"])
+        )
+        if served != right:
+            print(
+                f"{'WRONG' if served else 'MISSED'} #{n} {item['category']:<12} {sim:.3f}"
+                f" {verdict.reason or '-'} | {item['a']} || {item['b']}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=Path, action="append")
@@ -412,7 +440,11 @@ def main() -> None:
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-eval", action="store_true")
     parser.add_argument("--skip-fow", action="store_true")
+    parser.add_argument("--fow-errors", action="store_true", help="list fow's wrong decisions")
     args = parser.parse_args()
+    if args.fow_errors:
+        asyncio.run(fow_errors())
+        return
     if not args.skip_eval:
         files = args.pairs or [DATA / "pairs.jsonl", DATA / "holdout.jsonl"]
         embedder = LocalEmbedder()
