@@ -183,7 +183,8 @@ class RedisCache(RedisClient):
         """The channel (``""``: none), head and tail a script publishes the message with."""
         if announcement is None or not self._publishes_in_scripts:
             return "", b"", b""
-        return self.object_name(announcement.channel), announcement.head, announcement.tail
+        channel = self._sender_channel(announcement.channel, announcement.sender)
+        return channel, announcement.head, announcement.tail
 
     async def async_set_versioned(
         self,
@@ -226,7 +227,8 @@ class RedisCache(RedisClient):
             for offset, i in enumerate(taken, int(last) - len(taken) + 1):
                 versions[i] = offset
         if announcement is not None and not self._publishes_in_scripts:
-            await self.async_publish(announcement.channel, announcement.message(versions))
+            message = announcement.message(versions)
+            await self.async_publish(announcement.channel, message, sender=announcement.sender)
         return versions
 
     async def async_get_versioned(self, keys: Sequence[str]) -> list[tuple[Entry | None, int]]:
@@ -259,5 +261,6 @@ class RedisCache(RedisClient):
         )
         version = int((await self._scripts(DELETE, [command]))[0])
         if announcement is not None and not self._publishes_in_scripts:
-            await self.async_publish(announcement.channel, announcement.message([version]))
+            message = announcement.message([version])
+            await self.async_publish(announcement.channel, message, sender=announcement.sender)
         return version

@@ -207,6 +207,9 @@ class Connector:
     #: How this server carries messages: the publish command, the subscribe method of
     #: redis-py's PubSub, and the type of a delivered message (sharded on a cluster).
     publish, subscribe, message = "PUBLISH", "subscribe", "message"
+    #: Whether a subscription can leave out one sender's messages (pattern subscriptions, see
+    #: :mod:`~aiocache_llm.storage.redis.pubsub`); a cluster's sharded pub/sub has no patterns.
+    by_sender = True
 
     def __init__(
         self, settings: dict[str, Any], *, max_connections: int, socket_timeout: float
