@@ -9,8 +9,7 @@ the same atomic step as the write (on Redis, a Lua script: see
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from ..core.codec import Entry
 from .base import TTLArg
@@ -18,8 +17,7 @@ from .base import TTLArg
 __all__ = ["Announcement", "PubSubCapable", "VersionedStore"]
 
 
-@dataclass(frozen=True, slots=True)
-class Announcement:
+class Announcement(NamedTuple):
     """An invalidation message waiting for its versions: ``head``, then ``[key, version]`` per
     key (``keys`` holds each key in JSON), joined by commas, then ``tail``; published on
     ``channel`` as from ``sender`` (see :class:`PubSubCapable`).
