@@ -138,7 +138,7 @@ async def sets(url: str) -> None:
         return await dual.async_set_cache(key, VALUE, ttl=3600)
 
     await interleaved(raw_set, dual_set, 2000, 10)  # warm both
-    base, mine = await interleaved(raw_set, dual_set, SET_ROUNDS, 20)
+    base, mine = await interleaved(raw_set, dual_set, SET_ROUNDS)  # turns of 200 sets
     before = l2._loop_client().pipeline.batches
     for _ in range(1000):
         await dual.async_set_cache("hot", VALUE, ttl=3600)

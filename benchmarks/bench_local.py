@@ -3,7 +3,8 @@
     python benchmarks/bench_local.py [--quick]
 
 * InMemoryCache get/set (async and blocking) against a plain dict with expiry, and a pipelined
-  set of 100 keys (``async_set_cache_pipeline``) against a dict loop (bar: >= 0.3x).
+  set of 100 keys (``async_set_cache_pipeline``) against a dict loop (bar: >= 0.3x; measured
+  in short alternating turns, the best turn of each side).
 * DiskCache get/set against the ``diskcache`` package: async against ``diskcache`` driven
   through a worker thread (``asyncio.to_thread``) and against ``diskcache`` called inline (on
   the loop, as a blocking library is), at 1 and 50 tasks (bars: get >= 0.3x inline at 1 task,
@@ -88,6 +89,25 @@ async def arate(fn: Callable[[str], Awaitable[Any]], keys: list[str], repeats: i
             await fn(key)
         best = max(best, len(keys) / (time.perf_counter() - started))
     return best
+
+
+async def interleaved(
+    base: Callable[[str], Awaitable[Any]],
+    mine: Callable[[str], Awaitable[Any]],
+    keys: list[str],
+    repeats: int,
+    turn: int = 50,
+) -> tuple[float, float]:
+    """Best rates of ``base`` and ``mine`` over ``repeats`` passes of ``keys``, measured in
+    short alternating turns of ``turn`` calls: a change of the machine's load then hits both
+    sides alike, and the best turn of each is its least disturbed one."""
+    best = [0.0, 0.0]
+    for _ in range(repeats):
+        for start in range(0, len(keys), turn):
+            part = keys[start : start + turn]
+            for side, fn in enumerate((base, mine)):
+                best[side] = max(best[side], await arate(fn, part, 1))
+    return best[0], best[1]
 
 
 async def tasks_rate(
@@ -176,9 +196,11 @@ async def main(quick: bool) -> None:
     rows.append(
         (
             "memory set pipeline of 100, async (vs dict loop)",
-            await arate(lambda _: baseline.aset_many(batch, 3600), batches, repeats),
-            await arate(
-                lambda _: memory.async_set_cache_pipeline(batch, ttl=3600), batches, repeats
+            *await interleaved(
+                lambda _: baseline.aset_many(batch, 3600),
+                lambda _: memory.async_set_cache_pipeline(batch, ttl=3600),
+                batches,
+                repeats,
             ),
             ">= 0.3x",
         )

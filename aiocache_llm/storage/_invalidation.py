@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
+import string
 import threading
 import time
 import uuid
@@ -49,6 +51,10 @@ OnError = Callable[[str, BaseException, bool], None]
 
 #: ``begin()`` while fills are refused (no confirmed subscription).
 _NO_FILL = -1
+
+#: A sender tag: 8 letters or digits (47 random bits), as every process of a channel uses.
+_TAG_CHARACTERS = string.ascii_letters + string.digits
+_TAG_LENGTH = 8
 
 
 class L1Coherence:
@@ -265,7 +271,9 @@ class InvalidationChannel(Listener):
     """Announces this process's changes and applies other processes' to an L1.
 
     A message is ``{"from": sender, "keys": [[key, version], ...]}`` or
-    ``{"from": sender, "flush": true}``. The subscription runs on the library's event loop
+    ``{"from": sender, "flush": true}``, published with this process's sender tag, so the
+    store does not send it back to this process (on a cluster it does, and it is skipped
+    unparsed). The subscription runs on the library's event loop
     and is retried with a backoff when it breaks; while it is down, L1 keeps serving what it
     holds but takes no new fills, and once it is confirmed again L1 starts empty.
     """
@@ -281,6 +289,9 @@ class InvalidationChannel(Listener):
         self.pubsub = pubsub
         self.channel = channel
         self.sender = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        #: This process's sender tag: the store leaves this process's own announcements out
+        #: of its subscription where it can (see :class:`PubSubCapable`).
+        self.tag = "".join(secrets.choice(_TAG_CHARACTERS) for _ in range(_TAG_LENGTH))
         self._mine = b'{"from":' + orjson.dumps(self.sender) + b","
         self._head = self._mine + b'"keys":['
         self._probes: set[str] = set()
@@ -291,7 +302,7 @@ class InvalidationChannel(Listener):
         :class:`~aiocache_llm.errors.InvalidKeyError`), for a store to publish with the
         versions it takes (see :meth:`announced`)."""
         json = [orjson.dumps(check_key(key)) for key in keys]
-        return Announcement(self.channel, self._head, json, b"]}")
+        return Announcement(self.channel, self._head, json, b"]}", self.tag)
 
     def announced(self, items: Sequence[tuple[str, int]], at: float | None = None) -> None:
         """The store published the changes ``items``, sent at ``at`` (wall clock; now if not
@@ -312,13 +323,13 @@ class InvalidationChannel(Listener):
 
     async def _publish(self, message: bytes) -> None:
         try:
-            await self.pubsub.async_publish(self.channel, message)
+            await self.pubsub.async_publish(self.channel, message, sender=self.tag)
         except BackendError as exc:  # other processes' copies age out with the L1 TTL
             self._on_error("publish", exc, True)
 
     # -- receiving -------------------------------------------------------------------------
     def _apply(self, raw: bytes) -> None:
-        if raw.startswith(self._mine):  # this process's own change: read no further
+        if raw.startswith(self._mine):  # this process's own change (a cluster sends them)
             return
         message = orjson.loads(raw)
         if message.get("from") == self.sender:
@@ -335,7 +346,8 @@ class InvalidationChannel(Listener):
         self._applied(items)
 
     async def _session(self) -> None:
-        async for raw in self.pubsub.async_subscribe(self.channel, self._confirmed):
+        subscription = self.pubsub.async_subscribe(self.channel, self._confirmed, sender=self.tag)
+        async for raw in subscription:
             try:
                 self._apply(raw)
             except (ValueError, TypeError, AttributeError) as exc:

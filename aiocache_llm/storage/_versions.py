@@ -9,8 +9,7 @@ the same atomic step as the write (on Redis, a Lua script: see
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from ..core.codec import Entry
 from .base import TTLArg
@@ -18,10 +17,10 @@ from .base import TTLArg
 __all__ = ["Announcement", "PubSubCapable", "VersionedStore"]
 
 
-@dataclass(frozen=True, slots=True)
-class Announcement:
+class Announcement(NamedTuple):
     """An invalidation message waiting for its versions: ``head``, then ``[key, version]`` per
-    key (``keys`` holds each key in JSON), joined by commas, then ``tail``.
+    key (``keys`` holds each key in JSON), joined by commas, then ``tail``; published on
+    ``channel`` as from ``sender`` (see :class:`PubSubCapable`).
 
     A store that announces in the same step as the write builds the message where the
     versions are taken (on Redis, inside the write's script), with :meth:`message`'s layout.
@@ -31,6 +30,7 @@ class Announcement:
     head: bytes
     keys: list[bytes]
     tail: bytes
+    sender: str | None = None
 
     def message(self, versions: Sequence[int]) -> bytes:
         changes = b",".join(
@@ -67,10 +67,21 @@ class VersionedStore(Protocol):
 
 @runtime_checkable
 class PubSubCapable(Protocol):
-    """An L2 that can carry invalidation messages (``RedisCache`` is one)."""
+    """An L2 that can carry invalidation messages (``RedisCache`` is one).
 
-    async def async_publish(self, channel: str, message: bytes) -> int: ...
+    A message published with a ``sender`` tag does not reach the subscription made with the
+    same tag, where the store can leave it out (a Redis Cluster cannot: its subscribers
+    receive their own messages too); a message without one reaches every subscription.
+    """
+
+    async def async_publish(
+        self, channel: str, message: bytes, *, sender: str | None = None
+    ) -> int: ...
 
     def async_subscribe(
-        self, channel: str, on_subscribed: Callable[[], None] | None = None
+        self,
+        channel: str,
+        on_subscribed: Callable[[], None] | None = None,
+        *,
+        sender: str | None = None,
     ) -> AsyncIterator[bytes]: ...

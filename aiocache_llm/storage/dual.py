@@ -263,7 +263,8 @@ class DualCache(BaseCache):
         if local_only or l2 is None:
             self._state.put_local(items, seconds)
             return
-        self._reads.forget(key for key, _ in items)
+        keys = [key for key, _ in items]
+        self._reads.forget(keys)
         channel = self.channel
         if channel is not None:
             channel.ensure_listening()
@@ -272,7 +273,7 @@ class DualCache(BaseCache):
         try:
             if self._versioned:
                 if isinstance(channel, InvalidationChannel):
-                    announcement = channel.announcement(key for key, _ in items)
+                    announcement = channel.announcement(keys)
                 versions = await l2.async_set_versioned(  # type: ignore[attr-defined]
                     items, seconds, announcement=announcement
                 )
@@ -280,19 +281,19 @@ class DualCache(BaseCache):
                 await l2.async_set_cache_pipeline(items, seconds)
                 versions = [0] * len(items)
         except BackendError as exc:
-            self._state.drop(key for key, _ in items)
+            self._state.drop(keys)
             self._l2_failed("write", exc)
             return
         # the L1 copy expires no later than L2's: its clock started before the write
         expires = None if seconds is None else now + seconds
         pairs = zip(items, versions, strict=True)
-        self._fill(((k, Entry(value, now, expires), v) for (k, value), v in pairs), started)
-        if channel is not None:
-            changes = [(key, v) for (key, _), v in zip(items, versions, strict=True)]
-            if announcement is not None:
-                channel.announced(changes, now)  # type: ignore[union-attr]  # sent with the write
-            else:
-                await channel.announce(changes)
+        self._fill([(k, Entry(value, now, expires), v) for (k, value), v in pairs], started)
+        if channel is None:
+            return
+        if announcement is None:
+            await channel.announce(list(zip(keys, versions, strict=True)))
+        elif channel.observer is not None:  # sent with the write
+            channel.announced(list(zip(keys, versions, strict=True)), now)  # type: ignore[union-attr]
 
     async def async_increment(
         self,

@@ -145,39 +145,30 @@ class InMemoryCache(StoreCache[Held]):
         self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
     ) -> None:
         """Store every pair with one TTL, in one pass: the TTL, the clock and the expiry once
-        per batch; every key is checked before any is written (a value over
-        ``max_size_per_item`` is refused alone, as by ``async_set_cache``)."""
+        per batch, and the keys checked together before any is written (a bad key stores
+        nothing); a value over ``max_size_per_item`` is refused alone, as by
+        ``async_set_cache``."""
         seconds = self._seconds(ttl)
         batch = items if items.__class__ is list else list(items)
-        limit, unusual, last = self._fast_limit, False, None
-        for key, value in batch:  # checks first: a bad key stores nothing
-            if key.__class__ is not str or not key or not key.isascii():
-                check_key(key)
-                unusual = True
-            if value is last:  # the same object again: sized already
-                continue
-            try:
-                size = len(value) if value.__class__ is str else value.__sizeof__()
-            except TypeError:  # a class: its __sizeof__ wants an instance
-                size = 0
-            if size > limit:
-                unusual = True
-            last = value
-        if unusual:  # a str subclass as key, or a value to size exactly
-            batch = [(check_key(key), value) for key, value in batch if self._admits(value)]
+        keys = [key for key, _ in batch if key.__class__ is str]
+        if len(keys) != len(batch) or not all(keys) or not "".join(keys).isascii():
+            batch = [(check_key(key), value) for key, value in batch]  # or raise
         now = self._clock()
         expires = None if seconds is None else now + seconds
-        data, track = self._data, self.store.track
-        if expires is None:  # re-inserted as the most recently used, as by async_set_cache
-            for key, value in batch:
-                entry: Held = (value, None, now)
-                old = data.pop(key, None)
-                data[key] = entry
-                track(key, entry, old is None)
-            return
-        get = data.get
+        data, track, limit, last = self._data, self.store.track, self._fast_limit, None
+        get = data.pop if expires is None else data.get
         for key, value in batch:
-            old = get(key)
+            if value is not last:  # the same object again: sized already
+                try:
+                    size = len(value) if value.__class__ is str else value.__sizeof__()
+                except TypeError:  # a class: its __sizeof__ wants an instance
+                    size = 0
+                if size > limit and not self._admits(value):
+                    continue
+                last = value
+            # without an expiry the entry is re-inserted as the most recently used, as by
+            # async_set_cache; one with an expiry keeps its place
+            old = get(key, None)
             data[key] = entry = (value, expires, now)
             if old is None or old[1] is None:
                 track(key, entry, old is None)

@@ -33,7 +33,16 @@ from .._versions import Announcement
 from ..base import USE_DEFAULT, TTLArg
 from .autopipeline import Command
 from .client import RedisClient
-from .scripts import DELETE, SADD_SCRIPT, SET, VERSION_PREFIX, Script, split_version
+from .scripts import (
+    DELETE,
+    SADD_SCRIPT,
+    SET,
+    SET_ONE,
+    VERSION_PLACEHOLDER,
+    VERSION_PREFIX,
+    Script,
+    split_version,
+)
 from .store import milliseconds, number, set_command
 
 __all__ = ["RedisCache"]
@@ -183,7 +192,16 @@ class RedisCache(RedisClient):
         """The channel (``""``: none), head and tail a script publishes the message with."""
         if announcement is None or not self._publishes_in_scripts:
             return "", b"", b""
-        return self.object_name(announcement.channel), announcement.head, announcement.tail
+        channel = self._sender_channel(announcement.channel, announcement.sender)
+        return channel, announcement.head, announcement.tail
+
+    async def _published_after(
+        self, announcement: Announcement | None, versions: Sequence[int]
+    ) -> None:
+        """Publish ``announcement`` with ``versions`` unless the script did."""
+        if announcement is not None and not self._publishes_in_scripts:
+            message = announcement.message(versions)
+            await self.async_publish(announcement.channel, message, sender=announcement.sender)
 
     async def async_set_versioned(
         self,
@@ -199,9 +217,14 @@ class RedisCache(RedisClient):
         version: its version is 0."""
         now = self.clock()
         expires_at = self.expires_at(ttl, now)
+        pairs = list(items)
+        if len(pairs) == 1 and pairs[0][1].__class__ not in (int, float):
+            versions = [await self._set_one(*pairs[0], expires_at, now, announcement)]
+            await self._published_after(announcement, versions)
+            return versions
         names: list[str] = []
         rows: list[tuple[bytes, bool]] = []
-        for key, value in items:
+        for key, value in pairs:
             name = self.object_name(key)
             names.append(name)
             numeric = value.__class__ is int or value.__class__ is float
@@ -225,9 +248,29 @@ class RedisCache(RedisClient):
             taken = [i for i in group if rows[i][1]]
             for offset, i in enumerate(taken, int(last) - len(taken) + 1):
                 versions[i] = offset
-        if announcement is not None and not self._publishes_in_scripts:
-            await self.async_publish(announcement.channel, announcement.message(versions))
+        await self._published_after(announcement, versions)
         return versions
+
+    async def _set_one(
+        self,
+        key: str,
+        value: Any,
+        expires_at: float | None,
+        now: float,
+        announcement: Announcement | None,
+    ) -> int:
+        """One value (not a number) with its version, in one call of the one-value script."""
+        name = self.object_name(key)
+        data = VERSION_PLACEHOLDER + self._encode(value, expires_at, now, name)
+        px = 0 if expires_at is None else milliseconds(expires_at - time.time())
+        channel, head, tail = self._published_on(announcement)
+        before = after = b""
+        if channel:
+            assert announcement is not None
+            before, after = head + b"[" + announcement.keys[0] + b",", b"]" + tail
+        counter = self._version_counter(name)
+        command = SET_ONE.command((counter, name), (data, px, channel, before, after))
+        return int((await self._scripts(SET_ONE, [command]))[0])
 
     async def async_get_versioned(self, keys: Sequence[str]) -> list[tuple[Entry | None, int]]:
         """``(entry, version)`` per key (``GET``, or one ``MGET``); version 0 if unversioned."""
@@ -258,6 +301,5 @@ class RedisCache(RedisClient):
             [self._version_counter(name), name], [channel, head, tail, json_key]
         )
         version = int((await self._scripts(DELETE, [command]))[0])
-        if announcement is not None and not self._publishes_in_scripts:
-            await self.async_publish(announcement.channel, announcement.message([version]))
+        await self._published_after(announcement, [version])
         return version

@@ -26,9 +26,9 @@ from ..base import check_number
 from .autopipeline import Command
 from .connection import Connector, LoopClient
 from .errors import translate_redis_error
-from .pubsub import messages
+from .pubsub import messages, other_senders, sender_channel
 from .settings import mask_secrets, redis_settings
-from .store import RedisStore
+from .store import RedisStore, glob_escape
 
 __all__ = ["RedisClient", "WriteBuffer", "namespace_prefix"]
 
@@ -215,13 +215,29 @@ class RedisClient(StoreCache[bytes]):
                 raise translate_redis_error(result) from result
         return list(results) if many else results[0]
 
-    async def async_publish(self, channel: str, message: bytes) -> int:
+    def _sender_channel(self, channel: str, sender: str | None) -> str:
+        """The name a message on ``channel`` from ``sender`` is published under (see
+        :meth:`async_subscribe`)."""
+        name = self.object_name(channel)
+        if sender and self._connector.by_sender:
+            return sender_channel(name, sender)
+        return name
+
+    async def async_publish(
+        self, channel: str, message: bytes, *, sender: str | None = None
+    ) -> int:
         """Publish ``message`` on ``channel`` (prefixed with the namespace); return how many
-        subscribers received it."""
-        return int(await self._call(self._connector.publish, self.object_name(channel), message))
+        subscribers received it. A message from ``sender`` does not reach that sender's own
+        subscription (see :meth:`async_subscribe`)."""
+        name = self._sender_channel(channel, sender)
+        return int(await self._call(self._connector.publish, name, message))
 
     def async_subscribe(
-        self, channel: str, on_subscribed: Callable[[], None] | None = None
+        self,
+        channel: str,
+        on_subscribed: Callable[[], None] | None = None,
+        *,
+        sender: str | None = None,
     ) -> AsyncIterator[bytes]:
         """Yield every message published on ``channel`` (namespaced) from now on.
 
@@ -230,14 +246,25 @@ class RedisClient(StoreCache[bytes]):
         stops; waiting for a message is not bounded by ``socket_timeout``, a broken connection
         raises :class:`~aiocache_llm.errors.BackendUnavailable`. ``async_disconnect`` ends the
         iteration (without an error).
+
+        With ``sender`` (letters and digits, the same length for every sender of the channel),
+        the messages published with that ``sender`` are left out by the server itself, on a
+        single server or Sentinel (pattern subscriptions, see
+        :mod:`~aiocache_llm.storage.redis.pubsub`); a cluster delivers them (sharded pub/sub
+        has no patterns), so a subscriber that cares skips them itself.
         """
         disconnects = self._disconnects
+        name = self.object_name(channel)
+        patterns: list[str] = []
+        if sender and self._connector.by_sender:
+            patterns = [glob_escape(name), *other_senders(name, sender)]
         return messages(
             self._connector,
             self._loop_client,
-            self.object_name(channel),
+            name,
             on_subscribed,
             lambda: self._disconnects != disconnects,
+            patterns,
         )
 
     async def async_server_info(self) -> dict[str, str]:

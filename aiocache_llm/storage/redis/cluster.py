@@ -31,6 +31,7 @@ class ClusterConnector(Connector):
 
     # Sharded pub/sub: a channel lives on the primary of its slot, not on every node.
     publish, subscribe, message = "SPUBLISH", "ssubscribe", "smessage"
+    by_sender = False
 
     @property
     def mode(self) -> str:

@@ -16,7 +16,8 @@ it is released, so the pool reconnects it.
 
 The write and the replies of a batch share one deadline, ``socket_timeout`` (neither the
 write nor each ``read_response`` starts its own: a timer per reply cost a third of the
-client's time at 50 tasks).
+client's time at 50 tasks), and the batches of a loop share one timer
+(:mod:`~aiocache_llm.storage.redis.deadlines`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,13 +34,9 @@ from redis.asyncio.connection import BlockingConnectionPool, Connection, SSLConn
 
 from ...errors import BackendTimeout, ConfigurationError
 from .autopipeline import AutoPipeline, Command
+from .deadlines import Deadlines
 from .errors import translate_redis_error
 from .settings import CACHE_SETTINGS
-
-if sys.version_info >= (3, 11):
-    from asyncio import timeout as _within
-else:  # pragma: no cover - Python 3.10: redis-py depends on async-timeout there
-    from async_timeout import timeout as _within
 
 __all__ = ["Connector", "LoopClient", "run_batch"]
 
@@ -68,7 +64,7 @@ def _pack(connection: Any, commands: Sequence[Command]) -> list[bytes]:
 class LoopClient:
     """The client, its pool and the auto-pipeline that serve one event loop."""
 
-    __slots__ = ("client", "closers", "idle", "pipeline", "pool", "slots")
+    __slots__ = ("client", "closers", "deadlines", "idle", "pipeline", "pool", "slots")
 
     pipeline: AutoPipeline
 
@@ -84,6 +80,8 @@ class LoopClient:
         #: The connection of the last batch that ended cleanly, kept out of the pool for the
         #: next batch (a lone task then never checks one out); closed with the pool.
         self.idle: Any = None
+        #: The deadlines of this loop's batches.
+        self.deadlines = Deadlines()
 
     async def aclose(self) -> None:
         await self.pipeline.drain()
@@ -159,7 +157,7 @@ async def _run_once(
     try:
         packed = _pack(connection, commands)
         read = connection.read_response
-        async with _within(timeout):  # one deadline for the write and every reply
+        async with state.deadlines.within(timeout):  # one for the write and every reply
             await _send(connection, packed)
             for _ in range(len(commands)):
                 try:
@@ -207,6 +205,9 @@ class Connector:
     #: How this server carries messages: the publish command, the subscribe method of
     #: redis-py's PubSub, and the type of a delivered message (sharded on a cluster).
     publish, subscribe, message = "PUBLISH", "subscribe", "message"
+    #: Whether a subscription can leave out one sender's messages (pattern subscriptions, see
+    #: :mod:`~aiocache_llm.storage.redis.pubsub`); a cluster's sharded pub/sub has no patterns.
+    by_sender = True
 
     def __init__(
         self, settings: dict[str, Any], *, max_connections: int, socket_timeout: float

@@ -1,20 +1,53 @@
-"""Subscribing to a Redis channel (sharded pub/sub on a cluster) as an async iterator."""
+"""Subscribing to a Redis channel (sharded pub/sub on a cluster) as an async iterator.
+
+A publisher that does not want its own messages back (a layered cache announcing its writes)
+publishes on its own channel, the shared channel's name with a *sender* tag appended
+(:func:`sender_channel`), and subscribes to every such channel but its own: one pattern per
+character of its tag (:func:`other_senders`), each matching the tags that first differ from
+its own at that character. The patterns are disjoint, so another sender's message arrives
+once, and the server never sends a publisher its own messages: it spends no read, no parse
+and no thread hop on them. A cluster's sharded pub/sub has no patterns: there every
+subscriber of the shared channel receives every message, its own too.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from .connection import Connector, LoopClient
 from .errors import translate_redis_error
+from .store import glob_escape
 
-__all__ = ["PING_INTERVAL", "messages"]
+__all__ = ["PING_INTERVAL", "SENDER_TAG", "messages", "other_senders", "sender_channel"]
 
 #: Seconds a subscription may be silent before its connection is asked for a PING; one left
 #: unanswered for as long again ends the subscription (a node that hangs, not just closes).
 PING_INTERVAL = 5.0
+
+#: What a sender tag is: letters and digits (no character a pattern treats specially), all
+#: tags of one channel of the same length.
+SENDER_TAG = re.compile(r"[A-Za-z0-9]+")
+
+
+def sender_channel(name: str, sender: str) -> str:
+    """The channel a ``sender`` publishes on instead of the shared channel ``name``."""
+    return f"{name}:{sender}"
+
+
+def other_senders(name: str, sender: str) -> list[str]:
+    """Patterns that match the channel of every tag as long as ``sender`` but ``sender``'s own
+    (see the module): the i-th matches the tags that first differ from ``sender`` at the i-th
+    character."""
+    if not SENDER_TAG.fullmatch(sender):
+        raise ValueError("a sender tag is letters and digits")
+    base = glob_escape(name) + ":"
+    return [
+        f"{base}{sender[:i]}[^{sender[i]}]{'?' * (len(sender) - i - 1)}" for i in range(len(sender))
+    ]
 
 
 async def messages(
@@ -23,9 +56,11 @@ async def messages(
     channel: str,
     on_subscribed: Callable[[], None] | None,
     closed: Callable[[], bool],
+    patterns: Sequence[str] = (),
 ) -> AsyncIterator[bytes]:
     """Yield every message published on ``channel`` (already namespaced) from now on, on the
-    client ``loop_client()`` gives for the running loop.
+    client ``loop_client()`` gives for the running loop; with ``patterns``, every message
+    published on a channel one of them matches instead (one ``PSUBSCRIBE``).
 
     ``on_subscribed`` is called when the server confirms the subscription. The subscription
     has its own connection, closed when the iteration stops. A failure raises the library's
@@ -43,12 +78,17 @@ async def messages(
         client = await connector.pubsub_client(state, channel)
         shared = client is state.client
         pubsub = client.pubsub()
-        await getattr(pubsub, connector.subscribe)(channel)
+        if patterns:
+            await pubsub.psubscribe(*patterns)
+            message, subscribed, at = b"pmessage", b"psubscribe", 3
+        else:
+            await getattr(pubsub, connector.subscribe)(channel)
+            message, subscribed, at = connector.message.encode(), connector.subscribe.encode(), 2
         # Replies are read off the connection as they come, past redis-py's message dicts and
-        # handlers: every process reads every message, its own writes' too.
+        # handlers. The subscription is confirmed once the server counts all of its channels.
         read = pubsub.connection.read_response
-        message, subscribed = connector.message.encode(), connector.subscribe.encode()
         dropped = subscribed.replace(b"subscribe", b"unsubscribe")
+        count = len(patterns)
         pinged = False
         while True:
             reply = await read(disable_decoding=True, timeout=PING_INTERVAL, push_request=True)
@@ -64,8 +104,8 @@ async def messages(
             if not isinstance(reply, list) or len(reply) < 3:
                 continue
             if reply[0] == message:
-                yield reply[2]
-            elif reply[0] == subscribed and on_subscribed is not None:
+                yield reply[at]
+            elif reply[0] == subscribed and reply[2] >= count and on_subscribed is not None:
                 on_subscribed()
             elif reply[0] == dropped:  # the server ended it: the slot has a new primary
                 raise RedisConnectionError("the server ended the subscription (a failover?)")

@@ -4,12 +4,13 @@ Each script is one atomic step on the server:
 
 * :data:`INCREMENT_SCRIPT`: increments, all or nothing, with each new key's TTL.
 * :data:`SADD_SCRIPT`: SADD, with the TTL set only on a new set.
-* :data:`SET_SCRIPT` / :data:`DELETE_SCRIPT`: versioned writes and deletes for a coherent L1
-  (see :mod:`aiocache_llm.storage.dual`), each with its announcement, in one step (one
-  round trip, sent as ``EVALSHA``). Versions come from a counter (one ``INCRBY``) in the slot
-  of the keys, so versions of a key only grow, through deletes too. A version travels with
-  the value as a prefix ``b"\\xa1V"`` + 16 decimal digits in front of the codec's envelope; a
-  reader that knows nothing of versions (``RedisCache.async_get_cache``) strips it.
+* :data:`SET_SCRIPT` (:data:`SET_ONE_SCRIPT` for one value) / :data:`DELETE_SCRIPT`: versioned
+  writes and deletes for a coherent L1 (see :mod:`aiocache_llm.storage.dual`), each with its
+  announcement, in one step (one round trip, sent as ``EVALSHA``). Versions come from a
+  counter (one ``INCRBY``) in the slot of the keys, so versions of a key only grow, through
+  deletes too. A version travels with the value as a prefix ``b"\\xa1V"`` + 16 decimal digits
+  in front of the codec's envelope; a reader that knows nothing of versions
+  (``RedisCache.async_get_cache``) strips it.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ __all__ = [
     "INCREMENT_SCRIPT",
     "SADD_SCRIPT",
     "SET",
+    "SET_ONE",
+    "SET_ONE_SCRIPT",
     "SET_SCRIPT",
     "Script",
+    "VERSION_PLACEHOLDER",
     "VERSION_PREFIX",
     "split_version",
 ]
@@ -85,6 +89,8 @@ return added
 VERSION_PREFIX = b"\xa1V"
 _DIGITS = 16
 _HEADER = len(VERSION_PREFIX) + _DIGITS
+#: A version header whose digits a script writes over (see :data:`SET_ONE_SCRIPT`).
+VERSION_PLACEHOLDER = VERSION_PREFIX + b"0" * _DIGITS
 
 # The last of ``count`` new versions, from the version counter KEYS[1] (one INCRBY), as 16
 # digits: a counter that is missing (new, or flushed with its namespace) starts from the
@@ -143,6 +149,26 @@ return last
 """
 )
 
+#: The one-value form of :data:`SET_SCRIPT`, with less to parse and no copy of the value in
+#: Lua: SET KEYS[2] (KEYS[1]: the version counter of its slot) to ARGV[1], the data behind a
+#: version header of zeros (:data:`VERSION_PLACEHOLDER`), with PX ARGV[2] milliseconds (0 =
+#: none), write the new version over the zeros (SETRANGE), and PUBLISH ARGV[4] .. version ..
+#: ARGV[5] on ARGV[3] unless it is empty. Returns the version.
+SET_ONE_SCRIPT = (
+    "local count, last = 1, 0"
+    + _NEXT_VERSIONS
+    + """if ARGV[2] == '0' then
+  redis.call('SET', KEYS[2], ARGV[1])
+else
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+end
+local version = string.format('%d', last)
+redis.call('SETRANGE', KEYS[2], 2, version)
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4] .. version .. ARGV[5]) end
+return last
+"""
+)
+
 #: UNLINK KEYS[2] (KEYS[1]: its version counter) and PUBLISH the change on ARGV[1] unless it is
 #: empty (ARGV[2], ARGV[3]: the message's head and tail, ARGV[4]: the key in JSON); returns the
 #: version the deletion takes (newer than the deleted value's).
@@ -178,6 +204,7 @@ class Script:
 
 
 SET = Script(SET_SCRIPT)
+SET_ONE = Script(SET_ONE_SCRIPT)
 DELETE = Script(DELETE_SCRIPT)
 
 

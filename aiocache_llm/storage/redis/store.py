@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SCAN_COUNT",
     "RedisStore",
+    "glob_escape",
     "glob_pattern",
     "increment_command",
     "milliseconds",
@@ -67,6 +68,11 @@ def set_command(name: str, data: bytes, expires_at: float | None) -> Command:
     return ("SET", name, data, "PX", milliseconds(expires_at - time.time()))
 
 
+def glob_escape(text: str) -> str:
+    """``text`` as a Redis glob pattern that matches only ``text``."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
 def glob_pattern(prefix: str) -> str:
     """A ``SCAN MATCH`` pattern for the names starting with ``prefix``; an empty prefix (no
     namespace) is refused, so a flush never empties a shared server."""
@@ -74,7 +80,7 @@ def glob_pattern(prefix: str) -> str:
         raise NotSupported(
             "flush_cache needs a namespace: without one it would empty a shared server"
         )
-    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix) + "*"
+    return glob_escape(prefix) + "*"
 
 
 class RedisStore(Store[bytes]):
