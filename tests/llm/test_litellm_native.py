@@ -91,10 +91,15 @@ def request(upstream: Upstream, **extra: Any) -> dict[str, Any]:
     }
 
 
+#: how long background work of LiteLLM's (writes, callbacks) may take: a hang catcher, generous
+#: because a process's first callbacks import half of LiteLLM on a loaded machine
+POLLS = 1200  # of 25 ms
+
+
 async def stored(cache: Any, kwargs: dict[str, Any]) -> Any:
     """The entry LiteLLM wrote for ``kwargs`` (its writes run in the background): polled."""
     key = cache.get_cache_key(**kwargs)
-    for _ in range(200):
+    for _ in range(POLLS):
         value = await cache.cache.backend.async_get_cache(key)  # the store, not a write in flight
         if value is not None:
             return value
@@ -103,10 +108,11 @@ async def stored(cache: Any, kwargs: dict[str, Any]) -> Any:
 
 
 async def until(condition: Any) -> None:
-    for _ in range(200):
+    for _ in range(POLLS):
         if condition():
             return
         await asyncio.sleep(0.025)
+    raise AssertionError("LiteLLM's background work never finished")
 
 
 async def test_litellm_acompletion_hit_is_served_by_our_redis_backend(
