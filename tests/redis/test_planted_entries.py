@@ -52,9 +52,29 @@ async def test_an_entry_of_the_older_format_is_a_counted_miss(
     assert cache.stats.corrupt_reads == before + 1
 
 
+def _deflate_bomb(inflated: int) -> bytes:
+    """zlib data of a JSON string of ``inflated`` bytes, made without compressing them all:
+    after a full flush deflate starts afresh, so every further MiB of "a" compresses to the
+    same bytes, repeated here; the checksum is computed over the data as zlib's would be."""
+    chunk = b"a" * (1 << 20)
+    count, rest = divmod(inflated - 2, len(chunk))
+    if count < 2:
+        return zlib.compress(b'"' + b"a" * (inflated - 2) + b'"', 9)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = deflate.compress(b'"' + chunk) + deflate.flush(zlib.Z_FULL_FLUSH)
+    again = deflate.compress(chunk) + deflate.flush(zlib.Z_FULL_FLUSH)
+    tail = b"a" * rest + b'"'
+    last = deflate.compress(tail) + deflate.flush()
+    checksum = zlib.adler32(b'"')
+    for _ in range(count):
+        checksum = zlib.adler32(chunk, checksum)
+    checksum = zlib.adler32(tail, checksum)
+    return b"\x78\xda" + first + again * (count - 1) + last + struct.pack("!I", checksum)
+
+
 def _bomb(name: str, inflated: int) -> bytes:
     """A valid entry for ``name`` whose compressed payload inflates to ``inflated`` bytes."""
-    payload = zlib.compress(b'"' + b"a" * (inflated - 2) + b'"', 9)
+    payload = _deflate_bomb(inflated)
     header = struct.pack(
         "!2sBBddI8s", b"\xa1L", 2, 1, 1.0, 0.0, zlib.crc32(payload), key_digest(name)
     )
