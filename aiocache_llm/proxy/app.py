@@ -27,7 +27,7 @@ from ..errors import ConfigurationError
 from ..facade import Cache
 from ..middleware.builders import CircuitBreaker, GuardedCache
 from .auth import Caller, KeyRing, api_key, current_identity
-from .config import ProxyConfig
+from .config import Deployment, ProxyConfig
 from .forward import Forwarder
 from .metrics import CONTENT_TYPE, ProxyMetrics
 from .routing import LitellmRouter
@@ -106,6 +106,20 @@ class ProxyState:
         self.forwarder: Forwarder | None = None
         #: what the status page (/ui) shows over time
         self.status = StatusHistory()
+        self._routes: dict[str, tuple[Deployment, bool]] = {}
+
+    def route(self, model: str) -> tuple[Deployment, bool] | None:
+        """The first deployment of ``model`` and whether litellm's Router takes it (``None``:
+        not configured); remembered for the configured names."""
+        found = self._routes.get(model)
+        if found is None:
+            deployment = self.config.deployment(model)
+            if deployment is None:
+                return None
+            found = (deployment, self.router is not None and self.config.needs_router(model))
+            if model in self.config.deployments:
+                self._routes[model] = found
+        return found
 
     async def start(self) -> None:
         # the servers' handlers exist now: every record they write passes the secret filter

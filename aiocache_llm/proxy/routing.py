@@ -3,11 +3,13 @@ the proxy's own OpenAI-compatible forwarder, which refuses at start-up what it c
 
 With litellm, the Router is built from the config's ``model_list`` and ``router_settings``
 (several deployments per ``model_name``, ``num_retries``, ``fallbacks``, every provider litellm
-speaks), and chat, text and embedding requests go through it; its answers come back in
-OpenAI's format. Without it (or with ``general_settings.router: openai-compatible``), only
-OpenAI-compatible entries are served: any other provider prefix, a second deployment of one
-model name, ``router_settings`` or a ``litellm_settings`` entry other than the cache's is an
-error naming the entry and the extra to install, never silently ignored. Either way a
+speaks), and chat, text, embedding, Responses API and Anthropic Messages requests go through
+it; its answers come back in the format of the route asked (OpenAI's, or Anthropic's for
+``/v1/messages``), streams as the route's own events. Without it (or with
+``general_settings.router: openai-compatible``), only OpenAI-compatible entries are served:
+any other provider prefix, a second deployment of one model name, ``router_settings`` or a
+``litellm_settings`` entry other than the cache's is an error naming the entry and the extra
+to install, never silently ignored. Either way a
 deployment's credential goes only to its own entry's ``api_base``.
 """
 
@@ -18,12 +20,19 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final
 
+import httpx
 import orjson
 
 from ..errors import ConfigurationError, MissingDependencyError
 from ..llm.responses import CachedDict
 from .deployments import OPENAI_COMPATIBLE
-from .forward import HEADERS_MARK, STREAM_MARK, UpstreamError, UpstreamUnreachable
+from .forward import (
+    HEADERS_MARK,
+    STREAM_MARK,
+    UpstreamError,
+    UpstreamUnreachable,
+    event_payloads,
+)
 from .trace_context import trace_headers
 
 __all__ = [
@@ -40,6 +49,8 @@ LITELLM_CALLS: Final = {
     "chat": "acompletion",
     "completions": "atext_completion",
     "embeddings": "aembedding",
+    "responses": "aresponses",
+    "messages": "aanthropic_messages",
 }
 _EXTRA_HINT: Final = "pip install 'aiocache-llm[litellm]'"
 #: litellm_settings entries the proxy itself reads (the cache); the rest are litellm's.
@@ -175,8 +186,10 @@ class LitellmRouter:
 
     async def _chunks(self, stream: Any) -> AsyncIterator[Any]:
         try:
-            async for chunk in stream:
-                yield _plain(chunk)
+            async for chunk in _payloads(stream):
+                yield chunk
+        except UpstreamUnreachable:
+            raise
         except Exception as exc:
             raise self._error(exc) from None
 
@@ -210,10 +223,34 @@ def _with_provider(litellm: Any, entry: dict[str, Any]) -> dict[str, Any]:
     return {**entry, "litellm_params": params}
 
 
+async def _payloads(stream: Any) -> AsyncIterator[Any]:
+    """The chunks of a litellm stream as JSON-ready dicts: its objects dumped, or the events
+    of a stream litellm passes on as server-sent-event bytes (the Anthropic Messages API's)."""
+    chunks: AsyncIterator[Any] = aiter(stream)
+    first = await anext(chunks, None)
+    if first is None:
+        return
+    if not isinstance(first, (bytes, str)):
+        yield _plain(first)
+        async for chunk in chunks:
+            yield _plain(chunk)
+        return
+
+    async def raw() -> AsyncIterator[bytes]:
+        piece: Any = first
+        while piece is not None:
+            yield piece.encode() if isinstance(piece, str) else piece
+            piece = await anext(chunks, None)
+
+    sse = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=raw())
+    async for event in event_payloads(sse, False):
+        yield event
+
+
 def _plain(answer: Any) -> dict[str, Any]:
-    """An answer of litellm's as the JSON-ready dict OpenAI sends."""
+    """An answer of litellm's as the JSON-ready dict its API sends."""
     dump = getattr(answer, "model_dump", None)
-    data = dump() if dump is not None else dict(answer)
+    data = dump(mode="json") if dump is not None else dict(answer)
     if isinstance(data, dict):
         data.pop("_hidden_params", None)
         data.pop("_response_headers", None)

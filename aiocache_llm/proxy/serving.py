@@ -158,14 +158,15 @@ async def serve(
             "auth_error",
             "model_not_allowed",
         )
-    deployment = state.config.deployment(model)
-    if deployment is None:
+    route = state.route(model)
+    if route is None:
         return error(
             404,
             f"the model {model!r} is not configured",
             "invalid_request_error",
             "model_not_found",
         )
+    deployment, routed = route
     if caller.key is not None:
         limit = await state.keys.over_limit(caller)
         if limit is not None:
@@ -173,24 +174,24 @@ async def serve(
     assert state.forwarder is not None, "the proxy has not started"
     name = endpoint.name
     router = state.router
-    if router is not None and name in LITELLM_CALLS and state.config.needs_router(model):
-        upstream = router.upstream(name, model, request.headers)
+    request_headers = request.headers
+    passed = forwarded_headers(request_headers)
+    if routed and router is not None and name in LITELLM_CALLS:
+        upstream = router.upstream(name, model, request_headers)
     elif not deployment.openai_compatible:
         # the forwarder speaks OpenAI's wire format: never send this entry's key elsewhere
         return error(
             400,
-            f"the model {model!r} ({deployment.provider}) is served on the chat, completions"
-            f" and embeddings routes only, not on {endpoint.path}",
+            f"the model {model!r} ({deployment.provider}) is not served on {endpoint.path}",
             "invalid_request_error",
             "endpoint_not_supported",
         )
     else:
         upstream = state.forwarder.upstream(
-            endpoint, deployment, model, caller.own_upstream_key, request.headers
+            endpoint, deployment, model, caller.own_upstream_key, request_headers, passed
         )
     if endpoint.named_events and body.get("stream") is True:
         body[STREAM_MARK] = True  # event streams are cached apart from plain answers
-    passed = forwarded_headers(request.headers)
     if passed:  # beta and version headers change the answer: they are part of the key
         body[HEADERS_MARK] = passed
     cache = state.cache
@@ -205,7 +206,7 @@ async def serve(
         if bad is not None:
             return error(400, str(bad), "invalid_request_error", "invalid_cache_control")
     reset = request_identity.set(scope)
-    trace = continue_trace(request.headers)
+    trace = continue_trace(request_headers)
     try:
         if cache is None:
             body.pop("cache", None)
