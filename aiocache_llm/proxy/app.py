@@ -26,7 +26,7 @@ from starlette.routing import Route
 from ..errors import ConfigurationError
 from ..facade import Cache
 from ..middleware.builders import CircuitBreaker, GuardedCache
-from .auth import Caller, KeyRing, api_key, current_identity
+from .auth import SHARED_COUNTER_TYPES, Caller, KeyRing, api_key, current_identity
 from .config import Deployment, ProxyConfig
 from .forward import Forwarder
 from .metrics import CONTENT_TYPE, ProxyMetrics
@@ -95,6 +95,8 @@ class ProxyState:
             )
         if self.cache is not None:
             cache = self.cache
+            if cache.type in SHARED_COUNTER_TYPES:  # rate limits hold across processes
+                self.keys.share_counters(cache.guarded)
             cache.add_callback(self.metrics.on_event)
             self.metrics.watch_store(lambda: cache.stats_report()["backend"])
             self.metrics.watch_breaker(lambda: _breaker(cache), cache.type)
