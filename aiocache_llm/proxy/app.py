@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -246,12 +247,9 @@ def create_app(config: ProxyConfig) -> Starlette:
         async def check(request: Request) -> Response:
             caller = keys.caller(api_key(request.headers) or basic_password(request.headers))
             if caller is None or (config.master_key is not None and not caller.admin):
-                return Response(
-                    b"the status page needs the master key",
-                    401,
-                    {"www-authenticate": 'Basic realm="aiocache-llm", charset="UTF-8"'},
-                    media_type="text/plain",
-                )
+                refused = error(401, "the status page needs the master key", "auth_error")
+                refused.headers["www-authenticate"] = 'Basic realm="aiocache-llm", charset="UTF-8"'
+                return refused
             return await endpoint(request)
 
         return check
@@ -286,9 +284,30 @@ def create_app(config: ProxyConfig) -> Starlette:
         finally:
             await state.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_JSON_ERRORS)
     app.state.proxy = state
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """A 404 (no such route), 405 (another method) or other HTTP error, in OpenAI's shape."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "error"
+    response = error(
+        status, f"{request.method} {request.url.path}: {detail}", "invalid_request_error"
+    )
+    if isinstance(exc, HTTPException) and exc.headers:  # the methods a 405 allows
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """An unexpected failure: a JSON 500 that names nothing of it (the log has its type)."""
+    logger.error("the proxy failed on %s (%s)", request.url.path, type(exc).__name__)
+    return error(500, "the proxy failed on this request", "server_error", "internal_error")
+
+
+_JSON_ERRORS: Final[dict[Any, Any]] = {HTTPException: _http_error, Exception: _server_error}
 
 
 async def ping_cache(cache: Cache | None, config: ProxyConfig) -> dict[str, Any]:

@@ -31,6 +31,7 @@ __all__ = [
     "HEADERS_MARK",
     "STREAM_MARK",
     "Forwarder",
+    "RequestRefused",
     "StreamCutShort",
     "UncacheableAnswer",
     "UpstreamError",
@@ -80,6 +81,11 @@ class UpstreamError(Exception):
 class UncacheableAnswer(UpstreamError):
     """A successful answer that is not JSON (a transcription as ``text``, say): passed
     through to the caller, never stored."""
+
+
+class RequestRefused(UpstreamError):
+    """The proxy refused the request before it went upstream (a field the caller may not
+    send): a 400, not counted as an upstream error."""
 
 
 class UpstreamUnreachable(Exception):

@@ -25,14 +25,17 @@ from ..llm.keys import call_family
 from ..llm.keys import deployment as key_deployment
 from ..llm.validation import check_arguments
 from .auth import Caller, request_identity
+from .body_shapes import body_problem
 from .forward import (
     HEADERS_MARK,
     STREAM_MARK,
+    RequestRefused,
     UncacheableAnswer,
     UpstreamError,
     UpstreamUnreachable,
     forwarded_headers,
 )
+from .request_checks import fallback_targets, test_switches
 from .routing import LITELLM_CALLS
 from .trace_context import continue_trace, end_trace
 
@@ -140,6 +143,23 @@ def _scoped(body: dict[str, Any], prefix: str) -> InvalidArgumentError | None:
     return None
 
 
+def _refusal(body: dict[str, Any], caller: Caller, model: str) -> Response | None:
+    """A caller's fallbacks only to models it may call; litellm's test switches for the admin."""
+    try:
+        targets = fallback_targets(body)
+    except ValueError as exc:
+        return error(400, str(exc), "invalid_request_error", "rejected_parameter")
+    barred = sorted(t for t in targets if not caller.may_call(t))
+    if barred:
+        message = f"this key may not call the model {barred[0]!r} (named in the fallbacks)"
+        return error(403, message, "auth_error", "model_not_allowed")
+    switches = test_switches(body) if not caller.admin else []
+    if switches:
+        message = f"{switches[0]} is for the admin only (it forces a failure or a fallback)"
+        return error(403, message, "auth_error", "admin_only")
+    return None
+
+
 async def serve(
     state: ProxyState, endpoint: Endpoint, request: Request, caller: Caller
 ) -> Response:
@@ -176,6 +196,9 @@ async def serve(
     router = state.router
     request_headers = request.headers
     passed = forwarded_headers(request_headers)
+    refused = _refusal(body, caller, model)
+    if refused is not None:
+        return refused
     if routed and router is not None and name in LITELLM_CALLS:
         upstream = router.upstream(name, model, request_headers)
     elif not deployment.openai_compatible:
@@ -196,6 +219,9 @@ async def serve(
         body[HEADERS_MARK] = passed
     cache = state.cache
     try:
+        problem = None if endpoint.multipart else body_problem(name, body)  # a form's: text
+        if problem is not None:
+            raise InvalidRequestError(problem)
         check_arguments(call_family(endpoint.call_types[0]), body)
     except InvalidRequestError as exc:
         return error(400, str(exc), "invalid_request_error", "invalid_request")
@@ -221,9 +247,10 @@ async def serve(
         logger.warning("the cache failed for %s (%s)", name, type(exc).__name__)
         return error(503, "the cache is unavailable", "cache_error", "cache_unavailable")
     except UpstreamError as exc:
-        if not isinstance(exc, UncacheableAnswer):
+        if not isinstance(exc, (UncacheableAnswer, RequestRefused)):
             state.metrics.upstream_errors.labels(name, str(exc.status)).inc()
-        return Response(exc.body, exc.status, media_type=exc.content_type)
+        body_out = state.secret_filter.redact_bytes(exc.body)  # an upstream may quote its key
+        return Response(body_out, exc.status, media_type=exc.content_type)
     except UpstreamUnreachable as exc:
         status = 504 if exc.timeout else 502
         state.metrics.upstream_errors.labels(name, str(status)).inc()

@@ -12,7 +12,8 @@
 Answers are ``"echo: <last user text> [from N]"``, so a test sees which deployment answered.
 ``GET /_seen`` lists every request as ``{"path", "credentials"}`` (every credential header
 value received, accepted or not); ``POST /_config {"fail": n}`` fails the next n requests
-with a 500; ``POST /_reset`` clears both.
+with a 500, ``{"redirect": url}`` answers every request with a 307 to ``url`` + its path;
+``POST /_reset`` clears them.
 """
 
 from __future__ import annotations
@@ -35,12 +36,15 @@ _CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key")
 
 def build_app(name: str, key: str) -> Any:
     from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.base import BaseHTTPMiddleware
     from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response, StreamingResponse
+    from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
     from starlette.routing import Route
 
     seen: list[dict[str, Any]] = []
     failing = {"count": 0}
+    redirect = {"to": ""}
 
     def record(request: Request) -> None:
         credentials = [request.headers[h] for h in _CREDENTIAL_HEADERS if h in request.headers]
@@ -92,8 +96,11 @@ def build_app(name: str, key: str) -> Any:
         if azure and request.headers.get("api-key") != key:
             message = "Access denied due to invalid subscription key."
             return JSONResponse({"error": {"code": "401", "message": message}}, 401)
-        if not azure and request.headers.get("authorization") != f"Bearer {key}":
-            error = {"message": "Incorrect API key provided", "type": "invalid_request_error"}
+        sent = request.headers.get("authorization")
+        if not azure and sent != f"Bearer {key}":
+            # quoting what it got, as some providers do: a proxy must not pass that on
+            message = f"Incorrect API key provided: {sent}"
+            error = {"message": message, "type": "invalid_request_error"}
             return JSONResponse({"error": {**error, "code": "invalid_api_key"}}, 401)
         return None
 
@@ -170,18 +177,29 @@ def build_app(name: str, key: str) -> Any:
         return JSONResponse(seen)
 
     async def configure(request: Request) -> Response:
-        failing["count"] = int((await request.json()).get("fail", 0))
+        settings = await request.json()
+        failing["count"] = int(settings.get("fail", 0))
+        redirect["to"] = str(settings.get("redirect", ""))
         return JSONResponse({"ok": True})
 
     async def reset(request: Request) -> Response:
         seen.clear()
         failing["count"] = 0
+        redirect["to"] = ""
         return JSONResponse({"ok": True})
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
+    async def redirecting(request: Request, call_next: Any) -> Response:
+        if redirect["to"] and not request.url.path.startswith(("/_", "/health")):
+            record(request)
+            return RedirectResponse(redirect["to"] + request.url.path, status_code=307)
+        response: Response = await call_next(request)
+        return response
+
     return Starlette(
+        middleware=[Middleware(BaseHTTPMiddleware, dispatch=redirecting)],
         routes=[
             Route("/v1/chat/completions", openai_chat, methods=["POST"]),
             Route(
@@ -196,7 +214,7 @@ def build_app(name: str, key: str) -> Any:
             Route("/_reset", reset, methods=["POST"]),
             Route("/health", health),
             Route("/{path:path}", unknown, methods=["GET", "POST"]),
-        ]
+        ],
     )
 
 
@@ -249,6 +267,10 @@ class Provider:
 
     def fail(self, count: int) -> None:
         httpx.post(self.url + "/_config", json={"fail": count}, timeout=5).raise_for_status()
+
+    def redirect(self, url: str) -> None:
+        """Answer every request with a 307 to ``url`` (``""``: stop)."""
+        httpx.post(self.url + "/_config", json={"redirect": url}, timeout=5).raise_for_status()
 
     def reset(self) -> None:
         httpx.post(self.url + "/_reset", timeout=5).raise_for_status()

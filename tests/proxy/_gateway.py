@@ -10,6 +10,8 @@ from tests.harness.process import LOOPBACK, free_port
 from tests.harness.providers import Provider
 
 KEYS = {"openai": "sk-openai-a1b2", "azure": "azure-key-c3d4", "anthropic": "sk-ant-e5f6"}
+#: a caller's key of the gateway: team ``gw``, two models
+CALLER = "sk-gw-caller-7d1e"
 
 
 def gateway_config(providers: dict[str, Provider]) -> dict[str, Any]:
@@ -48,9 +50,15 @@ def gateway_config(providers: dict[str, Provider]) -> dict[str, Any]:
                 },
             },
         ],
-        "router_settings": {"num_retries": 1, "fallbacks": [{"flaky": ["claude"]}]},
+        # no cooldowns: a test's failing deployment stays in the next test's rotation
+        "router_settings": {
+            "num_retries": 1,
+            "fallbacks": [{"flaky": ["claude"]}],
+            "disable_cooldowns": True,
+        },
         "litellm_settings": {"cache": True, "cache_params": {"type": "local"}},
         "general_settings": {"master_key": "os.environ/TEST_MASTER_KEY"},
+        "keys": [{"key": CALLER, "team_id": "gw", "models": ["claude", "gpt-mini"]}],
     }
 
 

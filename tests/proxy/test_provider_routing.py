@@ -144,7 +144,7 @@ def test_without_litellm_other_providers_are_refused_at_start_up_naming_entry_an
     assert "model_list[1] (gpt-lb): the provider 'azure'" in result.stderr
     assert "model_list[4] (claude): the provider 'anthropic'" in result.stderr
     assert "a second deployment of 'gpt-lb'" in result.stderr
-    assert "router_settings (fallbacks, num_retries)" in result.stderr
+    assert "router_settings (disable_cooldowns, fallbacks, num_retries)" in result.stderr
     assert "pip install 'aiocache-llm[litellm]'" in result.stderr
 
 
