@@ -113,6 +113,7 @@ class KeyRing:
         shared: bool,
     ) -> None:
         self.master_key = master_key
+        self._master = None if master_key is None else master_key.encode()
         self.unauthenticated = unauthenticated
         self._shared = shared
         secret = (master_key or "").encode() or _FALLBACK_SECRET
@@ -160,9 +161,7 @@ class KeyRing:
     def caller(self, token: str | None) -> Caller | None:
         """The caller of ``token``, or ``None`` when it is refused."""
         if token is not None:
-            if self.master_key is not None and hmac.compare_digest(
-                token.encode(), self.master_key.encode()
-            ):
+            if self._master is not None and hmac.compare_digest(token.encode(), self._master):
                 return self._admin
             found = self._keys.get(_digest(token))
             if found is not None:
