@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -26,8 +27,8 @@ from starlette.routing import Route
 from ..errors import ConfigurationError
 from ..facade import Cache
 from ..middleware.builders import CircuitBreaker, GuardedCache
-from .auth import Caller, KeyRing, api_key, current_identity
-from .config import ProxyConfig
+from .auth import SHARED_COUNTER_TYPES, Caller, KeyRing, api_key, current_identity
+from .config import Deployment, ProxyConfig
 from .forward import Forwarder
 from .metrics import CONTENT_TYPE, ProxyMetrics
 from .routing import LitellmRouter
@@ -95,6 +96,8 @@ class ProxyState:
             )
         if self.cache is not None:
             cache = self.cache
+            if cache.type in SHARED_COUNTER_TYPES:  # rate limits hold across processes
+                self.keys.share_counters(cache.guarded)
             cache.add_callback(self.metrics.on_event)
             self.metrics.watch_store(lambda: cache.stats_report()["backend"])
             self.metrics.watch_breaker(lambda: _breaker(cache), cache.type)
@@ -106,6 +109,20 @@ class ProxyState:
         self.forwarder: Forwarder | None = None
         #: what the status page (/ui) shows over time
         self.status = StatusHistory()
+        self._routes: dict[str, tuple[Deployment, bool]] = {}
+
+    def route(self, model: str) -> tuple[Deployment, bool] | None:
+        """The first deployment of ``model`` and whether litellm's Router takes it (``None``:
+        not configured); remembered for the configured names."""
+        found = self._routes.get(model)
+        if found is None:
+            deployment = self.config.deployment(model)
+            if deployment is None:
+                return None
+            found = (deployment, self.router is not None and self.config.needs_router(model))
+            if model in self.config.deployments:
+                self._routes[model] = found
+        return found
 
     async def start(self) -> None:
         # the servers' handlers exist now: every record they write passes the secret filter
@@ -230,12 +247,9 @@ def create_app(config: ProxyConfig) -> Starlette:
         async def check(request: Request) -> Response:
             caller = keys.caller(api_key(request.headers) or basic_password(request.headers))
             if caller is None or (config.master_key is not None and not caller.admin):
-                return Response(
-                    b"the status page needs the master key",
-                    401,
-                    {"www-authenticate": 'Basic realm="aiocache-llm", charset="UTF-8"'},
-                    media_type="text/plain",
-                )
+                refused = error(401, "the status page needs the master key", "auth_error")
+                refused.headers["www-authenticate"] = 'Basic realm="aiocache-llm", charset="UTF-8"'
+                return refused
             return await endpoint(request)
 
         return check
@@ -270,9 +284,30 @@ def create_app(config: ProxyConfig) -> Starlette:
         finally:
             await state.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_JSON_ERRORS)
     app.state.proxy = state
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """A 404 (no such route), 405 (another method) or other HTTP error, in OpenAI's shape."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "error"
+    response = error(
+        status, f"{request.method} {request.url.path}: {detail}", "invalid_request_error"
+    )
+    if isinstance(exc, HTTPException) and exc.headers:  # the methods a 405 allows
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """An unexpected failure: a JSON 500 that names nothing of it (the log has its type)."""
+    logger.error("the proxy failed on %s (%s)", request.url.path, type(exc).__name__)
+    return error(500, "the proxy failed on this request", "server_error", "internal_error")
+
+
+_JSON_ERRORS: Final[dict[Any, Any]] = {HTTPException: _http_error, Exception: _server_error}
 
 
 async def ping_cache(cache: Cache | None, config: ProxyConfig) -> dict[str, Any]:

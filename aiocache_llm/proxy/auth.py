@@ -13,14 +13,17 @@ caller alike except that each caller's own upstream key, when it sends one, is i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ..storage.base import BaseCache
 from ..storage.memory import InMemoryCache
 
 __all__ = [
@@ -32,6 +35,16 @@ __all__ = [
     "current_identity",
     "request_identity",
 ]
+
+logger = logging.getLogger("aiocache_llm.proxy")
+
+#: Cache types whose counters every process of the proxy shares (Redis, or Redis behind memory).
+SHARED_COUNTER_TYPES: Final = frozenset(
+    {"redis", "redis-cluster", "dual", "redis-semantic", "dual-semantic"}
+)
+#: The prefix of the rate-limit counters in a shared store.
+_PREFIX: Final = "aiocache-llm-proxy:limits:"
+
 
 #: The cache identity of the request being served (read by the cache through ``Cache(identity=)``).
 request_identity: Final[ContextVar[str | None]] = ContextVar("request_identity", default=None)
@@ -61,7 +74,7 @@ class ApiKey:
             return "user:" + self.user_id
         return "key:" + (self.key_alias or hashlib.sha256(self.key.encode()).hexdigest())
 
-    @property
+    @functools.cached_property
     def counter(self) -> str:
         """The name of this key's rate-limit counters (a digest, never the key)."""
         return hashlib.sha256(b"counter:" + self.key.encode()).hexdigest()[:24]
@@ -100,6 +113,7 @@ class KeyRing:
         shared: bool,
     ) -> None:
         self.master_key = master_key
+        self._master = None if master_key is None else master_key.encode()
         self.unauthenticated = unauthenticated
         self._shared = shared
         secret = (master_key or "").encode() or _FALLBACK_SECRET
@@ -110,7 +124,36 @@ class KeyRing:
             _digest(k.key): Caller(False, None if shared else self.scope_of(k.scope_name), k)
             for k in keys
         }
-        self._counters = InMemoryCache(max_size_in_memory=100_000)
+        self._local = InMemoryCache(max_size_in_memory=100_000)
+        self._store: BaseCache | None = None
+
+    def share_counters(self, counters: BaseCache) -> None:
+        """Count rate limits in ``counters`` (a store every process of the proxy shares), so
+        that a limit holds across workers and hosts; the process's own counters take over while
+        that store fails."""
+        self._store = counters
+
+    async def _count(self, name: str, value: float) -> float:
+        """Add ``value`` to the counter ``name`` (kept two minutes); its new total."""
+        if self._store is not None:
+            try:
+                return float(await self._store.async_increment(_PREFIX + name, value, ttl=120))
+            except Exception as exc:  # the store failed: count here, never refuse for that
+                _store_failed(exc)
+        return await self._local.async_increment(name, value, ttl=120)
+
+    async def _read(self, name: str) -> float:
+        """The counter ``name``'s total (0 when it has none); what was counted here while the
+        shared store failed counts too."""
+        local = _number(await self._local.async_get_cache(name))
+        if self._store is None:
+            return local
+        try:
+            shared = _number(await self._store.async_get_cache(_PREFIX + name))
+        except Exception as exc:
+            _store_failed(exc)
+            return local
+        return max(shared, local)
 
     def scope_of(self, name: str) -> str:
         return hmac.new(self._secret, name.encode(), hashlib.sha256).hexdigest()[:32]
@@ -118,9 +161,7 @@ class KeyRing:
     def caller(self, token: str | None) -> Caller | None:
         """The caller of ``token``, or ``None`` when it is refused."""
         if token is not None:
-            if self.master_key is not None and hmac.compare_digest(
-                token.encode(), self.master_key.encode()
-            ):
+            if self._master is not None and hmac.compare_digest(token.encode(), self._master):
                 return self._admin
             found = self._keys.get(_digest(token))
             if found is not None:
@@ -138,11 +179,11 @@ class KeyRing:
             return None
         window = int(time.time() // 60)
         if key.tpm_limit is not None:
-            used = await self._counters.async_get_cache(f"tpm:{key.counter}:{window}")
-            if isinstance(used, (int, float)) and used >= key.tpm_limit:
+            used = await self._read(f"tpm:{key.counter}:{window}")
+            if used >= key.tpm_limit:
                 return "tpm_limit"
         if key.rpm_limit is not None:
-            count = await self._counters.async_increment(f"rpm:{key.counter}:{window}", 1, ttl=120)
+            count = await self._count(f"rpm:{key.counter}:{window}", 1)
             if count > key.rpm_limit:
                 return "rpm_limit"
         return None
@@ -156,10 +197,24 @@ class KeyRing:
         total = usage.get("total_tokens") if isinstance(usage, Mapping) else None
         if isinstance(total, int) and not isinstance(total, bool) and total > 0:
             window = int(time.time() // 60)
-            await self._counters.async_increment(f"tpm:{key.counter}:{window}", total, ttl=120)
+            await self._count(f"tpm:{key.counter}:{window}", total)
 
     async def aclose(self) -> None:
-        await self._counters.async_disconnect()
+        await self._local.async_disconnect()
+
+
+def _store_failed(exc: Exception) -> None:
+    logger.warning("rate-limit counters: the shared store failed (%s)", type(exc).__name__)
+
+
+def _number(value: Any) -> float:
+    """A stored counter's value (a store may give it back as text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, bytes)):
+        return 0.0
+    try:
+        return float(value)
+    except ValueError:
+        return 0.0
 
 
 def _digest(token: str) -> bytes:

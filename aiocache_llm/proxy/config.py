@@ -113,6 +113,10 @@ class ProxyConfig:
         """Every credential of the config (masked wherever text could quote one)."""
         found = [self.master_key or "", *(k.key for k in self.keys)]
         found += [d.api_key or "" for group in self.deployments.values() for d in group]
+        for entry in self.model_list:  # a routed deployment's other credentials too
+            params = entry.get("litellm_params") if isinstance(entry, Mapping) else None
+            if isinstance(params, Mapping):
+                found += [str(v) for v in _secret_values(params)]
         found += [str(v) for v in _secret_values(self.cache.params or {})]
         return [s for s in found if s]
 

@@ -31,10 +31,12 @@ __all__ = [
     "HEADERS_MARK",
     "STREAM_MARK",
     "Forwarder",
+    "RequestRefused",
     "StreamCutShort",
     "UncacheableAnswer",
     "UpstreamError",
     "UpstreamUnreachable",
+    "event_payloads",
     "forwarded_headers",
 ]
 
@@ -47,13 +49,23 @@ STREAM_MARK: Final = "aiocache_llm_event_stream"
 HEADERS_MARK: Final = "aiocache_llm_forwarded_headers"
 #: Request headers passed on to the upstream as they are.
 _PASSED_HEADERS: Final = ("anthropic-version", "anthropic-beta", "openai-beta")
+_PASSED_RAW: Final = frozenset(name.encode() for name in _PASSED_HEADERS)
 
 
 def forwarded_headers(request_headers: Mapping[str, str]) -> dict[str, str]:
-    """The headers of a request the proxy passes on to the upstream."""
-    return {
-        name: value for name in _PASSED_HEADERS if (value := request_headers.get(name)) is not None
-    }
+    """The headers of a request the proxy passes on to the upstream (the first of each)."""
+    raw = getattr(request_headers, "raw", None)
+    if raw is None:
+        return {
+            name: value
+            for name in _PASSED_HEADERS
+            if (value := request_headers.get(name)) is not None
+        }
+    out: dict[str, str] = {}
+    for name, value in raw:  # one pass over the lower-cased ASGI headers
+        if name in _PASSED_RAW:
+            out.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return out
 
 
 class UpstreamError(Exception):
@@ -69,6 +81,11 @@ class UpstreamError(Exception):
 class UncacheableAnswer(UpstreamError):
     """A successful answer that is not JSON (a transcription as ``text``, say): passed
     through to the caller, never stored."""
+
+
+class RequestRefused(UpstreamError):
+    """The proxy refused the request before it went upstream (a field the caller may not
+    send): a 400, not counted as an upstream error."""
 
 
 class UpstreamUnreachable(Exception):
@@ -109,12 +126,13 @@ class Forwarder:
         requested: str,
         caller_key: str | None,
         request_headers: Mapping[str, str],
+        passed: Mapping[str, str],
     ) -> Callable[..., Awaitable[Any]]:
         """The upstream call of one request: ``await call(**body)`` -> answer or chunk stream.
 
         The body's ``model`` is replaced by the deployment's (a wildcard deployment sends the
         requested model); the deployment's API key is sent, or the caller's own when the
-        deployment has none.
+        deployment has none; ``passed`` are the request's :func:`forwarded_headers`.
         """
         url = deployment.api_base + endpoint.path
         headers = {} if endpoint.multipart else dict(_JSON)
@@ -123,7 +141,7 @@ class Forwarder:
             headers["authorization"] = f"Bearer {key}"
             if endpoint.name == "messages":
                 headers["x-api-key"] = key
-        headers.update(forwarded_headers(request_headers))
+        headers.update(passed)
         if endpoint.name == "messages":
             headers.setdefault("anthropic-version", "2023-06-01")
         model = requested if deployment.model == "*" else deployment.model
@@ -201,10 +219,10 @@ class Forwarder:
             finally:
                 await response.aclose()
             raise UpstreamError(response.status_code, body, response.headers.get("content-type"))
-        return _events(response, ends_with_done)
+        return event_payloads(response, ends_with_done)
 
 
-async def _events(response: httpx.Response, ends_with_done: bool) -> AsyncIterator[Any]:
+async def event_payloads(response: httpx.Response, ends_with_done: bool) -> AsyncIterator[Any]:
     """The JSON payloads of a server-sent-event stream (parsed by httpx-sse: an event's
     ``data:`` may span several lines), up to ``[DONE]``.
 

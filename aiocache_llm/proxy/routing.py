@@ -3,27 +3,39 @@ the proxy's own OpenAI-compatible forwarder, which refuses at start-up what it c
 
 With litellm, the Router is built from the config's ``model_list`` and ``router_settings``
 (several deployments per ``model_name``, ``num_retries``, ``fallbacks``, every provider litellm
-speaks), and chat, text and embedding requests go through it; its answers come back in
-OpenAI's format. Without it (or with ``general_settings.router: openai-compatible``), only
-OpenAI-compatible entries are served: any other provider prefix, a second deployment of one
-model name, ``router_settings`` or a ``litellm_settings`` entry other than the cache's is an
-error naming the entry and the extra to install, never silently ignored. Either way a
+speaks), and chat, text, embedding, Responses API and Anthropic Messages requests go through
+it; its answers come back in the format of the route asked (OpenAI's, or Anthropic's for
+``/v1/messages``), streams as the route's own events. Without it (or with
+``general_settings.router: openai-compatible``), only OpenAI-compatible entries are served:
+any other provider prefix, a second deployment of one model name, ``router_settings`` or a
+``litellm_settings`` entry other than the cache's is an error naming the entry and the extra
+to install, never silently ignored. Either way a
 deployment's credential goes only to its own entry's ``api_base``.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final
 
+import httpx
 import orjson
 
 from ..errors import ConfigurationError, MissingDependencyError
 from ..llm.responses import CachedDict
 from .deployments import OPENAI_COMPATIBLE
-from .forward import HEADERS_MARK, STREAM_MARK, UpstreamError, UpstreamUnreachable
+from .forward import (
+    HEADERS_MARK,
+    STREAM_MARK,
+    RequestRefused,
+    UpstreamError,
+    UpstreamUnreachable,
+    event_payloads,
+)
+from .request_checks import BodyCheck, body_check
 from .trace_context import trace_headers
 
 __all__ = [
@@ -40,6 +52,15 @@ LITELLM_CALLS: Final = {
     "chat": "acompletion",
     "completions": "atext_completion",
     "embeddings": "aembedding",
+    "responses": "aresponses",
+    "messages": "aanthropic_messages",
+}
+_PATHS: Final = {
+    "chat": "/chat/completions",
+    "completions": "/completions",
+    "embeddings": "/embeddings",
+    "responses": "/responses",
+    "messages": "/messages",
 }
 _EXTRA_HINT: Final = "pip install 'aiocache-llm[litellm]'"
 #: litellm_settings entries the proxy itself reads (the cache); the rest are litellm's.
@@ -115,7 +136,37 @@ def _import_litellm() -> Any:
         import litellm
     except ImportError as exc:
         raise MissingDependencyError("litellm", "litellm") from exc
+    _never_follow_redirects(litellm)
     return litellm
+
+
+def _never_follow_redirects(litellm: Any) -> None:
+    """litellm's HTTP clients follow redirects, and a redirect to another host carries a
+    provider's key header there (``x-api-key`` and ``api-key`` are not dropped as
+    ``Authorization`` is) with the request: in the proxy they follow none, so a key and a
+    prompt reach only their own entry's host. The OpenAI SDK clients (OpenAI, Azure) take
+    litellm's ``aclient_session`` / ``client_session`` (unless the config sets them); litellm's
+    own handlers are made without redirects."""
+    if litellm.aclient_session is None:
+        litellm.aclient_session = httpx.AsyncClient(follow_redirects=False, timeout=600.0)
+    if litellm.client_session is None:
+        litellm.client_session = httpx.Client(follow_redirects=False, timeout=600.0)
+    try:
+        from litellm.llms.custom_httpx import http_handler
+    except ImportError:  # another layout: nothing of litellm's to set
+        return
+    for cls in (http_handler.AsyncHTTPHandler, http_handler.HTTPHandler):
+        original = cls.__init__
+        if getattr(original, "_follows_no_redirects", False):
+            continue
+
+        def init(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> None:
+            kwargs["follow_redirects"] = False
+            _original(self, *args, **kwargs)
+
+        init._follows_no_redirects = True  # type: ignore[attr-defined]
+        functools.update_wrapper(init, original)
+        cls.__init__ = init  # type: ignore[method-assign]
 
 
 class LitellmRouter:
@@ -136,6 +187,8 @@ class LitellmRouter:
                 raise ConfigurationError(f"litellm_settings.{name}: not a litellm setting")
             setattr(litellm, name, value)
         self._litellm = litellm
+        #: refuses body fields that would retarget a call (litellm's proxy check)
+        self.check_body: BodyCheck = body_check()
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
         try:
             self.router = litellm.Router(
@@ -157,7 +210,13 @@ class LitellmRouter:
         """The upstream call of one request to the model group ``model``."""
         method = getattr(self.router, LITELLM_CALLS[endpoint_name])
 
+        route = "/v1" + _PATHS[endpoint_name]
+
         async def call(**body: Any) -> Any:
+            try:  # before the call goes upstream (an answer from the cache was checked so)
+                self.check_body(body, model, route)
+            except ValueError as exc:
+                raise _refused(str(exc)) from None
             body.pop(STREAM_MARK, None)
             passed = {**(body.pop(HEADERS_MARK, None) or {}), **trace_headers(request_headers)}
             if passed:  # the trace goes on upstream, like the forwarded headers
@@ -175,23 +234,63 @@ class LitellmRouter:
 
     async def _chunks(self, stream: Any) -> AsyncIterator[Any]:
         try:
-            async for chunk in stream:
-                yield _plain(chunk)
+            async for chunk in _payloads(stream):
+                yield chunk
+        except UpstreamUnreachable:
+            raise
         except Exception as exc:
             raise self._error(exc) from None
 
     def _error(self, exc: Exception) -> Exception:
         litellm = self._litellm
-        if isinstance(exc, litellm.Timeout):
+        if isinstance(exc, litellm.Timeout) or _caused_by(exc, _TIMEOUTS):
             return UpstreamUnreachable(True)
-        if isinstance(exc, litellm.APIConnectionError):
+        if _caused_by(exc, _CONNECTION_FAILURES):
             return UpstreamUnreachable(False)
-        status = getattr(exc, "status_code", None)
-        if not isinstance(status, int) or status < 400:
-            status = 502
         message = self.redact(str(getattr(exc, "message", None) or exc))
+        if isinstance(exc, getattr(litellm, "RouterRateLimitError", ())):
+            # every deployment of the model is cooling down after failures: try again soon
+            body = {"error": {"message": message, "type": "rate_limit_error", "code": 429}}
+            return UpstreamError(429, orjson.dumps(body), "application/json")
+        local = isinstance(exc, (litellm.APIConnectionError, TypeError, ValueError, KeyError))
+        if local and not _caused_by(exc, (httpx.HTTPError,)):
+            # nothing went over the network: litellm could not make a request of this body
+            first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+            first = first.removeprefix("litellm.APIConnectionError: ")[:300]
+            return _refused(f"the request could not be sent as given: {first}")
+        status = getattr(exc, "status_code", None)
+        if local or not isinstance(status, int) or status < 400:
+            status = 502  # an answer litellm could not read (a redirect, say)
         body = {"error": {"message": message, "type": type(exc).__name__, "code": status}}
         return UpstreamError(status, orjson.dumps(body), "application/json")
+
+
+_TIMEOUTS: Final = (TimeoutError, httpx.TimeoutException)
+_CONNECTION_FAILURES: Final = (ConnectionError, httpx.TransportError)
+
+
+def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether an exception of ``kinds`` (or, for connection failures, aiohttp's) is in the
+    causes of ``exc``."""
+    cause: BaseException | None = exc
+    for _ in range(12):
+        if cause is None:
+            return False
+        if isinstance(cause, kinds) or (
+            kinds is _CONNECTION_FAILURES
+            and type(cause).__module__.startswith("aiohttp")
+            and "Connect" in type(cause).__name__
+        ):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _refused(message: str) -> RequestRefused:
+    """A 400 for a body field the caller may not send (never sent upstream, never stored)."""
+    code = "rejected_parameter"
+    body = {"error": {"message": message, "type": "invalid_request_error", "code": code}}
+    return RequestRefused(400, orjson.dumps(body), "application/json")
 
 
 def _with_provider(litellm: Any, entry: dict[str, Any]) -> dict[str, Any]:
@@ -210,10 +309,34 @@ def _with_provider(litellm: Any, entry: dict[str, Any]) -> dict[str, Any]:
     return {**entry, "litellm_params": params}
 
 
+async def _payloads(stream: Any) -> AsyncIterator[Any]:
+    """The chunks of a litellm stream as JSON-ready dicts: its objects dumped, or the events
+    of a stream litellm passes on as server-sent-event bytes (the Anthropic Messages API's)."""
+    chunks: AsyncIterator[Any] = aiter(stream)
+    first = await anext(chunks, None)
+    if first is None:
+        return
+    if not isinstance(first, (bytes, str)):
+        yield _plain(first)
+        async for chunk in chunks:
+            yield _plain(chunk)
+        return
+
+    async def raw() -> AsyncIterator[bytes]:
+        piece: Any = first
+        while piece is not None:
+            yield piece.encode() if isinstance(piece, str) else piece
+            piece = await anext(chunks, None)
+
+    sse = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=raw())
+    async for event in event_payloads(sse, False):
+        yield event
+
+
 def _plain(answer: Any) -> dict[str, Any]:
-    """An answer of litellm's as the JSON-ready dict OpenAI sends."""
+    """An answer of litellm's as the JSON-ready dict its API sends."""
     dump = getattr(answer, "model_dump", None)
-    data = dump() if dump is not None else dict(answer)
+    data = dump(mode="json") if dump is not None else dict(answer)
     if isinstance(data, dict):
         data.pop("_hidden_params", None)
         data.pop("_response_headers", None)

@@ -86,6 +86,14 @@ class SecretFilter(logging.Filter):
                 text = text.replace(secret, "***")
         return text
 
+    def redact_bytes(self, body: bytes) -> bytes:
+        """``body`` (an upstream's answer, passed on) with every known secret as ``***``."""
+        for secret in self._secrets:
+            raw = secret.encode()
+            if raw in body:
+                body = body.replace(raw, b"***")
+        return body
+
     def filter(self, record: logging.LogRecord) -> bool:
         if self._secrets:
             message = record.getMessage()

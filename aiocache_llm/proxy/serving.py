@@ -25,14 +25,17 @@ from ..llm.keys import call_family
 from ..llm.keys import deployment as key_deployment
 from ..llm.validation import check_arguments
 from .auth import Caller, request_identity
+from .body_shapes import body_problem
 from .forward import (
     HEADERS_MARK,
     STREAM_MARK,
+    RequestRefused,
     UncacheableAnswer,
     UpstreamError,
     UpstreamUnreachable,
     forwarded_headers,
 )
+from .request_checks import fallback_targets, test_switches
 from .routing import LITELLM_CALLS
 from .trace_context import continue_trace, end_trace
 
@@ -140,6 +143,23 @@ def _scoped(body: dict[str, Any], prefix: str) -> InvalidArgumentError | None:
     return None
 
 
+def _refusal(body: dict[str, Any], caller: Caller, model: str) -> Response | None:
+    """A caller's fallbacks only to models it may call; litellm's test switches for the admin."""
+    try:
+        targets = fallback_targets(body)
+    except ValueError as exc:
+        return error(400, str(exc), "invalid_request_error", "rejected_parameter")
+    barred = sorted(t for t in targets if not caller.may_call(t))
+    if barred:
+        message = f"this key may not call the model {barred[0]!r} (named in the fallbacks)"
+        return error(403, message, "auth_error", "model_not_allowed")
+    switches = test_switches(body) if not caller.admin else []
+    if switches:
+        message = f"{switches[0]} is for the admin only (it forces a failure or a fallback)"
+        return error(403, message, "auth_error", "admin_only")
+    return None
+
+
 async def serve(
     state: ProxyState, endpoint: Endpoint, request: Request, caller: Caller
 ) -> Response:
@@ -158,14 +178,15 @@ async def serve(
             "auth_error",
             "model_not_allowed",
         )
-    deployment = state.config.deployment(model)
-    if deployment is None:
+    route = state.route(model)
+    if route is None:
         return error(
             404,
             f"the model {model!r} is not configured",
             "invalid_request_error",
             "model_not_found",
         )
+    deployment, routed = route
     if caller.key is not None:
         limit = await state.keys.over_limit(caller)
         if limit is not None:
@@ -173,28 +194,34 @@ async def serve(
     assert state.forwarder is not None, "the proxy has not started"
     name = endpoint.name
     router = state.router
-    if router is not None and name in LITELLM_CALLS and state.config.needs_router(model):
-        upstream = router.upstream(name, model, request.headers)
+    request_headers = request.headers
+    passed = forwarded_headers(request_headers)
+    refused = _refusal(body, caller, model)
+    if refused is not None:
+        return refused
+    if routed and router is not None and name in LITELLM_CALLS:
+        upstream = router.upstream(name, model, request_headers)
     elif not deployment.openai_compatible:
         # the forwarder speaks OpenAI's wire format: never send this entry's key elsewhere
         return error(
             400,
-            f"the model {model!r} ({deployment.provider}) is served on the chat, completions"
-            f" and embeddings routes only, not on {endpoint.path}",
+            f"the model {model!r} ({deployment.provider}) is not served on {endpoint.path}",
             "invalid_request_error",
             "endpoint_not_supported",
         )
     else:
         upstream = state.forwarder.upstream(
-            endpoint, deployment, model, caller.own_upstream_key, request.headers
+            endpoint, deployment, model, caller.own_upstream_key, request_headers, passed
         )
     if endpoint.named_events and body.get("stream") is True:
         body[STREAM_MARK] = True  # event streams are cached apart from plain answers
-    passed = forwarded_headers(request.headers)
     if passed:  # beta and version headers change the answer: they are part of the key
         body[HEADERS_MARK] = passed
     cache = state.cache
     try:
+        problem = None if endpoint.multipart else body_problem(name, body)  # a form's: text
+        if problem is not None:
+            raise InvalidRequestError(problem)
         check_arguments(call_family(endpoint.call_types[0]), body)
     except InvalidRequestError as exc:
         return error(400, str(exc), "invalid_request_error", "invalid_request")
@@ -205,7 +232,7 @@ async def serve(
         if bad is not None:
             return error(400, str(bad), "invalid_request_error", "invalid_cache_control")
     reset = request_identity.set(scope)
-    trace = continue_trace(request.headers)
+    trace = continue_trace(request_headers)
     try:
         if cache is None:
             body.pop("cache", None)
@@ -220,9 +247,10 @@ async def serve(
         logger.warning("the cache failed for %s (%s)", name, type(exc).__name__)
         return error(503, "the cache is unavailable", "cache_error", "cache_unavailable")
     except UpstreamError as exc:
-        if not isinstance(exc, UncacheableAnswer):
+        if not isinstance(exc, (UncacheableAnswer, RequestRefused)):
             state.metrics.upstream_errors.labels(name, str(exc.status)).inc()
-        return Response(exc.body, exc.status, media_type=exc.content_type)
+        body_out = state.secret_filter.redact_bytes(exc.body)  # an upstream may quote its key
+        return Response(body_out, exc.status, media_type=exc.content_type)
     except UpstreamUnreachable as exc:
         status = 504 if exc.timeout else 502
         state.metrics.upstream_errors.labels(name, str(status)).inc()

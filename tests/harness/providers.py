@@ -12,7 +12,8 @@
 Answers are ``"echo: <last user text> [from N]"``, so a test sees which deployment answered.
 ``GET /_seen`` lists every request as ``{"path", "credentials"}`` (every credential header
 value received, accepted or not); ``POST /_config {"fail": n}`` fails the next n requests
-with a 500; ``POST /_reset`` clears both.
+with a 500, ``{"redirect": url}`` answers every request with a 307 to ``url`` + its path;
+``POST /_reset`` clears them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,12 +36,15 @@ _CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key")
 
 def build_app(name: str, key: str) -> Any:
     from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.base import BaseHTTPMiddleware
     from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response, StreamingResponse
+    from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
     from starlette.routing import Route
 
     seen: list[dict[str, Any]] = []
     failing = {"count": 0}
+    redirect = {"to": ""}
 
     def record(request: Request) -> None:
         credentials = [request.headers[h] for h in _CREDENTIAL_HEADERS if h in request.headers]
@@ -86,20 +90,30 @@ def build_app(name: str, key: str) -> Any:
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
-    async def openai_chat(request: Request) -> Response:
+    def refused(request: Request, azure: bool = False) -> Response | None:
+        """The provider's own 401 for a request without its key (recorded either way)."""
         record(request)
-        if request.headers.get("authorization") != f"Bearer {key}":
-            error = {"message": "Incorrect API key provided", "type": "invalid_request_error"}
-            return JSONResponse({"error": {**error, "code": "invalid_api_key"}}, 401)
-        return failed() or openai_answer(await request.json())
-
-    async def azure_chat(request: Request) -> Response:
-        record(request)
-        if "api-version" not in request.query_params:
-            return JSONResponse({"error": {"code": "404", "message": "Resource not found"}}, 404)
-        if request.headers.get("api-key") != key:
+        if azure and request.headers.get("api-key") != key:
             message = "Access denied due to invalid subscription key."
             return JSONResponse({"error": {"code": "401", "message": message}}, 401)
+        sent = request.headers.get("authorization")
+        if not azure and sent != f"Bearer {key}":
+            # quoting what it got, as some providers do: a proxy must not pass that on
+            message = f"Incorrect API key provided: {sent}"
+            error = {"message": message, "type": "invalid_request_error"}
+            return JSONResponse({"error": {**error, "code": "invalid_api_key"}}, 401)
+        return None
+
+    async def openai_chat(request: Request) -> Response:
+        return refused(request) or failed() or openai_answer(await request.json())
+
+    async def azure_chat(request: Request) -> Response:
+        if "api-version" not in request.query_params:
+            record(request)
+            return JSONResponse({"error": {"code": "404", "message": "Resource not found"}}, 404)
+        denied = refused(request, azure=True)
+        if denied is not None:
+            return denied
         body = await request.json()
         body.setdefault("model", request.path_params["deployment"])
         return failed() or openai_answer(body)
@@ -122,46 +136,114 @@ def build_app(name: str, key: str) -> Any:
         if not body.get("stream"):
             return JSONResponse(answer)
 
-        async def stream() -> AsyncIterator[bytes]:
-            sent_text = False
-            for event, data in events:
-                if event == "content_block_delta":
-                    if sent_text:
-                        continue
-                    sent_text = True
-                    data = {**data, "delta": {"type": "text_delta", "text": text}}
-                yield f"event: {event}\ndata: {json.dumps({'type': event, **data})}\n\n".encode()
+        def fill(event: str, data: dict[str, Any]) -> dict[str, Any]:
+            if event == "content_block_delta":
+                return {**data, "delta": {"type": "text_delta", "text": text}}
+            return data
 
-        return StreamingResponse(stream(), media_type="text/event-stream")
+        stream = _one_delta(events, "content_block_delta", fill)
+        return StreamingResponse(stream, media_type="text/event-stream")
+
+    def responses_answer(body: dict[str, Any]) -> Response:
+        answer, events = shapes.responses(body)
+        text = f"echo: {shapes._last_user_text(body.get('input'))} [from {name}]"
+        _retext(answer, text)
+        if not body.get("stream"):
+            return JSONResponse(answer)
+
+        def fill(event: str, data: dict[str, Any]) -> dict[str, Any]:
+            # the answer inside the other events is the final one, already re-texted
+            if event == "response.output_text.delta":
+                return {**data, "delta": text}
+            if event == "response.output_text.done":
+                return {**data, "text": text}
+            return data
+
+        stream = _one_delta(events, "response.output_text.delta", fill)
+        return StreamingResponse(stream, media_type="text/event-stream")
+
+    async def openai_responses(request: Request) -> Response:
+        return refused(request) or failed() or responses_answer(await request.json())
+
+    async def azure_responses(request: Request) -> Response:
+        denied = refused(request, azure=True)
+        return denied or failed() or responses_answer(await request.json())
+
+    async def unknown(request: Request) -> Response:
+        record(request)
+        return JSONResponse({"error": {"code": "404", "message": "Resource not found"}}, 404)
 
     async def seen_requests(request: Request) -> Response:
         return JSONResponse(seen)
 
     async def configure(request: Request) -> Response:
-        failing["count"] = int((await request.json()).get("fail", 0))
+        settings = await request.json()
+        failing["count"] = int(settings.get("fail", 0))
+        redirect["to"] = str(settings.get("redirect", ""))
         return JSONResponse({"ok": True})
 
     async def reset(request: Request) -> Response:
         seen.clear()
         failing["count"] = 0
+        redirect["to"] = ""
         return JSONResponse({"ok": True})
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
+    async def redirecting(request: Request, call_next: Any) -> Response:
+        if redirect["to"] and not request.url.path.startswith(("/_", "/health")):
+            record(request)
+            return RedirectResponse(redirect["to"] + request.url.path, status_code=307)
+        response: Response = await call_next(request)
+        return response
+
     return Starlette(
+        middleware=[Middleware(BaseHTTPMiddleware, dispatch=redirecting)],
         routes=[
             Route("/v1/chat/completions", openai_chat, methods=["POST"]),
             Route(
                 "/openai/deployments/{deployment}/chat/completions", azure_chat, methods=["POST"]
             ),
             Route("/v1/messages", anthropic_messages, methods=["POST"]),
+            Route("/v1/responses", openai_responses, methods=["POST"]),
+            Route("/openai/responses", azure_responses, methods=["POST"]),
+            Route("/openai/v1/responses", azure_responses, methods=["POST"]),
             Route("/_seen", seen_requests),
             Route("/_config", configure, methods=["POST"]),
             Route("/_reset", reset, methods=["POST"]),
             Route("/health", health),
-        ]
+            Route("/{path:path}", unknown, methods=["GET", "POST"]),
+        ],
     )
+
+
+_RESPONSE_EVENTS = ("response.created", "response.in_progress", "response.completed")
+
+
+async def _one_delta(
+    events: list[tuple[str, dict[str, Any]]],
+    kind: str,
+    fill: Callable[[str, dict[str, Any]], dict[str, Any]],
+) -> AsyncIterator[bytes]:
+    """``events`` as named server-sent events, the deltas of ``kind`` folded into the first
+    (each event's data edited by ``fill``)."""
+    sent = False
+    for event, data in events:
+        if event == kind:
+            if sent:
+                continue
+            sent = True
+        payload = json.dumps({"type": event, **fill(event, data)})
+        yield f"event: {event}\ndata: {payload}\n\n".encode()
+
+
+def _retext(answer: dict[str, Any], text: str) -> None:
+    """Put ``text`` in every output text part of a Responses API answer."""
+    for item in answer.get("output") or []:
+        for part in item.get("content") or []:
+            if part.get("type") == "output_text":
+                part["text"] = text
 
 
 @dataclass
@@ -185,6 +267,10 @@ class Provider:
 
     def fail(self, count: int) -> None:
         httpx.post(self.url + "/_config", json={"fail": count}, timeout=5).raise_for_status()
+
+    def redirect(self, url: str) -> None:
+        """Answer every request with a 307 to ``url`` (``""``: stop)."""
+        httpx.post(self.url + "/_config", json={"redirect": url}, timeout=5).raise_for_status()
 
     def reset(self) -> None:
         httpx.post(self.url + "/_reset", timeout=5).raise_for_status()

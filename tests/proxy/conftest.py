@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI
 
+from tests.harness.providers import Provider, start_provider
 from tests.harness.upstream import Upstream
 
+from ._gateway import KEYS, gateway_config
 from ._support import MASTER_KEY, Proxy, models, start_proxy
 
 ProxyFactory = Callable[..., Proxy]
@@ -60,3 +62,29 @@ async def client(proxy: Proxy) -> AsyncIterator[AsyncOpenAI]:
     """The real OpenAI SDK, pointed at the main proxy."""
     async with AsyncOpenAI(base_url=proxy.base_url, api_key=MASTER_KEY, max_retries=0) as c:
         yield c
+
+
+@pytest.fixture(scope="package")
+def providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Provider]]:
+    started: dict[str, Provider] = {}
+    try:
+        for name, key in KEYS.items():
+            started[name] = start_provider(tmp_path_factory.mktemp(name), name, key)
+        yield started
+    finally:
+        for provider in started.values():
+            provider.process.stop()
+
+
+@pytest.fixture(scope="package")
+def gateway(
+    providers: dict[str, Provider], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    env = {"KEY_A": KEYS["openai"], "KEY_B": KEYS["azure"], "KEY_C": KEYS["anthropic"]}
+    proxy = start_proxy(
+        gateway_config(providers), tmp_path_factory.mktemp("gateway"), MASTER_KEY, env=env
+    )
+    try:
+        yield proxy
+    finally:
+        proxy.process.stop()

@@ -18,12 +18,11 @@ from openai import OpenAI
 
 from aiocache_llm.errors import ConfigurationError
 from aiocache_llm.proxy.config import parse_config
-from tests.harness.process import LOOPBACK, free_port
-from tests.harness.providers import Provider, start_provider
+from tests.harness.providers import Provider
 
+from ._gateway import KEYS, ask, gateway_config
 from ._support import MASTER_KEY, ROOT, Proxy, start_proxy
 
-KEYS = {"openai": "sk-openai-a1b2", "azure": "azure-key-c3d4", "anthropic": "sk-ant-e5f6"}
 _BLOCKER = """
 import sys
 
@@ -37,82 +36,10 @@ sys.meta_path.insert(0, _NoLitellm())
 """
 
 
-@pytest.fixture(scope="module")
-def providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Provider]]:
-    started: dict[str, Provider] = {}
-    try:
-        for name, key in KEYS.items():
-            started[name] = start_provider(tmp_path_factory.mktemp(name), name, key)
-        yield started
-    finally:
-        for provider in started.values():
-            provider.process.stop()
-
-
-def gateway_config(providers: dict[str, Provider]) -> dict[str, Any]:
-    dead = f"http://{LOOPBACK}:{free_port()}/v1"
-    openai_params = {"api_base": providers["openai"].url + "/v1", "api_key": "os.environ/KEY_A"}
-    azure_params = {
-        "model": "azure/my-deployment",
-        "api_base": providers["azure"].url,
-        "api_key": "os.environ/KEY_B",
-        "api_version": "2024-06-01",
-    }
-    anthropic_params = {
-        "model": "anthropic/claude-3-5-haiku-20241022",
-        "api_base": providers["anthropic"].url,
-        "api_key": "os.environ/KEY_C",
-    }
-    return {
-        "model_list": [
-            {
-                "model_name": "gpt-lb",
-                "litellm_params": {"model": "openai/gpt-4o-mini", **openai_params},
-            },
-            {"model_name": "gpt-lb", "litellm_params": azure_params},
-            {"model_name": "azure-gpt", "litellm_params": azure_params},
-            {
-                "model_name": "gpt-mini",
-                "litellm_params": {"model": "openai/gpt-4o-mini", **openai_params},
-            },
-            {"model_name": "claude", "litellm_params": anthropic_params},
-            {
-                "model_name": "flaky",
-                "litellm_params": {
-                    "model": "openai/gpt-4o-mini",
-                    "api_base": dead,
-                    "api_key": "sk-dead-9z",
-                },
-            },
-        ],
-        "router_settings": {"num_retries": 1, "fallbacks": [{"flaky": ["claude"]}]},
-        "litellm_settings": {"cache": True, "cache_params": {"type": "local"}},
-        "general_settings": {"master_key": "os.environ/TEST_MASTER_KEY"},
-    }
-
-
-@pytest.fixture(scope="module")
-def gateway(
-    providers: dict[str, Provider], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Proxy]:
-    env = {"KEY_A": KEYS["openai"], "KEY_B": KEYS["azure"], "KEY_C": KEYS["anthropic"]}
-    proxy = start_proxy(
-        gateway_config(providers), tmp_path_factory.mktemp("gateway"), MASTER_KEY, env=env
-    )
-    try:
-        yield proxy
-    finally:
-        proxy.process.stop()
-
-
 @pytest.fixture
 def client(gateway: Proxy) -> Iterator[OpenAI]:
     with OpenAI(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0) as c:
         yield c
-
-
-def ask(text: str) -> list[Any]:
-    return [{"role": "user", "content": text}]
 
 
 def test_an_anthropic_deployment_answers_in_openais_format_and_is_cached(
@@ -217,7 +144,7 @@ def test_without_litellm_other_providers_are_refused_at_start_up_naming_entry_an
     assert "model_list[1] (gpt-lb): the provider 'azure'" in result.stderr
     assert "model_list[4] (claude): the provider 'anthropic'" in result.stderr
     assert "a second deployment of 'gpt-lb'" in result.stderr
-    assert "router_settings (fallbacks, num_retries)" in result.stderr
+    assert "router_settings (disable_cooldowns, fallbacks, num_retries)" in result.stderr
     assert "pip install 'aiocache-llm[litellm]'" in result.stderr
 
 
@@ -290,10 +217,9 @@ def test_the_openai_compatible_router_refuses_litellm_settings_it_would_ignore()
 def test_a_route_the_router_does_not_take_never_sends_a_providers_key_elsewhere(
     gateway: Proxy, providers: dict[str, Provider]
 ) -> None:
-    body = {"model": "claude", "max_tokens": 16, "messages": ask("messages route")}
-    response = gateway.post("/v1/responses", {"model": "claude", "input": "hi"})
-    messages = gateway.post("/v1/messages", body)
-    assert response.status_code == messages.status_code == 400
+    body = {"model": "claude", "query": "q", "documents": ["a", "b"]}
+    response = gateway.post("/v1/rerank", body)
+    assert response.status_code == 400
     assert response.json()["error"]["code"] == "endpoint_not_supported"
     assert KEYS["anthropic"] not in providers["openai"].credentials()
 
