@@ -31,7 +31,7 @@ from .auth import SHARED_COUNTER_TYPES, Caller, KeyRing, api_key, current_identi
 from .config import Deployment, ProxyConfig
 from .forward import Forwarder
 from .metrics import CONTENT_TYPE, ProxyMetrics
-from .routing import LitellmRouter
+from .routing import LitellmRouter, litellm_cost_map
 from .schema import ADMIN_ROUTES
 from .secrets import SecretFilter
 from .serving import ENDPOINTS, Endpoint, error, json_response, scope_prefix, serve
@@ -76,7 +76,7 @@ class ProxyState:
             shared=config.cache.shared,
         )
         self.router: LitellmRouter | None = None
-        if config.router == "litellm":
+        if config.router == "litellm" and config.router_needed():
             self.router = LitellmRouter(
                 config.model_list,
                 config.router_settings,
@@ -87,6 +87,9 @@ class ProxyState:
             identity=None if config.cache.shared else current_identity,
             route_embeddings=None if self.router is None else self.router.router.aembedding,
         )
+        if self.cache is not None and self.router is None and config.router == "litellm":
+            events = self.cache.events  # no Router, so no litellm.model_cost in the process
+            events.prices = events.prices if events.prices is not None else litellm_cost_map()
         self.metrics = ProxyMetrics(identity_labels=config.metrics_identity_labels)
         if config.master_key is None and not config.keys and not config.allow_unauthenticated:
             raise ConfigurationError(

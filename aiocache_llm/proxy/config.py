@@ -48,7 +48,7 @@ from .auth import ApiKey
 from .cache_config import CacheConfig, parse_cache
 from .deployments import Deployment, parse_deployments
 from .fields import read_section, seconds
-from .routing import check_openai_compatible, choose_router
+from .routing import CACHE_ENTRIES, check_openai_compatible, choose_router
 from .schema import ConfigFile, GeneralSettings, check_shape
 from .secrets import mask_secrets
 from .secrets import secret_values as _secret_values
@@ -134,6 +134,14 @@ class ProxyConfig:
             bool(self.router_settings)
             or len(group) > 1
             or any(not d.openai_compatible for d in group)
+        )
+
+    def router_needed(self) -> bool:
+        """Whether any request can take litellm's Router (or a litellm setting must be applied):
+        when none can, litellm is not even imported, so the proxy starts in a fraction of the
+        time."""
+        return any(self.needs_router(model) for model in self.deployments) or bool(
+            set(self.litellm_settings) - CACHE_ENTRIES
         )
 
     def masked_cache_params(self) -> dict[str, Any]:

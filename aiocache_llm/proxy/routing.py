@@ -19,6 +19,7 @@ import functools
 import importlib.util
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 import httpx
@@ -39,6 +40,8 @@ from .request_checks import BodyCheck, body_check
 from .trace_context import trace_headers
 
 __all__ = [
+    "CACHE_ENTRIES",
+    "litellm_cost_map",
     "LITELLM_CALLS",
     "OPENAI_COMPATIBLE",
     "LitellmRouter",
@@ -64,7 +67,7 @@ _PATHS: Final = {
 }
 _EXTRA_HINT: Final = "pip install 'aiocache-llm[litellm]'"
 #: litellm_settings entries the proxy itself reads (the cache); the rest are litellm's.
-_CACHE_ENTRIES: Final = frozenset({"cache", "cache_params"})
+CACHE_ENTRIES: Final = frozenset({"cache", "cache_params"})
 
 
 def provider_of(model: str) -> str | None:
@@ -79,6 +82,23 @@ def litellm_importable() -> bool:
         return importlib.util.find_spec("litellm") is not None
     except (ImportError, ValueError):
         return False
+
+
+def litellm_cost_map() -> dict[str, Any] | None:
+    """litellm's cost map as its package ships it, read without importing litellm (a proxy
+    whose requests never take the Router prices hits with it all the same)."""
+    try:
+        spec = importlib.util.find_spec("litellm")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    try:
+        table = orjson.loads((folder / "model_prices_and_context_window_backup.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return table if isinstance(table, dict) else None
 
 
 def choose_router(requested: str) -> str:
@@ -119,7 +139,7 @@ def check_openai_compatible(raw: Mapping[str, Any]) -> None:
     if raw.get("router_settings"):
         names = ", ".join(sorted(raw["router_settings"]))
         problems.append(f"router_settings ({names}): needs litellm's router ({_EXTRA_HINT})")
-    other = sorted(set(raw.get("litellm_settings") or {}) - _CACHE_ENTRIES)
+    other = sorted(set(raw.get("litellm_settings") or {}) - CACHE_ENTRIES)
     if other:
         problems.append(
             f"litellm_settings ({', '.join(other)}): only the cache entries are read without"
@@ -181,7 +201,7 @@ class LitellmRouter:
     ) -> None:
         litellm = _import_litellm()
         for name, value in litellm_settings.items():
-            if name in _CACHE_ENTRIES:
+            if name in CACHE_ENTRIES:
                 continue
             if not hasattr(litellm, name):
                 raise ConfigurationError(f"litellm_settings.{name}: not a litellm setting")

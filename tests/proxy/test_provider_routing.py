@@ -5,6 +5,7 @@ start-up what it could only serve wrongly."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -235,3 +236,49 @@ def test_a_hit_is_priced_by_litellms_local_cost_map(client: OpenAI, gateway: Pro
     ]
     assert cost and cost[0] > 0
     assert "raw.githubusercontent.com" not in gateway.log()  # the map was never fetched
+
+
+_STATE_PROBE = """
+import json, sys
+from aiocache_llm.proxy.app import ProxyState
+from aiocache_llm.proxy.config import parse_config
+
+state = ProxyState(parse_config(json.loads(sys.argv[1]), {}))
+price = state.cache.events.price("gpt-4o-mini")
+print(json.dumps([state.router is not None, "litellm" in sys.modules, price]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("entries", "settings", "routed"),
+    [
+        ([{"model": "openai/gpt-4o-mini", "api_base": "http://127.0.0.1:9/v1"}], {}, False),
+        ([{"model": "gpt-4o-mini"}, {"model": "gpt-4o-mini"}], {}, True),
+        ([{"model": "anthropic/claude-3"}], {}, True),
+        ([{"model": "gpt-4o-mini"}], {"router_settings": {"num_retries": 1}}, True),
+        ([{"model": "gpt-4o-mini"}], {"litellm_settings": {"json_logs": True}}, True),
+        ([{"model": "gpt-4o-mini"}], {"litellm_settings": {}}, False),
+    ],
+)
+def test_litellm_is_imported_only_when_a_request_can_take_its_router(
+    entries: list[dict[str, Any]], settings: dict[str, Any], routed: bool
+) -> None:
+    cache = {"cache": True, "cache_params": {"type": "local"}}
+    raw = {
+        "model_list": [{"model_name": "m", "litellm_params": e} for e in entries],
+        "general_settings": {"master_key": "sk-1234"},
+        **settings,
+        "litellm_settings": {**cache, **settings.get("litellm_settings", {})},
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _STATE_PROBE, json.dumps(raw)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    router, imported, price = json.loads(done.stdout.splitlines()[-1])
+    assert (router, imported) == (routed, routed)
+    # either way a hit is priced by litellm's own cost map (the file its package ships)
+    assert price is not None and price[0] > 0
