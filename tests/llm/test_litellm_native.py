@@ -58,10 +58,30 @@ class Recorder(CustomLogger):  # type: ignore[misc]
         ]
 
 
+#: LiteLLM's lists of callbacks: it copies ``litellm.callbacks`` into the others on first use
+_CALLBACK_LISTS = (
+    "callbacks",
+    "success_callback",
+    "_async_success_callback",
+    "failure_callback",
+    "_async_failure_callback",
+)
+
+
+def _forget_recorders() -> None:
+    """Take earlier tests' recorders out of every list LiteLLM keeps (a stale one there would
+    get this test's reports)."""
+    for name in _CALLBACK_LISTS:
+        callbacks = getattr(litellm, name, None)
+        if isinstance(callbacks, list):
+            callbacks[:] = [c for c in callbacks if not isinstance(c, Recorder)]
+
+
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
     """``litellm.callbacks`` holds only this recorder during the test; ``litellm.cache`` is
-    restored afterwards."""
+    restored afterwards, and no recorder is left in LiteLLM's other lists."""
+    _forget_recorders()
     saved_callbacks, saved_cache = litellm.callbacks, litellm.cache
     recorder = Recorder()
     litellm.callbacks = [recorder]
@@ -69,6 +89,7 @@ def recorder() -> Iterator[Recorder]:
         yield recorder
     finally:
         litellm.callbacks, litellm.cache = saved_callbacks, saved_cache
+        _forget_recorders()
 
 
 @pytest.fixture
