@@ -379,6 +379,14 @@ async def fow() -> None:
             f"{name:<16} {len(items):>5} {s:>7.1%} {w:>7.1%}   >= {bar[0]:.0%} served,"
             f" <= {bar[1]:.0%} wrong: {verdict}"
         )
+        if as_messages:  # the rule was tuned on the even pairs: the odd ones are held out
+            for half, part in (("even", items[0::2]), ("odd", items[1::2])):
+                cache = LocalSemanticCache(embedder=embedder)
+                should, served, traps, wrong, _ = await fow_pairs(part, cache, as_messages)
+                print(
+                    f"  {half + ' pairs':<14} {len(part):>5} {served / should:>7.1%}"
+                    f" {wrong / traps:>7.1%}"
+                )
     cache = LocalSemanticCache(
         embedder=embedder,
         verifier=label_judge,
