@@ -34,6 +34,7 @@ does. The rule is lexical where it checks facts and written for English, as the 
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -110,15 +111,38 @@ def _options_reordered(mine: str, theirs: str) -> bool:
     return ours != their and Counter(ours) == Counter(their)
 
 
+def _similarities(
+    mine: Sequence[Sequence[float]], theirs: Sequence[Sequence[float]]
+) -> list[list[float]]:
+    """Cosine similarity of every turn vector of ``mine`` with every one of ``theirs`` (numpy
+    when it is installed, as with the local embedder; else plain Python)."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy comes with the local embedder
+        units = [[x / (math.sqrt(sum(y * y for y in v)) or 1.0) for x in v] for v in theirs]
+        return [
+            [
+                sum(map(operator.mul, u, w)) / (math.sqrt(sum(x * x for x in u)) or 1.0)
+                for w in units
+            ]
+            for u in mine
+        ]
+    a, b = np.asarray(mine, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b /= np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return [[float(x) for x in row] for row in a @ b.T]
+
+
 def _pairs(
     asked: StoredQuestion, stored: StoredQuestion, threshold: float
 ) -> list[tuple[float, int, int]]:
     """Turns of the same role paired greedily, most alike first, each turn at most once."""
+    alike = _similarities(asked.turn_vectors, stored.turn_vectors)
     scored = sorted(
         (
-            (cosine(u, v), i, j)
-            for i, (role, u) in enumerate(zip(asked.roles, asked.turn_vectors, strict=True))
-            for j, (other, v) in enumerate(zip(stored.roles, stored.turn_vectors, strict=True))
+            (alike[i][j], i, j)
+            for i, role in enumerate(asked.roles)
+            for j, other in enumerate(stored.roles)
             if role == other
         ),
         reverse=True,
