@@ -6,9 +6,11 @@ call shape:
 
 * **Chat completions** (``messages``): the question is the text of the last ``user`` message
   (list / multimodal ``content`` text parts joined, images left out); the context is the text
-  of every earlier ``user`` and ``assistant`` message, compared by meaning. Exact: the model,
-  every ``system`` / ``developer`` message, tools, response format, the other key parameters,
-  the role sequence, assistant ``tool_calls``, ``tool`` messages and non-text parts.
+  of every earlier ``user`` and ``assistant`` message, compared by meaning (how many turns
+  there were too: the rule is :func:`~aiocache_llm.semantic.conversation.conversation_differs`).
+  Exact: the model, every ``system`` / ``developer`` message, tools, response format, the
+  other key parameters, whether there are earlier turns, assistant ``tool_calls``, ``tool``
+  messages and non-text parts (and their places among the turns).
 * **Responses** (``input``): a string ``input`` is the question, with no context; a list of
   input items is read as chat ``messages`` (``input_text`` / ``output_text`` parts are text).
   ``instructions`` and ``previous_response_id`` are exact.
@@ -112,23 +114,34 @@ def query_text(call_type: str, request: Mapping[str, Any]) -> str | None:
     return split_question(request)[0]
 
 
+#: What stands in the exact part for a run of earlier text-only turns (compared by meaning).
+_TURNS = {"role": "turns"}
+
+
 def _split_context(messages: list[Any], index: int) -> tuple[list[Any], tuple[Turn, ...]]:
-    """The messages before ``index`` with the text of user and assistant turns taken out (their
-    roles and non-text parts stay), and those texts as context turns."""
+    """The messages before ``index`` with the text of user and assistant turns taken out, and
+    those texts as context turns. A turn with nothing left (no non-text parts, no tool calls,
+    no name) is dropped, a run of them replaced by one :data:`_TURNS` marker: how many turns
+    a conversation took is compared by meaning, not exactly; that it had some is exact."""
     turns: list[Turn] = []
-    out = list(messages)
-    for i in range(index):
-        message = _as_dict(messages[i])
-        if message is None or message.get("role") not in _CONTEXT_ROLES:
+    out: list[Any] = []
+    for i, original in enumerate(messages):
+        message = _as_dict(original)
+        if i >= index or message is None or message.get("role") not in _CONTEXT_ROLES:
+            out.append(original)
             continue
         text, parts = _content_text(message.get("content"))
         if text is None:
+            out.append(original)
             continue
         turns.append(Turn(str(message["role"]), text))
         rest = {k: v for k, v in message.items() if k != "content"}
         if parts is not None:
             rest["content"] = parts
-        out[i] = rest
+        if set(rest) != {"role"}:
+            out.append(rest)
+        elif not out or out[-1] != _TURNS:
+            out.append(dict(_TURNS))
     return out, tuple(turns)
 
 

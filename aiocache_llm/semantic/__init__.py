@@ -15,8 +15,8 @@ each imports its client library only in its own module. The LLM layer hands ever
 from .backend import SemanticBackend, semantic_backend
 from .cache import (
     DEFAULT_CONTEXT_THRESHOLD,
-    DEFAULT_REPLY_THRESHOLD,
     DEFAULT_SIMILARITY_THRESHOLD,
+    DEFAULT_TURN_THRESHOLD,
     DEFAULT_VERIFY_BELOW,
     SemanticCache,
     SemanticHit,
@@ -29,7 +29,7 @@ from .query import SemanticQuery, StoredQuestion, Turn
 
 __all__ = [
     "DEFAULT_CONTEXT_THRESHOLD",
-    "DEFAULT_REPLY_THRESHOLD",
+    "DEFAULT_TURN_THRESHOLD",
     "DEFAULT_SIMILARITY_THRESHOLD",
     "InProcessIndex",
     "SemanticQuery",

@@ -6,26 +6,21 @@ by its **store**: any backend) that also answers a request with the stored answe
 the in-process :class:`~aiocache_llm.semantic.memory_index.InProcessIndex` by default). The LLM
 layer hands it a :class:`~aiocache_llm.semantic.query.SemanticQuery` (it never reads a request):
 
-1. The **question** (the last user turn) is embedded by the **embedder**, together with the
-   conversation's **context** (the earlier user and assistant turns) and its **last reply**
-   (the assistant turn the question answers), in one batch; a text is embedded once.
-2. What must be equal — the call family, model, system prompt, tools, parameters, the role
-   sequence and non-text parts (``query.exact``), the embedder, the namespace and the caller's
-   identity — is an **exact-match filter** (:class:`Scope`). Another model's, tenant's or
-   user's entry is never a candidate.
+1. The **question** (the last user turn), the earlier turns joined and each earlier turn
+   are embedded by the **embedder** in one batch; a text is embedded once.
+2. What must be equal — the call family, model, system prompt, tools, parameters, whether
+   there are earlier turns, tool calls and non-text parts (``query.exact``), the embedder,
+   the namespace and the caller's identity — is an **exact-match filter** (:class:`Scope`).
+   Another model's, tenant's or user's entry is never a candidate.
 3. The nearest stored questions in that scope are candidates. One is a hit when:
 
    * its question's cosine similarity (in [0, 1]) is at least the threshold (the entry's own,
-     learned online, with ``max_error_rate``; else ``similarity_threshold``; ``REPEAT_FLOOR``
-     for a misspelt repeat), and the precision **guard** (:class:`PrecisionGuard`, on by
-     default) finds that both questions ask the same thing;
-   * **conversations** match by meaning: the roles of the earlier turns are equal (they are
-     part of ``query.exact``); the earlier turns are identical, or the joined turns'
-     similarity is at least ``context_threshold``, the last replies' (the assistant turn the
-     question answers) at least ``reply_threshold``, and the guard finds no difference
-     between each pair of turns (numbers, swapped terms, ..., and the number of negations),
-     and no assistant turn offers the same options in another order. So "cancel it" after a
-     talk about one subscription never gets the answer given after a talk about another;
+     learned online, when ``max_error_rate`` is set; else ``similarity_threshold``;
+     ``REPEAT_FLOOR`` for a misspelt repeat), and the precision **guard** (``PrecisionGuard``,
+     on by default) finds that both questions ask the same thing;
+   * **conversations** match by meaning and facts (:mod:`aiocache_llm.semantic.conversation`):
+     "cancel it" after a talk about one subscription never gets the answer given after a
+     talk about another; a reworded talk, or one with extra small talk, still matches;
    * below ``verify_below``, the optional ``verifier`` agrees.
 
 **Error budget** (``max_error_rate``): each entry learns its own threshold from feedback (the
@@ -43,6 +38,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeAlias
 
 from ..core.codec import decode, encode
@@ -67,7 +63,7 @@ from .query import (
 
 __all__ = [
     "DEFAULT_CONTEXT_THRESHOLD",
-    "DEFAULT_REPLY_THRESHOLD",
+    "DEFAULT_TURN_THRESHOLD",
     "DEFAULT_SIMILARITY_THRESHOLD",
     "DEFAULT_VERIFY_BELOW",
     "Names",
@@ -84,8 +80,8 @@ logger = logging.getLogger("aiocache_llm.semantic")
 DEFAULT_SIMILARITY_THRESHOLD = 0.8
 #: How alike two conversations' earlier turns must be (cosine of the joined turns).
 DEFAULT_CONTEXT_THRESHOLD = 0.7
-#: How alike the two assistant turns the questions answer must be.
-DEFAULT_REPLY_THRESHOLD = 0.7
+#: How alike two earlier turns must be to be compared fact by fact (numbers, the guard).
+DEFAULT_TURN_THRESHOLD = 0.8
 
 #: ``(query, candidate question) -> whether the candidate's answer serves the query`` (sync or
 #: async): a second opinion on borderline hits, e.g. a cross-encoder or a judge model.
@@ -110,10 +106,10 @@ class SemanticCache(ExactKeys, SemanticBackend):
     ``guard``: a :class:`PrecisionGuard`, ``True`` (the default one) or ``False``/``None``
     (none). ``candidates``: how many nearest entries are considered per lookup. ``verifier``
     and ``verify_below``: a second opinion on hits whose similarity is below ``verify_below``.
-    ``context_threshold`` / ``reply_threshold``: how alike two conversations must be.
-    ``max_error_rate`` (with ``verify_sample``, the share of borderline hits verified):
-    the error budget. ``query_extractor``: a ``(call_type, request) -> text`` the LLM layer
-    uses instead of its own rule (the whole conversation then matches exactly).
+    ``context_threshold`` / ``turn_threshold``: see :mod:`.conversation`. ``max_error_rate``
+    (with ``verify_sample``, the share of borderline hits verified): the error budget.
+    ``query_extractor``: a ``(call_type, request) -> text`` used instead of the LLM layer's
+    rule (the whole conversation then matches exactly).
     """
 
     backend_name = "semantic"
@@ -127,7 +123,7 @@ class SemanticCache(ExactKeys, SemanticBackend):
         *,
         similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
         context_threshold: float = DEFAULT_CONTEXT_THRESHOLD,
-        reply_threshold: float = DEFAULT_REPLY_THRESHOLD,
+        turn_threshold: float = DEFAULT_TURN_THRESHOLD,
         query_extractor: Callable[[str, Mapping[str, Any]], str | None] | None = None,
         candidates: int = 4,
         embedding_cache_size: int = 10_000,
@@ -142,7 +138,7 @@ class SemanticCache(ExactKeys, SemanticBackend):
         self.index = index
         self.similarity_threshold = _fraction(similarity_threshold, "similarity_threshold")
         self.context_threshold = _fraction(context_threshold, "context_threshold")
-        self.reply_threshold = _fraction(reply_threshold, "reply_threshold")
+        self.turn_threshold = _fraction(turn_threshold, "turn_threshold")
         inner = make_embedder(embedder)
         self.embedder = (
             inner
@@ -205,10 +201,10 @@ class SemanticCache(ExactKeys, SemanticBackend):
             await warm()
 
     async def _embed(self, query: SemanticQuery) -> tuple[StoredQuestion, list[float]] | None:
-        """The query's question, context and last reply with their vectors (one batch)."""
+        """The query's question, turns joined and each turn with their vectors (one batch)."""
         context = query.context_text
-        reply = next((t.text for t in reversed(query.context) if t.role == "assistant"), "")
-        texts = [query.question] + ([context, reply or context] if context else [])
+        turns = tuple(t.text for t in query.context)
+        texts = [query.question] + ([context, *turns] if context else [])
         try:
             vectors = await self.embedder.aembed(texts)
         except Exception as exc:  # a failing embedder is a miss, never a failed call
@@ -217,12 +213,8 @@ class SemanticCache(ExactKeys, SemanticBackend):
             return None
         if not context:
             return StoredQuestion(query.question), vectors[0]
-        turns = tuple(t.text for t in query.context)
-        roles = tuple(t.role for t in query.context)
-        stored = StoredQuestion(
-            query.question, turns, reply, tuple(vectors[1]), tuple(vectors[2]), roles
-        )
-        return stored, vectors[0]
+        roles, each = tuple(t.role for t in query.context), tuple(map(tuple, vectors[2:]))
+        return StoredQuestion(query.question, turns, roles, tuple(vectors[1]), each), vectors[0]
 
     # -- the semantic API -----------------------------------------------------------------
     async def async_semantic_lookup(
@@ -252,15 +244,25 @@ class SemanticCache(ExactKeys, SemanticBackend):
     def _threshold(self, key: str) -> float:
         return self.similarity_threshold if self.budget is None else self.budget.threshold(key)
 
-    def _conversation_differs(self, asked: StoredQuestion, stored: StoredQuestion) -> str | None:
-        """Why two conversations' earlier turns differ in meaning, or ``None``."""
+    async def _conversation_differs(
+        self, asked: StoredQuestion, stored: StoredQuestion
+    ) -> str | None:
+        """Why two conversations differ, or ``None`` (an index keeps the stored turns' texts:
+        they are embedded here, or found in the embedder's cache)."""
+        if asked.turns and stored.turns and asked.turns != stored.turns:
+            try:
+                vectors = await self.embedder.aembed(list(stored.turns))
+            except Exception as exc:  # a failing embedder is a miss, never a failed call
+                self.stats.errors += 1
+                logger.warning("embedding failed, the candidate is not served: %r", exc)
+                return "the stored turns could not be embedded"
+            stored = replace(stored, turn_vectors=tuple(tuple(v) for v in vectors))
         return conversation_differs(
-            asked, stored, self.precision_guard, self.context_threshold, self.reply_threshold
+            asked, stored, self.precision_guard, self.context_threshold, self.turn_threshold
         )
 
     async def _accepts(self, asked: StoredQuestion, match: Match) -> bool:
-        """Whether the guard, the conversation rule (and, for a borderline match, the
-        verifier) let ``match`` serve."""
+        """Whether the guard, the conversation rule (and the verifier) let ``match`` serve."""
         stored, guard = unpack_question(match.question), self.precision_guard
         repeat = guard and not self.budget and guard.repeats(asked.question, stored.question)
         if match.similarity < self._threshold(match.key) and not repeat:
@@ -270,7 +272,7 @@ class SemanticCache(ExactKeys, SemanticBackend):
             if not verdict.ok:
                 logger.debug("precision guard rejected a candidate: %s", verdict.reason)
                 return False
-        reason = self._conversation_differs(asked, stored)
+        reason = await self._conversation_differs(asked, stored)
         if reason is not None:
             logger.debug("conversation rule rejected a candidate: %s", reason)
             return False
@@ -350,8 +352,7 @@ class SemanticCache(ExactKeys, SemanticBackend):
         await self.index.upsert(self.entry_id(query.key), record)
 
     async def async_semantic_delete(self, key: str) -> None:
-        """Delete the index entry of the answer stored under the exact ``key`` (if any);
-        ``async_delete_cache(key)`` does this too."""
+        """Delete the index entry of the answer stored under the exact ``key`` (if any)."""
         await self.index.delete(self.entry_id(key))
 
     async def async_drop_index(self) -> None:

@@ -29,7 +29,7 @@ class LocalSemanticCache(SemanticCache):
     ``precision_guard``, ``max_entries`` (of the index), ``default_ttl`` and ``store`` (the
     exact-key cache; default an in-memory one of ``max_entries``); the other keyword
     arguments are :class:`SemanticCache`'s
-    (``context_threshold``, ``reply_threshold``, ``verifier``, ``verify_below``,
+    (``context_threshold``, ``turn_threshold``, ``verifier``, ``verify_below``,
     ``verify_sample``, ``max_error_rate``, ``query_extractor``, ...).
     """
 

@@ -6,16 +6,17 @@ turns one into a :class:`SemanticQuery`:
 * ``question`` — the text compared by meaning: the last user turn;
 * ``context`` — the earlier user and assistant turns (:class:`Turn`: role and text), also
   compared by meaning, so a follow-up in an equivalent conversation matches while the same
-  follow-up in another conversation does not (their roles are part of ``exact``);
+  follow-up in another conversation does not (the rule:
+  :func:`~aiocache_llm.semantic.conversation.conversation_differs`);
 * ``exact`` — a digest of everything that must be equal: the call family, the model, the
-  system prompt / instructions, tools, response format, the other key parameters, the roles
-  and the non-text parts of every turn;
+  system prompt / instructions, tools, response format, the other key parameters, whether
+  there are earlier turns, tool calls and results and the non-text parts of every turn;
 * ``key`` — the exact cache key the LLM layer stores the answer under.
 
 How a stored entry keeps its conversation: :func:`pack_question` writes the question, the
-context text and the context's vector into the index's question field, so every index (Redis,
-Qdrant, in-process) carries it without a schema of its own; :func:`unpack_question` reads it
-back (a plain question stored before this format reads as a question without context).
+turns, their roles and the joined turns' vector into the index's question field, so every
+index (Redis, Qdrant, in-process) carries it without a schema of its own;
+:func:`unpack_question` reads it back (a plain question reads as one without context).
 """
 
 from __future__ import annotations
@@ -69,15 +70,15 @@ def context_text(turns: Sequence[Turn]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StoredQuestion:
-    """What an index entry says of the question it answers."""
+    """What an index entry says of the question it answers: the question, the earlier turns'
+    texts and roles, the vector of the turns joined (``context_vector``) and, computed when a
+    candidate is compared, not stored, one vector per turn (``turn_vectors``)."""
 
     question: str
     turns: tuple[str, ...] = ()
-    last_reply: str = ""
-    context_vector: tuple[float, ...] = ()
-    reply_vector: tuple[float, ...] = ()
-    #: the turns' roles (known for a query; a stored entry's are equal, as they are exact)
     roles: tuple[str, ...] = ()
+    context_vector: tuple[float, ...] = ()
+    turn_vectors: tuple[tuple[float, ...], ...] = ()
 
 
 _MARK = "\x00aiocache-llm-q1\x00"
@@ -99,9 +100,8 @@ def pack_question(stored: StoredQuestion) -> str:
     body = {
         "q": stored.question,
         "t": list(stored.turns),
-        "r": stored.last_reply,
+        "ro": list(stored.roles),
         "cv": _pack_vector(stored.context_vector),
-        "rv": _pack_vector(stored.reply_vector),
     }
     return _MARK + json.dumps(body, separators=(",", ":"))
 
@@ -115,9 +115,8 @@ def unpack_question(text: str) -> StoredQuestion:
         return StoredQuestion(
             question=str(body["q"]),
             turns=tuple(str(t) for t in body["t"]),
-            last_reply=str(body.get("r", "")),
+            roles=tuple(str(r) for r in body.get("ro", ())),
             context_vector=_unpack_vector(body["cv"]),
-            reply_vector=_unpack_vector(body.get("rv", "")),
         )
     except (ValueError, KeyError, TypeError, struct.error):
         return StoredQuestion(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,7 +15,12 @@ from aiocache_llm.llm.requests import semantic_query
 from aiocache_llm.semantic import InProcessIndex, Record, Scope, semantic_backend
 from aiocache_llm.semantic.embedders import CachedEmbedder, FunctionEmbedder, LocalEmbedder
 from aiocache_llm.semantic.local import LocalSemanticCache
-from aiocache_llm.semantic.query import StoredQuestion, pack_question, unpack_question
+from aiocache_llm.semantic.query import (
+    SemanticHit,
+    StoredQuestion,
+    pack_question,
+    unpack_question,
+)
 
 from .conftest import query
 
@@ -55,7 +61,10 @@ def test_chat_context_is_compared_by_meaning_and_the_system_prompt_exactly() -> 
     assert query("acompletion", {**request, "tools": tools}, SCOPE).exact != found.exact
     shorter = talk("yes please")
     shorter["messages"].insert(0, system)
-    assert query("acompletion", shorter, SCOPE).exact != found.exact  # roles are exact
+    assert query("acompletion", shorter, SCOPE).exact != found.exact  # no earlier turns
+    longer = talk("Hi!", "Hello.", "I have a Flixora plan.", "Cancel it?", "yes please")
+    longer["messages"].insert(0, system)
+    assert query("acompletion", longer, SCOPE).exact == found.exact  # more turns: by meaning
 
 
 def test_responses_and_anthropic_shapes() -> None:
@@ -100,8 +109,11 @@ def test_a_custom_extractor_keeps_the_whole_conversation_exact() -> None:
 
 
 def test_a_stored_question_round_trips() -> None:
-    stored = StoredQuestion("yes", ("a", "b"), "b", (0.5, -0.25), (1.0, 0.0))
+    stored = StoredQuestion("yes", ("a", "b"), ("user", "assistant"), (0.5, -0.25))
     assert unpack_question(pack_question(stored)) == stored
+    assert unpack_question(pack_question(replace(stored, turn_vectors=((1.0,), (0.0,))))) == (
+        stored  # one vector per turn is computed when compared, never stored
+    )
     assert unpack_question("plain question") == StoredQuestion("plain question")
     assert pack_question(StoredQuestion("plain")) == "plain"
 
@@ -167,6 +179,147 @@ async def test_an_identical_conversation_hits_and_single_questions_still_match(
     await cache.async_semantic_store("acompletion", first, SCOPE, ANSWER)
     asked = query("acompletion", talk("France's capital city?"), SCOPE)
     assert await cache.async_semantic_lookup("acompletion", asked, SCOPE) is not None
+
+
+# -- conversations compared as a whole: small talk, more turns, swapped facts --------------
+UPGRADE = (
+    "I'm on a 24-month Kestrel contract and want to upgrade my phone",
+    "You're 22 months into your 24-month contract, so you can upgrade with no fee.",
+    "how much is the Vela S?",
+    "The Vela S is £28 a month for the device, plus your £18 airtime.",
+)
+
+
+async def lookup_after(
+    cache: LocalSemanticCache, stored: dict[str, Any], asked: dict[str, Any]
+) -> SemanticHit | None:
+    await cache.async_semantic_store(
+        "acompletion", query("acompletion", stored, SCOPE), SCOPE, ANSWER
+    )
+    return await cache.async_semantic_lookup(
+        "acompletion", query("acompletion", asked, SCOPE), SCOPE
+    )
+
+
+async def test_a_conversation_with_extra_small_talk_and_more_turns_hits(
+    cached_embedder: CachedEmbedder,
+) -> None:
+    stored = talk(*UPGRADE, "so how much a month in total?")
+    asked = talk(
+        "Hiya! Bit nervous, I'm rubbish with phones. I'm on a 24-month Kestrel contract and"
+        " want to upgrade my phone",
+        "No worries! You're 22 months into your 24-month contract, so you can upgrade with no fee.",
+        "phew. is the weather nice where you are? it's pouring here",
+        "I'm a chat assistant, so no window, sadly! Hope it clears up.",
+        "how much is the Vela S?",
+        "The Vela S is £28 a month for the device, plus your £18 airtime.",
+        "So how much a month in total?",
+    )
+    hit = await lookup_after(local(cached_embedder), stored, asked)
+    assert hit is not None and hit.value == ANSWER
+
+
+async def test_a_reworded_conversation_with_the_same_facts_hits(
+    cached_embedder: CachedEmbedder,
+) -> None:
+    stored = talk(
+        "I'm going away for a month, can I freeze my PulseFit membership?",
+        "Yes, freezes are £5 a month and can last 1 to 3 months.",
+        "how do I set it up?",
+    )
+    asked = talk(
+        "Can PulseFit memberships be frozen? I'll be away for a month",
+        "You can: a freeze costs £5 a month and lasts between 1 and 3 months.",
+        "How do I set that up?",
+    )
+    assert await lookup_after(local(cached_embedder), stored, asked) is not None
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        pytest.param(  # one number changed in the first turn
+            talk(
+                "I'm on a 12-month Kestrel contract and want to upgrade my phone",
+                *UPGRADE[1:],
+                "so how much a month in total?",
+            ),
+            id="another-number",
+        ),
+        pytest.param(  # the same numbers, said of other things
+            talk(
+                "I'm on a 22-month Kestrel contract and want to upgrade my phone",
+                "You're 24 months into your 22-month contract, so you can upgrade with no fee.",
+                *UPGRADE[2:],
+                "so how much a month in total?",
+            ),
+            id="numbers-swapped-between-turns",
+        ),
+        pytest.param(  # another product named
+            talk(*UPGRADE[:2], "how much is the Orion 12?", UPGRADE[3], "so how much in total?"),
+            id="another-name",
+        ),
+        pytest.param(  # a talk about something else
+            talk(
+                "My PulseFit gym membership costs too much",
+                "Your PulseFit Off-Peak membership is £24.99 a month.",
+                "so how much a month in total?",
+            ),
+            id="another-talk",
+        ),
+        pytest.param(  # "yes please" answers an offer: only after the same turns
+            talk(*UPGRADE, "yes please"),
+            id="an-answer-to-an-offer",
+        ),
+    ],
+)
+async def test_the_same_follow_up_after_other_facts_misses(
+    cached_embedder: CachedEmbedder, asked: dict[str, Any]
+) -> None:
+    last = asked["messages"][-1]["content"]
+    stored = talk(
+        *UPGRADE, "yes please" if last == "yes please" else "so how much a month in total?"
+    )
+    if last == "yes please":
+        stored["messages"][-2]["content"] = "Shall I switch you to the Vela S now?"
+        asked["messages"][-2]["content"] = "Shall I cancel your contract instead?"
+    assert await lookup_after(local(cached_embedder), stored, asked) is None
+
+
+async def test_a_fact_said_elsewhere_in_the_talk_does_not_stand_in_for_a_swapped_one(
+    cached_embedder: CachedEmbedder,
+) -> None:
+    def hire(branch: str, other: str) -> dict[str, Any]:
+        return talk(
+            "Morning, I'm picking up my hire car on Saturday",
+            f"Morning! Yes, a Ford Focus from our Edinburgh {branch} branch on 17 October.",
+            "we had a long wait for a car last time",
+            f"Sorry about that, our {other} desk gets very busy at weekends.",
+            "so what time does that branch open on Saturday?",
+        )
+
+    stored, asked = hire("Airport", "Waverley"), hire("Waverley", "Airport")
+    assert await lookup_after(local(cached_embedder), stored, asked) is None
+    again = await lookup_after(local(cached_embedder), stored, hire("Airport", "Waverley"))
+    assert again is not None
+
+
+async def test_an_answer_to_the_same_offer_after_the_same_turns_hits(
+    cached_embedder: CachedEmbedder,
+) -> None:
+    turns = (*UPGRADE[:3], "Shall I switch you to the Vela S now?")
+    hit = await lookup_after(
+        local(cached_embedder), talk(*turns, "yes please"), talk(*turns, "Yes please.")
+    )
+    assert hit is not None
+
+
+async def test_options_offered_in_another_order_miss(cached_embedder: CachedEmbedder) -> None:
+    first = "Would you like a refund to your card, or store credit with a 10% bonus?"
+    second = "Would you like store credit with a 10% bonus, or a refund to your card?"
+    stored = talk("I want to return my boots", first, "how long does the first one take?")
+    asked = talk("I want to return my boots", second, "how long does the first one take?")
+    assert await lookup_after(local(cached_embedder), stored, asked) is None
 
 
 # -- the in-process index ---------------------------------------------------------------
