@@ -249,29 +249,37 @@ print(json.dumps([state.router is not None, "litellm" in sys.modules, price]))
 """
 
 
-@pytest.mark.parametrize(
-    ("entries", "settings", "routed"),
-    [
-        ([{"model": "openai/gpt-4o-mini", "api_base": "http://127.0.0.1:9/v1"}], {}, False),
-        ([{"model": "gpt-4o-mini"}, {"model": "gpt-4o-mini"}], {}, True),
-        ([{"model": "anthropic/claude-3"}], {}, True),
-        ([{"model": "gpt-4o-mini"}], {"router_settings": {"num_retries": 1}}, True),
-        ([{"model": "gpt-4o-mini"}], {"litellm_settings": {"json_logs": True}}, True),
-        ([{"model": "gpt-4o-mini"}], {"litellm_settings": {}}, False),
-    ],
-)
-def test_litellm_is_imported_only_when_a_request_can_take_its_router(
-    entries: list[dict[str, Any]], settings: dict[str, Any], routed: bool
-) -> None:
+def _routing_config(entries: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
     cache = {"cache": True, "cache_params": {"type": "local"}}
-    raw = {
+    return {
         "model_list": [{"model_name": "m", "litellm_params": e} for e in entries],
         "general_settings": {"master_key": "sk-1234"},
         **settings,
         "litellm_settings": {**cache, **settings.get("litellm_settings", {})},
     }
+
+
+@pytest.mark.parametrize(
+    ("entries", "settings", "routed"),
+    [
+        ([{"model": "openai/gpt-4o-mini", "api_base": "http://127.0.0.1:9/v1"}], {}, False),
+        ([{"model": "gpt-4o-mini"}], {"litellm_settings": {}}, False),
+        ([{"model": "gpt-4o-mini"}, {"model": "gpt-4o-mini"}], {}, True),
+        ([{"model": "anthropic/claude-3"}], {}, True),
+        ([{"model": "gpt-4o-mini"}], {"router_settings": {"num_retries": 1}}, True),
+        ([{"model": "gpt-4o-mini"}], {"litellm_settings": {"json_logs": True}}, True),
+    ],
+)
+def test_the_router_is_needed_only_when_a_request_can_take_it(
+    entries: list[dict[str, Any]], settings: dict[str, Any], routed: bool
+) -> None:
+    assert parse_config(_routing_config(entries, settings), {}).router_needed() is routed
+
+
+def test_a_proxy_without_routed_requests_never_imports_litellm() -> None:
+    entries = [{"model": "openai/gpt-4o-mini", "api_base": "http://127.0.0.1:9/v1"}]
     done = subprocess.run(
-        [sys.executable, "-c", _STATE_PROBE, json.dumps(raw)],
+        [sys.executable, "-c", _STATE_PROBE, json.dumps(_routing_config(entries, {}))],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -279,6 +287,6 @@ def test_litellm_is_imported_only_when_a_request_can_take_its_router(
         check=True,
     )
     router, imported, price = json.loads(done.stdout.splitlines()[-1])
-    assert (router, imported) == (routed, routed)
-    # either way a hit is priced by litellm's own cost map (the file its package ships)
+    assert (router, imported) == (False, False)
+    # hits are priced by litellm's own cost map (the file its package ships)
     assert price is not None and price[0] > 0
