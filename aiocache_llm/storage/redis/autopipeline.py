@@ -76,8 +76,13 @@ class AutoPipeline:
         for the current batch.
         """
         if self._commands or self._busy or self._tasks or not self._lonely:
-            futures = self.submit_many(commands)
-            return list(await asyncio.gather(*futures, return_exceptions=True))
+            if len(commands) != 1:
+                futures = self.submit_many(commands)
+                return list(await asyncio.gather(*futures, return_exceptions=True))
+            try:  # one command: its own future, without a gathering one around it
+                return [await self.submit(commands[0])]
+            except Exception as exc:
+                return [exc]
         self._busy += 1
         self.batches += 1
         try:

@@ -52,6 +52,23 @@ def _load_packer() -> Callable[[Command], bytes] | None:
 _hiredis_pack = _load_packer()
 
 
+def _load_parser() -> tuple[type | None, object]:
+    """redis-py's asyncio hiredis parser class and its "not enough data" marker, if both are
+    where redis-py keeps them."""
+    try:
+        from redis._parsers import hiredis as parsers
+
+        parser: type = parsers._AsyncHiredisParser
+    except (ImportError, AttributeError):
+        return None, False
+    if not hasattr(parser, "read_from_socket"):
+        return None, False
+    return parser, getattr(parsers, "NOT_ENOUGH_DATA", False)
+
+
+_HiredisParser, _NOT_ENOUGH_DATA = _load_parser()
+
+
 def _pack(connection: Any, commands: Sequence[Command]) -> list[bytes]:
     """RESP bytes for ``commands``: hiredis's packer (C) when present, else redis-py's."""
     pack = _hiredis_pack
@@ -156,14 +173,18 @@ async def _run_once(
     results: list[Any] = []
     try:
         packed = _pack(connection, commands)
-        read = connection.read_response
         async with state.deadlines.within(timeout):  # one for the write and every reply
             await _send(connection, packed)
-            for _ in range(len(commands)):
-                try:
-                    results.append(await read(disable_decoding=True, timeout=math.inf))
-                except redis_errors.ResponseError as exc:
-                    results.append(exc)
+            parser = connection._parser
+            if type(parser) is _HiredisParser and str(connection.protocol) != "3":
+                await _read_replies(parser, len(commands), results)
+            else:
+                read = connection.read_response
+                for _ in range(len(commands)):
+                    try:
+                        results.append(await read(disable_decoding=True, timeout=math.inf))
+                    except redis_errors.ResponseError as exc:
+                        results.append(exc)
     except BaseException as exc:
         try:
             await connection.disconnect(nowait=True)
@@ -177,6 +198,24 @@ async def _run_once(
     else:
         await state.pool.release(connection)
     return results
+
+
+async def _read_replies(parser: Any, count: int, results: list[Any]) -> None:
+    """Read ``count`` RESP2 replies straight from the parser's hiredis reader (what
+    ``read_response`` does per reply, without its per-call timer and bookkeeping): a
+    ``ResponseError`` reply is appended, not raised."""
+    gets = parser._reader.gets
+    for _ in range(count):
+        reply = gets(False)
+        while reply is _NOT_ENOUGH_DATA:
+            try:
+                await parser.read_from_socket()
+            except OSError as exc:
+                raise redis_errors.ConnectionError(f"Error while reading: {exc}") from exc
+            reply = gets(False)
+        if isinstance(reply, redis_errors.ConnectionError):
+            raise reply
+        results.append(reply)
 
 
 async def _send(connection: Any, packed: list[bytes]) -> None:
