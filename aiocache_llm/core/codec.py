@@ -60,9 +60,21 @@ DEFAULT_COMPRESS_THRESHOLD = 16 * 1024
 DEFAULT_MAX_ENTRY_SIZE = 32 * 1024 * 1024
 
 
+#: Digests of recent names (a name is written and read again and again): a dict lookup costs
+#: a fraction of a SHA-256 call. Emptied when it reaches :data:`_DIGESTS_KEPT` names.
+_digests: dict[str, bytes] = {}
+_DIGESTS_KEPT = 4096
+
+
 def key_digest(key: str) -> bytes:
     """The 8-byte digest of ``key`` an entry stored under it carries."""
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:_DIGEST]
+    digest = _digests.get(key)
+    if digest is None:
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:_DIGEST]
+        if len(_digests) >= _DIGESTS_KEPT:
+            _digests.clear()
+        _digests[key] = digest
+    return digest
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -172,6 +173,10 @@ class RedisCache(RedisClient):
         """The name of the version counter of ``name``'s slot: under this cache's prefix (a
         flush removes it; it then starts again from the clock), with a byte no key's UTF-8
         holds, so no key can be it."""
+        return self._counter_name
+
+    @functools.cached_property
+    def _counter_name(self) -> bytes:
         return self.prefix.encode() + b"\xffversions"
 
     def _slot_groups(self, names: Sequence[str]) -> list[list[int]]:

@@ -172,6 +172,8 @@ class RedisClient(StoreCache[bytes]):
         self.credential_provider: Any = self._connector.credential_provider
         self._loops: PerLoop[LoopClient] = PerLoop(self._connector.open)
         self._buffer = WriteBuffer(flush_size, self._call_many)
+        #: The published name of each (channel, sender) announced on so far.
+        self._channels: dict[tuple[str, str | None], str] = {}
         _buffered.add(self)
 
     def _loop_client(self) -> LoopClient:
@@ -218,9 +220,14 @@ class RedisClient(StoreCache[bytes]):
     def _sender_channel(self, channel: str, sender: str | None) -> str:
         """The name a message on ``channel`` from ``sender`` is published under (see
         :meth:`async_subscribe`)."""
+        known = self._channels.get((channel, sender))
+        if known is not None:
+            return known
         name = self.object_name(channel)
         if sender and self._connector.by_sender:
-            return sender_channel(name, sender)
+            name = sender_channel(name, sender)
+        if len(self._channels) < 64:  # a cache announces on one or two channels
+            self._channels[(channel, sender)] = name
         return name
 
     async def async_publish(

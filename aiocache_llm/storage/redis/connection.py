@@ -23,9 +23,10 @@ client's time at 50 tasks), and the batches of a loop share one timer
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -343,10 +344,7 @@ class Connector:
     def open(self) -> LoopClient:
         """The client of the running loop, with the auto-pipeline that batches its commands."""
         state = self.new_client()
-
-        async def batch(commands: Sequence[Command]) -> Sequence[Any]:
-            return await self.run_batch(state, commands)
-
+        batch = functools.partial(self.run_batch, state)
         state.pipeline = AutoPipeline(batch, translate_redis_error, asyncio.get_running_loop())
         return state
 
@@ -358,9 +356,11 @@ class Connector:
         invalidate()
         return True
 
-    async def run_batch(self, state: LoopClient, commands: Sequence[Command]) -> Sequence[Any]:
+    def run_batch(
+        self, state: LoopClient, commands: Sequence[Command]
+    ) -> Coroutine[Any, Any, Sequence[Any]]:
         """The reply (or the ``ResponseError``) of each command, in one round trip."""
-        return await run_batch(state, commands, self.socket_timeout, self.renew_credentials)
+        return run_batch(state, commands, self.socket_timeout, self.renew_credentials)
 
     async def pubsub_client(self, state: LoopClient, channel: str) -> Any:
         """The client whose ``pubsub()`` serves a subscription to ``channel`` on this loop."""
