@@ -62,9 +62,10 @@ def _load_parser() -> tuple[type | None, object]:
         parser: type = parsers._AsyncHiredisParser
     except (ImportError, AttributeError):
         return None, False
-    if not hasattr(parser, "read_from_socket"):
-        return None, False
-    return parser, getattr(parsers, "NOT_ENOUGH_DATA", False)
+    marker = getattr(parsers, "NOT_ENOUGH_DATA", None)
+    if not hasattr(parser, "read_from_socket") or marker is None or marker is False:
+        return None, False  # (a marker of False would read as RESP3's false)
+    return parser, marker
 
 
 _HiredisParser, _NOT_ENOUGH_DATA = _load_parser()
@@ -177,7 +178,7 @@ async def _run_once(
         async with state.deadlines.within(timeout):  # one for the write and every reply
             await _send(connection, packed)
             parser = connection._parser
-            if type(parser) is _HiredisParser and str(connection.protocol) != "3":
+            if type(parser) is _HiredisParser:
                 await _read_replies(parser, len(commands), results)
             else:
                 read = connection.read_response
@@ -202,11 +203,13 @@ async def _run_once(
 
 
 async def _read_replies(parser: Any, count: int, results: list[Any]) -> None:
-    """Read ``count`` RESP2 replies straight from the parser's hiredis reader (what
+    """Read ``count`` replies straight from the parser's hiredis reader (what
     ``read_response`` does per reply, without its per-call timer and bookkeeping): a
-    ``ResponseError`` reply is appended, not raised."""
+    ``ResponseError`` reply is appended, not raised; a RESP3 push message in between goes to
+    the parser's handlers, as ``read_response`` sends it."""
     gets = parser._reader.gets
-    for _ in range(count):
+    push = getattr(parser, "_hiredis_PushNotificationType", None)
+    while len(results) < count:
         reply = gets(False)
         while reply is _NOT_ENOUGH_DATA:
             try:
@@ -214,6 +217,9 @@ async def _read_replies(parser: Any, count: int, results: list[Any]) -> None:
             except OSError as exc:
                 raise redis_errors.ConnectionError(f"Error while reading: {exc}") from exc
             reply = gets(False)
+        if push is not None and isinstance(reply, push):
+            await parser.handle_push_response(reply)
+            continue
         if isinstance(reply, redis_errors.ConnectionError):
             raise reply
         results.append(reply)
