@@ -322,3 +322,35 @@ def test_a_stream_under_the_limit_ends_with_done_and_is_cached(
     second = _stream(proxy, body)
     assert second[-1] == "data: [DONE]"
     assert llm_upstream.calls("chat") == 1
+
+
+@pytest.fixture(scope="module")
+def routed(
+    tmp_path_factory: pytest.TempPathFactory, llm_upstream_server: Upstream
+) -> Iterator[Proxy]:
+    """The same limits with litellm's Router reading the answers (router settings ask for it)."""
+    config = _yaml(llm_upstream_server.base_url) + "router_settings:\n  num_retries: 0\n"
+    proxy = start_proxy(config, tmp_path_factory.mktemp("proxy-limits-routed"), MASTER_KEY)
+    try:
+        yield proxy
+    finally:
+        proxy.process.stop()
+
+
+def test_through_litellms_router_an_answer_over_the_limit_is_a_502_and_never_cached(
+    routed: Proxy, llm_upstream: Upstream
+) -> None:
+    routed.post("/cache/flushall", {}).raise_for_status()
+    body = _chat("z" * (RESPONSE_LIMIT + 100))
+    for attempt in (1, 2):
+        response = routed.post("/v1/chat/completions", body)
+        assert response.status_code == 502, response.text
+        assert response.json()["error"]["code"] == "response_too_large"
+        assert llm_upstream.calls("chat") == attempt
+    streamed = _stream(routed, _chat(" ".join(["word"] * 400), stream=True))
+    assert orjson.loads(streamed[-1].removeprefix("data: "))["error"]["code"] == (
+        "response_too_large"
+    )
+    small = _chat("a question under the limit")
+    assert routed.post("/v1/chat/completions", small).status_code == 200
+    assert routed.post("/v1/chat/completions", small).headers["x-aiocache-llm-cache-hit"] == "true"
