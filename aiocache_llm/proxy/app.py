@@ -20,6 +20,7 @@ from typing import Any, Final
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -35,6 +36,7 @@ from .routing import LitellmRouter, litellm_cost_map
 from .schema import ADMIN_ROUTES
 from .secrets import SecretFilter
 from .serving import ENDPOINTS, Endpoint, error, json_response, scope_prefix, serve
+from .size_limits import RequestSizeLimit, limit_bytes, too_large_message
 from .status import StatusHistory, basic_password, status_data, status_page
 
 __all__ = ["ProxyState", "cache_stats", "create_app", "ping_cache"]
@@ -133,7 +135,10 @@ class ProxyState:
             for handler in logging.getLogger(name).handlers:
                 if self.secret_filter not in handler.filters:
                     handler.addFilter(self.secret_filter)
-        self.forwarder = Forwarder(self.config.request_timeout)
+        config = self.config
+        self.forwarder = Forwarder(
+            config.request_timeout, max_response_size_mb=config.max_response_size_mb
+        )
         self.status.start(self.cache)
         if self.cache is not None:  # say at once whether the cache works, and if not why
             health = await self.cache.async_health()
@@ -287,9 +292,25 @@ def create_app(config: ProxyConfig) -> Starlette:
         finally:
             await state.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_JSON_ERRORS)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=_JSON_ERRORS,
+        middleware=_size_limit(config),
+    )
     app.state.proxy = state
     return app
+
+
+def _size_limit(config: ProxyConfig) -> list[Middleware]:
+    """The request body limit (``general_settings.max_request_size_mb``), if any."""
+    megabytes = config.max_request_size_mb
+    max_bytes = limit_bytes(megabytes)
+    if max_bytes is None or megabytes is None:
+        return []
+    message = too_large_message("Request", megabytes)
+    refusal = error(413, message, "invalid_request_error", "request_too_large")
+    return [Middleware(RequestSizeLimit, max_bytes=max_bytes, refusal=refusal)]
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

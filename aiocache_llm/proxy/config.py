@@ -19,6 +19,8 @@
     general_settings:
       master_key: os.environ/PROXY_MASTER_KEY
       request_timeout: 600
+      max_request_size_mb: 32               # a larger body is refused (413); 0: no limit
+      max_response_size_mb: 64              # a larger answer is refused (502); unset: none
 
 A string ``os.environ/NAME`` anywhere is replaced by that environment variable (or by the
 ``environment_variables`` section's entry of that name); a YAML date (``2006-03-01`` unquoted)
@@ -52,6 +54,7 @@ from .routing import CACHE_ENTRIES, check_openai_compatible, choose_router
 from .schema import ConfigFile, GeneralSettings, check_shape
 from .secrets import mask_secrets
 from .secrets import secret_values as _secret_values
+from .size_limits import DEFAULT_MAX_REQUEST_SIZE_MB
 from .yaml_text import load_yaml
 
 __all__ = [
@@ -108,6 +111,10 @@ class ProxyConfig:
     model_list: list[dict[str, Any]] = field(default_factory=list, repr=False)
     router_settings: dict[str, Any] = field(default_factory=dict, repr=False)
     litellm_settings: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: a request body over this many MB (1024 * 1024 bytes) is refused; ``None``: no limit
+    max_request_size_mb: float | None = DEFAULT_MAX_REQUEST_SIZE_MB
+    #: an upstream answer over this many MB is refused and never stored; ``None``: no limit
+    max_response_size_mb: float | None = None
 
     def secrets(self) -> list[str]:
         """Every credential of the config (masked wherever text could quote one)."""
@@ -217,11 +224,20 @@ def parse_config(raw: Any, environ: Mapping[str, str] | None = None) -> ProxyCon
         allow_unauthenticated=settings.allow_unauthenticated,
         public_routes=frozenset(public),
         metrics_identity_labels=settings.metrics_identity_labels,
+        max_request_size_mb=_megabytes(settings.max_request_size_mb, DEFAULT_MAX_REQUEST_SIZE_MB),
+        max_response_size_mb=_megabytes(settings.max_response_size_mb, None),
         router=router,
         model_list=list(raw.get("model_list") or []),
         router_settings=dict(raw.get("router_settings") or {}),
         litellm_settings=dict(raw.get("litellm_settings") or {}),
     )
+
+
+def _megabytes(value: float | None, default: float | None) -> float | None:
+    """A size limit as set (``default`` when unset, ``None`` for 0: no limit, as in LiteLLM)."""
+    if value is None:
+        return default
+    return value if value > 0 else None
 
 
 def _key_fields(fields: dict[str, Any]) -> dict[str, Any]:

@@ -2,12 +2,15 @@
 
 An upstream that answers with an error status raises :class:`UpstreamError` carrying that
 status and body, which the proxy passes through unchanged; one that cannot be reached raises
-:class:`UpstreamUnreachable`. Neither is ever stored in the cache.
+:class:`UpstreamUnreachable`; one whose answer passes ``max_response_size_mb`` raises
+:class:`~.size_limits.ResponseTooLarge` (the body is read no further). None is ever stored in
+the cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import httpx
@@ -22,6 +25,7 @@ from tenacity import (
 
 from ..llm.responses import CachedDict
 from .config import Deployment
+from .size_limits import cap_response, read_capped
 from .trace_context import trace_headers
 
 if TYPE_CHECKING:
@@ -108,8 +112,12 @@ class StreamCutShort(UpstreamUnreachable):
 class Forwarder:
     """One httpx client, shared by every request, that sends requests to deployments."""
 
-    def __init__(self, timeout: float, retries: int = 2) -> None:
+    def __init__(
+        self, timeout: float, retries: int = 2, max_response_size_mb: float | None = None
+    ) -> None:
         self.timeout = timeout
+        #: an answer over this many MB raises :class:`.ResponseTooLarge` (never retried)
+        self.max_response_size_mb = max_response_size_mb
         #: more tries of a failed request (LiteLLM's proxy retries too; the Router path takes
         #: ``router_settings.num_retries``)
         self.retries = retries
@@ -182,19 +190,26 @@ class Forwarder:
     async def _post(
         self, url: str, headers: dict[str, str], timeout: float, **content: Any
     ) -> CachedDict:
-        try:
-            response = await self._client.post(url, headers=headers, timeout=timeout, **content)
-        except httpx.TimeoutException as exc:
-            raise UpstreamUnreachable(True) from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamUnreachable(False) from exc
+        request = self._client.build_request(
+            "POST", url, headers=headers, timeout=timeout, **content
+        )
+        response = await self._send(request)
+        with _unreachable_on_http_error():
+            body = await read_capped(response, self.max_response_size_mb)
         content_type = response.headers.get("content-type")
         if response.status_code >= 400:
-            raise UpstreamError(response.status_code, response.content, content_type)
+            raise UpstreamError(response.status_code, body, content_type)
         try:
-            return CachedDict(orjson.loads(response.content))
+            return CachedDict(orjson.loads(body))
         except orjson.JSONDecodeError:
-            raise UncacheableAnswer(response.status_code, response.content, content_type) from None
+            raise UncacheableAnswer(response.status_code, body, content_type) from None
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """The upstream's response, its body not read yet and capped at the size limit."""
+        with _unreachable_on_http_error():
+            response = await self._client.send(request, stream=True)
+        await cap_response(response, self.max_response_size_mb)
+        return response
 
     async def _stream(
         self,
@@ -207,17 +222,10 @@ class Forwarder:
         request = self._client.build_request(
             "POST", url, content=content, headers=headers, timeout=timeout
         )
-        try:
-            response = await self._client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise UpstreamUnreachable(True) from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamUnreachable(False) from exc
+        response = await self._send(request)
         if response.status_code >= 400:
-            try:
-                body = await response.aread()
-            finally:
-                await response.aclose()
+            with _unreachable_on_http_error():
+                body = await read_capped(response, self.max_response_size_mb)
             raise UpstreamError(response.status_code, body, response.headers.get("content-type"))
         return event_payloads(response, ends_with_done)
 
@@ -233,20 +241,28 @@ async def event_payloads(response: httpx.Response, ends_with_done: bool) -> Asyn
     by the cache.
     """
     try:
-        async for event in EventSource(response).aiter_sse():
-            payload = event.data
-            if payload == "[DONE]":
-                return
-            if payload:
-                yield orjson.loads(payload)
+        with _unreachable_on_http_error():
+            async for event in EventSource(response).aiter_sse():
+                payload = event.data
+                if payload == "[DONE]":
+                    return
+                if payload:
+                    yield orjson.loads(payload)
         if ends_with_done:
             raise StreamCutShort
+    finally:
+        await response.aclose()
+
+
+@contextlib.contextmanager
+def _unreachable_on_http_error() -> Iterator[None]:
+    """httpx's failures as :class:`UpstreamUnreachable` (a timeout said so)."""
+    try:
+        yield
     except httpx.TimeoutException as exc:
         raise UpstreamUnreachable(True) from exc
     except httpx.HTTPError as exc:
         raise UpstreamUnreachable(False) from exc
-    finally:
-        await response.aclose()
 
 
 def _retryable(exc: BaseException) -> bool:

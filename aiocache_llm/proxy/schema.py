@@ -21,6 +21,8 @@ ADMIN_ROUTES: Final = ("/cache/delete", "/cache/flushall", "/cache/stats", "/met
 
 _Seconds = Annotated[float, Field(gt=0, le=86_400 * 7, allow_inf_nan=False)]
 _Count = Annotated[int, Field(ge=1, le=10**12, strict=True)]
+#: LiteLLM's MB (1024 * 1024 bytes), fractions allowed; 0 means no limit, as in LiteLLM
+_Megabytes = Annotated[float, Field(ge=0, le=1024 * 1024, allow_inf_nan=False)]
 _Name = Annotated[str, Field(min_length=1, max_length=512)]
 
 
@@ -75,6 +77,8 @@ class GeneralSettings(_Open):
     public_routes: list[Literal[ADMIN_ROUTES]] = Field(default_factory=list)  # type: ignore[valid-type]
     metrics_identity_labels: bool = False
     router: Literal["auto", "litellm", "openai-compatible"] = "auto"
+    max_request_size_mb: _Megabytes | None = None
+    max_response_size_mb: _Megabytes | None = None
 
 
 class CacheSection(_Open):

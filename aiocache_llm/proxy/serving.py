@@ -37,6 +37,7 @@ from .forward import (
 )
 from .request_checks import fallback_targets, test_switches
 from .routing import LITELLM_CALLS
+from .size_limits import ResponseTooLarge, cap_answers
 from .trace_context import continue_trace, end_trace
 
 if TYPE_CHECKING:
@@ -200,7 +201,8 @@ async def serve(
     if refused is not None:
         return refused
     if routed and router is not None and name in LITELLM_CALLS:
-        upstream = router.upstream(name, model, request_headers)
+        megabytes = state.config.max_response_size_mb  # litellm reads the answer itself
+        upstream = cap_answers(router.upstream(name, model, request_headers), megabytes)
     elif not deployment.openai_compatible:
         # the forwarder speaks OpenAI's wire format: never send this entry's key elsewhere
         return error(
@@ -246,6 +248,9 @@ async def serve(
     except CacheError as exc:  # the cache failed under the fail_closed policy
         logger.warning("the cache failed for %s (%s)", name, type(exc).__name__)
         return error(503, "the cache is unavailable", "cache_error", "cache_unavailable")
+    except ResponseTooLarge as exc:  # never passed on as complete, never stored
+        state.metrics.upstream_errors.labels(name, "502").inc()
+        return error(502, str(exc), "upstream_error", "response_too_large")
     except UpstreamError as exc:
         if not isinstance(exc, (UncacheableAnswer, RequestRefused)):
             state.metrics.upstream_errors.labels(name, str(exc.status)).inc()
@@ -298,9 +303,11 @@ async def _sse(stream: Any, named: bool) -> AsyncIterator[bytes]:
             kind = chunk.get("type") if named and isinstance(chunk, dict) else None
             yield data if not isinstance(kind, str) else f"event: {kind}\n".encode() + data
     except Exception as exc:  # the status is sent already: end with an error event
-        message = str(exc) if isinstance(exc, UpstreamUnreachable) else "the stream failed"
+        told = isinstance(exc, (UpstreamUnreachable, ResponseTooLarge))
+        message = str(exc) if told else "the stream failed"
+        code = "response_too_large" if isinstance(exc, ResponseTooLarge) else None
         logger.warning("a streamed answer broke off (%s)", type(exc).__name__)
-        failure = {"error": {"message": message, "type": "upstream_error", "code": None}}
+        failure = {"error": {"message": message, "type": "upstream_error", "code": code}}
         prefix = b"event: error\n" if named else b""
         yield prefix + b"data: " + orjson.dumps(failure) + b"\n\n"
         return
