@@ -207,10 +207,15 @@ class StoreCache(BaseCache, Generic[P]):
         names = [self.object_name(key) for key in keys]
         with self._errors:
             found = await self.store.get_many(names)
-        now = self.clock()
-        return [
-            await self._live(name, stored, now) for name, stored in zip(names, found, strict=True)
+        now, fresh = self.clock(), self._fresh
+        entries = [
+            None if stored is None else fresh(name, stored, now)
+            for name, stored in zip(names, found, strict=True)
         ]
+        for name, stored, entry in zip(names, found, entries, strict=True):
+            if entry is None and stored is not None:
+                await self._discard(name, stored)  # unreadable or expired
+        return entries
 
     # -- the contract ----------------------------------------------------------------------
     async def async_get_cache(self, key: str) -> Any:
