@@ -43,6 +43,12 @@ _GET = "SELECT value FROM entries WHERE key = ?"
 _PUT = "INSERT OR REPLACE INTO entries (key, value, expires, size, stored) VALUES (?, ?, ?, ?, ?)"
 
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused for a lock another connection holds (SQLITE_BUSY)."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    return (code & 0xFF) == 5 if code is not None else str(exc) == "database is locked"
+
+
 class _Connection:
     """One thread's SQLite connection; ``busy`` is held while that thread runs statements."""
 
@@ -90,15 +96,31 @@ class DiskStore(Store[bytes]):
         self._cull_lock = threading.Lock()
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            with contextlib.closing(self._connect()) as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA)
+            self._prepare()
         except (OSError, sqlite3.Error) as exc:
             raise BackendUnavailable(f"cannot use {directory}: {exc}") from exc
         #: Entries read lately, served from memory while the database is unchanged.
         self.hot = HotEntries(self._db_path, memory, self._connect) if memory > 0 else None
 
     # -- connections -----------------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Turn the write-ahead log on and make the table. SQLite refuses a journal-mode switch
+        at once, without waiting, while another connection (another process opening the same
+        new directory) holds the write lock; that refusal is retried for up to ``timeout``."""
+        deadline = time.monotonic() + self.timeout
+        pause = 0.001
+        with contextlib.closing(self._connect()) as db:
+            while True:
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.executescript(_SCHEMA)
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _busy(exc) or time.monotonic() + pause > deadline:
+                        raise
+                time.sleep(pause)
+                pause = min(2 * pause, 0.05)
+
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(
             self._db_path, timeout=self.timeout, isolation_level=None, check_same_thread=False

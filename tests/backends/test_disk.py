@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+import threading
 import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from aiocache_llm import DiskCache
+from aiocache_llm.errors import BackendUnavailable
 
 VALUES = {f"v{i}": {"version": i, "body": chr(ord("a") + i) * 300_000} for i in range(4)}
 
@@ -91,6 +93,39 @@ def test_processes_writing_one_directory_see_their_own_and_each_others_values(
     assert cache.batch_get_cache(keys) == [
         {"worker": w, "i": i} for w in range(4) for i in range(200)
     ]
+
+
+def test_opening_a_new_directory_waits_while_another_process_holds_its_write_lock(
+    tmp_path: Path,
+) -> None:
+    # as when another process opens the same new directory and is making the table: SQLite
+    # refuses the switch to its write-ahead log at once, without waiting for the lock
+    holder = sqlite3.connect(
+        tmp_path / "cache.sqlite3", isolation_level=None, check_same_thread=False
+    )
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, holder.execute, ("ROLLBACK",))
+    release.start()
+    try:
+        cache = DiskCache(tmp_path)
+    finally:
+        release.join()
+        holder.close()
+    cache.set_cache("k", "v")
+    assert cache.get_cache("k") == "v"
+    with contextlib.closing(sqlite3.connect(tmp_path / "cache.sqlite3")) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    cache.disconnect()
+
+
+def test_a_write_lock_held_past_the_timeout_is_backend_unavailable(tmp_path: Path) -> None:
+    with contextlib.closing(
+        sqlite3.connect(tmp_path / "cache.sqlite3", isolation_level=None)
+    ) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(BackendUnavailable, match="database is locked"):
+            DiskCache(tmp_path, timeout=0.2)
+        holder.execute("ROLLBACK")
 
 
 def test_entries_persist_across_cache_objects(tmp_path: Path) -> None:
