@@ -160,7 +160,7 @@ class Forwarder:
         timeout = deployment.timeout or self.timeout
         multipart = endpoint.multipart
         ends_with_done = not endpoint.named_events  # the OpenAI chat and text streams
-        audio = not endpoint.cached  # /audio/speech: its answer is audio bytes
+        audio = endpoint.name == "speech"  # its answer is audio bytes
 
         async def call(**body: Any) -> Any:
             body.pop(STREAM_MARK, None)
