@@ -275,6 +275,11 @@ def create_app(config: ProxyConfig) -> Starlette:
         ]
         routes.append(Route(f"{prefix}/models", guarded(models), methods=["GET"]))
     routes += [
+        Route(path, llm_endpoint(e), methods=["POST"])
+        for e in ENDPOINTS.values()
+        for path in e.aliases
+    ]
+    routes += [
         Route("/cache/ping", guarded(ping), methods=["GET"]),
         Route("/cache/delete", guarded(delete, "/cache/delete"), methods=["POST"]),
         Route("/cache/flushall", guarded(flush, "/cache/flushall"), methods=["POST"]),

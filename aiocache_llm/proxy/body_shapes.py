@@ -116,11 +116,17 @@ _REQUIRED: Final[dict[str, tuple[str, ...]]] = {
     "responses": ("input",),
     "messages": ("messages", "max_tokens"),
     "rerank": ("query", "documents"),
+    "speech": ("input",),
 }
 #: route -> fields checked on it alone
 _ROUTE_FIELDS: Final[dict[str, dict[str, tuple[_Check, str]]]] = {
     "responses": {"input": (_is_input, "text or a non-empty list of input items")},
     "completions": {"prompt": (_is_input, "text or a non-empty list")},
+    "speech": {
+        "input": (_is_text, "text"),
+        "response_format": (_is_text, "text"),
+        "speed": (_is_number, "a finite number"),
+    },
 }
 _STREAMING: Final = frozenset({"chat", "completions", "responses", "messages"})
 

@@ -24,6 +24,7 @@ from tenacity import (
 )
 
 from ..llm.responses import CachedDict
+from .audio import AudioAnswer, form_fields, speech_media_type
 from .config import Deployment
 from .size_limits import cap_response, read_capped
 from .trace_context import trace_headers
@@ -45,6 +46,9 @@ __all__ = [
 ]
 
 _JSON: Final = {"content-type": "application/json"}
+_NOT_AUDIO: Final = orjson.dumps(
+    {"error": {"message": "the upstream answered JSON, not audio", "type": "upstream_error"}}
+)
 #: A request argument the proxy adds to event-stream requests so that they are cached apart
 #: from plain answers; never sent upstream.
 STREAM_MARK: Final = "aiocache_llm_event_stream"
@@ -156,6 +160,7 @@ class Forwarder:
         timeout = deployment.timeout or self.timeout
         multipart = endpoint.multipart
         ends_with_done = not endpoint.named_events  # the OpenAI chat and text streams
+        audio = endpoint.name == "speech"  # its answer is audio bytes
 
         async def call(**body: Any) -> Any:
             body.pop(STREAM_MARK, None)
@@ -165,13 +170,16 @@ class Forwarder:
             sent = {**headers, **traced} if traced else headers
             if multipart:  # an upload is read once: not retried
                 upload = body.pop("file")
-                return await self._post(url, sent, timeout, data=body, files={"file": upload})
+                fields = form_fields(body)
+                return await self._post(url, sent, timeout, data=fields, files={"file": upload})
             content = orjson.dumps(body)
             stream = body.get("stream") is True
             async for attempt in self._attempts():
                 with attempt:
                     if stream:  # retried until the stream starts (its status is known)
                         return await self._stream(url, content, sent, timeout, ends_with_done)
+                    if audio:
+                        return await self._audio(url, sent, timeout, content, body)
                     return await self._post(url, sent, timeout, content=content)
             raise AssertionError("unreachable: the last attempt's error is raised")
 
@@ -203,6 +211,17 @@ class Forwarder:
             return CachedDict(orjson.loads(body))
         except orjson.JSONDecodeError:
             raise UncacheableAnswer(response.status_code, body, content_type) from None
+
+    async def _audio(
+        self, url: str, headers: dict[str, str], timeout: float, content: bytes, body: Any
+    ) -> AudioAnswer:
+        """A speech answer: the audio as it came (an error status raises as for JSON)."""
+        try:
+            await self._post(url, headers, timeout, content=content)
+        except UncacheableAnswer as exc:  # not JSON: the audio
+            media = speech_media_type(exc.content_type, body.get("response_format"))
+            return AudioAnswer(exc.body, media)
+        raise UpstreamError(502, _NOT_AUDIO, "application/json") from None
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """The upstream's response, its body not read yet and capped at the size limit."""

@@ -4,8 +4,10 @@ the proxy's own OpenAI-compatible forwarder, which refuses at start-up what it c
 With litellm, the Router is built from the config's ``model_list`` and ``router_settings``
 (several deployments per ``model_name``, ``num_retries``, ``fallbacks``, every provider litellm
 speaks), and chat, text, embedding, Responses API and Anthropic Messages requests go through
-it; its answers come back in the format of the route asked (OpenAI's, or Anthropic's for
-``/v1/messages``), streams as the route's own events. Without it (or with
+it, and so do rerank (``arerank``), transcription (``atranscription``) and speech
+(``aspeech``) requests; its answers come back in the format of the route asked (OpenAI's,
+Anthropic's for ``/v1/messages``, Cohere's for rerank, audio bytes for speech), streams as the
+route's own events. Without it (or with
 ``general_settings.router: openai-compatible``), only OpenAI-compatible entries are served:
 any other provider prefix, a second deployment of one model name, ``router_settings`` or a
 ``litellm_settings`` entry other than the cache's is an error naming the entry and the extra
@@ -27,11 +29,13 @@ import orjson
 
 from ..errors import ConfigurationError, MissingDependencyError
 from ..llm.responses import CachedDict
+from .audio import TEXT_FORMATS, speech_answer
 from .deployments import OPENAI_COMPATIBLE
 from .forward import (
     HEADERS_MARK,
     STREAM_MARK,
     RequestRefused,
+    UncacheableAnswer,
     UpstreamError,
     UpstreamUnreachable,
     event_payloads,
@@ -57,6 +61,9 @@ LITELLM_CALLS: Final = {
     "embeddings": "aembedding",
     "responses": "aresponses",
     "messages": "aanthropic_messages",
+    "rerank": "arerank",
+    "transcriptions": "atranscription",
+    "speech": "aspeech",
 }
 _PATHS: Final = {
     "chat": "/chat/completions",
@@ -64,6 +71,9 @@ _PATHS: Final = {
     "embeddings": "/embeddings",
     "responses": "/responses",
     "messages": "/messages",
+    "rerank": "/rerank",
+    "transcriptions": "/audio/transcriptions",
+    "speech": "/audio/speech",
 }
 _EXTRA_HINT: Final = "pip install 'aiocache-llm[litellm]'"
 #: litellm_settings entries the proxy itself reads (the cache); the rest are litellm's.
@@ -246,8 +256,12 @@ class LitellmRouter:
                 answer = await method(**body)
             except Exception as exc:
                 raise self._error(exc) from None
+            if endpoint_name == "speech":  # audio bytes, passed on as they came
+                return speech_answer(answer, body.get("response_format"))
             if body.get("stream") is True:
                 return self._chunks(answer)
+            if endpoint_name == "transcriptions":
+                return _transcription(_plain(answer), body.get("response_format"))
             return CachedDict(_plain(answer))
 
         return call
@@ -311,6 +325,15 @@ def _refused(message: str) -> RequestRefused:
     code = "rejected_parameter"
     body = {"error": {"message": message, "type": "invalid_request_error", "code": code}}
     return RequestRefused(400, orjson.dumps(body), "application/json")
+
+
+def _transcription(data: dict[str, Any], response_format: Any) -> CachedDict:
+    """A transcription in the format asked: JSON without litellm's empty fields, or plain
+    text passed through unstored (as the forwarder passes a provider's text on)."""
+    if response_format in TEXT_FORMATS:
+        text = str(data.get("text") or "").encode()
+        raise UncacheableAnswer(200, text, "text/plain; charset=utf-8")
+    return CachedDict({k: v for k, v in data.items() if v is not None})
 
 
 def _with_provider(litellm: Any, entry: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 import orjson
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -24,6 +23,7 @@ from ..errors import CacheError, InvalidArgumentError, InvalidRequestError
 from ..llm.keys import call_family
 from ..llm.keys import deployment as key_deployment
 from ..llm.validation import check_arguments
+from .audio import AudioAnswer, form_arguments
 from .auth import Caller, request_identity
 from .body_shapes import body_problem
 from .forward import (
@@ -70,6 +70,10 @@ class Endpoint:
     #: Their streams are cached apart from their plain answers.
     named_events: bool = False
     multipart: bool = False
+    #: answers are stored (``/audio/speech`` is passed through, as LiteLLM's cache does)
+    cached: bool = True
+    #: more paths of the route (LiteLLM's, besides ``path`` with and without ``/v1``)
+    aliases: tuple[str, ...] = ()
 
 
 ENDPOINTS: Final = {
@@ -84,7 +88,8 @@ ENDPOINTS: Final = {
             ("atranscription", "transcription"),
             multipart=True,
         ),
-        Endpoint("rerank", "/rerank", ("arerank", "rerank")),
+        Endpoint("speech", "/audio/speech", ("aspeech", "speech"), cached=False),
+        Endpoint("rerank", "/rerank", ("arerank", "rerank"), aliases=("/v2/rerank",)),
         Endpoint("responses", "/responses", ("aresponses", "responses"), named_events=True),
         Endpoint("messages", "/messages", ("anthropic_messages",), named_events=True),
     )
@@ -103,15 +108,9 @@ def error(status: int, message: str, type_: str, code: str | None = None) -> Res
 
 async def _read_body(endpoint: Endpoint, request: Request) -> dict[str, Any] | Response:
     if endpoint.multipart:
-        form = await request.form()
-        body: dict[str, Any] = {}
-        for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                body[name] = (value.filename or name, await value.read(), value.content_type)
-            else:
-                body[name] = value
-        if not isinstance(body.get("file"), tuple):
-            return error(400, "'file' must be an uploaded file", "invalid_request_error")
+        body = await form_arguments(await request.form())
+        if isinstance(body, str):
+            return error(400, body, "invalid_request_error")
         return body
     try:
         parsed = orjson.loads(await request.body())
@@ -236,7 +235,7 @@ async def serve(
     reset = request_identity.set(scope)
     trace = continue_trace(request_headers)
     try:
-        if cache is None:
+        if cache is None or not endpoint.cached:
             body.pop("cache", None)
             result = await upstream(**body)
         else:
@@ -270,6 +269,8 @@ async def serve(
     outcome = "none" if not headers else ("hit" if hidden.get("cache_hit") else "miss")
     state.status.count_model(model, outcome)
     state.metrics.request_seconds.labels(name, outcome).observe(time.perf_counter() - started)
+    if isinstance(result, AudioAnswer):
+        return Response(result.content, media_type=result.content_type)
     if hasattr(result, "__aiter__"):
         events = _sse(result, endpoint.named_events)
         return StreamingResponse(events, headers=headers, media_type="text/event-stream")

@@ -19,6 +19,8 @@ import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .audio import AudioAnswer
+
 __all__ = [
     "DEFAULT_MAX_REQUEST_SIZE_MB",
     "MIB",
@@ -186,7 +188,8 @@ def cap_answers(
         answer = await call(**body)
         if hasattr(answer, "__aiter__"):
             return _capped_chunks(answer, max_bytes, megabytes)
-        if len(orjson.dumps(answer)) > max_bytes:
+        size = len(answer.content if isinstance(answer, AudioAnswer) else orjson.dumps(answer))
+        if size > max_bytes:
             raise ResponseTooLarge(megabytes)
         return answer
 

@@ -7,7 +7,13 @@
   each event's JSON over several ``data:`` lines);
 * Azure OpenAI: ``POST /openai/deployments/<deployment>/chat/completions?api-version=...``
   with an ``api-key: K`` header (a missing ``api-version`` is a 404, as on Azure);
-* Anthropic Messages: ``POST /v1/messages`` with ``x-api-key: K`` and ``anthropic-version``.
+* Anthropic Messages: ``POST /v1/messages`` with ``x-api-key: K`` and ``anthropic-version``;
+* Cohere rerank: ``POST /v2/rerank`` with ``Authorization: Bearer K`` (documents scored by the
+  words they share with the query, the answer's ``id`` naming N);
+* audio, OpenAI's and Azure's paths (``/v1/audio/...`` with the bearer key,
+  ``/openai/deployments/<deployment>/audio/...`` with ``api-key``): a transcription is
+  ``"audio <sha256 of the file> [from N]"`` (``verbose_json`` lists words and segments as
+  ``timestamp_granularities[]`` asks), speech is ``b"ID3 speech: <input> [from N]"``.
 
 Answers are ``"echo: <last user text> [from N]"``, so a test sees which deployment answered.
 ``GET /_seen`` lists every request as ``{"path", "credentials"}`` (every credential header
@@ -19,6 +25,7 @@ with a 500, ``{"redirect": url}`` answers every request with a 307 to ``url`` + 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -169,6 +176,40 @@ def build_app(name: str, key: str) -> Any:
         denied = refused(request, azure=True)
         return denied or failed() or responses_answer(await request.json())
 
+    async def cohere_rerank(request: Request) -> Response:
+        return refused(request) or failed() or JSONResponse(_reranked(await request.json(), name))
+
+    async def transcription(request: Request) -> Response:
+        denied = refused(request, azure="deployment" in request.path_params)
+        if denied is not None:
+            return denied
+        form = await request.form()
+        stop = failed()
+        if stop is not None:
+            return stop
+        upload: Any = form["file"]
+        text = f"audio {hashlib.sha256(await upload.read()).hexdigest()[:12]} [from {name}]"
+        kind = form.get("response_format")
+        if kind in ("text", "srt", "vtt"):
+            return Response(text, media_type="text/plain")
+        if kind != "verbose_json":
+            return JSONResponse({"text": text})
+        wanted = form.getlist("timestamp_granularities[]")
+        answer: dict[str, Any] = {"text": text, "language": form.get("language") or "english"}
+        answer["duration"] = 1.5
+        if "word" in wanted:
+            answer["words"] = [{"word": w, "start": 0.0, "end": 1.0} for w in text.split()]
+        if "segment" in wanted:
+            answer["segments"] = [_segment(text)]
+        return JSONResponse(answer)
+
+    async def speech(request: Request) -> Response:
+        denied = refused(request, azure="deployment" in request.path_params)
+        body = {} if denied is not None else await request.json()
+        audio = f"ID3 speech: {body.get('input')} [from {name}]".encode()
+        kind = "audio/wav" if body.get("response_format") == "wav" else "audio/mpeg"
+        return denied or failed() or Response(audio, media_type=kind)
+
     async def unknown(request: Request) -> Response:
         record(request)
         return JSONResponse({"error": {"code": "404", "message": "Resource not found"}}, 404)
@@ -209,6 +250,15 @@ def build_app(name: str, key: str) -> Any:
             Route("/v1/responses", openai_responses, methods=["POST"]),
             Route("/openai/responses", azure_responses, methods=["POST"]),
             Route("/openai/v1/responses", azure_responses, methods=["POST"]),
+            Route("/v2/rerank", cohere_rerank, methods=["POST"]),
+            Route("/v1/audio/transcriptions", transcription, methods=["POST"]),
+            Route("/v1/audio/speech", speech, methods=["POST"]),
+            Route(
+                "/openai/deployments/{deployment}/audio/transcriptions",
+                transcription,
+                methods=["POST"],
+            ),
+            Route("/openai/deployments/{deployment}/audio/speech", speech, methods=["POST"]),
             Route("/_seen", seen_requests),
             Route("/_config", configure, methods=["POST"]),
             Route("/_reset", reset, methods=["POST"]),
@@ -236,6 +286,21 @@ async def _one_delta(
             sent = True
         payload = json.dumps({"type": event, **fill(event, data)})
         yield f"event: {event}\ndata: {payload}\n\n".encode()
+
+
+def _reranked(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """Cohere's v2 rerank answer: the documents scored by the words they share with the query."""
+    words = set(str(body.get("query", "")).lower().split())
+    texts = [str(d.get("text") if isinstance(d, dict) else d) for d in body.get("documents") or []]
+    scores = [len(words & set(t.lower().split())) / (len(words) or 1) for t in texts]
+    order = sorted(range(len(texts)), key=lambda i: -scores[i])[: body.get("top_n") or len(texts)]
+    results = [{"index": i, "relevance_score": scores[i]} for i in order]
+    meta = {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}}
+    return {"id": shapes.ident(body, f"rerank-{name}"), "results": results, "meta": meta}
+
+
+def _segment(text: str) -> dict[str, Any]:
+    return {"id": 0, "seek": 0, "start": 0.0, "end": 1.5, "text": text, "tokens": [1]}
 
 
 def _retext(answer: dict[str, Any], text: str) -> None:

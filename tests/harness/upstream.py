@@ -12,7 +12,8 @@ this). It answers deterministically — the same request always gets the same an
 * ``POST /v1/embeddings`` (and Azure OpenAI's ``/openai/deployments/<name>/embeddings``): a
   vector derived from the sha256 of each input item.
 * ``POST /v1/audio/transcriptions``: the sha256 of the uploaded file (plain text when
-  ``response_format=text``).
+  ``response_format=text``; ``verbose_json`` lists the ``timestamp_granularities[]`` sent).
+* ``POST /v1/audio/speech``: ``b"ID3 speech: <input>"`` as ``audio/mpeg``.
 * ``POST /v1/responses`` (OpenAI Responses API), ``POST /v1/messages`` (Anthropic Messages API),
   streamed as the named SSE events those APIs send, and ``POST /search`` (Perplexity's search,
   LiteLLM's native format): see :mod:`tests.harness._upstream_shapes`.
@@ -269,7 +270,17 @@ def build_app() -> Any:
         text = "audio " + hashlib.sha256(data).hexdigest()[:12]
         if form.get("response_format") == "text":
             return Response(text, media_type="text/plain")
+        if form.get("response_format") == "verbose_json":  # what the form asked, as it came
+            wanted = form.getlist("timestamp_granularities[]")
+            return JSONResponse({"text": text, "timestamp_granularities": wanted})
         return JSONResponse({"text": text})
+
+    async def speech(request: Request) -> Response:
+        body = await request.json()
+        failed = await gate("speech")
+        if failed is not None:
+            return failed
+        return Response(f"ID3 speech: {body.get('input')}".encode(), media_type="audio/mpeg")
 
     async def rerank(request: Request) -> Response:
         body = await request.json()
@@ -318,6 +329,7 @@ def build_app() -> Any:
             # Azure OpenAI's path for the same answers
             Route("/openai/deployments/{deployment}/embeddings", embeddings, methods=["POST"]),
             Route("/v1/audio/transcriptions", transcriptions, methods=["POST"]),
+            Route("/v1/audio/speech", speech, methods=["POST"]),
             Route(
                 "/v1/responses", shaped("responses", upstream_shapes.responses), methods=["POST"]
             ),

@@ -81,6 +81,7 @@ def gateway(
     providers: dict[str, Provider], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Proxy]:
     env = {"KEY_A": KEYS["openai"], "KEY_B": KEYS["azure"], "KEY_C": KEYS["anthropic"]}
+    env["KEY_D"] = KEYS["cohere"]
     proxy = start_proxy(
         gateway_config(providers), tmp_path_factory.mktemp("gateway"), MASTER_KEY, env=env
     )

@@ -133,3 +133,36 @@ def test_a_plain_text_transcription_passes_through_uncached(
     assert first.text.startswith("audio ")
     assert first.headers["content-type"].startswith("text/plain")
     assert llm_upstream.calls("transcriptions") == 2
+
+
+async def test_every_value_of_a_repeated_form_field_is_sent_and_keyed(
+    client: AsyncOpenAI, llm_upstream: Upstream
+) -> None:
+    create = client.audio.transcriptions.with_raw_response.create
+    both = await create(
+        model="gpt-test",
+        file=("a.wav", b"RIFF-granular"),
+        response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+    )
+    words = await create(
+        model="gpt-test",
+        file=("a.wav", b"RIFF-granular"),
+        response_format="verbose_json",
+        timestamp_granularities=["word"],
+    )
+    assert both.http_response.json()["timestamp_granularities"] == ["word", "segment"]
+    assert words.headers["x-aiocache-llm-cache-hit"] == "false"
+    assert words.http_response.json()["timestamp_granularities"] == ["word"]
+
+
+async def test_speech_is_passed_on_as_audio_and_never_cached(
+    client: AsyncOpenAI, llm_upstream: Upstream
+) -> None:
+    speak = client.audio.speech.with_raw_response.create
+    first = await speak(model="gpt-test", voice="alloy", input="hello there")
+    second = await speak(model="gpt-test", voice="alloy", input="hello there")
+    assert first.content == second.content == b"ID3 speech: hello there"
+    assert first.headers["content-type"] == "audio/mpeg"
+    assert "x-aiocache-llm-cache-hit" not in second.headers
+    assert llm_upstream.calls("speech") == 2

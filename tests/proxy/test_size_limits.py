@@ -354,3 +354,17 @@ def test_through_litellms_router_an_answer_over_the_limit_is_a_502_and_never_cac
     small = _chat("a question under the limit")
     assert routed.post("/v1/chat/completions", small).status_code == 200
     assert routed.post("/v1/chat/completions", small).headers["x-aiocache-llm-cache-hit"] == "true"
+
+
+@pytest.mark.parametrize("path", ["limited", "routed"])
+def test_speech_over_the_limit_is_a_502_on_either_path(
+    path: str, request: pytest.FixtureRequest, llm_upstream: Upstream
+) -> None:
+    proxy: Proxy = request.getfixturevalue(path)
+    said = {"model": "gpt-test", "voice": "alloy"}
+    over = proxy.post("/v1/audio/speech", {**said, "input": "z" * (RESPONSE_LIMIT + 100)})
+    assert over.status_code == 502, over.text
+    assert over.json()["error"]["code"] == "response_too_large"
+    under = proxy.post("/v1/audio/speech", {**said, "input": "short"})
+    assert under.content == b"ID3 speech: short"
+    assert llm_upstream.calls("speech") == 2
