@@ -26,7 +26,9 @@ from .._sync import blocking
 from ..errors import InvalidArgumentError
 from ..llm.context import maybe_await
 from ..llm.controls import parse_controls
+from ..llm.explicit_keys import lookup_under_key, store_under_key
 from ..llm.handler import Handler
+from ..llm.keys import made_here
 from ..llm.responses import dump
 
 __all__ = ["LITELLM_MARKS", "LiteLLMMethods", "call_type_of"]
@@ -99,6 +101,9 @@ class LiteLLMMethods:
             if self.custom_get_cache is not None:
                 return await maybe_await(self.custom_get_cache(**_without_dynamic(kwargs)))
             return await self.litellm.async_get_cache(**kwargs)
+        if "cache_key" in kwargs:
+            key, call_type, controls = _named_key(kwargs)
+            return await lookup_under_key(self.handler, key, call_type, controls)
         call_type = call_type_of(kwargs)
         try:
             found = await self.async_call(
@@ -125,7 +130,6 @@ class LiteLLMMethods:
             else:
                 await self.litellm.async_add_cache(result, **kwargs)
             return
-        call_type = call_type_of(kwargs)
         if isinstance(result, (str, bytes)):
             try:
                 result = orjson.loads(result)
@@ -133,6 +137,11 @@ class LiteLLMMethods:
                 raise InvalidArgumentError(
                     "add_cache takes a response, its dict or its JSON"
                 ) from exc
+        if "cache_key" in kwargs:
+            key, call_type, controls = _named_key(kwargs)
+            await store_under_key(self.handler, key, call_type, result, controls)
+            return
+        call_type = call_type_of(kwargs)
 
         async def upstream(**_: Any) -> Any:
             return result
@@ -166,9 +175,28 @@ LITELLM_MARKS: Final = frozenset(
 )
 
 
+#: The keywords that only LiteLLM passes (a ``cache_key`` may be the caller's).
+_LITELLM_ONLY: Final = LITELLM_MARKS - {"cache_key"}
+
+
 def _from_litellm(kwargs: dict[str, Any]) -> bool:
-    """Whether LiteLLM made this call (its own keywords are among ``kwargs``)."""
-    return not LITELLM_MARKS.isdisjoint(kwargs)
+    """Whether this call is LiteLLM's: its own keywords are among ``kwargs``, or a
+    ``cache_key`` not of this library's shape (LiteLLM's, or a hook's) names the entry."""
+    if not _LITELLM_ONLY.isdisjoint(kwargs):
+        return True
+    return "cache_key" in kwargs and not made_here(kwargs["cache_key"])
+
+
+def _named_key(kwargs: dict[str, Any]) -> tuple[str, str, Any]:
+    """``(key, call type, controls)`` of a call on a key the caller names (``cache_key=``,
+    e.g. what :meth:`get_cache_key` returned): ``kwargs`` need not show the call type."""
+    key: str = kwargs.pop("cache_key")
+    controls = parse_controls(kwargs.pop("cache", None), kwargs.pop("caching", None))
+    try:
+        call_type = call_type_of(kwargs)
+    except InvalidArgumentError:
+        call_type = "acompletion"  # only names the call in events and logs
+    return key, call_type, controls
 
 
 def _without_dynamic(kwargs: dict[str, Any]) -> dict[str, Any]:

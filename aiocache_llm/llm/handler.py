@@ -249,9 +249,9 @@ class Handler:
         return semantic_query(call_type, kwargs, scope, extractor)
 
     # -- look up --------------------------------------------------------------------------
-    async def _lookup(self, ctx: CallContext) -> tuple[StoredEntry, float | None] | None:
-        """``(entry, similarity)`` on a hit, ``None`` on a miss (or a failed lookup)."""
-        key, controls = ctx.key, ctx.controls
+    async def exact_lookup(self, ctx: CallContext) -> StoredEntry | None:
+        """The entry under ``ctx.key``; ``None`` on a miss (or a failed lookup)."""
+        key = ctx.key
         try:
             if self.custom_get is not None:
                 raw = await maybe_await(self.custom_get(**ctx.kwargs, cache_key=key))
@@ -262,11 +262,20 @@ class Handler:
         except Exception as exc:  # a store's or a get_cache hook's failure never fails the call
             self.report.backend_error("lookup", key, ctx.call_type, exc)
             return None
-        entry = parse_entry(raw, controls.max_age, ANSWER_KINDS, self.backend.stats)
+        return self._entry(raw, ctx.controls.max_age)
+
+    def _entry(self, raw: Any, max_age: float | None) -> StoredEntry | None:
+        entry = parse_entry(raw, max_age, ANSWER_KINDS, self.backend.stats)
+        if entry is not None and entry["type"] is not None and not known_type(entry["type"]):
+            self.backend.stats.corrupt_reads += 1  # a type outside the closed table
+            return None
+        return entry
+
+    async def _lookup(self, ctx: CallContext) -> tuple[StoredEntry, float | None] | None:
+        """``(entry, similarity)`` on a hit, ``None`` on a miss (or a failed lookup)."""
+        key, controls = ctx.key, ctx.controls
+        entry = await self.exact_lookup(ctx)
         if entry is not None:
-            if entry["type"] is not None and not known_type(entry["type"]):
-                self.backend.stats.corrupt_reads += 1  # a type outside the closed table
-                return None
             return entry, None
         if not self.semantic or call_family(ctx.call_type) not in CHAT_FAMILIES:
             return None
@@ -284,13 +293,8 @@ class Handler:
             return None
         if hit is None:
             return None
-        entry = parse_entry(hit.value, controls.max_age, ANSWER_KINDS, self.backend.stats)
-        if entry is None:
-            return None
-        if entry["type"] is not None and not known_type(entry["type"]):
-            self.backend.stats.corrupt_reads += 1
-            return None
-        return entry, float(hit.similarity)
+        entry = self._entry(hit.value, controls.max_age)
+        return None if entry is None else (entry, float(hit.similarity))
 
     def answer(
         self,

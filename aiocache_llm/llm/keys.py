@@ -48,6 +48,7 @@ __all__ = [
     "keyed_headers",
     "make_key",
     "relevant_arguments",
+    "made_here",
     "scoped_custom_key",
 ]
 
@@ -349,6 +350,12 @@ def make_key(
 _SCOPED_PREFIX: Final = f"{_PREFIX}id:"
 #: Anonymous custom keys that would look like a key of this module: ``llm:v1:raw:<hex>``.
 _RAW_PREFIX: Final = f"{_PREFIX}raw:"
+
+
+def made_here(key: object) -> bool:
+    """Whether ``key`` has the shape of a key of this module (``[<namespace>:]llm:v<n>:...``),
+    as opposed to one LiteLLM or a ``get_cache_key`` hook made."""
+    return isinstance(key, str) and (key.startswith(_PREFIX) or f":{_PREFIX}" in key)
 
 
 def scoped_custom_key(key: str, *, namespace: str | None, identity: str | None) -> str:
