@@ -22,6 +22,7 @@ changes, on the library's event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -39,6 +40,7 @@ from ..core.codec import Entry
 from ..core.failures import describe_failure
 from ..errors import BackendError
 from ._checks import check_key
+from ._listener_tasks import stop_task
 from ._versions import Announcement, PubSubCapable
 from .memory import InMemoryCache
 
@@ -266,6 +268,14 @@ class Listener:
         self._future = None
         await stop_task(self._take_task)
 
+    def abandon(self) -> None:
+        """Stop listening without waiting, from any thread (its cache is gone)."""
+        self._listening = False
+        future, self._future = self._future, None
+        if future is not None:
+            with contextlib.suppress(RuntimeError):  # the library's loop has closed
+                future.cancel()
+
 
 class InvalidationChannel(Listener):
     """Announces this process's changes and applies other processes' to an L1.
@@ -369,31 +379,3 @@ class InvalidationChannel(Listener):
                 self._probes.discard(probe)
                 return
         raise BackendError(f"the invalidation subscription did not come up within {timeout} s")
-
-
-async def _cancel(take: Callable[[], asyncio.Task[None] | None]) -> None:
-    """Cancel the task ``take()`` hands over and wait until it has closed its connection (runs
-    on the library loop, where the task lives)."""
-    task = take()
-    if task is None:
-        return
-    # A cancel that lands while a read timeout unwinds can be absorbed (asyncio.timeout on
-    # Python 3.11), so cancellation is delivered again until the task has really ended.
-    deadline = time.monotonic() + 5.0
-    while not task.done() and time.monotonic() < deadline:
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.1)
-    if task.done() and not task.cancelled():
-        task.exception()  # retrieved: an error while closing is not worth a warning
-    elif not task.done():
-        logger.warning("the invalidation listener did not stop within 5 s")
-
-
-async def stop_task(take: Callable[[], asyncio.Task[None] | None]) -> None:
-    """Stop a listener task of the library loop, from any loop (``take`` is asked on that
-    loop, after the task has started)."""
-    library_loop = loop_thread_loop()
-    if asyncio.get_running_loop() is library_loop:
-        await _cancel(take)
-    else:
-        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_cancel(take), library_loop))

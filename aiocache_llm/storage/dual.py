@@ -14,6 +14,7 @@ from ..core.logs import RateLimitedLog
 from ..errors import BackendError, ConfigurationError
 from ._dual_counters import layered_increments
 from ._invalidation import InvalidationChannel, L1Coherence
+from ._listener_tasks import bound_to, weak_method
 from ._shared_reads import SharedReads
 from ._tracking import TrackingChannel, check_tracking
 from ._versions import PubSubCapable, VersionedStore
@@ -104,15 +105,14 @@ class DualCache(BaseCache):
         )
         self.invalidation = invalidation
         self.channel: InvalidationChannel | TrackingChannel | None = None
+        on_error = weak_method(self._l2_failed_quietly)  # the listener must not keep us alive
         if self.coherent and invalidation == "tracking":
-            self.channel = TrackingChannel(redis_cache, self._state, self._l2_failed_quietly)
+            self.channel = TrackingChannel(redis_cache, self._state, on_error)
         elif self.coherent:
-            self.channel = InvalidationChannel(
-                redis_cache,  # type: ignore[arg-type]
-                invalidation_channel,
-                self._state,
-                self._l2_failed_quietly,
-            )
+            l2: Any = redis_cache
+            self.channel = InvalidationChannel(l2, invalidation_channel, self._state, on_error)
+        if self.channel is not None:
+            bound_to(self, self.channel)  # a dropped cache stops listening
         self._reads = SharedReads(self._l2_read, redis_batch_cache_expiry)
         self._l1_get = self.in_memory_cache.get_cache
 

@@ -7,10 +7,15 @@ captured too."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import subprocess
 import sys
+import time
 import uuid
+import weakref
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +82,48 @@ def test_shutting_down_in_either_order_leaves_nothing_behind(
     )
     assert (done.returncode, done.stdout.strip()) == (0, "done"), done.stderr
     assert done.stderr == ""
+
+
+async def _subscribers(raw: Any) -> int:
+    clients = await raw.client_list()
+    return sum(1 for c in clients if int(c.get("sub", 0)) or int(c.get("psub", 0)))
+
+
+@pytest.mark.parametrize("made_by", ["DualCache", "Cache(type='redis')"])
+async def test_a_cache_its_user_dropped_stops_listening(
+    made_by: str, redis_server: RedisServer
+) -> None:
+    import redis.asyncio as aioredis
+
+    from aiocache_llm import Cache, InMemoryCache
+    from aiocache_llm.storage.dual import DualCache
+    from aiocache_llm.storage.redis import RedisCache
+
+    raw = aioredis.Redis.from_url(redis_server.url)
+    try:
+        before = await _subscribers(raw)
+        namespace = f"dropped-{uuid.uuid4().hex[:8]}"
+        if made_by == "DualCache":
+            cache: Any = DualCache(
+                InMemoryCache(), RedisCache(url=redis_server.url, namespace=namespace, env={})
+            )
+            await cache.async_ready()
+        else:
+            cache = Cache(type="redis", url=redis_server.url, namespace=namespace)
+            await cache.backend.async_ready()
+        dual = cache if made_by == "DualCache" else cache.backend
+        await dual.async_set_cache("k", "v")
+        assert await _subscribers(raw) == before + 1
+        l2 = dual.redis_cache  # kept, to close its command connections at the end
+        del dual
+        ref = weakref.ref(cache)
+        del cache
+        gc.collect()
+        assert ref() is None  # nothing the library keeps holds a dropped cache
+        deadline = time.monotonic() + 10
+        while await _subscribers(raw) != before:  # its subscription connection closes
+            assert time.monotonic() < deadline, "the dropped cache is still subscribed"
+            await asyncio.sleep(0.02)
+        await l2.async_disconnect()
+    finally:
+        await raw.aclose()
