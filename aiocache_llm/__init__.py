@@ -1,5 +1,7 @@
 """aiocache_llm: asyncio-first caching for LLM responses, with a blocking shim for scripts."""
 
+from typing import Any as _Any
+
 from . import errors
 from .core.logs import JsonFormatter, use_json_logs
 from .errors import *  # noqa: F403 - every error, as listed in errors.__all__
@@ -29,6 +31,19 @@ from .semantic.guard import PrecisionGuard
 from .storage import USE_DEFAULT, BaseCache, CacheStats, DiskCache, InMemoryCache
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> _Any:
+    """The backends by class name (``from aiocache_llm import RedisCache, DualCache``, as
+    LiteLLM's caching exports them), imported on first use; a missing client library is a
+    :class:`~aiocache_llm.errors.MissingDependencyError` naming the extra to install."""
+    from .facade.registry import BACKEND_TYPES
+    from .storage._registry import import_class
+
+    for module_name, class_name, extra in BACKEND_TYPES.values():
+        if class_name == name:
+            return import_class(module_name, class_name, extra)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "USE_DEFAULT",

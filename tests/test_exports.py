@@ -81,3 +81,22 @@ def test_every_async_method_of_the_facade_has_a_generated_blocking_form() -> Non
         plain = name.removeprefix("async_")
         blocking_form = getattr(Cache, f"_blocking_{plain}" if name in dispatching else plain)
         assert blocking_form.__doc__ == f"Blocking form of :meth:`{name}`.", name
+
+
+def test_every_backend_class_is_importable_from_the_top_level_by_its_litellm_name() -> None:
+    from aiocache_llm.facade.registry import BACKEND_TYPES
+
+    names = {class_name for _, class_name, _ in BACKEND_TYPES.values()}
+    assert {"RedisCache", "DualCache", "RedisSemanticCache", "QdrantSemanticCache"} <= names
+    for module_name, class_name, _ in BACKEND_TYPES.values():
+        try:
+            cls = getattr(aiocache_llm, class_name)
+        except aiocache_llm.MissingDependencyError:
+            continue  # its extra is not installed here
+        assert cls.__name__ == class_name and cls.__module__ == module_name
+    try:
+        aiocache_llm.NoSuchCache  # noqa: B018 - the attribute access is the test
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("an unknown name must be an AttributeError")
