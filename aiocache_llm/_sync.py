@@ -215,10 +215,14 @@ def install_blocking_methods(cls: type) -> None:
         for name, attr in vars(klass).items():
             if isinstance(attr, blocking):
                 declared[attr.async_name] = name
+    made: dict[str, Any] = {}  # sync name -> the async method it was made from, this pass
     for async_name in dir(cls):
         if not async_name.startswith("async_") or not callable(getattr(cls, async_name)):
             continue
         sync_name = declared.get(async_name, async_name.removeprefix("async_"))
+        if made.get(sync_name) is getattr(cls, async_name):
+            continue  # an alias (``async_increment_cache = async_increment``): one twin
+        made[sync_name] = getattr(cls, async_name)
         own = cls.__dict__.get(sync_name)
         if own is not None and not isinstance(own, blocking):
             raise TypeError(

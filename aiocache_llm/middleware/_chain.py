@@ -183,9 +183,9 @@ class ComposedCache(BaseCache):
         await self._chain(Operation("async_set_cache", (key, value, ttl), self.backend))
 
     async def async_set_cache_pipeline(
-        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+        self, cache_list: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
     ) -> None:
-        await self._chain(Operation("async_set_cache_pipeline", (items, ttl), self.backend))
+        await self._chain(Operation("async_set_cache_pipeline", (cache_list, ttl), self.backend))
 
     async def async_increment(
         self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
@@ -194,8 +194,8 @@ class ComposedCache(BaseCache):
         op = Operation("async_increment", (key, value, ttl), self.backend, kwargs)
         return await self._chain(op)  # type: ignore[no-any-return]
 
-    async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
-        op = Operation("async_increment_pipeline", (ops,), self.backend)
+    async def async_increment_pipeline(self, increment_list: Iterable[IncrementOp]) -> list[float]:
+        op = Operation("async_increment_pipeline", (increment_list,), self.backend)
         return await self._chain(op)  # type: ignore[no-any-return]
 
     async def async_delete_cache(self, key: str) -> None:

@@ -62,17 +62,17 @@ class ExactKeys(BaseCache):
         await self.store.async_set_cache(key, value, ttl)
 
     async def async_set_cache_pipeline(
-        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+        self, cache_list: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
     ) -> None:
-        await self.store.async_set_cache_pipeline(items, ttl)
+        await self.store.async_set_cache_pipeline(cache_list, ttl)
 
     async def async_increment(
         self, key: str, value: float, ttl: TTLArg = USE_DEFAULT, *, refresh_ttl: bool = False
     ) -> float:
         return await self.store.async_increment(key, value, ttl, refresh_ttl=refresh_ttl)
 
-    async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
-        return await self.store.async_increment_pipeline(ops)
+    async def async_increment_pipeline(self, increment_list: Iterable[IncrementOp]) -> list[float]:
+        return await self.store.async_increment_pipeline(increment_list)
 
     async def async_delete_cache(self, key: str) -> None:
         await self.store.async_delete_cache(key)

@@ -241,12 +241,12 @@ class StoreCache(BaseCache, Generic[P]):
             await self.store.set(name, data, expires_at)
 
     async def async_set_cache_pipeline(
-        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+        self, cache_list: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
     ) -> None:
         """Store every pair with one TTL; nothing is written unless every pair encodes."""
         now = self.clock()
         expires_at = self.expires_at(ttl, now)
-        named = [(self.object_name(k), v) for k, v in items]
+        named = [(self.object_name(k), v) for k, v in cache_list]
         encoded = [(name, self._encode(v, expires_at, now, name)) for name, v in named]
         with self._errors:
             await self.store.set_many(encoded, expires_at)
@@ -304,12 +304,12 @@ class StoreCache(BaseCache, Generic[P]):
             await self.store.update(changes)
         return results[0]
 
-    async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
+    async def async_increment_pipeline(self, increment_list: Iterable[IncrementOp]) -> list[float]:
         """The increments in order, all or nothing: every current value is checked first."""
         if self.store.counts:
-            return await self._count(_checks.normalize_increments(ops), False)
+            return await self._count(_checks.normalize_increments(increment_list), False)
         self.store.refuse_updates()
-        changes, results = self._pipeline(ops)
+        changes, results = self._pipeline(increment_list)
         with self._errors:
             await self.store.update(changes)
         return results

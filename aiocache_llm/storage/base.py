@@ -159,14 +159,17 @@ class BaseCache(abc.ABC):
         return list(await asyncio.gather(*(self.async_get_cache(k) for k in keys)))
 
     async def async_set_cache_pipeline(
-        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+        self, cache_list: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
     ) -> None:
-        """Store every ``(key, value)`` pair of ``items`` with one TTL."""
-        await asyncio.gather(*(self.async_set_cache(k, v, ttl) for k, v in items))
+        """Store every ``(key, value)`` pair of ``cache_list`` with one TTL."""
+        await asyncio.gather(*(self.async_set_cache(k, v, ttl) for k, v in cache_list))
 
-    async def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
+    async def async_increment_pipeline(self, increment_list: Iterable[IncrementOp]) -> list[float]:
         """Apply many increments; return the new values in order (see ``normalize_increments``)."""
-        return [await self.async_increment(k, by, ttl) for k, by, ttl in normalize_increments(ops)]
+        return [
+            await self.async_increment(k, by, ttl)
+            for k, by, ttl in normalize_increments(increment_list)
+        ]
 
     async def async_ping(self) -> bool:
         """Whether the backend answers."""

@@ -25,7 +25,6 @@ __all__ = ["DEFAULT_L1_TTL", "DualCache", "PubSubCapable", "VersionedStore"]
 
 logger = logging.getLogger("aiocache_llm.dual")
 
-
 #: The longest an L1 copy lives (seconds) unless ``default_in_memory_ttl`` says otherwise: the
 #: bound on staleness when an invalidation is lost.
 DEFAULT_L1_TTL = 30.0
@@ -45,20 +44,18 @@ class DualCache(BaseCache):
     * **counters**: L2 is authoritative and counters are not kept in L1.
     * **coherence** (an L2 that versions writes and carries messages: ``RedisCache`` and its
       cluster and Sentinel forms): every write takes a version from L2 atomically; writes,
-      deletes and flushes are announced with their versions, and every process drops its L1
-      copies older than the announced version when the message arrives (about a millisecond
-      on one host). L1 only takes a version newer than any it has seen for that key, so
-      processes converge on L2's latest value whatever the interleaving. While the
-      subscription is down, L1 serves what it holds but takes no new fills; once it is back,
-      L1 starts empty. An L2 without a channel (object stores) is coherent by TTL only.
+      deletes and flushes are announced with their versions, and every process drops older
+      L1 copies when the message arrives (about a millisecond on one host). L1 only takes a
+      version newer than any it has seen for the key, so processes converge on L2's latest
+      value. While the subscription is down, L1 serves what it holds but takes no new fills;
+      once it is back, L1 starts empty. An L2 without a channel is coherent by TTL only.
     * **invalidation source**: ``"pubsub"`` (the default) or ``"tracking"`` (standalone Redis:
       RESP3 client-side tracking; see :mod:`aiocache_llm.storage._tracking`).
     * **failures**: an L2 failure never leaves L1 holding what L2 does not (a failed write
       drops the key from L1). With ``fail_open=True`` (the default) failed L2 reads are misses
       and failed writes are dropped, counted in ``stats.errors`` and logged; with
-      ``fail_open=False`` the typed error is raised (the ``Cache`` facade does this and lets
-      its guard apply the failure policy). A failed increment always raises: a counter
-      cannot be invented.
+      ``fail_open=False`` the typed error is raised (the ``Cache`` facade's guard then applies
+      its policy). A failed increment always raises: a counter cannot be invented.
     """
 
     backend_name = "dual"
@@ -155,10 +152,12 @@ class DualCache(BaseCache):
 
     # -- reads -----------------------------------------------------------------------------
     @read_through("_l1_get")
-    def async_get_cache(self, key: str, *, local_only: bool = False) -> Any:
+    def async_get_cache(
+        self, key: str, parent_otel_span: object = None, local_only: bool = False
+    ) -> Any:
         """The value under ``key``: L1, then L2 (only L1 with ``local_only``, as LiteLLM). L1
         answers at once: the blocking ``get_cache`` answers it in the caller's thread, with
-        no thread hop."""
+        no thread hop. LiteLLM's tracing argument ``parent_otel_span`` is ignored here."""
         if self.redis_cache is None or local_only:
             return None
         return self._l2_value(key)
@@ -170,14 +169,14 @@ class DualCache(BaseCache):
     async def async_set_cache_sadd(
         self,
         key: str,
-        members: Iterable[str],
+        value: Iterable[str],
         ttl: TTLArg = USE_DEFAULT,
         *,
         local_only: bool = False,
     ) -> int:
-        """Add ``members`` to the set at ``key`` in L1 and (unless ``local_only``) L2; return
-        how many were new in the level that holds the truth (L2 when used)."""
-        values = [str(member) for member in members]
+        """Add the members ``value`` to the set ``key`` in L1 and (unless ``local_only``) L2;
+        return how many were new in the level that holds the truth (L2 when used)."""
+        values = [str(member) for member in value]
         seconds = self.resolve_ttl(ttl)
         added = await self.in_memory_cache.async_set_cache_sadd(
             key, values, self._state.ttl(seconds)
@@ -237,9 +236,12 @@ class DualCache(BaseCache):
         fetched = await self._reads.entries([key for key, found in pairs if found is None])
         return [found if found is not None else fetched.get(key) for key, found in pairs]
 
-    async def async_batch_get_cache(self, keys: Sequence[str]) -> list[Any]:
-        entries = await self.async_batch_get_entries(keys)
-        return [None if entry is None else entry.value for entry in entries]
+    async def async_batch_get_cache(
+        self, keys: Sequence[str], parent_otel_span: object = None, local_only: bool = False
+    ) -> list[Any]:
+        get = self._state.entry
+        found = [get(k) for k in keys] if local_only else await self.async_batch_get_entries(keys)
+        return [None if entry is None else entry.value for entry in found]
 
     # -- writes ----------------------------------------------------------------------------
     async def async_set_cache(
@@ -249,7 +251,7 @@ class DualCache(BaseCache):
 
     async def async_set_cache_pipeline(
         self,
-        items: Iterable[tuple[str, Any]],
+        cache_list: Iterable[tuple[str, Any]],
         ttl: TTLArg = USE_DEFAULT,
         *,
         local_only: bool = False,
@@ -257,13 +259,13 @@ class DualCache(BaseCache):
         """Write L2 first (a value it refuses is stored nowhere), then L1 with the version L2
         gave. A versioned L2 announces the write in the same step (on Redis: one script call,
         one round trip); otherwise it is announced after."""
-        items = list(items)
+        cache_list = list(cache_list)
         seconds = self.resolve_ttl(ttl)
         l2 = self.redis_cache
         if local_only or l2 is None:
-            self._state.put_local(items, seconds)
+            self._state.put_local(cache_list, seconds)
             return
-        keys = [key for key, _ in items]
+        keys = [key for key, _ in cache_list]
         self._reads.forget(keys)
         channel = self.channel
         if channel is not None:
@@ -275,18 +277,18 @@ class DualCache(BaseCache):
                 if isinstance(channel, InvalidationChannel):
                     announcement = channel.announcement(keys)
                 versions = await l2.async_set_versioned(  # type: ignore[attr-defined]
-                    items, seconds, announcement=announcement
+                    cache_list, seconds, announcement=announcement
                 )
             else:
-                await l2.async_set_cache_pipeline(items, seconds)
-                versions = [0] * len(items)
+                await l2.async_set_cache_pipeline(cache_list, seconds)
+                versions = [0] * len(cache_list)
         except BackendError as exc:
             self._state.drop(keys)
             self._l2_failed("write", exc)
             return
         # the L1 copy expires no later than L2's: its clock started before the write
         expires = None if seconds is None else now + seconds
-        pairs = zip(items, versions, strict=True)
+        pairs = zip(cache_list, versions, strict=True)
         self._fill([(k, Entry(value, now, expires), v) for (k, value), v in pairs], started)
         if channel is None:
             return
@@ -303,13 +305,16 @@ class DualCache(BaseCache):
         *,
         local_only: bool = False,
         refresh_ttl: bool = False,
+        parent_otel_span: object = None,
     ) -> float:
         return (await layered_increments(self, [(key, value, ttl)], local_only, refresh_ttl))[0]
 
+    async_increment_cache = async_increment  # LiteLLM's name; blocking twin: increment_cache
+
     async def async_increment_pipeline(
-        self, ops: Iterable[IncrementOp], *, local_only: bool = False
+        self, increment_list: Iterable[IncrementOp], *, local_only: bool = False
     ) -> list[float]:
-        return await layered_increments(self, ops, local_only)
+        return await layered_increments(self, increment_list, local_only)
 
     async def async_delete_cache(self, key: str) -> None:
         self._state.drop([key])
@@ -391,6 +396,5 @@ class DualCache(BaseCache):
             await self.redis_cache.async_disconnect()
 
     def __repr__(self) -> str:
-        return (
-            f"DualCache(in_memory_cache={self.in_memory_cache!r}, redis_cache={self.redis_cache!r})"
-        )
+        l1, l2 = self.in_memory_cache, self.redis_cache
+        return f"DualCache(in_memory_cache={l1!r}, redis_cache={l2!r})"

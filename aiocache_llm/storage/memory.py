@@ -142,14 +142,14 @@ class InMemoryCache(StoreCache[Held]):
 
     @inline
     def async_set_cache_pipeline(
-        self, items: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
+        self, cache_list: Iterable[tuple[str, Any]], ttl: TTLArg = USE_DEFAULT
     ) -> None:
         """Store every pair with one TTL, in one pass: the TTL, the clock and the expiry once
         per batch, and the keys checked together before any is written (a bad key stores
         nothing); a value over ``max_size_per_item`` is refused alone, as by
         ``async_set_cache``."""
         seconds = self._seconds(ttl)
-        batch = items if items.__class__ is list else list(items)
+        batch = cache_list if cache_list.__class__ is list else list(cache_list)
         keys = [key for key, _ in batch if key.__class__ is str]
         if len(keys) != len(batch) or not all(keys) or not "".join(keys).isascii():
             batch = [(check_key(key), value) for key, value in batch]  # or raise
@@ -204,8 +204,8 @@ class InMemoryCache(StoreCache[Held]):
         return results[0]
 
     @inline
-    def async_increment_pipeline(self, ops: Iterable[IncrementOp]) -> list[float]:
-        changes, results = self._pipeline(ops)
+    def async_increment_pipeline(self, increment_list: Iterable[IncrementOp]) -> list[float]:
+        changes, results = self._pipeline(increment_list)
         self.store.apply(changes)
         return results
 
@@ -216,14 +216,14 @@ class InMemoryCache(StoreCache[Held]):
     # -- sets and listings (in-memory only) -------------------------------------------------
     @inline
     def async_set_cache_sadd(
-        self, key: str, members: Iterable[str], ttl: TTLArg = USE_DEFAULT
+        self, key: str, value: Iterable[str], ttl: TTLArg = USE_DEFAULT
     ) -> int:
-        """Add ``members`` to the set at ``key``; return how many were new.
+        """Add the members ``value`` to the set at ``key``; return how many were new.
 
         The TTL is set only when the set is created.
         """
         key = check_key(key)
-        new_members = set(members)
+        new_members = set(value)
         store = self.store
         with store.lock:
             entry = store.live(key)

@@ -66,3 +66,31 @@ async def test_a_local_only_refreshing_increment_resets_the_l1_ttl_and_skips_l2(
     remaining = await dual.in_memory_cache.async_get_ttl("n")
     assert remaining is not None and 500 < remaining <= 1000
     assert await l2.async_get_cache("n") is None
+
+
+async def test_litellms_keyword_names_for_batches_and_tracing(
+    dual: DualCache, l2: RedisCache
+) -> None:
+    await dual.async_set_cache_pipeline(cache_list=[("a", "1"), ("b", "2")], ttl=60)
+    assert await dual.async_batch_get_cache(["a", "b", "c"], parent_otel_span=None) == [
+        "1",
+        "2",
+        None,
+    ]
+    assert dual.batch_get_cache(["a", "b"], parent_otel_span=None) == ["1", "2"]
+    assert await dual.async_get_cache("a", parent_otel_span=None) == "1"
+    await l2.async_set_cache_pipeline(cache_list=[("d", "4")])  # in L2 only
+    assert await dual.async_batch_get_cache(["a", "d"], local_only=True) == ["1", None]
+    assert await dual.async_batch_get_cache(["a", "d"]) == ["1", "4"]
+
+
+async def test_litellms_increment_names_and_keywords(dual: DualCache, l2: RedisCache) -> None:
+    assert await dual.async_increment_cache("n", 2, parent_otel_span=None, local_only=True) == 2
+    assert dual.increment_cache("n", 3, 60, local_only=True) == 5  # third positional: the TTL
+    assert await l2.async_get_cache("n") is None  # local only
+    assert await dual.async_increment_cache(key="m", value=1, ttl=60) == 1
+    assert await l2.async_get_cache("m") == 1
+    assert await dual.async_increment_pipeline(increment_list=[("m", 2)]) == [3]
+    assert await l2.async_increment_pipeline(increment_list=[("m", 1)]) == [4]
+    assert await dual.async_set_cache_sadd("s", value=["x"]) == 1
+    assert await InMemoryCache().async_set_cache_sadd("s", value=["x", "y"], ttl=None) == 2

@@ -147,14 +147,14 @@ class RedisCache(RedisClient):
 
     # -- sets ------------------------------------------------------------------------------
     async def async_set_cache_sadd(
-        self, key: str, members: Iterable[str], ttl: TTLArg = USE_DEFAULT
+        self, key: str, value: Iterable[str], ttl: TTLArg = USE_DEFAULT
     ) -> int:
-        """Add ``members`` to the set at ``key``; return how many were new.
+        """Add the members ``value`` to the set at ``key``; return how many were new.
 
         The TTL is set only when the set is created.
         """
         ms = milliseconds(self.resolve_ttl(ttl))
-        values = [str(member) for member in members]
+        values = [str(member) for member in value]
         if not values:
             return 0
         return int(await self._call("EVAL", SADD_SCRIPT, 1, self.object_name(key), ms, *values))
