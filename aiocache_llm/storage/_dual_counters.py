@@ -1,5 +1,6 @@
-"""Counters of a layered cache: L2 is authoritative and counters are not kept in L1 (an
-increment drops the key's L1 copy), except for ``local_only`` increments or a cache with no L2."""
+"""Counters and sets of a layered cache: L2 is authoritative and counters are not kept in L1
+(an increment drops the key's L1 copy), except for ``local_only`` increments or a cache with no
+L2; a set-add goes to both levels and other processes drop their copy."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..errors import BackendError
-from .base import IncrementOp, normalize_increments
+from .base import IncrementOp, TTLArg, normalize_increments
 
 if TYPE_CHECKING:
     from .dual import DualCache
 
-__all__ = ["layered_increments"]
+__all__ = ["layered_increments", "layered_sadd"]
 
 
 async def layered_increments(
@@ -37,3 +38,24 @@ async def layered_increments(
     except BackendError as exc:
         dual._l2_failed_quietly("increment", exc)
         raise
+
+
+async def layered_sadd(
+    dual: DualCache, key: str, members: Iterable[str], ttl: TTLArg, local_only: bool
+) -> int:
+    """Add ``members`` to the set ``key`` in L1 and (unless ``local_only``) L2; how many were
+    new in the level that holds the truth (L2 when used). An L2 failure fails open."""
+    values = [str(member) for member in members]
+    seconds = dual.resolve_ttl(ttl)
+    added = await dual.in_memory_cache.async_set_cache_sadd(key, values, dual._state.ttl(seconds))
+    sadd = getattr(dual.redis_cache, "async_set_cache_sadd", None)
+    if local_only or sadd is None:
+        return added
+    try:
+        added = int(await sadd(key, values, seconds))
+    except BackendError as exc:  # fail open, as every L2 write
+        dual._l2_failed("set-add", exc)
+        return added
+    if dual.channel is not None:
+        await dual.channel.announce([(key, 0)])  # other processes drop their copy
+    return added

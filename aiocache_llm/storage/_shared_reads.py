@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from ..core.codec import Entry
+from ..errors import ConfigurationError
 
 __all__ = ["SharedReads"]
 
@@ -27,9 +28,15 @@ _Pending = asyncio.Future["Entry | None"]
 class SharedReads:
     """Batch reads through ``read``, shared by concurrent callers of the same event loop."""
 
-    def __init__(self, read: Read, window: float) -> None:
+    def __init__(self, read: Read, window: float, max_misses: int | None = None) -> None:
+        if max_misses is None:
+            max_misses = _MAX_TRACKED_MISSES
+        elif isinstance(max_misses, bool) or not isinstance(max_misses, int) or max_misses < 1:
+            raise ConfigurationError("default_max_redis_batch_cache_size must be a positive int")
         self._read = read
         self.window = window
+        #: The most misses remembered; past it they are all forgotten.
+        self.max_misses = max_misses
         self._misses: dict[str, float] = {}
         self._in_flight: dict[tuple[asyncio.AbstractEventLoop, str], _Pending] = {}
 
@@ -85,6 +92,6 @@ class SharedReads:
                 futures[key].set_result(entry)
             if entry is None and entries is not None:  # a real miss, not a failure
                 self._misses[key] = mono
-        if len(self._misses) > _MAX_TRACKED_MISSES:
+        if len(self._misses) > self.max_misses:
             self._misses.clear()
         return fetched

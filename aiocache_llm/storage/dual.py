@@ -12,7 +12,7 @@ from ..core.codec import Entry
 from ..core.failures import describe_failure
 from ..core.logs import RateLimitedLog
 from ..errors import BackendError, ConfigurationError
-from ._dual_counters import layered_increments
+from ._dual_counters import layered_increments, layered_sadd
 from ._invalidation import InvalidationChannel, L1Coherence
 from ._listener_tasks import bound_to, weak_method
 from ._shared_reads import SharedReads
@@ -73,12 +73,16 @@ class DualCache(BaseCache):
         invalidation: str = "pubsub",
         fail_open: bool = True,
         default_redis_batch_cache_expiry: float | None = None,  # LiteLLM's name
+        default_max_redis_batch_cache_size: int | None = None,  # LiteLLM's: misses remembered
     ) -> None:
         if default_redis_ttl is None and redis_cache is not None:
             default_redis_ttl = redis_cache.default_ttl
         super().__init__(default_ttl=default_redis_ttl)
         if default_redis_batch_cache_expiry is not None:
             redis_batch_cache_expiry = default_redis_batch_cache_expiry
+        reads = SharedReads(
+            self._l2_read, redis_batch_cache_expiry, default_max_redis_batch_cache_size
+        )
         self.in_memory_cache = InMemoryCache() if in_memory_cache is None else in_memory_cache
         self.redis_cache = redis_cache
         cap = check_ttl(default_in_memory_ttl)
@@ -110,7 +114,7 @@ class DualCache(BaseCache):
             self.channel = InvalidationChannel(l2, invalidation_channel, self._state, on_error)
         if self.channel is not None:
             bound_to(self, self.channel)  # a dropped cache stops listening
-        self._reads = SharedReads(self._l2_read, redis_batch_cache_expiry)
+        self._reads = reads
         self._l1_get = self.in_memory_cache.get_cache
 
     @property
@@ -176,22 +180,7 @@ class DualCache(BaseCache):
     ) -> int:
         """Add the members ``value`` to the set ``key`` in L1 and (unless ``local_only``) L2;
         return how many were new in the level that holds the truth (L2 when used)."""
-        values = [str(member) for member in value]
-        seconds = self.resolve_ttl(ttl)
-        added = await self.in_memory_cache.async_set_cache_sadd(
-            key, values, self._state.ttl(seconds)
-        )
-        sadd = getattr(self.redis_cache, "async_set_cache_sadd", None)
-        if local_only or sadd is None:
-            return added
-        try:
-            added = int(await sadd(key, values, seconds))
-        except BackendError as exc:  # fail open, as every L2 write
-            self._l2_failed("set-add", exc)
-            return added
-        if self.channel is not None:
-            await self.channel.announce([(key, 0)])  # other processes drop their copy
-        return added
+        return await layered_sadd(self, key, value, ttl, local_only)
 
     async def _l2_read(self, keys: Sequence[str]) -> list[Entry | None] | None:
         """Entries from L2 (``None`` if the read failed), filling L1 where allowed."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aiocache_llm import DiskCache, InMemoryCache
+from aiocache_llm import ConfigurationError, DiskCache, InMemoryCache
 from aiocache_llm.storage.dual import DualCache
 from aiocache_llm.storage.redis import RedisCache
 
@@ -38,6 +38,21 @@ async def test_set_add_writes_both_levels_and_counts_new_members(
 def test_litellms_batch_expiry_name_is_accepted() -> None:
     cache = DualCache(InMemoryCache(), None, default_redis_batch_cache_expiry=2.0)
     assert cache.redis_batch_cache_expiry == 2.0
+
+
+async def test_litellms_batch_cache_size_bounds_the_misses_remembered(l2: RedisCache) -> None:
+    dual = DualCache(InMemoryCache(), l2, default_max_redis_batch_cache_size=3)
+    try:
+        for round_ in range(5):
+            keys = [f"absent-{round_}-{i}" for i in range(2)]
+            assert await dual.async_batch_get_cache(keys) == [None, None]
+            assert len(dual._reads._misses) <= 3
+        assert await dual.async_batch_get_cache(["absent-4-0"]) == [None]
+    finally:
+        await dual.async_disconnect()
+    for bad in (0, -1, 2.5, True, "10"):
+        with pytest.raises(ConfigurationError):
+            DualCache(InMemoryCache(), None, default_max_redis_batch_cache_size=bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kind", ["memory", "disk"])
