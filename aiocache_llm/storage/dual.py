@@ -80,7 +80,7 @@ class DualCache(BaseCache):
         super().__init__(default_ttl=default_redis_ttl)
         if default_redis_batch_cache_expiry is not None:
             redis_batch_cache_expiry = default_redis_batch_cache_expiry
-        reads = SharedReads(
+        self._reads = SharedReads(  # first: a bad bound is refused before anything is built
             self._l2_read, redis_batch_cache_expiry, default_max_redis_batch_cache_size
         )
         self.in_memory_cache = InMemoryCache() if in_memory_cache is None else in_memory_cache
@@ -114,7 +114,6 @@ class DualCache(BaseCache):
             self.channel = InvalidationChannel(l2, invalidation_channel, self._state, on_error)
         if self.channel is not None:
             bound_to(self, self.channel)  # a dropped cache stops listening
-        self._reads = reads
         self._l1_get = self.in_memory_cache.get_cache
 
     @property

@@ -7,8 +7,9 @@ batch of commands on one connection of redis-py's pool.
 
 The pool is used as redis-py designs it: ``get_connection()`` checks a connection out (it
 reconnects one the server closed while idle, and a ``BlockingConnectionPool`` waits up to its
-``timeout`` for a free one), the whole batch is written at once, one ``read_response`` per
-command reads the replies, and ``release()`` gives the connection back. The connection of the
+``timeout`` for a free one), the whole batch is written at once, the replies are taken from
+the connection's hiredis reader (through ``read_response``, one per command, without hiredis),
+and ``release()`` gives the connection back. The connection of the
 last clean batch is kept aside for the next one instead (a checkout is a lock, a condition
 and a timer: a lone task would pay them on every command); one the server closed meanwhile
 fails before its first reply and is replaced. A connection that fails is disconnected before
