@@ -45,6 +45,7 @@ def __getattr__(name: str) -> _Any:
             return import_class(module_name, class_name, extra)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "USE_DEFAULT",
     "Cache",

@@ -59,6 +59,9 @@ def check_ttl(ttl: object) -> float | None:
     """
     if ttl is None:
         return None
+    kind = ttl.__class__
+    if (kind is float or kind is int) and 0 < ttl <= MAX_TTL:  # type: ignore[operator]
+        return float(ttl)  # type: ignore[arg-type]
     if isinstance(ttl, datetime.timedelta):
         ttl = ttl.total_seconds()
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):

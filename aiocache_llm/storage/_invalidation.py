@@ -93,21 +93,37 @@ class L1Coherence:
         with self._lock:
             if started < self._epoch or not self.live:
                 return
-            known, dropped, now = self._known, self._dropped, time.time()
+            now = time.time()
             for key, entry, version in items:
-                if started < dropped.get(key, 0):
-                    continue  # changed to an unknown version since the fill began
-                left = None if entry.expires_at is None else entry.expires_at - now
-                if left is not None and left <= 0:
-                    continue
-                if version < known.get(key, 0):
-                    continue  # another process wrote a newer version meanwhile
-                if version:
-                    known[key] = version
-                self._times[key] = (entry.created_at, entry.expires_at)
-                self.l1.set_cache(key, entry.value, ttl=self.ttl(left))
-            if max(len(known), len(self._times)) > self._max_tracked:
-                self._forget()
+                self._put(key, entry, version, started, now)
+            self._bound()
+
+    def fill_one(self, key: str, entry: Entry, version: int, started: int) -> None:
+        """:meth:`fill` of one item."""
+        with self._lock:
+            if started >= self._epoch and self.live:
+                self._put(key, entry, version, started, time.time())
+                if len(self._times) > self._max_tracked:
+                    self._forget()
+
+    def _put(self, key: str, entry: Entry, version: int, started: int, now: float) -> None:
+        """Put one item into L1 if allowed (lock held)."""
+        if started < self._dropped.get(key, 0):
+            return  # changed to an unknown version since the fill began
+        left = None if entry.expires_at is None else entry.expires_at - now
+        if left is not None and left <= 0:
+            return
+        known = self._known
+        if version < known.get(key, 0):
+            return  # another process wrote a newer version meanwhile
+        if version:
+            known[key] = version
+        self._times[key] = (entry.created_at, entry.expires_at)
+        self.l1.set_cache(key, entry.value, ttl=self.ttl(left))
+
+    def _bound(self) -> None:
+        if max(len(self._known), len(self._times)) > self._max_tracked:
+            self._forget()
 
     def entry(self, key: str) -> Entry | None:
         """The L1 copy of ``key`` with the creation and expiry times of its L2 entry."""

@@ -12,7 +12,9 @@ from ..core.codec import Entry
 from ..core.failures import describe_failure
 from ..core.logs import RateLimitedLog
 from ..errors import BackendError, ConfigurationError
+from ._checks import check_key
 from ._dual_counters import layered_increments, layered_sadd
+from ._dual_deletes import layered_delete, layered_flush
 from ._invalidation import InvalidationChannel, L1Coherence
 from ._listener_tasks import bound_to, weak_method
 from ._shared_reads import SharedReads
@@ -115,6 +117,10 @@ class DualCache(BaseCache):
         if self.channel is not None:
             bound_to(self, self.channel)  # a dropped cache stops listening
         self._l1_get = self.in_memory_cache.get_cache
+        #: Whether one value is written by the one-step path of :meth:`async_set_cache`.
+        self._one_step = self._versioned and (
+            self.channel is None or isinstance(self.channel, InvalidationChannel)
+        )
 
     @property
     def redis_batch_cache_expiry(self) -> float:
@@ -235,7 +241,33 @@ class DualCache(BaseCache):
     async def async_set_cache(
         self, key: str, value: Any, ttl: TTLArg = USE_DEFAULT, *, local_only: bool = False
     ) -> None:
-        await self.async_set_cache_pipeline([(key, value)], ttl, local_only=local_only)
+        """:meth:`async_set_cache_pipeline` of one pair (on the path of every cached miss)."""
+        if local_only or not self._one_step or value.__class__ is int or value.__class__ is float:
+            await self.async_set_cache_pipeline([(key, value)], ttl, local_only=local_only)
+            return
+        seconds = self.default_ttl if ttl is USE_DEFAULT else check_ttl(ttl)
+        channel = self.channel
+        announcement = None
+        if channel is None:
+            check_key(key)
+        else:  # the announcement checks the key
+            announcement = channel.announcement((key,))  # type: ignore[union-attr]
+            channel.ensure_listening()
+        self._reads.forget((key,))
+        state = self._state
+        started, now = state.begin(), time.time()
+        try:
+            (version,) = await self.redis_cache.async_set_versioned(  # type: ignore[union-attr]
+                ((key, value),), seconds, announcement=announcement
+            )
+        except BackendError as exc:
+            state.drop((key,))
+            self._l2_failed("write", exc)
+            return
+        expires = None if seconds is None else now + seconds  # L2's clock started later
+        state.fill_one(key, Entry(value, now, expires), version, started)
+        if channel is not None and channel.observer is not None:  # sent with the write
+            channel.announced([(key, version)], now)  # type: ignore[union-attr]
 
     async def async_set_cache_pipeline(
         self,
@@ -305,49 +337,10 @@ class DualCache(BaseCache):
         return await layered_increments(self, increment_list, local_only)
 
     async def async_delete_cache(self, key: str) -> None:
-        self._state.drop([key])
-        self._reads.forget([key])
-        l2 = self.redis_cache
-        if l2 is None:
-            return
-        channel = self.channel
-        if channel is not None:
-            channel.ensure_listening()
-        announcement, sent = None, time.time()
-        try:
-            if self._versioned:
-                if isinstance(channel, InvalidationChannel):
-                    announcement = channel.announcement([key])
-                version = await l2.async_delete_versioned(  # type: ignore[attr-defined]
-                    key, announcement=announcement
-                )
-            else:
-                await l2.async_delete_cache(key)
-                version = 0
-        except BackendError as exc:
-            self._l2_failed("delete", exc)
-            return
-        self._state.invalidate([(key, version)])
-        if channel is not None:
-            if announcement is not None:
-                channel.announced([(key, version)], sent)  # type: ignore[union-attr]
-            else:
-                await channel.announce([(key, version)])
+        await layered_delete(self, key)
 
     async def async_flush_cache(self) -> None:
-        self._state.reset()
-        self._reads.clear()
-        if self.redis_cache is None:
-            return
-        try:
-            await self.redis_cache.async_flush_cache()
-        except BackendError as exc:
-            self._l2_failed("flush", exc)
-            return
-        finally:
-            self._state.reset()  # reads that raced the flush do not fill L1
-        if self.channel is not None:
-            await self.channel.announce_flush()
+        await layered_flush(self)
 
     # -- the rest --------------------------------------------------------------------------
     async def async_get_ttl(self, key: str) -> float | None:

@@ -220,13 +220,22 @@ class RedisCache(RedisClient):
         call per slot on a cluster, then the message); return the versions. A bad value stores
         nothing. A number is stored as a counter (as by ``async_set_cache``), without a
         version: its version is 0."""
+        pairs = items if isinstance(items, (list, tuple)) else list(items)
+        if len(pairs) == 1:  # one value (not a number): the one-value script
+            key, value = pairs[0]
+            if value.__class__ is not int and value.__class__ is not float:
+                command = self._set_one(key, value, self.resolve_ttl(ttl), announcement)
+                try:
+                    version = int(await self._call(*command))
+                except BackendError as exc:
+                    if not isinstance(exc.__cause__, redis_errors.NoScriptError):
+                        raise
+                    version = int(await self._call(*SET_ONE.loading(command)))
+                if not self._publishes_in_scripts:
+                    await self._published_after(announcement, [version])
+                return [version]
         now = self.clock()
         expires_at = self.expires_at(ttl, now)
-        pairs = list(items)
-        if len(pairs) == 1 and pairs[0][1].__class__ not in (int, float):
-            versions = [await self._set_one(*pairs[0], expires_at, now, announcement)]
-            await self._published_after(announcement, versions)
-            return versions
         names: list[str] = []
         rows: list[tuple[bytes, bool]] = []
         for key, value in pairs:
@@ -256,26 +265,23 @@ class RedisCache(RedisClient):
         await self._published_after(announcement, versions)
         return versions
 
-    async def _set_one(
-        self,
-        key: str,
-        value: Any,
-        expires_at: float | None,
-        now: float,
-        announcement: Announcement | None,
-    ) -> int:
-        """One value (not a number) with its version, in one call of the one-value script."""
+    def _set_one(
+        self, key: str, value: Any, seconds: float | None, announcement: Announcement | None
+    ) -> Command:
+        """The one-value script's call storing one value (not a number) living ``seconds``
+        (checked; ``None``: no expiry) with its version, and publishing ``announcement`` where
+        the scripts do (a NOSCRIPT reply: see :meth:`Script.loading`)."""
+        now = self.clock()
         name = self.object_name(key)
-        data = VERSION_PLACEHOLDER + self._encode(value, expires_at, now, name)
-        px = 0 if expires_at is None else milliseconds(expires_at - time.time())
-        channel, head, tail = self._published_on(announcement)
-        before = after = b""
-        if channel:
-            assert announcement is not None
-            before, after = head + b"[" + announcement.keys[0] + b",", b"]" + tail
+        expires_at = None if seconds is None else now + seconds
+        data = VERSION_PLACEHOLDER + super()._encode(value, expires_at, now, name)
+        published: tuple[Any, ...] = ("", b"", b"")  # no message, or one sent after
+        if announcement is not None and self._publishes_in_scripts:
+            channel = self._sender_channel(announcement.channel, announcement.sender)
+            before = announcement.head + b"[" + announcement.keys[0] + b","
+            published = (channel, before, b"]" + announcement.tail)
         counter = self._version_counter(name)
-        command = SET_ONE.command((counter, name), (data, px, channel, before, after))
-        return int((await self._scripts(SET_ONE, [command]))[0])
+        return SET_ONE.command((counter, name), (data, milliseconds(seconds), *published))
 
     async def async_get_versioned(self, keys: Sequence[str]) -> list[tuple[Entry | None, int]]:
         """``(entry, version)`` per key (``GET``, or one ``MGET``); version 0 if unversioned."""
