@@ -12,6 +12,7 @@ from ..errors import InvalidArgumentError
 from . import _checks
 from ._checks import USE_DEFAULT, IncrementOp, TTLArg, check_key, check_number
 from ._memory_store import Held, MemoryStore, estimated_size
+from ._memory_views import ExpiryView, ValueView
 from ._store_cache import StoreCache
 
 __all__ = ["InMemoryCache", "MemoryStore", "estimated_size"]
@@ -67,6 +68,26 @@ class InMemoryCache(StoreCache[Held]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+    # -- LiteLLM's names for what it holds (read-only views) --------------------------------
+    @property
+    def cache_dict(self) -> ValueView:
+        """Key → value of every entry held (LiteLLM's ``cache_dict``), read-only."""
+        return ValueView(self._data)
+
+    @property
+    def ttl_dict(self) -> ExpiryView:
+        """Key → expiry time (wall clock) of every entry with one (LiteLLM's ``ttl_dict``)."""
+        return ExpiryView(self._data, self._clock)
+
+    @property
+    def expiration_heap(self) -> list[tuple[float, str]]:
+        """``(expiry, key)`` of every entry with an expiry, earliest first (a copy)."""
+        return sorted((expires, key) for key, expires in self.ttl_dict.items())
+
+    def check_value_size(self, value: Any) -> bool:
+        """Whether ``value`` is within ``max_size_per_item`` (a refusal is counted)."""
+        return self.store.admits(value)
 
     def _encode(self, value: Any, expires_at: float | None, now: float, name: str) -> Held:
         return (value, expires_at, now)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -27,6 +29,26 @@ def test_values_are_returned_by_reference() -> None:
     value = {"choices": []}
     cache.set_cache("k", value)
     assert cache.get_cache("k") is value
+
+
+def test_litellms_attribute_names_show_what_is_held() -> None:
+    clock = Clock()
+    cache = InMemoryCache(max_size_in_memory=2, max_size_per_item=1, clock=clock)
+    cache.set_cache("early", "a", ttl=100)
+    cache.set_cache("forever", "b")
+    assert dict(cache.cache_dict) == {"early": "a", "forever": "b"}
+    shift = time.time() - clock.now  # the views show wall-clock times, as LiteLLM's
+    assert dict(cache.ttl_dict) == {"early": pytest.approx(1100.0 + shift)}
+    assert "forever" not in cache.ttl_dict and len(cache.ttl_dict) == 1
+    cache.set_cache("late", "c", ttl=200)  # the earliest expiry is evicted
+    assert "early" not in cache.cache_dict and cache.cache_dict["late"] == "c"
+    assert cache.expiration_heap == [(pytest.approx(1200.0 + shift), "late")]
+    for _ in range(100):
+        cache.set_cache("late", "d", ttl=200)
+    assert len(cache.expiration_heap) == 1
+    assert cache.check_value_size("x" * 1024) and not cache.check_value_size("x" * 1025)
+    assert cache.get_cache("late") == "d"  # the views change nothing
+    assert not hasattr(cache.cache_dict, "clear")
 
 
 def test_the_size_bound_is_never_exceeded() -> None:
