@@ -264,8 +264,9 @@ class DualCache(BaseCache):
             state.drop((key,))
             self._l2_failed("write", exc)
             return
-        expires = None if seconds is None else now + seconds  # L2's clock started later
-        state.fill_one(key, Entry(value, now, expires), version, started)
+        if version:  # (an unversioned value is never held in L1: see _fill)
+            expires = None if seconds is None else now + seconds  # L2's clock started later
+            state.fill_one(key, Entry(value, now, expires), version, started)
         if channel is not None and channel.observer is not None:  # sent with the write
             channel.announced([(key, version)], now)  # type: ignore[union-attr]
 
