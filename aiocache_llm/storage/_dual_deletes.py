@@ -17,7 +17,7 @@ __all__ = ["layered_delete", "layered_flush"]
 
 async def layered_delete(dual: DualCache, key: str) -> None:
     """Drop ``key`` from L1, delete it from L2 with a version, and announce the deletion."""
-    dual._state.drop([key])
+    dual._state.invalidate([(key, 0)])  # also refuses the fills of reads begun before
     dual._reads.forget([key])
     l2 = dual.redis_cache
     if l2 is None:

@@ -149,6 +149,15 @@ class DualCache(BaseCache):
         if not self.fail_open:
             raise exc
 
+    def _write_failed(self, keys: Iterable[str], exc: BaseException) -> None:
+        """A write failed or was cancelled, maybe after L2 took it: no older copy may stay in
+        L1 (this process never hears its own announcement), nor be filled by a read begun
+        before; then the failure is handled as every L2 failure, and anything else re-raised."""
+        self._state.invalidate([(key, 0) for key in keys])
+        if not isinstance(exc, BackendError):
+            raise exc
+        self._l2_failed("write", exc)
+
     def _ensure_listening(self) -> None:
         if self.channel is not None:
             self.channel.ensure_listening()
@@ -260,9 +269,8 @@ class DualCache(BaseCache):
             (version,) = await self.redis_cache.async_set_versioned(  # type: ignore[union-attr]
                 ((key, value),), seconds, announcement=announcement
             )
-        except BackendError as exc:
-            state.drop((key,))
-            self._l2_failed("write", exc)
+        except BaseException as exc:
+            self._write_failed((key,), exc)
             return
         if version:  # (an unversioned value is never held in L1: see _fill)
             expires = None if seconds is None else now + seconds  # L2's clock started later
@@ -303,9 +311,8 @@ class DualCache(BaseCache):
             else:
                 await l2.async_set_cache_pipeline(cache_list, seconds)
                 versions = [0] * len(cache_list)
-        except BackendError as exc:
-            self._state.drop(keys)
-            self._l2_failed("write", exc)
+        except BaseException as exc:
+            self._write_failed(keys, exc)
             return
         # the L1 copy expires no later than L2's: its clock started before the write
         expires = None if seconds is None else now + seconds

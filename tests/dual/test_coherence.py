@@ -223,3 +223,54 @@ def test_two_processes_writing_the_same_keys_converge(redis_server: RedisServer)
 @pytest.fixture
 def l2_url(redis_server: RedisServer) -> str:
     return redis_server.url
+
+
+@pytest.mark.parametrize("one_value", [True, False], ids=["set", "pipeline"])
+async def test_a_write_cancelled_after_l2_took_it_leaves_no_older_copy_in_l1(
+    redis_server: RedisServer, namespace: str, one_value: bool
+) -> None:
+    held = HeldWrites(url=redis_server.url, namespace=namespace, env={})
+    mine = DualCache(InMemoryCache(), held)
+    await mine.async_ready()
+    await mine.async_set_cache("k", "old")
+    assert mine.in_memory_cache.get_cache("k") == "old"
+    held.written, held.release = asyncio.Event(), asyncio.Event()
+    if one_value:
+        write = asyncio.create_task(mine.async_set_cache("k", "new"))
+    else:
+        write = asyncio.create_task(mine.async_set_cache_pipeline([("k", "new"), ("j", "v")]))
+    await held.written.wait()  # L2 holds the new value; the caller gives up before the reply
+    write.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await write
+    # this process never hears its own announcement: the old copy must go now
+    assert mine.in_memory_cache.get_cache("k") is None
+    assert await mine.async_get_cache("k") == "new"
+    await mine.async_disconnect()
+
+
+class DeletesThenIsCancelled(RedisCache):
+    """A real RedisCache whose caller is cancelled right after L2 took a deletion."""
+
+    async def async_delete_versioned(
+        self, key: str, *, announcement: Announcement | None = None
+    ) -> int:
+        await super().async_delete_versioned(key, announcement=announcement)
+        raise asyncio.CancelledError
+
+
+async def test_a_read_begun_before_a_cancelled_delete_does_not_bring_the_value_back(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    l2 = DeletesThenIsCancelled(url=redis_server.url, namespace=namespace, env={})
+    mine = DualCache(InMemoryCache(), l2)
+    await mine.async_ready()
+    await mine.async_set_cache("k", "old")
+    started = mine._state.begin()  # a read of "k" that began before the delete
+    ((entry, version),) = await l2.async_get_versioned(["k"])
+    with pytest.raises(asyncio.CancelledError):
+        await mine.async_delete_cache("k")
+    mine._fill([("k", entry, version)], started)  # its answer arrives late
+    assert mine.in_memory_cache.get_cache("k") is None
+    assert await mine.async_get_cache("k") is None
+    await mine.async_disconnect()
