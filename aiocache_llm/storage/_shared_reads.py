@@ -77,19 +77,19 @@ class SharedReads:
         futures: dict[str, _Pending] = {key: loop.create_future() for key in keys}
         for key, future in futures.items():
             self._in_flight[(loop, key)] = future
+        entries: list[Entry | None] | None = None
         try:
             entries = await self._read(keys)
-        finally:
-            for key, future in futures.items():
+        finally:  # every waiter gets what was read; a read failed or cancelled is a miss
+            found = [None] * len(keys) if entries is None else entries
+            for key, entry in zip(keys, found, strict=True):
                 self._in_flight.pop((loop, key), None)
-                if not future.done():  # failed or cancelled: waiters read a miss
-                    future.set_result(None)
+                if not futures[key].done():
+                    futures[key].set_result(entry)
         fetched: dict[str, Entry | None] = {}
         mono = time.monotonic()
-        for key, entry in zip(keys, entries or [None] * len(keys), strict=True):
+        for key, entry in zip(keys, found, strict=True):
             fetched[key] = entry
-            if not futures[key].done():
-                futures[key].set_result(entry)
             if entry is None and entries is not None:  # a real miss, not a failure
                 self._misses[key] = mono
         if len(self._misses) > self.max_misses:

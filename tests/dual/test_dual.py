@@ -133,6 +133,50 @@ async def test_concurrent_and_repeated_batch_reads_of_missing_keys_hit_l2_once(
     await dual.async_disconnect()
 
 
+async def test_concurrent_batch_reads_of_present_keys_share_one_l2_read_and_all_see_it(
+    dual: DualCache, l2: RedisCache, redis_server: RedisServer
+) -> None:
+    await l2.async_set_versioned([(f"present-{i}", i) for i in range(1, 4)])
+    await l2.async_set_versioned([("text", "t")])
+    keys = ["present-1", "text", "absent", "present-3"]
+    before = await _calls(redis_server, "mget")
+    results = await asyncio.gather(*(dual.async_batch_get_cache(keys) for _ in range(10)))
+    assert results == [[1, "t", None, 3]] * 10  # every caller, not only the one that read
+    assert await _calls(redis_server, "mget") == before + 1
+
+
+class HeldReads(RedisCache):
+    """A real RedisCache whose versioned reads wait for ``release`` once ``held`` is set."""
+
+    held: asyncio.Event | None = None
+    release: asyncio.Event | None = None
+
+    async def async_get_versioned(self, keys: Any) -> Any:
+        if self.held is not None and self.release is not None:
+            self.held.set()
+            await self.release.wait()
+        return await super().async_get_versioned(keys)
+
+
+async def test_a_shared_batch_read_cancelled_is_a_miss_for_those_waiting_on_it(
+    redis_server: RedisServer,
+) -> None:
+    l2 = HeldReads(url=redis_server.url, namespace=_namespace(), env={})
+    await l2.async_set_versioned([("k", "v")])
+    dual = DualCache(InMemoryCache(), l2)
+    await dual.async_ready()
+    l2.held, l2.release = asyncio.Event(), asyncio.Event()
+    reader = asyncio.create_task(dual.async_batch_get_cache(["k"]))
+    await l2.held.wait()
+    waiter = asyncio.create_task(dual.async_batch_get_cache(["k"]))  # shares the read
+    await asyncio.sleep(0.01)
+    reader.cancel()
+    assert await asyncio.wait_for(waiter, 5) == [None]  # not left waiting, not a failure
+    l2.held = l2.release = None
+    assert await dual.async_batch_get_cache(["k"]) == ["v"]  # nothing remembered of it
+    await dual.async_disconnect()
+
+
 async def test_a_write_ends_the_miss_window_for_that_key(dual: DualCache) -> None:
     assert await dual.async_batch_get_cache(["later"]) == [None]
     await dual.async_set_cache("later", "now")
