@@ -305,11 +305,7 @@ class InvalidationChannel(Listener):
     """
 
     def __init__(
-        self,
-        pubsub: PubSubCapable,
-        channel: str,
-        state: L1Coherence,
-        on_error: OnError,
+        self, pubsub: PubSubCapable, channel: str, state: L1Coherence, on_error: OnError
     ) -> None:
         super().__init__(state, on_error)
         self.pubsub = pubsub
@@ -320,6 +316,8 @@ class InvalidationChannel(Listener):
         self.tag = "".join(secrets.choice(_TAG_CHARACTERS) for _ in range(_TAG_LENGTH))
         self._mine = b'{"from":' + orjson.dumps(self.sender) + b","
         self._head = self._mine + b'"keys":['
+        #: The probes :meth:`ready` waits for, and those of them that came back.
+        self._awaited: set[str] = set()
         self._probes: set[str] = set()
 
     # -- sending ---------------------------------------------------------------------------
@@ -366,7 +364,7 @@ class InvalidationChannel(Listener):
         else:
             items = [(str(key), int(version)) for key, version in message.get("keys", ())]
             if message.get("from") == "probe":
-                self._probes.update(key for key, _ in items)
+                self._probes.update(key for key, _ in items if key in self._awaited)
                 return
             self.state.invalidate(items)
         self._applied(items)
@@ -385,13 +383,15 @@ class InvalidationChannel(Listener):
         probe = f"__ready__:{uuid.uuid4().hex}"
         message = orjson.dumps({"from": "probe", "keys": [[probe, 0]]})
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                await self.pubsub.async_publish(self.channel, message)
-            except BackendError:  # not reachable yet: ask again
-                pass
-            await asyncio.sleep(0.02)
-            if probe in self._probes and self.state.live:
-                self._probes.discard(probe)
-                return
-        raise BackendError(f"the invalidation subscription did not come up within {timeout} s")
+        self._awaited.add(probe)  # other processes' probes are not kept (nor anyone's flood)
+        try:
+            while time.monotonic() < deadline:
+                with contextlib.suppress(BackendError):  # not reachable yet: ask again
+                    await self.pubsub.async_publish(self.channel, message)
+                await asyncio.sleep(0.02)
+                if probe in self._probes and self.state.live:
+                    return
+            raise BackendError(f"the invalidation subscription did not come up within {timeout} s")
+        finally:
+            self._awaited.discard(probe)
+            self._probes.discard(probe)

@@ -11,12 +11,14 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
 from aiocache_llm import InMemoryCache
 from aiocache_llm._sync import run_sync
 from aiocache_llm.errors import BackendError
+from aiocache_llm.storage._invalidation import InvalidationChannel
 from aiocache_llm.storage.dual import DualCache
 from aiocache_llm.storage.redis import RedisCache
 from tests.harness.redis import RedisServer, start_redis
@@ -175,6 +177,18 @@ async def test_a_shared_batch_read_cancelled_is_a_miss_for_those_waiting_on_it(
     l2.held = l2.release = None
     assert await dual.async_batch_get_cache(["k"]) == ["v"]  # nothing remembered of it
     await dual.async_disconnect()
+
+
+async def test_other_processes_readiness_probes_are_not_kept(
+    dual: DualCache, l2: RedisCache
+) -> None:
+    channel = dual.channel
+    assert isinstance(channel, InvalidationChannel)
+    for i in range(300):  # every process that starts sends one; anyone can send a flood
+        message = orjson.dumps({"from": "probe", "keys": [[f"__ready__:{i}", 0]]})
+        await l2.async_publish(channel.channel, message)
+    await dual.async_ready()  # its own probe still comes back (after the flood)
+    assert channel._probes == set() and channel._awaited == set()
 
 
 async def test_a_write_ends_the_miss_window_for_that_key(dual: DualCache) -> None:
