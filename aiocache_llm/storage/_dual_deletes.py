@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from ..core.to_the_end import to_the_end
 from ..errors import BackendError
 from ._invalidation import InvalidationChannel
 
@@ -48,17 +49,22 @@ async def layered_delete(dual: DualCache, key: str) -> None:
 
 
 async def layered_flush(dual: DualCache) -> None:
-    """Empty L1 and L2 (this cache's namespace) and tell the other processes."""
+    """Empty L1 and L2 (this cache's namespace) and tell the other processes. Once begun, the
+    flush and its announcement run to the end even if the caller is cancelled, and a flush that
+    fails midway is announced too: part of L2 may be gone either way."""
     dual._state.reset()
     dual._reads.clear()
-    if dual.redis_cache is None:
-        return
+    if dual.redis_cache is not None:
+        await to_the_end(_flush_l2(dual))
+
+
+async def _flush_l2(dual: DualCache) -> None:
+    assert dual.redis_cache is not None
     try:
         await dual.redis_cache.async_flush_cache()
     except BackendError as exc:
         dual._l2_failed("flush", exc)
-        return
     finally:
         dual._state.reset()  # reads that raced the flush do not fill L1
-    if dual.channel is not None:
-        await dual.channel.announce_flush()
+        if dual.channel is not None:
+            await dual.channel.announce_flush()

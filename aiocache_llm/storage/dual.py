@@ -314,6 +314,9 @@ class DualCache(BaseCache):
         except BaseException as exc:
             self._write_failed(keys, exc)
             return
+        if self._versioned and not all(versions):  # numbers became counters, not held in L1:
+            # this process never hears its own announcement, so its older copies go now
+            self._state.invalidate([(k, 0) for k, v in zip(keys, versions, strict=True) if not v])
         # the L1 copy expires no later than L2's: its clock started before the write
         expires = None if seconds is None else now + seconds
         pairs = zip(cache_list, versions, strict=True)

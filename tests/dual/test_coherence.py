@@ -274,3 +274,45 @@ async def test_a_read_begun_before_a_cancelled_delete_does_not_bring_the_value_b
     assert mine.in_memory_cache.get_cache("k") is None
     assert await mine.async_get_cache("k") is None
     await mine.async_disconnect()
+
+
+class FlushHeld(RedisCache):
+    """A real RedisCache whose flush, once done in Redis, waits for ``release`` or fails."""
+
+    flushed: asyncio.Event | None = None
+    release: asyncio.Event | None = None
+    fail = False
+
+    async def async_flush_cache(self) -> None:
+        await super().async_flush_cache()
+        if self.fail:
+            raise BackendUnavailable("the connection broke after the keys were removed")
+        if self.flushed is not None and self.release is not None:
+            self.flushed.set()
+            await self.release.wait()
+
+
+@pytest.mark.parametrize("how", ["cancelled", "failed"])
+async def test_a_flush_cut_short_after_l2_emptied_is_still_announced(
+    redis_server: RedisServer, namespace: str, other: DualCache, how: str
+) -> None:
+    l2 = FlushHeld(url=redis_server.url, namespace=namespace, env={})
+    mine = DualCache(InMemoryCache(), l2)
+    await mine.async_ready()
+    await mine.async_set_cache("k", "v")
+    assert await other.async_get_cache("k") == "v"  # held in the other L1
+    if how == "failed":
+        l2.fail = True
+        await mine.async_flush_cache()  # fails open
+        assert mine.stats.errors == 1
+    else:
+        l2.flushed, l2.release = asyncio.Event(), asyncio.Event()
+        flush = asyncio.create_task(mine.async_flush_cache())
+        await l2.flushed.wait()
+        flush.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await flush
+        l2.release.set()  # the flush goes on without its caller
+    await until(lambda: other.in_memory_cache.get_cache("k") is None)
+    assert await other.async_get_cache("k") is None
+    await mine.async_disconnect()

@@ -120,6 +120,20 @@ async def test_a_stored_number_stays_incrementable_and_is_never_held_in_l1(
     assert dual.in_memory_cache.get_cache("n") is None  # counters change without versions
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["set", "pipeline"])
+async def test_a_number_written_over_a_held_value_drops_the_writers_copy(
+    dual: DualCache, batch: bool
+) -> None:
+    await dual.async_set_cache("k", {"v": 1})
+    assert dual.in_memory_cache.get_cache("k") == {"v": 1}
+    if batch:
+        await dual.async_set_cache_pipeline([("k", 7), ("j", "w")])
+    else:
+        await dual.async_set_cache("k", 7)  # a counter now: never held in L1
+    assert dual.in_memory_cache.get_cache("k") is None
+    assert await dual.async_get_cache("k") == 7
+
+
 async def test_concurrent_and_repeated_batch_reads_of_missing_keys_hit_l2_once(
     l2: RedisCache, redis_server: RedisServer
 ) -> None:
