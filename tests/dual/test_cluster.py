@@ -10,6 +10,7 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis
@@ -17,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.cluster import key_slot
 
 from aiocache_llm import InMemoryCache
-from aiocache_llm.errors import BackendError
+from aiocache_llm.errors import BackendError, BackendTimeout
 from aiocache_llm.storage.dual import DualCache
 from aiocache_llm.storage.redis import RedisClusterCache
 from tests.harness.redis import RedisServer
@@ -50,6 +51,82 @@ async def pair(redis_cluster: RedisClusterServers) -> AsyncIterator[tuple[DualCa
     await a.async_flush_cache()
     await a.async_disconnect()
     await b.async_disconnect()
+
+
+class PublishHeld(RedisClusterCache):
+    """A real cluster cache whose messages wait for ``release`` once ``reached`` is set."""
+
+    reached: asyncio.Event | None = None
+    release: asyncio.Event | None = None
+
+    async def async_publish(
+        self, channel: str, message: bytes, *, sender: str | None = None
+    ) -> int:
+        if self.reached is not None and self.release is not None:
+            self.reached.set()
+            await self.release.wait()
+        return await super().async_publish(channel, message, sender=sender)
+
+
+@pytest.mark.parametrize("operation", ["set", "delete"])
+async def test_a_write_cancelled_before_its_message_left_is_still_announced(
+    redis_cluster: RedisClusterServers, operation: str
+) -> None:
+    namespace = f"dc-{uuid.uuid4().hex[:8]}"
+    l2 = PublishHeld(
+        startup_nodes=redis_cluster.startup_nodes, namespace=namespace, socket_timeout=1, env={}
+    )
+    mine, other = DualCache(InMemoryCache(), l2), _dual(redis_cluster, namespace)
+    await mine.async_ready()
+    await other.async_ready()
+    await mine.async_set_cache("k", "old")
+    assert await other.async_get_cache("k") == "old"  # held in the other L1
+    l2.reached, l2.release = asyncio.Event(), asyncio.Event()
+    if operation == "set":
+        write = asyncio.create_task(mine.async_set_cache("k", "new"))
+    else:
+        write = asyncio.create_task(mine.async_delete_cache("k"))
+    await l2.reached.wait()  # in L2; the message (a separate command on a cluster) not sent
+    write.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await write
+    l2.release.set()  # the message goes on without its caller
+    await _until(lambda: other.in_memory_cache.get_cache("k") is None)
+    assert await other.async_get_cache("k") == ("new" if operation == "set" else None)
+    l2.reached = l2.release = None
+    await mine.async_flush_cache()
+    await mine.async_disconnect()
+    await other.async_disconnect()
+
+
+class LostReply(RedisClusterCache):
+    """A real cluster cache whose versioned writes are applied, then time out."""
+
+    async def _set_versions(self, *args: Any) -> list[int]:
+        await super()._set_versions(*args)
+        raise BackendTimeout("the reply did not come back in time")
+
+
+async def test_a_write_that_may_have_been_applied_is_announced_with_an_unknown_version(
+    redis_cluster: RedisClusterServers,
+) -> None:
+    namespace = f"dc-{uuid.uuid4().hex[:8]}"
+    other = _dual(redis_cluster, namespace)
+    await other.async_ready()
+    await other.async_set_cache("k", "old")
+    assert await other.async_get_cache("k") == "old"
+    l2 = LostReply(
+        startup_nodes=redis_cluster.startup_nodes, namespace=namespace, socket_timeout=1, env={}
+    )
+    mine = DualCache(InMemoryCache(), l2)
+    await mine.async_ready()
+    await mine.async_set_cache("k", "new")  # fails open; it is in L2 nevertheless
+    assert mine.stats.errors == 1
+    await _until(lambda: other.in_memory_cache.get_cache("k") is None)
+    assert await other.async_get_cache("k") == "new"
+    await other.async_flush_cache()
+    await mine.async_disconnect()
+    await other.async_disconnect()
 
 
 def test_the_keys_span_every_master() -> None:

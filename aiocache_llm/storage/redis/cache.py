@@ -20,15 +20,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, ClassVar
 
 from redis import exceptions as redis_errors
 
 from ...core.codec import Entry, decode, dumps_json
+from ...core.to_the_end import to_the_end
 from ...errors import BackendError, CorruptEntryError
 from .._versions import Announcement
 from ..base import USE_DEFAULT, TTLArg
@@ -200,13 +202,25 @@ class RedisCache(RedisClient):
         channel = self._sender_channel(announcement.channel, announcement.sender)
         return channel, announcement.head, announcement.tail
 
-    async def _published_after(
-        self, announcement: Announcement | None, versions: Sequence[int]
-    ) -> None:
-        """Publish ``announcement`` with ``versions`` unless the script did."""
-        if announcement is not None and not self._publishes_in_scripts:
-            message = announcement.message(versions)
-            await self.async_publish(announcement.channel, message, sender=announcement.sender)
+    async def _announced_after(
+        self, write: Coroutine[Any, Any, list[int]], announcement: Announcement
+    ) -> list[int]:
+        """The versions ``write`` takes, then ``announcement`` published with them (on a
+        cluster the channel lives in another slot than the keys). A write that fails, perhaps
+        applied, is announced with version 0 (every copy elsewhere goes) before its error is
+        raised. Run with :func:`to_the_end`: a cancelled caller does not stop the message."""
+        try:
+            versions = await write
+        except BaseException:
+            with contextlib.suppress(BackendError):
+                await self._publish(announcement, [0] * len(announcement.keys))
+            raise
+        await self._publish(announcement, versions)
+        return versions
+
+    async def _publish(self, announcement: Announcement, versions: Sequence[int]) -> None:
+        message = announcement.message(versions)
+        await self.async_publish(announcement.channel, message, sender=announcement.sender)
 
     async def async_set_versioned(
         self,
@@ -221,6 +235,18 @@ class RedisCache(RedisClient):
         nothing. A number is stored as a counter (as by ``async_set_cache``), without a
         version: its version is 0."""
         pairs = items if isinstance(items, (list, tuple)) else list(items)
+        if announcement is not None and not self._publishes_in_scripts:  # the message after
+            write = self._set_versions(pairs, ttl, None)
+            return await to_the_end(self._announced_after(write, announcement))
+        return await self._set_versions(pairs, ttl, announcement)
+
+    async def _set_versions(
+        self,
+        pairs: Sequence[tuple[str, Any]],
+        ttl: TTLArg,
+        announcement: Announcement | None,
+    ) -> list[int]:
+        """:meth:`async_set_versioned`, the message published by the scripts if at all."""
         if len(pairs) == 1:  # one value (not a number): the one-value script
             key, value = pairs[0]
             if value.__class__ is not int and value.__class__ is not float:
@@ -231,8 +257,6 @@ class RedisCache(RedisClient):
                     if not isinstance(exc.__cause__, redis_errors.NoScriptError):
                         raise
                     version = int(await self._call(*SET_ONE.loading(command)))
-                if not self._publishes_in_scripts:
-                    await self._published_after(announcement, [version])
                 return [version]
         now = self.clock()
         expires_at = self.expires_at(ttl, now)
@@ -262,7 +286,6 @@ class RedisCache(RedisClient):
             taken = [i for i in group if rows[i][1]]
             for offset, i in enumerate(taken, int(last) - len(taken) + 1):
                 versions[i] = offset
-        await self._published_after(announcement, versions)
         return versions
 
     def _set_one(
@@ -303,14 +326,19 @@ class RedisCache(RedisClient):
     async def async_delete_versioned(
         self, key: str, *, announcement: Announcement | None = None
     ) -> int:
-        """Delete ``key`` and publish ``announcement`` in one script call; return the version
-        the deletion takes (newer than the value's)."""
+        """Delete ``key`` and publish ``announcement`` in one script call (on a cluster, the
+        message after it, as :meth:`async_set_versioned`); return the version the deletion
+        takes (newer than the value's)."""
+        if announcement is not None and not self._publishes_in_scripts:
+            write = self._delete_version(key, None)
+            return (await to_the_end(self._announced_after(write, announcement)))[0]
+        return (await self._delete_version(key, announcement))[0]
+
+    async def _delete_version(self, key: str, announcement: Announcement | None) -> list[int]:
         name = self.object_name(key)
         channel, head, tail = self._published_on(announcement)
         json_key = b"" if announcement is None else announcement.keys[0]
         command = DELETE.command(
             [self._version_counter(name), name], [channel, head, tail, json_key]
         )
-        version = int((await self._scripts(DELETE, [command]))[0])
-        await self._published_after(announcement, [version])
-        return version
+        return [int((await self._scripts(DELETE, [command]))[0])]
