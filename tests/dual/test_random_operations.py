@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections.abc import Awaitable
+from typing import Any
 
 import pytest
 
@@ -19,16 +21,24 @@ KEYS = [f"k{i}" for i in range(32)]
 
 
 async def _operate(cache: DualCache, rng: random.Random, count: int) -> None:
-    """``count`` random writes, deletes and reads; about one in three cancelled midway."""
+    """``count`` random writes (values and numbers), deletes, flushes, increments and reads;
+    about one in three cancelled midway."""
     for i in range(count):
         key, choice = rng.choice(KEYS), rng.random()
-        if choice < 0.35:
-            operation = cache.async_set_cache(key, f"{id(cache)}-{i}")
+        operation: Awaitable[Any]
+        if choice < 0.33:
+            operation = cache.async_set_cache(key, f"{id(cache)}-{i}", ttl=rng.choice([None, 60]))
+        elif choice < 0.36:
+            operation = cache.async_set_cache(key, i)  # a number: a counter, never in L1
         elif choice < 0.45:
-            pair = [(key, f"p{i}"), (rng.choice(KEYS), f"q{i}")]
+            pair = [(key, f"p{i}"), (rng.choice(KEYS), rng.choice([i, f"q{i}"]))]
             operation = cache.async_set_cache_pipeline(pair)
-        elif choice < 0.55:
+        elif choice < 0.54:
             operation = cache.async_delete_cache(key)
+        elif choice < 0.545:
+            operation = cache.async_flush_cache()
+        elif choice < 0.57:
+            operation = cache.async_increment(f"n-{key}", 1)
         elif choice < 0.8:
             operation = cache.async_get_cache(key)
         else:
