@@ -37,8 +37,8 @@ async def layered_delete(dual: DualCache, key: str) -> None:
         else:
             await l2.async_delete_cache(key)
             version = 0
-    except BackendError as exc:
-        dual._l2_failed("delete", exc)
+    except BaseException as exc:  # cancelled or failed, perhaps applied
+        dual._write_failed([key], exc, "delete")
         return
     dual._state.invalidate([(key, version)])
     if channel is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -117,6 +119,7 @@ class DualCache(BaseCache):
         if self.channel is not None:
             bound_to(self, self.channel)  # a dropped cache stops listening
         self._l1_get = self.in_memory_cache.get_cache
+        self.settle_time = float(getattr(redis_cache, "socket_timeout", None) or 10.0) + 0.5
         #: Whether one value is written by the one-step path of :meth:`async_set_cache`.
         self._one_step = self._versioned and (
             self.channel is None or isinstance(self.channel, InvalidationChannel)
@@ -149,14 +152,18 @@ class DualCache(BaseCache):
         if not self.fail_open:
             raise exc
 
-    def _write_failed(self, keys: Iterable[str], exc: BaseException) -> None:
-        """A write failed or was cancelled, maybe after L2 took it: no older copy may stay in
-        L1 (this process never hears its own announcement), nor be filled by a read begun
-        before; then the failure is handled as every L2 failure, and anything else re-raised."""
-        self._state.invalidate([(key, 0) for key in keys])
+    def _write_failed(self, keys: Iterable[str], exc: BaseException, what: str = "write") -> None:
+        """A change failed or was cancelled, maybe after L2 took it: no older copy may stay in
+        L1 (this process never hears its own announcement), now nor once L2 has surely answered
+        or dropped the command (a read may overtake it on another connection and fill L1);
+        then the failure is handled as every L2 failure, and anything else re-raised."""
+        changes = [(key, 0) for key in keys]
+        self._state.invalidate(changes)
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing can overtake
+            asyncio.get_running_loop().call_later(self.settle_time, self._state.invalidate, changes)
         if not isinstance(exc, BackendError):
             raise exc
-        self._l2_failed("write", exc)
+        self._l2_failed(what, exc)
 
     def _ensure_listening(self) -> None:
         if self.channel is not None:

@@ -316,3 +316,25 @@ async def test_a_flush_cut_short_after_l2_emptied_is_still_announced(
     await until(lambda: other.in_memory_cache.get_cache("k") is None)
     assert await other.async_get_cache("k") is None
     await mine.async_disconnect()
+
+
+async def test_a_read_that_overtakes_a_cancelled_write_is_dropped_once_l2_has_settled(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    l2 = HeldWrites(url=redis_server.url, namespace=namespace, socket_timeout=0.3, env={})
+    mine = DualCache(InMemoryCache(), l2)
+    await mine.async_ready()
+    await mine.async_set_cache("k", "old")
+    ((entry, version),) = await l2.async_get_versioned(["k"])  # what an overtaking read gets
+    l2.written, l2.release = asyncio.Event(), asyncio.Event()
+    write = asyncio.create_task(mine.async_set_cache("k", "new"))
+    await l2.written.wait()
+    write.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await write
+    mine._fill([("k", entry, version)], mine._state.begin())  # a read begun after, answered
+    assert mine.in_memory_cache.get_cache("k") == "old"  # before the write: the race
+    await until(lambda: mine.in_memory_cache.get_cache("k") is None)  # within settle_time
+    assert mine.settle_time < 1
+    assert await mine.async_get_cache("k") == "new"
+    await mine.async_disconnect()
