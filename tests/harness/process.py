@@ -7,10 +7,12 @@ server binary fails the run instead of skipping the tests that need it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -41,11 +43,37 @@ def require(thing: str | None, what: str) -> str:
     pytest.skip(message)
 
 
+#: Ports handed out lately by any test process on this machine, with when (see free_port).
+_PORTS_GIVEN = Path(tempfile.gettempdir()) / "aiocache_llm-tests-ports"
+_PORT_KEPT = 600.0
+
+
 def free_port() -> int:
-    """A TCP port on loopback that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on loopback that is free right now and was handed to no other test process in
+    the last ten minutes: test workers pick ports at the same moments, and the kernel may offer
+    two of them the same one before either server binds it (one server then answers for the
+    other's clients)."""
+    with open(_PORTS_GIVEN, "a+", encoding="ascii") as given:
+        fcntl.flock(given, fcntl.LOCK_EX)
+        given.seek(0)
+        now = time.time()
+        recent: dict[int, float] = {}
+        for line in given.read().split("\n"):
+            port, _, at = line.partition(" ")
+            with contextlib.suppress(ValueError):
+                if now - float(at) < _PORT_KEPT:
+                    recent[int(port)] = float(at)
+        for _ in range(200):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((LOOPBACK, 0))
+                chosen = int(sock.getsockname()[1])
+            if chosen not in recent:
+                break
+        recent[chosen] = now
+        given.seek(0)
+        given.truncate()
+        given.write("".join(f"{port} {at}\n" for port, at in recent.items()))
+    return chosen
 
 
 def port_open(port: int, host: str = LOOPBACK) -> bool:
