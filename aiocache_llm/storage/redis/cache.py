@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import math
@@ -211,7 +212,7 @@ class RedisCache(RedisClient):
         raised. Run with :func:`to_the_end`: a cancelled caller does not stop the message."""
         try:
             versions = await write
-        except BaseException:
+        except (BackendError, asyncio.CancelledError):  # not a refused input: nothing sent
             with contextlib.suppress(BackendError):
                 await self._publish(announcement, [0] * len(announcement.keys))
             raise
